@@ -1,0 +1,1 @@
+"""Blanco's domain: configuration and recipient models, their Redis stores, the decision engine."""

@@ -1,0 +1,88 @@
+"""Bulk ingest of JSON Lines: validate each line, store the good ones in pipelined chunks,
+and report every bad line by number with the reason and field path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from models.errors import field_errors
+
+M = TypeVar("M", bound=BaseModel)
+CHUNK = 2000
+MAX_REPORTED_ERRORS = 1000
+
+
+@dataclass(frozen=True)
+class LineError:
+    """Why one line was rejected."""
+
+    line: int
+    pointer: str
+    detail: str
+
+
+@dataclass
+class BulkReport:
+    """Outcome of a bulk call: counts and the first rejected lines."""
+
+    received: int = 0
+    stored: int = 0
+    rejected: int = 0
+    errors: list[LineError] = field(default_factory=list)
+
+    def reject(self, error: LineError) -> None:
+        """Count a bad line, keeping its details while the list is short enough."""
+        self.rejected += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(error)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as the API returns it."""
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "rejected": self.rejected,
+            "errors": [e.__dict__ for e in self.errors],
+        }
+
+
+def _pointer(loc: Sequence[int | str]) -> str:
+    return "/" + "/".join(str(p) for p in loc) if loc else ""
+
+
+def ingest_jsonl(
+    lines: Iterable[bytes | str],
+    model: type[M],
+    store: Callable[[list[M]], int],
+    chunk: int = CHUNK,
+) -> BulkReport:
+    """Validate ``lines`` into ``model`` and hand good ones to ``store`` in chunks."""
+    report = BulkReport()
+    batch: list[M] = []
+    for number, raw in enumerate(lines, start=1):
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        if not text.strip():
+            continue
+        report.received += 1
+        try:
+            batch.append(model.model_validate_json(text))
+        except ValidationError as exc:
+            try:
+                data = json.loads(text)
+            except ValueError:
+                report.reject(LineError(number, "", "not valid JSON"))
+                continue
+            for error in field_errors(exc, data)[:1]:
+                report.reject(LineError(number, error.pointer, error.message))
+            continue
+        if len(batch) >= chunk:
+            report.stored += store(batch)
+            batch = []
+    if batch:
+        report.stored += store(batch)
+    return report

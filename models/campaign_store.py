@@ -1,0 +1,171 @@
+"""Campaigns and versioned blocks in Redis.
+
+Every write to a block stores a new numbered version; the current version and the recent
+history live in the campaign's hash slot, so the write is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+import redis
+
+from models import keys
+from models.campaigns import Block, BlockSpec, Campaign, CampaignSpec, utc_now
+from models.errors import Conflict, NotFound, PreconditionFailed
+
+
+@lru_cache(maxsize=1024)
+def parse_block(document: str) -> Block:
+    """Parse a stored block document; cached, because open-time routes read them constantly."""
+    return Block.model_validate_json(document)
+
+
+class CampaignStore:
+    """Reads and writes campaigns and blocks. Expects a client with ``decode_responses=True``."""
+
+    def __init__(self, client: redis.Redis, history: int = 200) -> None:
+        self.redis = client
+        self.history = history
+
+    # campaigns
+
+    def create_campaign(self, spec: CampaignSpec) -> Campaign:
+        """Store a new campaign; Conflict if the id is taken."""
+        now = utc_now()
+        campaign = Campaign(**spec.model_dump(), created_at=now, updated_at=now)
+        if not self.redis.set(keys.campaign(spec.id), campaign.model_dump_json(), nx=True):
+            raise Conflict(f"campaign {spec.id!r} already exists")
+        self.redis.sadd(keys.CAMPAIGN_INDEX, spec.id)
+        return campaign
+
+    def get_campaign(self, campaign_id: str) -> Campaign | None:
+        """The campaign, or None."""
+        document = self.redis.get(keys.campaign(campaign_id))
+        return Campaign.model_validate_json(document) if document else None
+
+    def require_campaign(self, campaign_id: str) -> Campaign:
+        """The campaign, or NotFound."""
+        campaign = self.get_campaign(campaign_id)
+        if campaign is None:
+            raise NotFound(f"no campaign {campaign_id!r}")
+        return campaign
+
+    def list_campaigns(self) -> list[Campaign]:
+        """All campaigns, by id."""
+        ids = sorted(self.redis.smembers(keys.CAMPAIGN_INDEX))
+        documents = self.redis.mget([keys.campaign(i) for i in ids]) if ids else []
+        return [Campaign.model_validate_json(d) for d in documents if d]
+
+    def update_campaign(self, spec: CampaignSpec) -> Campaign:
+        """Replace a campaign's settings; NotFound if it does not exist."""
+        current = self.require_campaign(spec.id)
+        campaign = Campaign(
+            **spec.model_dump(), created_at=current.created_at, updated_at=utc_now()
+        )
+        self.redis.set(keys.campaign(spec.id), campaign.model_dump_json(), xx=True)
+        return campaign
+
+    def delete_campaign(self, campaign_id: str) -> None:
+        """Delete a campaign with all its blocks and their history."""
+        self.require_campaign(campaign_id)
+        block_ids = self.redis.smembers(keys.block_index(campaign_id))
+        doomed = [keys.campaign(campaign_id), keys.block_index(campaign_id)]
+        for block_id in block_ids:
+            doomed += [
+                keys.block(campaign_id, block_id),
+                keys.block_versions(campaign_id, block_id),
+            ]
+        self.redis.delete(*doomed)
+        self.redis.srem(keys.CAMPAIGN_INDEX, campaign_id)
+
+    # blocks
+
+    def put_block(
+        self, campaign_id: str, spec: BlockSpec, expected_version: int | None = None
+    ) -> tuple[Block, bool]:
+        """Store ``spec`` as the block's next version; return it and whether it is new.
+
+        With ``expected_version``, refuse (PreconditionFailed) unless that is the current
+        version, so two admins cannot overwrite each other's edits unknowingly.
+        """
+        self.require_campaign(campaign_id)
+        block_key = keys.block(campaign_id, spec.id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(block_key)
+                    current = pipe.get(block_key)
+                    current_version = parse_block(current).version if current else None
+                    if expected_version is not None and expected_version != current_version:
+                        raise PreconditionFailed(
+                            f"block {spec.id!r} is at version {current_version}, "
+                            f"not {expected_version}"
+                        )
+                    version = int(pipe.incr(keys.block_version_counter(campaign_id, spec.id)))
+                    block = Block(
+                        **spec.model_dump(by_alias=True, exclude_none=True),
+                        campaign_id=campaign_id,
+                        version=version,
+                        updated_at=utc_now(),
+                    )
+                    document = block.model_dump_json(by_alias=True, exclude_none=True)
+                    pipe.multi()
+                    pipe.set(block_key, document)
+                    versions_key = keys.block_versions(campaign_id, spec.id)
+                    pipe.hset(versions_key, str(version), document)
+                    if version > self.history:
+                        pipe.hdel(versions_key, str(version - self.history))
+                    pipe.sadd(keys.block_index(campaign_id), spec.id)
+                    pipe.execute()
+                    return block, current is None
+                except redis.WatchError:
+                    continue
+
+    def create_block(self, campaign_id: str, spec: BlockSpec) -> Block:
+        """Store a new block; Conflict if the id is taken."""
+        if self.redis.exists(keys.block(campaign_id, spec.id)):
+            raise Conflict(f"block {spec.id!r} already exists in campaign {campaign_id!r}")
+        block, _ = self.put_block(campaign_id, spec)
+        return block
+
+    def get_block(self, campaign_id: str, block_id: str) -> Block | None:
+        """The current version of a block, or None."""
+        document = self.redis.get(keys.block(campaign_id, block_id))
+        return parse_block(document) if document else None
+
+    def require_block(self, campaign_id: str, block_id: str) -> Block:
+        """The current version of a block, or NotFound."""
+        self.require_campaign(campaign_id)
+        block = self.get_block(campaign_id, block_id)
+        if block is None:
+            raise NotFound(f"no block {block_id!r} in campaign {campaign_id!r}")
+        return block
+
+    def get_block_version(self, campaign_id: str, block_id: str, version: int) -> Block | None:
+        """A past (or the current) version of a block, while the history keeps it."""
+        document = self.redis.hget(keys.block_versions(campaign_id, block_id), str(version))
+        return parse_block(document) if document else None
+
+    def list_block_versions(self, campaign_id: str, block_id: str) -> list[int]:
+        """The version numbers still kept, oldest first."""
+        return sorted(int(v) for v in self.redis.hkeys(keys.block_versions(campaign_id, block_id)))
+
+    def list_blocks(self, campaign_id: str) -> list[Block]:
+        """The current version of every block of a campaign, by id."""
+        self.require_campaign(campaign_id)
+        ids = sorted(self.redis.smembers(keys.block_index(campaign_id)))
+        documents = self.redis.mget([keys.block(campaign_id, i) for i in ids]) if ids else []
+        return [parse_block(d) for d in documents if d]
+
+    def delete_block(self, campaign_id: str, block_id: str) -> None:
+        """Delete a block; its version history stays so that old clicks still resolve."""
+        self.require_block(campaign_id, block_id)
+        self.redis.delete(keys.block(campaign_id, block_id))
+        self.redis.srem(keys.block_index(campaign_id), block_id)
+
+
+def block_document(block: Block) -> str:
+    """The stored JSON form of a block."""
+    return json.dumps(block.model_dump(mode="json", by_alias=True, exclude_none=True))

@@ -1,0 +1,115 @@
+"""Campaign configuration: campaign → blocks → variants, each block with its fallback."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from models.conditions import Condition
+from renderers.registry import ContentParams
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+"""Ids of campaigns, blocks and variants: lower-case letters, digits, ``-`` and ``_``."""
+
+MAX_PIXELS_PER_BLOCK = 2400 * 2400
+
+
+def _http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL")
+    if any(c.isspace() for c in url):
+        raise ValueError("must not contain white space")
+    return url
+
+
+TargetUrl = Annotated[str, Field(max_length=2048), AfterValidator(_http_url)]
+
+
+def utc_now() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class FallbackContent(_Model):
+    """What a block shows and where it links when nothing targeted applies."""
+
+    content: ContentParams
+    target_url: TargetUrl
+    alt: str = Field("", max_length=300)
+
+
+class Variant(_Model):
+    """One candidate content of a block, with its targeting."""
+
+    id: Slug
+    name: str = Field("", max_length=200)
+    priority: int = Field(0, ge=-1000, le=1000, description="Higher is evaluated first.")
+    weight: float = Field(
+        1.0, ge=0, le=1000, description="Share in an A/B split among equal-priority matches."
+    )
+    when: Condition | None = Field(None, description="Targeting; absent means everyone.")
+    content: ContentParams
+    target_url: TargetUrl
+    alt: str = Field("", max_length=300)
+
+
+class BlockSpec(_Model):
+    """A block as an admin writes it."""
+
+    id: Slug
+    name: str = Field("", max_length=200)
+    width: int = Field(600, ge=1, le=2400)
+    height: int = Field(200, ge=1, le=2400)
+    lock_on_first_open: bool = Field(
+        False, description="Later opens show what the first open showed."
+    )
+    fallback: FallbackContent
+    variants: list[Variant] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _unique_variants(self) -> BlockSpec:
+        seen: set[str] = set()
+        for variant in self.variants:
+            if variant.id in seen:
+                raise ValueError(f"variant id {variant.id!r} appears twice")
+            seen.add(variant.id)
+        if self.width * self.height > MAX_PIXELS_PER_BLOCK:
+            raise ValueError("width × height is too large")
+        return self
+
+    def variant(self, variant_id: str) -> Variant | None:
+        """The variant with ``variant_id``, if any."""
+        return next((v for v in self.variants if v.id == variant_id), None)
+
+
+class Block(BlockSpec):
+    """A stored block version: the spec plus the campaign, version number and time."""
+
+    campaign_id: Slug
+    version: int = Field(ge=1)
+    updated_at: dt.datetime
+
+
+class CampaignSpec(_Model):
+    """A campaign as an admin writes it."""
+
+    id: Slug
+    name: str = Field("", max_length=200)
+    status: Literal["active", "paused"] = Field(
+        "active", description="A paused campaign shows every block's fallback."
+    )
+
+
+class Campaign(CampaignSpec):
+    """A stored campaign."""
+
+    created_at: dt.datetime
+    updated_at: dt.datetime

@@ -1,0 +1,297 @@
+"""Targeting conditions: declarative JSON, validated by pydantic, evaluated without ``eval``.
+
+A condition is one JSON object whose first key names its kind:
+
+- ``{"all": [...]}``, ``{"any": [...]}``, ``{"not": {...}}``: combinators;
+- ``{"attr": "country", "eq": "NL"}``: a profile attribute compared with ``eq``, ``ne``, ``in``,
+  ``not_in``, ``gt``, ``gte``, ``lt``, ``lte`` (several bounds make a range), or ``exists``;
+- ``{"score": "travel_propensity", "gte": 0.7}``: a predictive score threshold or ``exists``;
+- ``{"segment": "champions"}``: segment membership;
+- ``{"time": {"tz": "Europe/Amsterdam", "weekdays": ["sat", "sun"], "start": "08:00",
+  "end": "12:00", "from": "...", "until": "..."}}``: a time window (``"tz": "recipient"`` uses the
+  profile's ``time_zone``);
+- ``{"client": ["gmail_proxy", "apple_mpp"]}`` and ``{"device": ["mobile"]}``: who fetched.
+
+A comparison against a missing value, or a value of another type, is simply false.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+Scalar = str | int | float | bool
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_CONDITION_ITEMS = 100
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What the conditions look at: the recipient's data and the moment of the request."""
+
+    now: dt.datetime
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    scores: Mapping[str, float] = field(default_factory=dict)
+    segments: frozenset[str] = frozenset()
+    client: str = "unknown"
+    device: str = "unknown"
+
+
+class _Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def matches(self, audience: Audience) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class AllOf(_Condition):
+    all: list[Condition] = Field(max_length=MAX_CONDITION_ITEMS)
+
+    def matches(self, audience: Audience) -> bool:
+        return all(c.matches(audience) for c in self.all)
+
+
+class AnyOf(_Condition):
+    any: list[Condition] = Field(min_length=1, max_length=MAX_CONDITION_ITEMS)
+
+    def matches(self, audience: Audience) -> bool:
+        return any(c.matches(audience) for c in self.any)
+
+
+class Not(_Condition):
+    not_: Condition = Field(alias="not")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def matches(self, audience: Audience) -> bool:
+        return not self.not_.matches(audience)
+
+
+def _compare(value: Any, op: str, operand: Any) -> bool:
+    """One comparison; values of incomparable types never match."""
+    if op == "eq":
+        return bool(value == operand)
+    if op == "ne":
+        return bool(value != operand)
+    if op == "in":
+        return value in operand
+    if op == "not_in":
+        return value not in operand
+    number = _number(value)
+    limit = _number(operand)
+    if number is None or limit is None:
+        if isinstance(value, str) and isinstance(operand, str):  # ISO dates compare as text
+            number, limit = value, operand  # type: ignore[assignment]
+        else:
+            return False
+    return {
+        "gt": number > limit,  # type: ignore[operator]
+        "gte": number >= limit,  # type: ignore[operator]
+        "lt": number < limit,  # type: ignore[operator]
+        "lte": number <= limit,  # type: ignore[operator]
+    }[op]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+class _Comparison(_Condition):
+    """Shared operators of attribute and score conditions."""
+
+    eq: Scalar | None = None
+    ne: Scalar | None = None
+    in_: list[Scalar] | None = Field(None, alias="in", max_length=1000)
+    not_in: list[Scalar] | None = Field(None, max_length=1000)
+    gt: float | str | None = None
+    gte: float | str | None = None
+    lt: float | str | None = None
+    lte: float | str | None = None
+    exists: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    _OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte")
+
+    @model_validator(mode="after")
+    def _needs_an_operator(self) -> _Comparison:
+        if not self._operators() and self.exists is None:
+            raise ValueError("needs an operator: eq, ne, in, not_in, gt, gte, lt, lte or exists")
+        return self
+
+    def _operators(self) -> list[tuple[str, Any]]:
+        dumped = self.model_dump(by_alias=True, exclude_none=True)
+        return [(op, dumped[op]) for op in self._OPS if op in dumped]
+
+    def _check(self, present: bool, value: Any) -> bool:
+        if self.exists is not None and present != self.exists:
+            return False
+        if not present:
+            return not self._operators()
+        return all(_compare(value, op, operand) for op, operand in self._operators())
+
+
+class AttributeCondition(_Comparison):
+    attr: str = Field(min_length=1, max_length=64)
+
+    def matches(self, audience: Audience) -> bool:
+        present = audience.profile.get(self.attr) is not None
+        return self._check(present, audience.profile.get(self.attr))
+
+
+class ScoreCondition(_Comparison):
+    score: str = Field(min_length=1, max_length=64)
+
+    def matches(self, audience: Audience) -> bool:
+        present = self.score in audience.scores
+        return self._check(present, audience.scores.get(self.score))
+
+
+class SegmentCondition(_Condition):
+    segment: str = Field(min_length=1, max_length=64)
+
+    def matches(self, audience: Audience) -> bool:
+        return self.segment in audience.segments
+
+
+class TimeWindow(BaseModel):
+    """A window in a time zone: weekdays, a daily start/end and an absolute from/until."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    tz: str = "UTC"
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    start: dt.time | None = None
+    end: dt.time | None = None
+    from_: dt.datetime | None = Field(None, alias="from")
+    until: dt.datetime | None = None
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, tz: str) -> str:
+        if tz != "recipient":
+            _zone(tz)
+        return tz
+
+    @field_validator("from_", "until")
+    @classmethod
+    def _aware(cls, moment: dt.datetime | None) -> dt.datetime | None:
+        if moment is not None and moment.tzinfo is None:
+            raise ValueError("needs a time zone offset, e.g. 2026-12-01T00:00:00+01:00")
+        return moment
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def recipient_zone(profile: Mapping[str, Any], default: str = "UTC") -> ZoneInfo:
+    """The recipient's time zone from the profile's ``time_zone``, else ``default``."""
+    name = profile.get("time_zone")
+    if isinstance(name, str):
+        try:
+            return _zone(name)
+        except ValueError:
+            pass
+    return _zone(default)
+
+
+class TimeCondition(_Condition):
+    time: TimeWindow
+
+    def matches(self, audience: Audience) -> bool:
+        window = self.time
+        if window.from_ and audience.now < window.from_:
+            return False
+        if window.until and audience.now >= window.until:
+            return False
+        zone = recipient_zone(audience.profile) if window.tz == "recipient" else _zone(window.tz)
+        local = audience.now.astimezone(zone)
+        if window.weekdays and WEEKDAYS[local.weekday()] not in window.weekdays:
+            return False
+        clock = local.time().replace(tzinfo=None)
+        if window.start and window.end and window.end < window.start:  # crosses midnight
+            return clock >= window.start or clock < window.end
+        if window.start and clock < window.start:
+            return False
+        return not (window.end and clock >= window.end)
+
+
+class ClientCondition(_Condition):
+    client: list[str] = Field(min_length=1, max_length=50)
+
+    def matches(self, audience: Audience) -> bool:
+        return audience.client in self.client
+
+
+class DeviceCondition(_Condition):
+    device: list[Literal["mobile", "desktop", "tablet", "unknown"]] = Field(min_length=1)
+
+    def matches(self, audience: Audience) -> bool:
+        return audience.device in self.device
+
+
+_KINDS = ("all", "any", "not", "attr", "score", "segment", "time", "client", "device")
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next((kind for kind in _KINDS if kind in value), None)
+    if isinstance(value, _Condition):
+        return _TAG_OF_CLASS.get(type(value))
+    return None
+
+
+Condition = Annotated[
+    Union[  # noqa: UP007 - tagged union needs the explicit form
+        Annotated[AllOf, Tag("all")],
+        Annotated[AnyOf, Tag("any")],
+        Annotated[Not, Tag("not")],
+        Annotated[AttributeCondition, Tag("attr")],
+        Annotated[ScoreCondition, Tag("score")],
+        Annotated[SegmentCondition, Tag("segment")],
+        Annotated[TimeCondition, Tag("time")],
+        Annotated[ClientCondition, Tag("client")],
+        Annotated[DeviceCondition, Tag("device")],
+    ],
+    Discriminator(
+        _kind,
+        custom_error_type="condition_kind",
+        custom_error_message="a condition needs one of the keys: " + ", ".join(_KINDS),
+    ),
+]
+
+_TAG_OF_CLASS: dict[type[_Condition], str] = {
+    AllOf: "all",
+    AnyOf: "any",
+    Not: "not",
+    AttributeCondition: "attr",
+    ScoreCondition: "score",
+    SegmentCondition: "segment",
+    TimeCondition: "time",
+    ClientCondition: "client",
+    DeviceCondition: "device",
+}
+
+for _model in (AllOf, AnyOf, Not):
+    _model.model_rebuild()

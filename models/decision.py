@@ -1,0 +1,219 @@
+"""The decision engine: which content of a block this recipient sees at this moment.
+
+Variants are evaluated in priority order (highest first); the first priority level with a
+match wins. Several matches at that level split by weight, deterministically per recipient and
+block (a hash), so an A/B test shows one person one arm. No match: the block's fallback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from models import keys
+from models.campaign_store import CampaignStore, parse_block
+from models.campaigns import Block, Campaign, Variant
+from models.conditions import Audience
+from models.email_clients import ClientInfo
+from models.recipient_store import UPDATED_AT_FIELD, decode_profile, decode_scores
+
+FALLBACK = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a recipient was shown for a block (``variant_id`` None means the fallback)."""
+
+    campaign_id: str
+    block_id: str
+    variant_id: str | None
+    version: int
+    decided_at: dt.datetime
+    reason: str
+    client: str = "unknown"
+
+    def to_json(self) -> str:
+        """The stored form."""
+        return json.dumps(
+            {
+                "v": self.variant_id,
+                "ver": self.version,
+                "at": self.decided_at.isoformat(),
+                "why": self.reason,
+                "client": self.client,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, campaign_id: str, block_id: str, document: str) -> Decision:
+        """Read a stored decision."""
+        data = json.loads(document)
+        return cls(
+            campaign_id=campaign_id,
+            block_id=block_id,
+            variant_id=data["v"],
+            version=int(data["ver"]),
+            decided_at=dt.datetime.fromisoformat(data["at"]),
+            reason=data.get("why", ""),
+            client=data.get("client", "unknown"),
+        )
+
+
+def decision_field(campaign_id: str, block_id: str) -> str:
+    """The field of a recipient's decisions hash that holds one block's decision."""
+    return f"{campaign_id}/{block_id}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one open needs, loaded in one pipelined round-trip."""
+
+    campaign: Campaign | None
+    block: Block | None
+    profile: dict[str, Any]
+    scores: dict[str, float]
+    segments: frozenset[str]
+    previous: Decision | None
+
+    @property
+    def known_recipient(self) -> bool:
+        """Whether Blanco holds any data about the recipient."""
+        return bool(self.profile or self.scores or self.segments)
+
+
+def split_point(recipient_id: str, campaign_id: str, block_id: str) -> float:
+    """A stable number in [0, 1) per recipient and block, for weighted splits."""
+    digest = hashlib.sha256(f"{recipient_id}\x00{campaign_id}\x00{block_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def choose_variant(
+    block: Block, audience: Audience, recipient_id: str
+) -> tuple[Variant | None, str]:
+    """The variant to show and why; None means the fallback."""
+    by_priority = sorted(block.variants, key=lambda v: -v.priority)
+    level: list[Variant] = []
+    for variant in by_priority:
+        if level and variant.priority != level[0].priority:
+            break
+        if variant.when is None or variant.when.matches(audience):
+            level.append(variant)
+    if not level:
+        return FALLBACK, "no variant matched"
+    if len(level) == 1:
+        return level[0], "matched"
+    total = sum(v.weight for v in level)
+    if total <= 0:
+        return level[0], "matched"
+    point = split_point(recipient_id, block.campaign_id, block.id) * total
+    for variant in level:
+        point -= variant.weight
+        if point < 0:
+            return variant, f"split among {len(level)}"
+    return level[-1], f"split among {len(level)}"
+
+
+class DecisionEngine:
+    """Loads what a decision needs, decides, and stores the decision for the click."""
+
+    def __init__(self, client: redis.Redis, campaigns: CampaignStore, ttl_seconds: int) -> None:
+        self.redis = client
+        self.campaigns = campaigns
+        self.ttl = ttl_seconds
+
+    def load(self, campaign_id: str, block_id: str, recipient_id: str | None) -> Snapshot:
+        """Campaign, block and (for a verified recipient) profile, scores, segments and the
+        previous decision, in one pipelined round-trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(keys.campaign(campaign_id))
+        pipe.get(keys.block(campaign_id, block_id))
+        if recipient_id is not None:
+            pipe.hgetall(keys.profile(recipient_id))
+            pipe.hgetall(keys.scores(recipient_id))
+            pipe.smembers(keys.segments(recipient_id))
+            pipe.hget(keys.decisions(recipient_id), decision_field(campaign_id, block_id))
+        results = pipe.execute()
+        campaign = Campaign.model_validate_json(results[0]) if results[0] else None
+        block = parse_block(results[1]) if results[1] else None
+        if recipient_id is None:
+            return Snapshot(campaign, block, {}, {}, frozenset(), None)
+        raw_profile, raw_scores, segments, previous = results[2:]
+        profile = decode_profile(raw_profile)
+        profile.pop(UPDATED_AT_FIELD, None)
+        scores = {name: s.value for name, s in decode_scores(raw_scores).items()}
+        return Snapshot(
+            campaign,
+            block,
+            profile,
+            scores,
+            frozenset(segments),
+            Decision.from_json(campaign_id, block_id, previous) if previous else None,
+        )
+
+    def decide(
+        self,
+        snapshot: Snapshot,
+        recipient_id: str | None,
+        now: dt.datetime,
+        client: ClientInfo,
+    ) -> tuple[Decision, Block | None]:
+        """The decision for this open and the block version it refers to."""
+        block = snapshot.block
+        if block is None or snapshot.campaign is None:
+            raise LookupError("unknown campaign or block")
+
+        def fallback(reason: str) -> tuple[Decision, Block]:
+            return (
+                Decision(
+                    block.campaign_id, block.id, FALLBACK, block.version, now, reason, client.client
+                ),
+                block,
+            )
+
+        if snapshot.campaign.status != "active":
+            return fallback("campaign paused")
+        if recipient_id is None:
+            return fallback("no verified recipient")
+        if not snapshot.known_recipient:
+            return fallback("unknown recipient")
+        previous = snapshot.previous
+        if block.lock_on_first_open and previous is not None:
+            shown = self.block_version(block, previous.version)
+            if shown is not None:
+                return previous, shown
+        audience = Audience(
+            now=now,
+            profile=snapshot.profile,
+            scores=snapshot.scores,
+            segments=snapshot.segments,
+            client=client.client,
+            device=client.device,
+        )
+        variant, reason = choose_variant(block, audience, recipient_id)
+        decision = Decision(
+            block.campaign_id,
+            block.id,
+            variant.id if variant else FALLBACK,
+            block.version,
+            now,
+            reason,
+            client.client,
+        )
+        return decision, block
+
+    def block_version(self, current: Block, version: int) -> Block | None:
+        """The block as it was at ``version`` (the current one needs no lookup)."""
+        if version == current.version:
+            return current
+        return self.campaigns.get_block_version(current.campaign_id, current.id, version)
+
+    def record(self, recipient_id: str, decision: Decision, pipe: Any) -> None:
+        """Queue storing the decision, with its TTL, on ``pipe``."""
+        key = keys.decisions(recipient_id)
+        pipe.hset(key, decision_field(decision.campaign_id, decision.block_id), decision.to_json())
+        pipe.expire(key, self.ttl)

@@ -1,0 +1,1 @@
+"""Block renderers: one module per block type, discovered by ``renderers.registry``."""

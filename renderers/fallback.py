@@ -1,0 +1,10 @@
+"""The last-resort image: served when nothing else can be, so an inbox never shows a broken one."""
+
+from __future__ import annotations
+
+import base64
+
+TRANSPARENT_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+"""A valid 1×1 transparent PNG."""

@@ -1,0 +1,144 @@
+"""The OpenAPI 3.1 document, generated from the declared operations and their pydantic models."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from flask import jsonify
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from server.admin_api.registry import api
+from server.api_operations import Operation
+
+REF = "#/components/schemas/{model}"
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "pointer": {"type": "string", "description": "JSON Pointer to the field"},
+                    "field": {"type": "string", "description": "Dotted field path"},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+ERROR_TEXT = {
+    401: "Missing or invalid API key",
+    403: "The API key lacks the scope",
+    404: "Not found",
+    409: "Conflict with what is stored",
+    412: "If-Match does not name the current version",
+    415: "Unsupported media type",
+    422: "Invalid input; `errors` locates each problem",
+}
+
+
+def _schema_ref(model: type[BaseModel], as_list: bool = False) -> dict[str, Any]:
+    ref = {"$ref": REF.format(model=model.__name__)}
+    return {"type": "array", "items": ref} if as_list else ref
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}},
+    }
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": f"{op.method.lower()}_{op.path.strip('/').replace('/', '_')}".replace(
+            "{", ""
+        ).replace("}", ""),
+        "tags": [op.tag],
+    }
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in op.path_parameters
+    ]
+    parameters += [
+        {
+            "name": name,
+            "in": "query",
+            "required": name == "recipient_id",
+            "description": text,
+            "schema": {"type": "string"},
+        }
+        for name, text in op.query.items()
+    ]
+    if parameters:
+        doc["parameters"] = parameters
+    if op.body is not None and op.body_media_type:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {op.body_media_type: {"schema": _schema_ref(op.body)}},
+        }
+        if op.body_media_type != "application/json":
+            doc["requestBody"]["description"] = "One JSON object per line."
+    success: dict[str, Any] = {"description": "Success"}
+    if op.status != 204:
+        if op.response is not None:
+            schema = _schema_ref(op.response, op.response_list)
+        elif op.response_media_type.startswith("image/"):
+            schema = {"type": "string", "format": "binary"}
+        else:
+            schema = {"type": "object"}
+        success["content"] = {op.response_media_type: {"schema": schema}}
+    responses: dict[str, Any] = {str(op.status): success}
+    errors = set(op.errors)
+    if op.scope is not None:
+        errors |= {401, 403}
+        doc["security"] = [{"apiKey": []}]
+        doc["description"] = f"Needs an API key with the `{op.scope}` scope (or `admin`)."
+    for code in sorted(errors):
+        responses[str(code)] = _problem(ERROR_TEXT[code])
+    doc["responses"] = responses
+    return doc
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """The whole document."""
+    models = {m for op in api.operations for m in (op.body, op.response) if m is not None}
+    _, definitions = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        ref_template=REF,
+    )
+    schemas = dict(definitions.get("$defs", {}))
+    schemas["Problem"] = PROBLEM_SCHEMA
+    paths: dict[str, dict[str, Any]] = {}
+    for op in api.operations:
+        paths.setdefault(api.url_prefix + op.path, {})[op.method.lower()] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Blanco admin API",
+            "version": "1",
+            "description": "Configure campaigns, blocks and variants; push recipient data.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+@api.operation("GET", "/openapi.json", summary="This OpenAPI document", tag="admin", scope=None)
+def openapi() -> ResponseReturnValue:
+    """The OpenAPI document of the admin API."""
+    return jsonify(openapi_document())

@@ -1,0 +1,178 @@
+"""Admin API: recipient profiles and predictive scores, single and bulk; tokens; erasure."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, jsonify, request
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel
+
+from models.bulk_ingest import ingest_jsonl
+from models.errors import FieldError, InvalidInput, NotFound, UnsupportedMediaType
+from models.recipients import ProfileUpsert, ScoresUpsert, valid_recipient_id
+from server.admin_api.registry import api
+from server.services import services
+
+TAG = "recipients"
+RECIPIENT = "/recipients/<recipient_id>"
+JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
+log = logging.getLogger(__name__)
+
+
+def _checked(recipient_id: str) -> str:
+    if not valid_recipient_id(recipient_id):
+        raise InvalidInput(
+            "invalid recipient id",
+            [FieldError(("recipient_id",), "1-128 characters of A-Z a-z 0-9 _ - : @ .")],
+        )
+    return recipient_id
+
+
+class TokenAnswer(BaseModel):
+    """A recipient's signed token, for ESP data."""
+
+    recipient_id: str
+    token: str
+
+
+@api.operation(
+    "PUT",
+    f"{RECIPIENT}/profile",
+    summary="Upsert a profile (attributes merge; null removes)",
+    tag=TAG,
+    scope="ingest",
+    body=ProfileUpsert,
+    body_fills=("recipient_id", "recipient_id"),
+    errors=(422,),
+)
+def put_profile(recipient_id: str, body: ProfileUpsert) -> ResponseReturnValue:
+    """Merge attributes into a profile; ``segments`` replaces the segment set."""
+    services().recipients.upsert_profiles([body])
+    return jsonify(services().recipients.get_profile(recipient_id))
+
+
+@api.operation(
+    "GET",
+    f"{RECIPIENT}/profile",
+    summary="Get a profile",
+    tag=TAG,
+    scope="ingest",
+    errors=(404,),
+)
+def get_profile(recipient_id: str) -> ResponseReturnValue:
+    """A profile with its segments."""
+    profile = services().recipients.get_profile(_checked(recipient_id))
+    if profile is None:
+        raise NotFound(f"no profile for recipient {recipient_id!r}")
+    return jsonify(profile)
+
+
+def _scores_document(recipient_id: str) -> dict[str, Any]:
+    scores = services().recipients.get_scores(recipient_id)
+    return {
+        "recipient_id": recipient_id,
+        "scores": {name: s.model_dump(mode="json") for name, s in sorted(scores.items())},
+    }
+
+
+@api.operation(
+    "PUT",
+    f"{RECIPIENT}/scores",
+    summary="Upsert predictive scores",
+    tag=TAG,
+    scope="ingest",
+    body=ScoresUpsert,
+    body_fills=("recipient_id", "recipient_id"),
+    errors=(422,),
+)
+def put_scores(recipient_id: str, body: ScoresUpsert) -> ResponseReturnValue:
+    """Set scores by model name (other models' scores stay)."""
+    services().recipients.upsert_scores([body])
+    return jsonify(_scores_document(recipient_id))
+
+
+@api.operation(
+    "GET",
+    f"{RECIPIENT}/scores",
+    summary="Get predictive scores",
+    tag=TAG,
+    scope="ingest",
+    errors=(404,),
+)
+def get_scores(recipient_id: str) -> ResponseReturnValue:
+    """Every score of a recipient."""
+    document = _scores_document(_checked(recipient_id))
+    if not document["scores"]:
+        raise NotFound(f"no scores for recipient {recipient_id!r}")
+    return jsonify(document)
+
+
+@api.operation(
+    "DELETE",
+    RECIPIENT,
+    summary="Erase everything Blanco holds about a recipient",
+    tag=TAG,
+    scope="admin",
+    status=204,
+)
+def erase_recipient(recipient_id: str) -> ResponseReturnValue:
+    """Delete profile, segments, scores and decisions."""
+    removed = services().recipients.erase(_checked(recipient_id))
+    log.info("erased a recipient on request (%d keys)", removed)
+    return Response(status=204)
+
+
+@api.operation(
+    "GET",
+    f"{RECIPIENT}/token",
+    summary="The recipient's signed token",
+    tag=TAG,
+    scope="admin",
+    response=TokenAnswer,
+    errors=(422,),
+)
+def get_token(recipient_id: str) -> ResponseReturnValue:
+    """The token that ESP data carries in image and click URLs."""
+    token = services().signer.sign(_checked(recipient_id))
+    return jsonify(TokenAnswer(recipient_id=recipient_id, token=token).model_dump())
+
+
+def _jsonl_lines() -> Iterator[bytes]:
+    if request.mimetype not in JSONL_TYPES:
+        raise UnsupportedMediaType("send JSON Lines, one object per line, as application/x-ndjson")
+    yield from request.stream
+
+
+@api.operation(
+    "POST",
+    "/profiles/bulk",
+    summary="Bulk upsert profiles (JSON Lines)",
+    tag=TAG,
+    scope="ingest",
+    body=ProfileUpsert,
+    body_media_type="application/x-ndjson",
+    errors=(415,),
+)
+def bulk_profiles() -> ResponseReturnValue:
+    """One ProfileUpsert per line; good lines are stored, bad ones reported by number."""
+    report = ingest_jsonl(_jsonl_lines(), ProfileUpsert, services().recipients.upsert_profiles)
+    return jsonify(report.as_dict())
+
+
+@api.operation(
+    "POST",
+    "/scores/bulk",
+    summary="Bulk upsert predictive scores (JSON Lines)",
+    tag=TAG,
+    scope="ingest",
+    body=ScoresUpsert,
+    body_media_type="application/x-ndjson",
+    errors=(415,),
+)
+def bulk_scores() -> ResponseReturnValue:
+    """One ScoresUpsert per line; good lines are stored, bad ones reported by number."""
+    report = ingest_jsonl(_jsonl_lines(), ScoresUpsert, services().recipients.upsert_scores)
+    return jsonify(report.as_dict())

@@ -1,0 +1,168 @@
+"""Declaring admin API operations once: Flask routing, auth, body validation and OpenAPI.
+
+Each view is registered with ``@api.operation(...)``, which records what the OpenAPI document
+says about it, so the document and the API cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Blueprint, g, request
+from pydantic import BaseModel, ValidationError
+
+from models.api_keys import Scope
+from models.errors import FieldError, Forbidden, InvalidInput, Unauthorized, UnsupportedMediaType
+from server.problems import invalid
+from server.services import services
+
+View = Callable[..., Any]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the OpenAPI document says about one method on one path."""
+
+    method: str
+    rule: str
+    summary: str
+    tag: str
+    scope: Scope | None
+    body: type[BaseModel] | None = None
+    body_media_type: str | None = None
+    body_fills: tuple[str, str] | None = None
+    response: type[BaseModel] | None = None
+    response_list: bool = False
+    status: int = 200
+    response_media_type: str = "application/json"
+    query: dict[str, str] = field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+
+    @property
+    def path(self) -> str:
+        """The OpenAPI form of the Flask rule: ``<x>`` becomes ``{x}``."""
+        return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", self.rule)
+
+    @property
+    def path_parameters(self) -> list[str]:
+        """Names of the path parameters."""
+        return re.findall(r"<(?:\w+:)?(\w+)>", self.rule)
+
+
+class Api:
+    """A blueprint whose operations are declared for OpenAPI."""
+
+    def __init__(self, name: str, url_prefix: str) -> None:
+        self.blueprint = Blueprint(name, __name__, url_prefix=url_prefix)
+        self.url_prefix = url_prefix
+        self.operations: list[Operation] = []
+
+    def operation(
+        self,
+        method: str,
+        rule: str,
+        *,
+        summary: str,
+        tag: str,
+        scope: Scope | None = "admin",
+        body: type[BaseModel] | None = None,
+        body_media_type: str | None = None,
+        body_fills: tuple[str, str] | None = None,
+        response: type[BaseModel] | None = None,
+        response_list: bool = False,
+        status: int = 200,
+        response_media_type: str = "application/json",
+        query: dict[str, str] | None = None,
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[View], View]:
+        """Register a view; validate a JSON ``body`` into the model, passed as ``body=``.
+
+        ``body_fills=(field, path_parameter)`` lets the body omit a field the URL already
+        names (and refuses a body that names a different one). With ``body_media_type`` other
+        than JSON, ``body`` documents one line of the stream and the view reads it itself.
+        """
+        op = Operation(
+            method=method,
+            rule=rule,
+            summary=summary,
+            tag=tag,
+            scope=scope,
+            body=body,
+            body_media_type=body_media_type or ("application/json" if body else None),
+            body_fills=body_fills,
+            response=response,
+            response_list=response_list,
+            status=status,
+            response_media_type=response_media_type,
+            query=query or {},
+            errors=errors,
+        )
+        self.operations.append(op)
+
+        def decorator(view: View) -> View:
+            @functools.wraps(view)
+            def wrapped(**kwargs: Any) -> Any:
+                if op.scope is not None:
+                    authorize(op.scope)
+                if op.body is not None and op.body_media_type == "application/json":
+                    data = request_json()
+                    if op.body_fills is not None:
+                        data = fill_from_path(data, op.body_fills[0], kwargs[op.body_fills[1]])
+                    kwargs["body"] = parse_json_body(op.body, data)
+                return view(**kwargs)
+
+            endpoint = f"{view.__name__}_{method.lower()}"
+            self.blueprint.add_url_rule(rule, endpoint, wrapped, methods=[method])
+            return wrapped
+
+        return decorator
+
+
+def fill_from_path(data: Any, field_name: str, value: str) -> Any:
+    """Put the URL's ``value`` into the body's ``field_name``; refuse a different one."""
+    if isinstance(data, dict):
+        given = data.setdefault(field_name, value)
+        if given != value:
+            raise InvalidInput(
+                f"the body's {field_name} differs from the URL's",
+                [FieldError((field_name,), f"must be {value!r} (as in the URL) or omitted")],
+            )
+    return data
+
+
+def authorize(scope: Scope) -> None:
+    """Check the bearer API key and its scope; raise Unauthorized or Forbidden."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise Unauthorized("send an API key: Authorization: Bearer blk_…")
+    key = services().api_keys.authenticate(presented.strip())
+    if key is None:
+        raise Unauthorized("the API key is not valid")
+    if not key.allows(scope):
+        raise Forbidden(f"this API key lacks the {scope!r} scope")
+    g.api_key = key
+
+
+def request_json() -> Any:
+    """The request body as JSON, or InvalidInput/UnsupportedMediaType."""
+    if not request.is_json:
+        raise UnsupportedMediaType("send the body as application/json")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise InvalidInput("the request body is not valid JSON")
+    return data
+
+
+def parse_json_body(model: type[M], data: Any = None) -> M:
+    """Validate the JSON body (or ``data``) into ``model``; InvalidInput with field paths."""
+    data = request_json() if data is None else data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid(exc, data) from None

@@ -1,0 +1,66 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from models.errors import BlancoError
+from server.admin_api import api
+from server.config import ConfigError, load_settings
+from server.open_routes import bp as open_time_bp
+from server.open_time import OpenTime
+from server.ops_routes import bp as ops_bp
+from server.problems import problem_response
+from server.services import EXTENSION, build_services
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+log = logging.getLogger(__name__)
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings from defaults, the environment, then ``overrides``."""
+    settings = load_settings(overrides)
+    if not settings.redis_url:
+        raise ConfigError(
+            "REDIS_URL is not set: run `blanco serve` or `blanco demo`, which start an "
+            "embedded Redis, or point REDIS_URL at a Redis server"
+        )
+    app = Flask(__name__, template_folder=str(TEMPLATES))
+    app.config["MAX_CONTENT_LENGTH"] = settings.bulk_max_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    blanco = build_services(settings)
+    app.extensions[EXTENSION] = blanco
+    app.extensions["blanco.open_time"] = OpenTime(blanco)
+    app.register_blueprint(open_time_bp)
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(api.blueprint)
+    _register_error_handlers(app)
+    return app
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(BlancoError)
+    def blanco_error(error: BlancoError) -> Response:
+        return problem_response(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        code = error.code or 500
+        problem = BlancoError(error.description or error.name)
+        problem.status_code = code
+        problem.title = error.name
+        response = problem_response(problem)
+        if code == 405 and error.get_response().headers.get("Allow"):
+            response.headers["Allow"] = error.get_response().headers["Allow"]
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return problem_response(BlancoError("something went wrong on our side"))

@@ -1,0 +1,165 @@
+"""Blanco's configuration: one table of ``BLANCO_*`` settings, each typed, defaulted and described.
+
+Settings are read from defaults, then the environment (``BLANCO_<NAME>``; the Redis URL is the
+conventional ``REDIS_URL``), then explicit overrides. Invalid values stop start-up with a message
+that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "BLANCO_"
+PLACEHOLDER_KEYS = frozenset({"", "change-me", "changeme", "secret", "placeholder", "xxx"})
+MIN_SIGNING_KEY_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when a setting is missing or invalid."""
+
+
+class Settings(BaseModel):
+    """Every setting Blanco reads. The field description is the documentation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    redis_url: str = Field(
+        "",
+        description="Redis to use (env `REDIS_URL`). Empty: `blanco serve`/`demo` start an "
+        "embedded Redis under the data folder.",
+    )
+    signing_keys: tuple[str, ...] = Field(
+        (),
+        description="Comma-separated HMAC keys for recipient tokens, at least 32 characters "
+        "each. The first signs; all verify (rotation). Required.",
+    )
+    data_dir: Path = Field(
+        Path("data"), description="Data folder; the embedded Redis keeps its AOF files here."
+    )
+    public_url: str = Field(
+        "http://localhost:8000",
+        description="Base URL email clients reach Blanco on; used in generated image/click URLs.",
+    )
+    fallback_url: str = Field(
+        "",
+        description="Where a click goes when not even the block is known. Empty: Blanco's own "
+        "neutral `/gone` page.",
+    )
+    bind: str = Field("127.0.0.1:8000", description="Address gunicorn listens on.")
+    workers: int = Field(2, gt=0, description="gunicorn worker processes.")
+    threads: int = Field(4, gt=0, description="Threads per gunicorn worker (gthread).")
+    redis_timeout_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="Socket timeout for Redis calls; past it open-time routes serve fallbacks.",
+    )
+    redis_retry_after_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="After a Redis failure, open-time routes skip Redis for this long "
+        "(circuit breaker) and serve fallbacks at once.",
+    )
+    decision_ttl_seconds: int = Field(
+        60 * 24 * 3600,
+        gt=0,
+        description="How long a recipient's decisions are kept (clicks follow them).",
+    )
+    profile_ttl_seconds: int = Field(
+        400 * 24 * 3600,
+        gt=0,
+        description="How long a recipient's profile, scores and segments live after the last "
+        "update.",
+    )
+    block_history: int = Field(
+        200, gt=0, description="Block versions kept, so old clicks still find their target."
+    )
+    render_cache_ttl_seconds: int = Field(
+        24 * 3600, gt=0, description="Lifetime of a rendered image in the Redis render cache."
+    )
+    render_cache_local_bytes: int = Field(
+        32 * 1024 * 1024,
+        gt=0,
+        description="Per-worker in-memory render cache size, in bytes.",
+    )
+    max_text_length: int = Field(
+        200, gt=0, description="Longest text a placeholder-filled line may render, in characters."
+    )
+    max_image_pixels: int = Field(
+        4_000_000, gt=0, description="Largest image (width × height) a block may declare."
+    )
+    bulk_max_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Largest admin API request body, in bytes."
+    )
+    event_stream_max_length: int = Field(
+        1_000_000, gt=0, description="Approximate maximum number of events kept per stream."
+    )
+    log_level: str = Field("INFO", description="Python log level.")
+
+    @field_validator("signing_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("signing_keys")
+    @classmethod
+    def _check_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        if not keys:
+            raise ValueError("at least one signing key is required")
+        for key in keys:
+            if key.lower() in PLACEHOLDER_KEYS:
+                raise ValueError("a signing key is a placeholder; generate a random one")
+            if len(key) < MIN_SIGNING_KEY_LENGTH:
+                raise ValueError(
+                    f"each signing key needs at least {MIN_SIGNING_KEY_LENGTH} characters"
+                )
+        return keys
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return "REDIS_URL" if field == "redis_url" else ENV_PREFIX + field.upper()
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Defaults, then the environment, then ``overrides``; raise ConfigError on bad values."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field in Settings.model_fields:
+        if (raw := environ.get(env_name(field))) is not None:
+            values[field] = raw
+    values.update(overrides or {})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{env_name(str(err['loc'][0])) if err['loc'] else 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting, for docs and ``blanco config``."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        rows.append((env_name(name), str(default), field.description or ""))
+    return rows

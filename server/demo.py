@@ -1,0 +1,143 @@
+"""Demo data: a travel-style daily newsletter block and five recipients with scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from models.campaigns import BlockSpec, CampaignSpec
+from models.recipients import ProfileUpsert, ScoresUpsert
+from server.services import Services
+from server.urls import click_url, image_url
+
+CAMPAIGN_ID = "daily"
+BLOCK_ID = "hero"
+
+
+def _banner(background: str, headline: str, subline: str, color: str = "#FFFFFF") -> dict[str, Any]:
+    return {
+        "type": "banner",
+        "background": background,
+        "defaults": {"first_name": "traveller"},
+        "lines": [
+            {"text": headline, "font_size": 40, "color": color, "weight": "bold"},
+            {"text": subline, "font_size": 22, "color": color},
+        ],
+    }
+
+
+DEMO_BLOCK: dict[str, Any] = {
+    "id": BLOCK_ID,
+    "name": "Daily hero",
+    "width": 600,
+    "height": 200,
+    "fallback": {
+        "content": _banner(
+            "#34495E", "Discover today's travel deals", "Fresh offers every morning"
+        ),
+        "target_url": "https://example.com/deals",
+        "alt": "Today's travel deals",
+    },
+    "variants": [
+        {
+            "id": "city-trip",
+            "name": "Likely travellers who are active customers",
+            "priority": 30,
+            "when": {
+                "all": [
+                    {"score": "travel_propensity", "gte": 0.7},
+                    {"attr": "lifecycle", "in": ["new", "active"]},
+                ]
+            },
+            "content": _banner(
+                "#0B7A75", "{{ first_name }}, your city trip awaits", "Weekend breaks from € 149"
+            ),
+            "target_url": "https://example.com/trips/city?utm_source=blanco",
+            "alt": "Your city trip awaits",
+        },
+        {
+            "id": "win-back",
+            "name": "Lapsed customers",
+            "priority": 20,
+            "when": {"attr": "lifecycle", "in": ["lapsing", "lapsed"]},
+            "content": _banner(
+                "#C0392B", "We miss you, {{ first_name }}", "Here is 10% off your next trip"
+            ),
+            "target_url": "https://example.com/welcome-back?utm_source=blanco",
+            "alt": "We miss you: 10% off",
+        },
+        {
+            "id": "inspiration",
+            "name": "Warming up",
+            "priority": 10,
+            "when": {"score": "travel_propensity", "gte": 0.4},
+            "content": _banner(
+                "#F4D03F",
+                "Dreaming of sun, {{ first_name }}?",
+                "Our guide to winter sun",
+                "#1B2631",
+            ),
+            "target_url": "https://example.com/inspiration/winter-sun?utm_source=blanco",
+            "alt": "Winter sun inspiration",
+        },
+    ],
+}
+
+DEMO_RECIPIENTS: list[tuple[str, dict[str, Any], float]] = [
+    ("anna", {"first_name": "Anna", "lifecycle": "active", "time_zone": "Europe/Amsterdam"}, 0.91),
+    ("bram", {"first_name": "Bram", "lifecycle": "new", "time_zone": "Europe/Amsterdam"}, 0.78),
+    ("chloe", {"first_name": "Chloé", "lifecycle": "lapsed", "time_zone": "Europe/Paris"}, 0.35),
+    ("daan", {"first_name": "Daan", "lifecycle": "active", "time_zone": "Europe/Amsterdam"}, 0.52),
+    ("eva", {"first_name": "Eva", "lifecycle": "active", "time_zone": "Europe/Berlin"}, 0.08),
+]
+
+
+@dataclass(frozen=True)
+class DemoLink:
+    """One demo recipient's URLs."""
+
+    recipient_id: str
+    image_url: str
+    click_url: str
+
+
+def load_demo(services: Services) -> list[DemoLink]:
+    """Store the demo campaign, block and recipients (idempotent); return their URLs."""
+    campaigns = services.campaigns
+    if campaigns.get_campaign(CAMPAIGN_ID) is None:
+        campaigns.create_campaign(CampaignSpec(id=CAMPAIGN_ID, name="Blank daily newsletter"))
+    spec = BlockSpec.model_validate(DEMO_BLOCK)
+    current = campaigns.get_block(CAMPAIGN_ID, BLOCK_ID)
+    if (
+        current is None
+        or BlockSpec.model_validate(
+            current.model_dump(exclude={"campaign_id", "version", "updated_at"})
+        )
+        != spec
+    ):
+        campaigns.put_block(CAMPAIGN_ID, spec)
+    services.recipients.upsert_profiles(
+        ProfileUpsert(recipient_id=rid, attributes=attributes)
+        for rid, attributes, _ in DEMO_RECIPIENTS
+    )
+    services.recipients.upsert_scores(
+        ScoresUpsert.model_validate(
+            {
+                "recipient_id": rid,
+                "scores": {"travel_propensity": {"value": score, "model_version": "demo"}},
+            }
+        )
+        for rid, _, score in DEMO_RECIPIENTS
+    )
+    base = services.settings.public_url
+    links = []
+    for rid, _, _ in DEMO_RECIPIENTS:
+        token = services.signer.sign(rid)
+        links.append(
+            DemoLink(
+                rid,
+                image_url(base, CAMPAIGN_ID, BLOCK_ID, token),
+                click_url(base, CAMPAIGN_ID, BLOCK_ID, token),
+            )
+        )
+    return links

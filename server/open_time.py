@@ -1,0 +1,328 @@
+"""The open-time path: resolve the recipient, load, decide, render, record, in one pass.
+
+Nothing here raises to the route. Any failure (bad token, Redis down or slow, a renderer
+exception) ends in the block's fallback, or, when not even the block is known, in a
+last-resort image or URL. Failures are logged without personal data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from models import keys
+from models.campaigns import Block, FallbackContent, Variant
+from models.decision import Decision, Snapshot
+from models.email_clients import ClientInfo, classify_open
+from renderers.base import RenderedImage, RenderRequest
+from renderers.fallback import TRANSPARENT_PNG
+from renderers.registry import renderer_for
+from server.services import Services
+
+log = logging.getLogger(__name__)
+
+REDIS_FAILURES = (redis.RedisError, OSError)
+
+
+@dataclass(frozen=True)
+class ImageAnswer:
+    """What the image route sends."""
+
+    image: RenderedImage
+    etag: str
+    personalised: bool
+    fallback_reason: str | None = None
+
+
+class RedisBreaker:
+    """After a Redis failure, skip Redis for a while so that requests do not queue on timeouts."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        self._open_until = 0.0
+
+    @property
+    def open(self) -> bool:
+        """Whether Redis should be skipped now."""
+        return time.monotonic() < self._open_until
+
+    def trip(self) -> None:
+        """Record a failure."""
+        self._open_until = time.monotonic() + self.retry_after
+
+
+class KnownBlocks:
+    """The last block versions seen, so fallbacks can still be served while Redis is away."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._blocks: OrderedDict[tuple[str, str], Block] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, block: Block) -> None:
+        """Keep ``block`` as the last known version."""
+        with self._lock:
+            self._blocks[(block.campaign_id, block.id)] = block
+            self._blocks.move_to_end((block.campaign_id, block.id))
+            while len(self._blocks) > self.size:
+                self._blocks.popitem(last=False)
+
+    def get(self, campaign_id: str, block_id: str) -> Block | None:
+        """The last known version, if any."""
+        with self._lock:
+            return self._blocks.get((campaign_id, block_id))
+
+
+def _etag(data: bytes | str) -> str:
+    raw = data if isinstance(data, bytes) else data.encode()
+    return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+
+
+LAST_RESORT = ImageAnswer(
+    RenderedImage(TRANSPARENT_PNG, "image/png"), _etag(TRANSPARENT_PNG), False, "last resort"
+)
+
+
+class OpenTime:
+    """Serves image and click requests for one app."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.breaker = RedisBreaker(services.settings.redis_retry_after_seconds)
+        self.known_blocks = KnownBlocks()
+
+    # images
+
+    def image(
+        self, campaign_id: str, block_id: str, token: str | None, user_agent: str | None
+    ) -> ImageAnswer:
+        """The image for this open, decided now and recorded; never raises."""
+        return self.image_for(
+            campaign_id,
+            block_id,
+            self.services.signer.verify(token),
+            classify_open(user_agent),
+            self.services.clock(),
+        )
+
+    def image_for(
+        self,
+        campaign_id: str,
+        block_id: str,
+        recipient_id: str | None,
+        client: ClientInfo,
+        now: dt.datetime,
+        *,
+        record: bool = True,
+    ) -> ImageAnswer:
+        """The image for a (verified) recipient at ``now``; ``record=False`` for previews."""
+        block: Block | None = None
+        try:
+            snapshot = self._load(campaign_id, block_id, recipient_id)
+            block = snapshot.block
+            if block is None:
+                return self._unknown_block(campaign_id, block_id)
+            decision, shown = self.services.engine.decide(snapshot, recipient_id, now, client)
+            answer = self._render_decision(decision, shown or block, snapshot, now)
+            if record and recipient_id is not None:
+                self._record(recipient_id, decision, "open", client)
+            return answer
+        except REDIS_FAILURES as exc:
+            self.breaker.trip()
+            return self._fallback_image(
+                campaign_id, block_id, block, f"redis: {type(exc).__name__}"
+            )
+        except Exception:
+            log.exception("image route failed; serving the fallback")
+            return self._fallback_image(campaign_id, block_id, block, "error")
+
+    def _load(self, campaign_id: str, block_id: str, recipient_id: str | None) -> Snapshot:
+        if self.breaker.open:
+            raise redis.ConnectionError("circuit open after a recent Redis failure")
+        snapshot = self.services.engine.load(campaign_id, block_id, recipient_id)
+        if snapshot.block is not None:
+            self.known_blocks.remember(snapshot.block)
+        return snapshot
+
+    def _unknown_block(self, campaign_id: str, block_id: str) -> ImageAnswer:
+        log.info("image for unknown block %s/%s", campaign_id, block_id)
+        return LAST_RESORT
+
+    def _render_decision(
+        self, decision: Decision, shown: Block, snapshot: Snapshot, now: dt.datetime
+    ) -> ImageAnswer:
+        variant = shown.variant(decision.variant_id) if decision.variant_id else None
+        if variant is None:
+            return self._render_fallback(shown, now, reason=decision.reason)
+        try:
+            return self._render(shown, variant, snapshot.profile, now, personalised=True)
+        except REDIS_FAILURES:
+            raise
+        except Exception:
+            log.exception(
+                "renderer failed for %s/%s; serving the fallback", shown.campaign_id, shown.id
+            )
+            return self._render_fallback(shown, now, reason="render error")
+
+    def _render(
+        self,
+        block: Block,
+        content_of: Variant | FallbackContent,
+        fields: dict[str, Any],
+        now: dt.datetime,
+        *,
+        personalised: bool,
+        use_redis: bool = True,
+    ) -> ImageAnswer:
+        params = content_of.content
+        renderer = renderer_for(params.type)
+        request = RenderRequest(
+            width=block.width,
+            height=block.height,
+            fields=fields,
+            moment=renderer.moment(params, now),
+            max_text_length=self.services.settings.max_text_length,
+        )
+        digest = renderer.cache_key(params, request)
+        cache = self.services.render_cache
+        image = cache.get(digest) if use_redis else cache.local.get(digest)
+        if image is None:
+            image = renderer.encode(renderer.render(params, request))
+            if use_redis:
+                cache.put(digest, image)
+            else:
+                cache.local.put(digest, image)
+        return ImageAnswer(image, f'"{digest[:32]}"', personalised)
+
+    def _render_fallback(
+        self, block: Block, now: dt.datetime, reason: str, use_redis: bool = True
+    ) -> ImageAnswer:
+        answer = self._render(
+            block, block.fallback, {}, now, personalised=False, use_redis=use_redis
+        )
+        return ImageAnswer(answer.image, answer.etag, False, reason)
+
+    def _fallback_image(
+        self, campaign_id: str, block_id: str, block: Block | None, reason: str
+    ) -> ImageAnswer:
+        log.warning("serving fallback image for %s/%s: %s", campaign_id, block_id, reason)
+        block = block or self.known_blocks.get(campaign_id, block_id)
+        if block is None:
+            return LAST_RESORT
+        try:
+            return self._render_fallback(block, self.services.clock(), reason, use_redis=False)
+        except Exception:
+            log.exception("fallback render failed for %s/%s", campaign_id, block_id)
+            return LAST_RESORT
+
+    # clicks
+
+    def click(
+        self,
+        campaign_id: str,
+        block_id: str,
+        token: str | None,
+        user_agent: str | None,
+        *,
+        record: bool = True,
+    ) -> str:
+        """The URL this click goes to; never raises."""
+        recipient_id = self.services.signer.verify(token)
+        block: Block | None = None
+        try:
+            snapshot = self._load(campaign_id, block_id, recipient_id)
+            block = snapshot.block
+            previous = snapshot.previous
+            if previous is not None:
+                url = self._url_shown(campaign_id, block_id, block, previous)
+                if url is not None:
+                    if record and recipient_id is not None:
+                        self._record(
+                            recipient_id, None, "click", classify_open(user_agent), previous
+                        )
+                    return url
+            if block is None:
+                return self.default_url()
+            client = classify_open(user_agent)
+            decision, shown = self.services.engine.decide(
+                snapshot, recipient_id, self.services.clock(), client
+            )
+            shown = shown or block
+            if record and recipient_id is not None:
+                self._record(recipient_id, decision, "click", client)
+            variant = shown.variant(decision.variant_id) if decision.variant_id else None
+            return variant.target_url if variant else shown.fallback.target_url
+        except REDIS_FAILURES as exc:
+            self.breaker.trip()
+            log.warning("click for %s/%s: redis %s", campaign_id, block_id, type(exc).__name__)
+        except Exception:
+            log.exception("click route failed; redirecting to the fallback")
+        block = block or self.known_blocks.get(campaign_id, block_id)
+        return block.fallback.target_url if block else self.default_url()
+
+    def _url_shown(
+        self, campaign_id: str, block_id: str, current: Block | None, previous: Decision
+    ) -> str | None:
+        """The target URL of what the recipient's open showed, if it can still be found."""
+        if current is not None:
+            shown = self.services.engine.block_version(current, previous.version)
+        else:
+            shown = self.services.campaigns.get_block_version(
+                campaign_id, block_id, previous.version
+            )
+        if shown is None:
+            return None
+        if previous.variant_id is None:
+            return shown.fallback.target_url
+        variant = shown.variant(previous.variant_id)
+        return variant.target_url if variant else shown.fallback.target_url
+
+    def default_url(self) -> str:
+        """Where a click goes when nothing about the block is known."""
+        settings = self.services.settings
+        return settings.fallback_url or f"{settings.public_url}/gone"
+
+    # recording
+
+    def _record(
+        self,
+        recipient_id: str,
+        decision: Decision | None,
+        event: str,
+        client: ClientInfo,
+        followed: Decision | None = None,
+    ) -> None:
+        """Store the decision and append the event; a failure here never fails the request."""
+        shown = decision or followed
+        if shown is None:
+            return
+        try:
+            pipe = self.services.redis.pipeline(transaction=False)
+            if decision is not None:
+                self.services.engine.record(recipient_id, decision, pipe)
+            pipe.xadd(
+                keys.campaign_events(shown.campaign_id),
+                {
+                    "type": event,
+                    "block": shown.block_id,
+                    "variant": shown.variant_id or "",
+                    "version": shown.version,
+                    "recipient": recipient_id,
+                    "client": client.client,
+                    "open_kind": client.open_kind,
+                },
+                maxlen=self.services.settings.event_stream_max_length,
+                approximate=True,
+            )
+            pipe.execute()
+        except REDIS_FAILURES as exc:
+            self.breaker.trip()
+            log.warning("could not record %s: redis %s", event, type(exc).__name__)

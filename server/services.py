@@ -1,0 +1,76 @@
+"""The application's collaborators, built once by the factory and kept in ``app.extensions``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import current_app
+from redis import Redis
+
+from models.api_keys import ApiKeyStore
+from models.campaign_store import CampaignStore
+from models.campaigns import utc_now
+from models.decision import DecisionEngine
+from models.recipient_store import RecipientStore
+from models.render_cache import RenderCache
+from server.config import Settings
+from server.tokens import TokenSigner
+
+EXTENSION = "blanco"
+
+
+@dataclass
+class Services:
+    """Everything the views need. ``clock`` is injectable so tests can move time."""
+
+    settings: Settings
+    redis: Redis
+    redis_bytes: Redis
+    campaigns: CampaignStore
+    recipients: RecipientStore
+    api_keys: ApiKeyStore
+    engine: DecisionEngine
+    render_cache: RenderCache
+    signer: TokenSigner
+    clock: Callable[[], dt.datetime] = field(default=utc_now)
+
+
+def redis_clients(settings: Settings) -> tuple[Redis, Redis]:
+    """A text client and a bytes client on one shared connection setup (no I/O yet)."""
+    options = {
+        "socket_timeout": settings.redis_timeout_seconds,
+        "socket_connect_timeout": settings.redis_timeout_seconds,
+        "health_check_interval": 30,
+    }
+    text = Redis.from_url(settings.redis_url, decode_responses=True, **options)
+    raw = Redis.from_url(settings.redis_url, decode_responses=False, **options)
+    return text, raw
+
+
+def build_services(settings: Settings) -> Services:
+    """Wire the stores to their Redis clients."""
+    text, raw = redis_clients(settings)
+    campaigns = CampaignStore(text, history=settings.block_history)
+    return Services(
+        settings=settings,
+        redis=text,
+        redis_bytes=raw,
+        campaigns=campaigns,
+        recipients=RecipientStore(text, ttl_seconds=settings.profile_ttl_seconds),
+        api_keys=ApiKeyStore(text),
+        engine=DecisionEngine(text, campaigns, ttl_seconds=settings.decision_ttl_seconds),
+        render_cache=RenderCache(
+            raw,
+            ttl_seconds=settings.render_cache_ttl_seconds,
+            local_bytes=settings.render_cache_local_bytes,
+        ),
+        signer=TokenSigner(settings.signing_keys),
+    )
+
+
+def services() -> Services:
+    """The current app's services."""
+    found: Services = current_app.extensions[EXTENSION]
+    return found

@@ -1,0 +1,61 @@
+"""Running Blanco under gunicorn, with an embedded Redis when ``REDIS_URL`` is not set."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from server.config import Settings
+from server.embedded_redis import EmbeddedRedis
+
+
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """gunicorn settings derived from Blanco's: gthread workers for the CPU-bound render path."""
+    return {
+        "bind": settings.bind,
+        "workers": settings.workers,
+        "threads": settings.threads,
+        "worker_class": "gthread",
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": settings.log_level.lower(),
+    }
+
+
+@contextlib.contextmanager
+def redis_for(settings: Settings) -> Iterator[str]:
+    """The configured Redis URL, or an embedded Redis under the data folder for the duration."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    with EmbeddedRedis(settings.data_dir / "redis") as embedded:
+        os.environ["REDIS_URL"] = embedded.url  # workers and the reloader see the same Redis
+        try:
+            yield embedded.url
+        finally:
+            os.environ.pop("REDIS_URL", None)
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn running an already-built Flask app (workers fork from it)."""
+
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if value is not None and key in self.cfg.settings:
+                self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.application

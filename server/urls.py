@@ -1,0 +1,27 @@
+"""The URLs Blanco hands out: image and click URLs of a block for a recipient token."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+TOKEN_PARAM = "r"  # noqa: S105 - a query parameter name, not a secret
+
+
+def image_path(campaign_id: str, block_id: str) -> str:
+    """Path of a block's image route."""
+    return f"/i/{campaign_id}/{block_id}.png"
+
+
+def click_path(campaign_id: str, block_id: str) -> str:
+    """Path of a block's click route."""
+    return f"/c/{campaign_id}/{block_id}"
+
+
+def image_url(public_url: str, campaign_id: str, block_id: str, token: str) -> str:
+    """Absolute image URL for a recipient token (or an ESP merge tag standing for one)."""
+    return f"{public_url}{image_path(campaign_id, block_id)}?{TOKEN_PARAM}={quote(token, safe='')}"
+
+
+def click_url(public_url: str, campaign_id: str, block_id: str, token: str) -> str:
+    """Absolute click URL for a recipient token; pairs with ``image_url``."""
+    return f"{public_url}{click_path(campaign_id, block_id)}?{TOKEN_PARAM}={quote(token, safe='')}"

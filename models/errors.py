@@ -86,12 +86,14 @@ def _json_path(loc: tuple[int | str, ...], data: Any) -> tuple[str | int, ...]:
     """Follow ``loc`` through the input, dropping the tags pydantic adds for tagged unions."""
     path: list[str | int] = []
     current = data
-    for part in loc:
+    for index, part in enumerate(loc):
         if isinstance(current, dict):
-            if part in current:
+            value = current.get(part, current) if isinstance(part, str) else current
+            last_part = index == len(loc) - 1
+            if value is not current and (last_part or isinstance(value, dict | list)):
                 path.append(part)
-                current = current[part]
-            # else: a union tag, or a missing field (named below)
+                current = value
+            # else: a union tag (also when it equals a key, e.g. "attr"), or a missing field
         elif isinstance(current, list):
             if isinstance(part, int) and 0 <= part < len(current):
                 path.append(part)

@@ -35,6 +35,7 @@ class Settings(BaseModel):
     )
     signing_keys: tuple[str, ...] = Field(
         (),
+        validate_default=True,
         description="Comma-separated HMAC keys for recipient tokens, at least 32 characters "
         "each. The first signs; all verify (rotation). Required.",
     )

@@ -240,7 +240,12 @@ def get_version(campaign_id: str, block_id: str, version: int) -> ResponseReturn
 
 
 def _store_changed(campaign_id: str, block: Block, changes: dict[str, Any]) -> Block:
-    """Validate the block with ``changes`` and store it as the next version."""
+    """Validate the block with ``changes`` and store it as the next version; honour If-Match."""
+    expected = _expected_version()
+    if expected is not None and expected != block.version:
+        raise PreconditionFailed(
+            f"block {block.id!r} is at version {block.version}, not {expected}"
+        )
     data = {**dump(block), **changes}
     for server_field in ("campaign_id", "version", "updated_at"):
         data.pop(server_field, None)
@@ -290,7 +295,7 @@ def list_variants(campaign_id: str, block_id: str) -> ResponseReturnValue:
     body=Variant,
     response=Variant,
     status=201,
-    errors=(404, 409, 422),
+    errors=(404, 409, 412, 422),
 )
 def create_variant(campaign_id: str, block_id: str, body: Variant) -> ResponseReturnValue:
     """Add a variant (a new block version)."""
@@ -446,7 +451,7 @@ def explain_decision(campaign_id: str, block_id: str) -> ResponseReturnValue:
         reason=decision.reason,
         target_url=variant.target_url if variant else shown.fallback.target_url,
     )
-    return jsonify(dump(explanation))
+    return jsonify(explanation.model_dump(mode="json"))  # keeps ``variant_id: null``
 
 
 @api.operation(

@@ -1,0 +1,140 @@
+"""Factories for test data, so tests state only what matters to them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+from PIL import Image
+
+from models.campaigns import Block, BlockSpec, CampaignSpec
+from models.recipients import ProfileUpsert, ScoresUpsert
+from server.services import Services
+
+
+class FakeClock:
+    """A clock tests can set and advance."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        """Move time forward."""
+        self.now += dt.timedelta(**delta)
+
+
+def banner(
+    text: str = "Hello {{ first_name }}", background: str = "#112233", **extra: Any
+) -> dict[str, Any]:
+    """Banner content params."""
+    return {
+        "type": "banner",
+        "background": background,
+        "lines": [{"text": text, "font_size": 32, "color": "#FFFFFF"}],
+        **extra,
+    }
+
+
+def variant(
+    variant_id: str,
+    when: dict[str, Any] | None = None,
+    *,
+    priority: int = 0,
+    weight: float = 1.0,
+    background: str = "#224466",
+    text: str | None = None,
+    target_url: str | None = None,
+) -> dict[str, Any]:
+    """A variant document; the target URL and colour identify it in assertions."""
+    document: dict[str, Any] = {
+        "id": variant_id,
+        "priority": priority,
+        "weight": weight,
+        "content": banner(text or f"{variant_id} {{{{ first_name }}}}", background),
+        "target_url": target_url or f"https://shop.example/{variant_id}",
+    }
+    if when is not None:
+        document["when"] = when
+    return document
+
+
+FALLBACK_URL = "https://shop.example/generic"
+FALLBACK_BACKGROUND = "#808080"
+
+
+def block(
+    block_id: str = "hero", variants: list[dict[str, Any]] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A block document with a grey generic fallback."""
+    return {
+        "id": block_id,
+        "width": 300,
+        "height": 100,
+        "fallback": {
+            "content": banner("Our offers", FALLBACK_BACKGROUND),
+            "target_url": FALLBACK_URL,
+        },
+        "variants": variants or [],
+        **extra,
+    }
+
+
+def store_block(
+    services: Services,
+    variants: list[dict[str, Any]],
+    campaign_id: str = "daily",
+    **extra: Any,
+) -> Block:
+    """Create the campaign (if needed) and store a block; return the stored version."""
+    if services.campaigns.get_campaign(campaign_id) is None:
+        services.campaigns.create_campaign(CampaignSpec(id=campaign_id))
+    stored, _ = services.campaigns.put_block(
+        campaign_id, BlockSpec.model_validate(block(variants=variants, **extra))
+    )
+    return stored
+
+
+def store_recipient(
+    services: Services,
+    recipient_id: str,
+    attributes: dict[str, Any] | None = None,
+    scores: dict[str, float] | None = None,
+    segments: list[str] | None = None,
+) -> None:
+    """Store a profile and scores for a recipient."""
+    services.recipients.upsert_profiles(
+        [
+            ProfileUpsert(
+                recipient_id=recipient_id,
+                attributes=attributes or {"first_name": recipient_id.title()},
+                segments=segments,
+            )
+        ]
+    )
+    if scores:
+        services.recipients.upsert_scores(
+            [ScoresUpsert.model_validate({"recipient_id": recipient_id, "scores": scores})]
+        )
+
+
+def decode_image(body: bytes) -> Image.Image:
+    """Open and fully decode image bytes (raises if they are not a valid image)."""
+    image = Image.open(io.BytesIO(body))
+    image.load()
+    return image
+
+
+def corner_color(body: bytes) -> tuple[int, ...]:
+    """The RGB colour of the image's top-left pixel (the banner background)."""
+    pixel = decode_image(body).convert("RGB").getpixel((0, 0))
+    assert isinstance(pixel, tuple)
+    return pixel
+
+
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    """``#RRGGBB`` as an RGB tuple."""
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)

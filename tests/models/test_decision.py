@@ -1,0 +1,70 @@
+"""The decision engine: priorities, first match wins, deterministic weighted splits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from models.campaigns import Block
+from models.conditions import Audience
+from models.decision import choose_variant, split_point
+from tests.factories import block, variant
+
+NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
+
+
+def make_block(variants: list[dict[str, object]]) -> Block:
+    return Block.model_validate(
+        {**block(variants=variants), "campaign_id": "daily", "version": 1, "updated_at": NOW}
+    )
+
+
+def audience(**scores: float) -> Audience:
+    return Audience(now=NOW, scores=scores)
+
+
+def test_highest_priority_match_wins() -> None:
+    b = make_block(
+        [
+            variant("low", priority=1),
+            variant("high", {"score": "p", "gte": 0.5}, priority=9),
+            variant("mid", {"score": "p", "gte": 0.2}, priority=5),
+        ]
+    )
+    assert choose_variant(b, audience(p=0.9), "r1")[0].id == "high"  # type: ignore[union-attr]
+    assert choose_variant(b, audience(p=0.3), "r1")[0].id == "mid"  # type: ignore[union-attr]
+    assert choose_variant(b, audience(p=0.0), "r1")[0].id == "low"  # type: ignore[union-attr]
+
+
+def test_no_match_is_the_fallback() -> None:
+    b = make_block([variant("only", {"score": "p", "gte": 0.5})])
+    chosen, reason = choose_variant(b, audience(p=0.1), "r1")
+    assert chosen is None
+    assert reason == "no variant matched"
+
+
+def test_equal_priority_split_is_deterministic_and_weighted() -> None:
+    b = make_block([variant("a", weight=3), variant("b", weight=1)])
+    picks = Counter(
+        choose_variant(b, audience(), f"r{i}")[0].id  # type: ignore[union-attr]
+        for i in range(4000)
+    )
+    assert 2800 < picks["a"] < 3200  # 75% ± noise
+    for i in range(50):
+        first = choose_variant(b, audience(), f"r{i}")[0]
+        assert all(choose_variant(b, audience(), f"r{i}")[0] == first for _ in range(3))
+
+
+def test_zero_weight_arm_gets_nobody() -> None:
+    b = make_block([variant("a", weight=1), variant("off", weight=0)])
+    assert {
+        choose_variant(b, audience(), f"r{i}")[0].id  # type: ignore[union-attr]
+        for i in range(500)
+    } == {"a"}
+
+
+def test_split_point_is_uniform_per_block() -> None:
+    points = [split_point(f"r{i}", "daily", "hero") for i in range(2000)]
+    assert all(0 <= p < 1 for p in points)
+    assert 0.45 < sum(points) / len(points) < 0.55
+    assert split_point("r1", "daily", "hero") != split_point("r1", "daily", "other")

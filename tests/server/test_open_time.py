@@ -1,0 +1,252 @@
+"""The open-time routes end to end: decide, render, record; clicks follow what was shown."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from models import keys
+from server.services import Services
+from tests.factories import (
+    FALLBACK_BACKGROUND,
+    FALLBACK_URL,
+    FakeClock,
+    corner_color,
+    decode_image,
+    hex_rgb,
+    store_block,
+    store_recipient,
+    variant,
+)
+
+HOT = variant("hot", {"score": "travel_propensity", "gte": 0.7}, priority=20, background="#CC0000")
+LAPSED = variant("lapsed", {"attr": "lifecycle", "eq": "lapsed"}, priority=10, background="#00AA00")
+
+
+def image(client: FlaskClient, services: Services, recipient_id: str | None, **query: str) -> Any:
+    token = services.signer.sign(recipient_id) if recipient_id else None
+    params = {"r": token, **query} if token else query
+    return client.get("/i/daily/hero.png", query_string=params)
+
+
+def click(client: FlaskClient, services: Services, recipient_id: str | None) -> Any:
+    params = {"r": services.signer.sign(recipient_id)} if recipient_id else {}
+    return client.get("/c/daily/hero", query_string=params)
+
+
+@pytest.fixture
+def targeted(services: Services) -> Services:
+    store_block(services, [HOT, LAPSED])
+    store_recipient(
+        services, "anna", {"first_name": "Anna", "lifecycle": "active"}, {"travel_propensity": 0.9}
+    )
+    store_recipient(
+        services,
+        "chloe",
+        {"first_name": "Chloé", "lifecycle": "lapsed"},
+        {"travel_propensity": 0.2},
+    )
+    store_recipient(
+        services, "eva", {"first_name": "Eva", "lifecycle": "active"}, {"travel_propensity": 0.1}
+    )
+    return services
+
+
+def test_recipients_see_variants_by_score_and_attribute(
+    client: FlaskClient, targeted: Services
+) -> None:
+    anna = image(client, targeted, "anna")
+    chloe = image(client, targeted, "chloe")
+    eva = image(client, targeted, "eva")
+    for response in (anna, chloe, eva):
+        assert response.status_code == 200
+        assert response.mimetype == "image/png"
+        assert decode_image(response.data).size == (300, 100)
+    assert corner_color(anna.data) == hex_rgb("#CC0000")
+    assert corner_color(chloe.data) == hex_rgb("#00AA00")
+    assert corner_color(eva.data) == hex_rgb(FALLBACK_BACKGROUND)
+
+
+def test_personalised_image_headers(client: FlaskClient, targeted: Services) -> None:
+    response = image(client, targeted, "anna")
+    assert response.headers["Cache-Control"] == "no-cache, no-store, max-age=0, private"
+    assert response.headers["Content-Length"] == str(len(response.data))
+    assert response.headers["ETag"].startswith('"')
+
+
+def test_placeholders_are_filled_from_the_profile(client: FlaskClient, targeted: Services) -> None:
+    anna = image(client, targeted, "anna").data
+    store_recipient(
+        targeted, "bob", {"first_name": "Bob", "lifecycle": "active"}, {"travel_propensity": 0.95}
+    )
+    bob = image(client, targeted, "bob").data
+    assert corner_color(anna) == corner_color(bob)
+    assert anna != bob  # same variant, different name drawn
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        None,
+        "anna",  # no signature
+        "anna.AAAAAAAAAAAAAAAAAAAAAA",  # wrong signature
+        "chloe.{anna_signature}",  # another recipient's signature
+        "../../etc.passwd",
+    ],
+)
+def test_missing_or_tampered_tokens_get_the_generic_fallback(
+    client: FlaskClient, targeted: Services, token: str | None
+) -> None:
+    anna_token = targeted.signer.sign("anna")
+    if token and "{anna_signature}" in token:
+        token = token.format(anna_signature=anna_token.rpartition(".")[2])
+    response = client.get("/i/daily/hero.png", query_string={"r": token} if token else {})
+    assert response.status_code == 200
+    assert corner_color(response.data) == hex_rgb(FALLBACK_BACKGROUND)
+    assert response.headers["X-Blanco-Fallback"] == "no verified recipient"
+    redirect = client.get("/c/daily/hero", query_string={"r": token} if token else {})
+    assert redirect.status_code == 302
+    assert redirect.headers["Location"] == FALLBACK_URL
+
+
+def test_unknown_recipient_gets_the_fallback(client: FlaskClient, targeted: Services) -> None:
+    response = image(client, targeted, "stranger")
+    assert corner_color(response.data) == hex_rgb(FALLBACK_BACKGROUND)
+    assert response.headers["X-Blanco-Fallback"] == "unknown recipient"
+
+
+def test_tokens_signed_with_a_retired_key_still_verify_during_rotation(
+    make_app: Any, targeted: Services
+) -> None:
+    old_key = targeted.settings.signing_keys[0]
+    token = targeted.signer.sign("anna")
+    rotated = make_app(signing_keys=f"new-key-{'x' * 40},{old_key}")
+    response = rotated.test_client().get("/i/daily/hero.png", query_string={"r": token})
+    assert corner_color(response.data) == hex_rgb("#CC0000")
+    dropped = make_app(signing_keys=f"new-key-{'x' * 40}")
+    response = dropped.test_client().get("/i/daily/hero.png", query_string={"r": token})
+    assert corner_color(response.data) == hex_rgb(FALLBACK_BACKGROUND)
+
+
+def test_click_after_open_goes_to_what_was_shown(client: FlaskClient, targeted: Services) -> None:
+    image(client, targeted, "anna")
+    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/hot"
+    image(client, targeted, "chloe")
+    assert click(client, targeted, "chloe").headers["Location"] == "https://shop.example/lapsed"
+
+
+def test_click_follows_the_open_even_after_a_config_change(
+    client: FlaskClient, targeted: Services
+) -> None:
+    image(client, targeted, "anna")
+    store_block(targeted, [variant("hot", priority=5, target_url="https://shop.example/new-hot")])
+    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/hot"
+
+
+def test_click_follows_the_open_after_the_data_changes(
+    client: FlaskClient, targeted: Services
+) -> None:
+    image(client, targeted, "anna")
+    store_recipient(targeted, "anna", {"lifecycle": "lapsed"}, {"travel_propensity": 0.1})
+    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/hot"
+
+
+def test_click_without_an_open_decides_now(client: FlaskClient, targeted: Services) -> None:
+    assert click(client, targeted, "chloe").headers["Location"] == "https://shop.example/lapsed"
+    stored = targeted.redis.hget(keys.decisions("chloe"), "daily/hero")
+    assert stored is not None
+    assert json.loads(stored)["v"] == "lapsed"
+
+
+def test_click_never_redirects_outside_configuration(
+    client: FlaskClient, targeted: Services
+) -> None:
+    token = targeted.signer.sign("anna")
+    configured = {"https://shop.example/hot", "https://shop.example/lapsed", FALLBACK_URL}
+    for query in (
+        {"r": token, "url": "https://evil.example"},
+        {"r": token, "redirect": "//evil.example", "next": "https://evil.example"},
+        {"r": "x", "u": "https://evil.example"},
+    ):
+        response = client.get("/c/daily/hero", query_string=query)
+        assert response.status_code == 302
+        assert response.headers["Location"] in configured
+
+
+def test_unknown_block_click_goes_to_the_neutral_page(client: FlaskClient, app: Flask) -> None:
+    response = client.get("/c/nope/nothing")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "http://blanco.test/gone"
+    assert client.get("/gone").status_code == 200
+
+
+def test_unknown_block_image_is_still_a_valid_image(client: FlaskClient) -> None:
+    response = client.get("/i/nope/nothing.png")
+    assert response.status_code == 200
+    decode_image(response.data)
+
+
+def test_decision_is_stored_with_version_and_ttl(client: FlaskClient, targeted: Services) -> None:
+    image(client, targeted, "anna")
+    key = keys.decisions("anna")
+    stored = targeted.redis.hget(key, "daily/hero")
+    assert stored is not None
+    decision = json.loads(stored)
+    assert (decision["v"], decision["ver"], decision["client"]) == ("hot", 1, "other")
+    assert 0 < targeted.redis.ttl(key) <= targeted.settings.decision_ttl_seconds
+
+
+def test_open_appends_an_event(client: FlaskClient, targeted: Services) -> None:
+    image(client, targeted, "anna")
+    click(client, targeted, "anna")
+    events = targeted.redis.xrange(keys.campaign_events("daily"))
+    assert [e[1]["type"] for e in events] == ["open", "click"]
+    assert events[0][1]["variant"] == "hot"
+
+
+def test_lock_on_first_open_keeps_content(
+    client: FlaskClient, services: Services, clock: FakeClock
+) -> None:
+    store_block(services, [HOT, LAPSED], lock_on_first_open=True)
+    store_recipient(services, "anna", {"lifecycle": "active"}, {"travel_propensity": 0.9})
+    first = image(client, services, "anna").data
+    store_recipient(services, "anna", {"lifecycle": "lapsed"}, {"travel_propensity": 0.1})
+    clock.advance(hours=5)
+    assert corner_color(image(client, services, "anna").data) == corner_color(first)
+    assert click(client, services, "anna").headers["Location"] == "https://shop.example/hot"
+
+
+def test_without_lock_later_opens_redecide(client: FlaskClient, targeted: Services) -> None:
+    image(client, targeted, "anna")
+    store_recipient(targeted, "anna", {"lifecycle": "lapsed"}, {"travel_propensity": 0.1})
+    assert corner_color(image(client, targeted, "anna").data) == hex_rgb("#00AA00")
+    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/lapsed"
+
+
+def test_paused_campaign_shows_the_fallback(client: FlaskClient, targeted: Services) -> None:
+    from models.campaigns import CampaignSpec
+
+    targeted.campaigns.update_campaign(CampaignSpec(id="daily", status="paused"))
+    assert corner_color(image(client, targeted, "anna").data) == hex_rgb(FALLBACK_BACKGROUND)
+
+
+def test_renderer_failure_serves_the_fallback(
+    client: FlaskClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_block(services, [variant("boom", text="{{ 1 / 0 }}", background="#CC0000")])
+    store_recipient(services, "anna")
+    response = image(client, services, "anna")
+    assert response.status_code == 200
+    assert corner_color(response.data) == hex_rgb(FALLBACK_BACKGROUND)
+    assert response.headers["X-Blanco-Fallback"] == "render error"
+
+
+def test_head_click_is_not_recorded(client: FlaskClient, targeted: Services) -> None:
+    token = targeted.signer.sign("anna")
+    response = client.head("/c/daily/hero", query_string={"r": token})
+    assert response.status_code == 302
+    assert targeted.redis.hget(keys.decisions("anna"), "daily/hero") is None

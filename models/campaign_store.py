@@ -6,14 +6,20 @@ history live in the campaign's hash slot, so the write is one transaction.
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 
 import redis
 
 from models import keys
-from models.campaigns import Block, BlockSpec, Campaign, CampaignSpec, utc_now
-from models.errors import Conflict, NotFound, PreconditionFailed
+from models.campaigns import (
+    MAX_PIXELS_PER_BLOCK,
+    Block,
+    BlockSpec,
+    Campaign,
+    CampaignSpec,
+    utc_now,
+)
+from models.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
 
 
 @lru_cache(maxsize=1024)
@@ -25,9 +31,12 @@ def parse_block(document: str) -> Block:
 class CampaignStore:
     """Reads and writes campaigns and blocks. Expects a client with ``decode_responses=True``."""
 
-    def __init__(self, client: redis.Redis, history: int = 200) -> None:
+    def __init__(
+        self, client: redis.Redis, history: int = 200, max_pixels: int = MAX_PIXELS_PER_BLOCK
+    ) -> None:
         self.redis = client
         self.history = history
+        self.max_pixels = max_pixels
 
     # campaigns
 
@@ -91,6 +100,11 @@ class CampaignStore:
         version, so two admins cannot overwrite each other's edits unknowingly.
         """
         self.require_campaign(campaign_id)
+        if spec.width * spec.height > self.max_pixels:
+            raise InvalidInput(
+                "the block is larger than this server allows",
+                [FieldError(("height",), f"width × height must be at most {self.max_pixels}")],
+            )
         block_key = keys.block(campaign_id, spec.id)
         with self.redis.pipeline() as pipe:
             while True:
@@ -164,8 +178,3 @@ class CampaignStore:
         self.require_block(campaign_id, block_id)
         self.redis.delete(keys.block(campaign_id, block_id))
         self.redis.srem(keys.block_index(campaign_id), block_id)
-
-
-def block_document(block: Block) -> str:
-    """The stored JSON form of a block."""
-    return json.dumps(block.model_dump(mode="json", by_alias=True, exclude_none=True))

@@ -23,6 +23,8 @@ from models.email_clients import ClientInfo
 from models.recipient_store import UPDATED_AT_FIELD, decode_profile, decode_scores
 
 FALLBACK = None
+CONSENT_ATTRIBUTE = "consent_personalisation"
+"""A profile with this attribute set to ``false`` always gets the generic fallback."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,8 @@ class DecisionEngine:
             return fallback("no verified recipient")
         if not snapshot.known_recipient:
             return fallback("unknown recipient")
+        if snapshot.profile.get(CONSENT_ATTRIBUTE) is False:
+            return fallback("no consent")
         previous = snapshot.previous
         if block.lock_on_first_open and previous is not None:
             shown = self.block_version(block, previous.version)

@@ -53,6 +53,13 @@ class Operation:
         """Names of the path parameters."""
         return re.findall(r"<(?:\w+:)?(\w+)>", self.rule)
 
+    @property
+    def path_converters(self) -> dict[str, str]:
+        """Flask converter of each path parameter (``string`` when the rule names none)."""
+        return {
+            name: conv or "string" for conv, name in re.findall(r"<(?:(\w+):)?(\w+)>", self.rule)
+        }
+
 
 class Api:
     """A blueprint whose operations are declared for OpenAPI."""

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, jsonify
 from pydantic import ValidationError
 
-from models.errors import BlancoError, InvalidInput, field_errors
+from models.errors import BlancoError, InvalidInput, Unauthorized, field_errors
 
 PROBLEM_TYPE_BASE = "https://blanco.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -28,6 +28,8 @@ def problem_response(error: BlancoError) -> Response:
     response = jsonify(body)
     response.status_code = error.status_code
     response.mimetype = PROBLEM_MEDIA_TYPE
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="blanco"'  # RFC 9110 §11.6.1
     return response
 
 

@@ -52,7 +52,9 @@ def redis_clients(settings: Settings) -> tuple[Redis, Redis]:
 def build_services(settings: Settings) -> Services:
     """Wire the stores to their Redis clients."""
     text, raw = redis_clients(settings)
-    campaigns = CampaignStore(text, history=settings.block_history)
+    campaigns = CampaignStore(
+        text, history=settings.block_history, max_pixels=settings.max_image_pixels
+    )
     return Services(
         settings=settings,
         redis=text,

@@ -14,6 +14,7 @@ from server.admin_api.registry import api
 from server.api_operations import Operation
 
 REF = "#/components/schemas/{model}"
+PATH_TYPES = {"int": "integer", "float": "number"}  # other Flask converters are strings
 PROBLEM_SCHEMA = {
     "type": "object",
     "properties": {
@@ -67,8 +68,13 @@ def _operation(op: Operation) -> dict[str, Any]:
         "tags": [op.tag],
     }
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in op.path_parameters
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": PATH_TYPES.get(conv, "string")},
+        }
+        for name, conv in op.path_converters.items()
     ]
     parameters += [
         {
@@ -100,6 +106,8 @@ def _operation(op: Operation) -> dict[str, Any]:
         success["content"] = {op.response_media_type: {"schema": schema}}
     responses: dict[str, Any] = {str(op.status): success}
     errors = set(op.errors)
+    if op.body is not None and op.body_media_type == "application/json":
+        errors |= {415, 422}  # request_json and the model's validation
     if op.scope is not None:
         errors |= {401, 403}
         doc["security"] = [{"apiKey": []}]

@@ -60,7 +60,7 @@ def put_profile(recipient_id: str, body: ProfileUpsert) -> ResponseReturnValue:
     summary="Get a profile",
     tag=TAG,
     scope="ingest",
-    errors=(404,),
+    errors=(404, 422),
 )
 def get_profile(recipient_id: str) -> ResponseReturnValue:
     """A profile with its segments."""
@@ -100,7 +100,7 @@ def put_scores(recipient_id: str, body: ScoresUpsert) -> ResponseReturnValue:
     summary="Get predictive scores",
     tag=TAG,
     scope="ingest",
-    errors=(404,),
+    errors=(404, 422),
 )
 def get_scores(recipient_id: str) -> ResponseReturnValue:
     """Every score of a recipient."""
@@ -117,6 +117,7 @@ def get_scores(recipient_id: str) -> ResponseReturnValue:
     tag=TAG,
     scope="admin",
     status=204,
+    errors=(422,),
 )
 def erase_recipient(recipient_id: str) -> ResponseReturnValue:
     """Delete profile, segments, scores and decisions."""

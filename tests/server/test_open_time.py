@@ -227,6 +227,23 @@ def test_without_lock_later_opens_redecide(client: FlaskClient, targeted: Servic
     assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/lapsed"
 
 
+def test_no_consent_gets_the_generic_fallback(client: FlaskClient, targeted: Services) -> None:
+    store_recipient(targeted, "anna", {"consent_personalisation": False})
+    response = image(client, targeted, "anna")
+    assert corner_color(response.data) == hex_rgb(FALLBACK_BACKGROUND)
+    assert response.headers["X-Blanco-Fallback"] == "no consent"
+
+
+def test_block_larger_than_the_configured_limit_is_refused(make_app: Any) -> None:
+    from models.errors import InvalidInput
+
+    services = make_app(max_image_pixels=10_000).extensions["blanco"]
+    with pytest.raises(InvalidInput) as refused:
+        store_block(services, [])  # 300 × 100 = 30,000 pixels
+    assert refused.value.errors[0].field == "height"
+    assert services.campaigns.get_block("daily", "hero") is None
+
+
 def test_paused_campaign_shows_the_fallback(client: FlaskClient, targeted: Services) -> None:
     from models.campaigns import CampaignSpec
 

@@ -1,0 +1,100 @@
+"""The ``blanco`` command end to end: the demo serves real images on an embedded Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from server.cli import main
+from server.config import load_settings
+from server.serving import gunicorn_options
+from tests.factories import corner_color, decode_image
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def test_demo_prints_urls_and_serves_them(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BLANCO_SIGNING_KEYS")}
+    env["BLANCO_DATA_DIR"] = str(tmp_path / "data")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().split() for _ in range(5)]
+        assert [line[0] for line in lines] == ["anna", "bram", "chloe", "daan", "eva"]
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(  # noqa: S310
+                    f"http://127.0.0.1:{port}/readyz", timeout=1
+                ):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "demo server did not come up"
+                time.sleep(0.2)
+        colors = set()
+        for _, image_url, click_url in lines:
+            with urllib.request.urlopen(image_url, timeout=5) as response:  # noqa: S310
+                assert response.status == 200
+                body = response.read()
+            assert decode_image(body).size == (600, 200)
+            colors.add(corner_color(body))
+            opener = urllib.request.build_opener(NoRedirect)
+            with pytest.raises(urllib.error.HTTPError) as redirect:
+                opener.open(click_url, timeout=5)
+            assert redirect.value.code == 302
+            assert redirect.value.headers["Location"].startswith("https://example.com/")
+            redirect.value.close()
+        assert len(colors) == 4  # three variants and the fallback
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert "generated a quick-start key" in stderr
+    assert (tmp_path / "data" / "quickstart-signing-key").exists()
+    assert not (tmp_path / "data" / "redis" / "redis.sock").exists()  # Redis shut down
+
+
+def test_serve_refuses_to_start_without_a_signing_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("BLANCO_SIGNING_KEYS", raising=False)
+    assert main(["serve"]) == 2
+    assert "BLANCO_SIGNING_KEYS" in capsys.readouterr().err
+
+
+def test_config_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config"]) == 0
+    assert "BLANCO_WORKERS\t2\t" in capsys.readouterr().out
+
+
+def test_gunicorn_workers_come_from_config() -> None:
+    settings = load_settings(
+        {"signing_keys": "s" * 40, "workers": 7, "threads": 3, "bind": "0.0.0.0:9"}
+    )
+    options = gunicorn_options(settings)
+    assert (options["workers"], options["threads"], options["bind"]) == (7, 3, "0.0.0.0:9")
+    assert options["worker_class"] == "gthread"

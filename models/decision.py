@@ -38,6 +38,7 @@ class Decision:
     decided_at: dt.datetime
     reason: str
     client: str = "unknown"
+    first_open_at: dt.datetime | None = None
 
     def to_json(self) -> str:
         """The stored form."""
@@ -48,6 +49,7 @@ class Decision:
                 "at": self.decided_at.isoformat(),
                 "why": self.reason,
                 "client": self.client,
+                "first": (self.first_open_at or self.decided_at).isoformat(),
             }
         )
 
@@ -63,6 +65,7 @@ class Decision:
             decided_at=dt.datetime.fromisoformat(data["at"]),
             reason=data.get("why", ""),
             client=data.get("client", "unknown"),
+            first_open_at=dt.datetime.fromisoformat(data["first"]) if "first" in data else None,
         )
 
 
@@ -169,13 +172,21 @@ class DecisionEngine:
         if block is None or snapshot.campaign is None:
             raise LookupError("unknown campaign or block")
 
+        previous = snapshot.previous
+        first_open = previous.first_open_at if previous and previous.first_open_at else now
+
         def fallback(reason: str) -> tuple[Decision, Block]:
-            return (
-                Decision(
-                    block.campaign_id, block.id, FALLBACK, block.version, now, reason, client.client
-                ),
-                block,
+            decision = Decision(
+                block.campaign_id,
+                block.id,
+                FALLBACK,
+                block.version,
+                now,
+                reason,
+                client.client,
+                first_open,
             )
+            return decision, block
 
         if snapshot.campaign.status != "active":
             return fallback("campaign paused")
@@ -185,7 +196,6 @@ class DecisionEngine:
             return fallback("unknown recipient")
         if snapshot.profile.get(CONSENT_ATTRIBUTE) is False:
             return fallback("no consent")
-        previous = snapshot.previous
         if block.lock_on_first_open and previous is not None:
             shown = self.block_version(block, previous.version)
             if shown is not None:
@@ -207,6 +217,7 @@ class DecisionEngine:
             now,
             reason,
             client.client,
+            first_open,
         )
         return decision, block
 

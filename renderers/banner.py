@@ -68,8 +68,9 @@ class BannerRenderer(Renderer[BannerParams]):
     def render(self, params: BannerParams, request: RenderRequest) -> Image.Image:
         image = Image.new("RGB", (request.width, request.height), params.background)
         draw = ImageDraw.Draw(image)
-        box_width = max(1, request.width - 2 * params.padding)
-        box_height = max(1, request.height - 2 * params.padding)
+        padding = params.padding * request.scale
+        box_width = max(1, request.width - 2 * padding)
+        box_height = max(1, request.height - 2 * padding)
         share = box_height // len(params.lines)
         blocks = []
         for line in params.lines:
@@ -78,7 +79,7 @@ class BannerRenderer(Renderer[BannerParams]):
                 text,
                 family=line.family,
                 weight=line.weight,
-                size=line.font_size,
+                size=line.font_size * request.scale,
                 max_width=box_width,
                 max_height=share,
                 max_lines=line.max_lines,
@@ -87,17 +88,17 @@ class BannerRenderer(Renderer[BannerParams]):
             blocks.append((line, fitted))
         total = sum(len(f.lines) * f.line_height for _, f in blocks)
         y = {
-            "top": params.padding,
+            "top": padding,
             "middle": (request.height - total) // 2,
-            "bottom": request.height - params.padding - total,
+            "bottom": request.height - padding - total,
         }[params.valign]
         for line, fitted in blocks:
             for text in fitted.lines:
                 width = fitted.font.getlength(text)
                 x = {
-                    "left": params.padding,
+                    "left": padding,
                     "center": (request.width - width) / 2,
-                    "right": request.width - params.padding - width,
+                    "right": request.width - padding - width,
                 }[line.align]
                 draw.text((x, y), text, font=fitted.font, fill=line.color)
                 y += fitted.line_height

@@ -1,9 +1,10 @@
 """The renderer contract: a parameter model plus a pure function from inputs to an image.
 
-A renderer module defines a pydantic ``Params`` model (with a literal ``type`` field that names
-the block type) and a ``Renderer`` subclass, exposed as the module-level ``RENDERER``. Rendering
-must be a pure function of (params, fields, size, moment), which is what makes caching by a hash
-of those inputs safe.
+A renderer module defines a pydantic params model (subclass of ``RendererParams`` with a literal
+``type`` field naming the block type) and a ``Renderer`` subclass, exposed as the module-level
+``RENDERER``; ``renderers.registry`` discovers it. Rendering is a pure function of
+(params, request) — fields, size, scale, moment — which is what makes caching by a hash of the
+inputs safe.
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
 PNG_COMPRESS_LEVEL = 1
+JPEG_QUALITY = 85
+WEBP_QUALITY = 85
+OutputFormat = Literal["auto", "png", "jpeg", "gif", "webp"]
+MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 
 
 class RendererParams(BaseModel):
@@ -30,17 +35,26 @@ class RendererParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: str
+    output: OutputFormat = "auto"
+    """``auto``: WebP when the client accepts it, else PNG (animated types: GIF)."""
 
 
 @dataclass(frozen=True)
 class RenderRequest:
-    """Everything a render depends on. Equal requests give equal images."""
+    """Everything a render depends on. Equal requests give equal images.
+
+    ``width``/``height`` are output pixels (already multiplied by ``scale``, the device pixel
+    ratio); renderers multiply their own sizes (fonts, padding) by ``scale``.
+    """
 
     width: int
     height: int
     fields: Mapping[str, Any] = field(default_factory=dict)
     moment: dt.datetime | None = None
+    scale: int = 1
+    first_open: dt.datetime | None = None
     max_text_length: int = 200
+    accepts_webp: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,15 +68,47 @@ class RenderedImage:
 P = TypeVar("P", bound=RendererParams)
 
 
+def choose_format(output: OutputFormat, accepts_webp: bool, animated: bool) -> str:
+    """The concrete format for ``output`` and the client's ``Accept``."""
+    if output != "auto":
+        return output
+    if animated:
+        return "gif"
+    return "webp" if accepts_webp else "png"
+
+
+def encode_image(image: Image.Image, fmt: str) -> RenderedImage:
+    """Encode one still image; fast PNG compression, never level 9."""
+    buffer = io.BytesIO()
+    if fmt == "png":
+        image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    elif fmt == "jpeg":
+        image.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=False)
+    elif fmt == "webp":
+        image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=2)
+    elif fmt == "gif":
+        still = image if image.mode == "P" else image.convert("RGB").quantize(colors=256)
+        still.save(buffer, format="GIF")
+    else:
+        raise ValueError(f"unknown image format {fmt!r}")
+    return RenderedImage(buffer.getvalue(), MEDIA_TYPES[fmt])
+
+
 class Renderer(ABC, Generic[P]):
-    """Turns validated params and a request into an image."""
+    """Turns validated params and a request into an encoded image."""
 
     type: ClassVar[str]
     params_model: builtins.type[P]
+    animated: ClassVar[bool] = False
 
     @abstractmethod
     def render(self, params: P, request: RenderRequest) -> Image.Image:
-        """Draw the image; must not do I/O and must not depend on anything but its inputs."""
+        """Draw the (first frame of the) image; no I/O, nothing but the inputs."""
+
+    def render_encoded(self, params: P, request: RenderRequest) -> RenderedImage:
+        """Render and encode in the negotiated format (animated renderers override this)."""
+        fmt = choose_format(params.output, request.accepts_webp, self.animated)
+        return encode_image(self.render(params, request), fmt)
 
     def moment(self, params: P, now: dt.datetime) -> dt.datetime | None:
         """The time the output depends on, rounded to its bucket (None: time-independent)."""
@@ -72,27 +118,24 @@ class Renderer(ABC, Generic[P]):
         """Profile fields the output depends on (None: unknown, so every field counts)."""
         return None
 
-    def encode(self, image: Image.Image) -> RenderedImage:
-        """Encode as PNG, fast compression; palette images stay palette."""
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-        return RenderedImage(buffer.getvalue(), "image/png")
+    def cache_material(self, params: P, request: RenderRequest) -> list[Any]:
+        """Everything the output depends on, as JSON-able values."""
+        used = self.fields_used(params)
+        fields = {k: v for k, v in request.fields.items() if used is None or k in used}
+        return [
+            params.model_dump(mode="json"),
+            request.width,
+            request.height,
+            request.scale,
+            fields,
+            request.moment.isoformat() if request.moment else None,
+            request.max_text_length,
+            choose_format(params.output, request.accepts_webp, self.animated),
+        ]
 
     def cache_key(self, params: P, request: RenderRequest) -> str:
         """A hash of every input of the render."""
-        used = self.fields_used(params)
-        fields = {k: v for k, v in request.fields.items() if used is None or k in used}
         material = json.dumps(
-            [
-                self.type,
-                params.model_dump(mode="json"),
-                request.width,
-                request.height,
-                fields,
-                request.moment.isoformat() if request.moment else None,
-                request.max_text_length,
-            ],
-            sort_keys=True,
-            default=str,
+            [self.type, *self.cache_material(params, request)], sort_keys=True, default=str
         )
         return hashlib.sha256(material.encode()).hexdigest()

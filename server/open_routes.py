@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
-from server.open_time import OpenTime
+from server.open_time import ImageOptions, OpenTime
 from server.urls import TOKEN_PARAM
 
 bp = Blueprint("open_time", __name__)
@@ -24,7 +24,11 @@ def open_time() -> OpenTime:
 def image(campaign_id: str, block_id: str) -> Response:
     """The block's image for the recipient in ``r``: decided, rendered and recorded now."""
     answer = open_time().image(
-        campaign_id, block_id, request.args.get(TOKEN_PARAM), request.headers.get("User-Agent")
+        campaign_id,
+        block_id,
+        request.args.get(TOKEN_PARAM),
+        request.headers.get("User-Agent"),
+        ImageOptions.from_request(request.args.get("dpr"), request.headers.get("Accept")),
     )
     response = Response(answer.image.body, mimetype=answer.image.media_type)
     response.headers["Cache-Control"] = (
@@ -32,6 +36,7 @@ def image(campaign_id: str, block_id: str) -> Response:
     )
     response.headers["ETag"] = answer.etag
     response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Vary"] = "Accept"
     if answer.fallback_reason:
         response.headers["X-Blanco-Fallback"] = answer.fallback_reason
     return response

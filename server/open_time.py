@@ -32,6 +32,23 @@ log = logging.getLogger(__name__)
 REDIS_FAILURES = (redis.RedisError, OSError)
 
 
+MAX_SCALE = 3
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How the client wants the image: device pixel ratio and whether it takes WebP."""
+
+    scale: int = 1
+    accepts_webp: bool = False
+
+    @classmethod
+    def from_request(cls, dpr: str | None, accept: str | None) -> ImageOptions:
+        """Options from the ``dpr`` query parameter and the ``Accept`` header (lenient)."""
+        scale = int(dpr) if dpr and dpr.isdigit() else 1
+        return cls(min(max(scale, 1), MAX_SCALE), "image/webp" in (accept or ""))
+
+
 @dataclass(frozen=True)
 class ImageAnswer:
     """What the image route sends."""
@@ -102,7 +119,12 @@ class OpenTime:
     # images
 
     def image(
-        self, campaign_id: str, block_id: str, token: str | None, user_agent: str | None
+        self,
+        campaign_id: str,
+        block_id: str,
+        token: str | None,
+        user_agent: str | None,
+        options: ImageOptions = ImageOptions(),
     ) -> ImageAnswer:
         """The image for this open, decided now and recorded; never raises."""
         return self.image_for(
@@ -111,6 +133,7 @@ class OpenTime:
             self.services.signer.verify(token),
             classify_open(user_agent),
             self.services.clock(),
+            options=options,
         )
 
     def image_for(
@@ -121,6 +144,7 @@ class OpenTime:
         client: ClientInfo,
         now: dt.datetime,
         *,
+        options: ImageOptions = ImageOptions(),
         record: bool = True,
     ) -> ImageAnswer:
         """The image for a (verified) recipient at ``now``; ``record=False`` for previews."""
@@ -131,18 +155,17 @@ class OpenTime:
             if block is None:
                 return self._unknown_block(campaign_id, block_id)
             decision, shown = self.services.engine.decide(snapshot, recipient_id, now, client)
-            answer = self._render_decision(decision, shown or block, snapshot, now)
+            answer = self._render_decision(decision, shown or block, snapshot, now, options)
             if record and recipient_id is not None:
                 self._record(recipient_id, decision, "open", client)
             return answer
         except REDIS_FAILURES as exc:
             self.breaker.trip()
-            return self._fallback_image(
-                campaign_id, block_id, block, f"redis: {type(exc).__name__}"
-            )
+            reason = f"redis: {type(exc).__name__}"
+            return self._fallback_image(campaign_id, block_id, block, reason, options)
         except Exception:
             log.exception("image route failed; serving the fallback")
-            return self._fallback_image(campaign_id, block_id, block, "error")
+            return self._fallback_image(campaign_id, block_id, block, "error", options)
 
     def _load(self, campaign_id: str, block_id: str, recipient_id: str | None) -> Snapshot:
         if self.breaker.open:
@@ -157,20 +180,33 @@ class OpenTime:
         return LAST_RESORT
 
     def _render_decision(
-        self, decision: Decision, shown: Block, snapshot: Snapshot, now: dt.datetime
+        self,
+        decision: Decision,
+        shown: Block,
+        snapshot: Snapshot,
+        now: dt.datetime,
+        options: ImageOptions,
     ) -> ImageAnswer:
         variant = shown.variant(decision.variant_id) if decision.variant_id else None
         if variant is None:
-            return self._render_fallback(shown, now, reason=decision.reason)
+            return self._render_fallback(shown, now, decision.reason, options)
         try:
-            return self._render(shown, variant, snapshot.profile, now, personalised=True)
+            return self._render(
+                shown,
+                variant,
+                snapshot.profile,
+                now,
+                options,
+                personalised=True,
+                first_open=decision.first_open_at,
+            )
         except REDIS_FAILURES:
             raise
         except Exception:
             log.exception(
                 "renderer failed for %s/%s; serving the fallback", shown.campaign_id, shown.id
             )
-            return self._render_fallback(shown, now, reason="render error")
+            return self._render_fallback(shown, now, "render error", options)
 
     def _render(
         self,
@@ -178,24 +214,29 @@ class OpenTime:
         content_of: Variant | FallbackContent,
         fields: dict[str, Any],
         now: dt.datetime,
+        options: ImageOptions,
         *,
         personalised: bool,
+        first_open: dt.datetime | None = None,
         use_redis: bool = True,
     ) -> ImageAnswer:
         params = content_of.content
         renderer = renderer_for(params.type)
         request = RenderRequest(
-            width=block.width,
-            height=block.height,
+            width=block.width * options.scale,
+            height=block.height * options.scale,
             fields=fields,
             moment=renderer.moment(params, now),
+            scale=options.scale,
+            first_open=first_open,
             max_text_length=self.services.settings.max_text_length,
+            accepts_webp=options.accepts_webp,
         )
         digest = renderer.cache_key(params, request)
         cache = self.services.render_cache
         image = cache.get(digest) if use_redis else cache.local.get(digest)
         if image is None:
-            image = renderer.encode(renderer.render(params, request))
+            image = renderer.render_encoded(params, request)
             if use_redis:
                 cache.put(digest, image)
             else:
@@ -203,25 +244,37 @@ class OpenTime:
         return ImageAnswer(image, f'"{digest[:32]}"', personalised)
 
     def _render_fallback(
-        self, block: Block, now: dt.datetime, reason: str, use_redis: bool = True
+        self,
+        block: Block,
+        now: dt.datetime,
+        reason: str,
+        options: ImageOptions,
+        use_redis: bool = True,
     ) -> ImageAnswer:
-        answer = self._render(
-            block, block.fallback, {}, now, personalised=False, use_redis=use_redis
-        )
+        try:
+            answer = self._render(
+                block, block.fallback, {}, now, options, personalised=False, use_redis=use_redis
+            )
+        except REDIS_FAILURES:
+            raise
+        except Exception:
+            log.exception("fallback render failed for %s/%s", block.campaign_id, block.id)
+            return LAST_RESORT
         return ImageAnswer(answer.image, answer.etag, False, reason)
 
     def _fallback_image(
-        self, campaign_id: str, block_id: str, block: Block | None, reason: str
+        self,
+        campaign_id: str,
+        block_id: str,
+        block: Block | None,
+        reason: str,
+        options: ImageOptions,
     ) -> ImageAnswer:
         log.warning("serving fallback image for %s/%s: %s", campaign_id, block_id, reason)
         block = block or self.known_blocks.get(campaign_id, block_id)
         if block is None:
             return LAST_RESORT
-        try:
-            return self._render_fallback(block, self.services.clock(), reason, use_redis=False)
-        except Exception:
-            log.exception("fallback render failed for %s/%s", campaign_id, block_id)
-            return LAST_RESORT
+        return self._render_fallback(block, self.services.clock(), reason, options, use_redis=False)
 
     # clicks
 

@@ -1,10 +1,11 @@
-"""Banner: a personalised text image on a solid background."""
+"""Banner: personalised text layers on a colour, a gradient or an uploaded image."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw, ImageOps
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from renderers.base import Renderer, RendererParams, RenderRequest
@@ -26,6 +27,10 @@ class TextLine(BaseModel):
     family: str = DEFAULT_FAMILY
     weight: Weight = "regular"
     max_lines: int = Field(2, ge=1, le=20)
+    line_height: float | None = Field(
+        None, ge=0.8, le=3.0, description="Line height as a multiple of the font size."
+    )
+    shrink: bool = Field(True, description="Shrink the font until the text fits its box.")
 
     @field_validator("text")
     @classmethod
@@ -42,11 +47,26 @@ class TextLine(BaseModel):
         return family
 
 
+class Gradient(BaseModel):
+    """A two-colour linear gradient."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: Color = Field(alias="from")
+    to: Color
+    direction: Literal["vertical", "horizontal", "diagonal"] = "vertical"
+
+
 class BannerParams(RendererParams):
     """Parameters of a text banner."""
 
     type: Literal["banner"] = "banner"
     background: Color = "#FFFFFF"
+    gradient: Gradient | None = None
+    background_image: str | None = Field(
+        None, pattern=r"^sha256:[0-9a-f]{64}$", description="Uploaded image asset id."
+    )
+    background_fit: Literal["cover", "contain", "stretch"] = "cover"
     lines: list[TextLine] = Field(min_length=1, max_length=10)
     padding: int = Field(24, ge=0, le=500)
     valign: Literal["top", "middle", "bottom"] = "middle"
@@ -65,8 +85,11 @@ class BannerRenderer(Renderer[BannerParams]):
     def fields_used(self, params: BannerParams) -> frozenset[str]:
         return frozenset().union(*(placeholders(line.text) for line in params.lines))
 
+    def assets_used(self, params: BannerParams) -> frozenset[str]:
+        return frozenset({params.background_image} if params.background_image else ())
+
     def render(self, params: BannerParams, request: RenderRequest) -> Image.Image:
-        image = Image.new("RGB", (request.width, request.height), params.background)
+        image = background(params, request)
         draw = ImageDraw.Draw(image)
         padding = params.padding * request.scale
         box_width = max(1, request.width - 2 * padding)
@@ -83,7 +106,8 @@ class BannerRenderer(Renderer[BannerParams]):
                 max_width=box_width,
                 max_height=share,
                 max_lines=line.max_lines,
-                line_spacing=params.line_spacing,
+                line_spacing=line.line_height or params.line_spacing,
+                shrink=line.shrink,
             )
             blocks.append((line, fitted))
         total = sum(len(f.lines) * f.line_height for _, f in blocks)
@@ -103,6 +127,57 @@ class BannerRenderer(Renderer[BannerParams]):
                 draw.text((x, y), text, font=fitted.font, fill=line.color)
                 y += fitted.line_height
         return image
+
+
+def background(params: BannerParams, request: RenderRequest) -> Image.Image:
+    """A fresh RGB canvas: the uploaded image, else the gradient, else the colour."""
+    size = (request.width, request.height)
+    uploaded = request.assets.get(params.background_image) if params.background_image else None
+    if uploaded is not None:
+        key = (params.background_image, size, params.background_fit, params.background)
+        return _fitted(key, uploaded).copy()
+    if params.gradient is not None:
+        g = params.gradient
+        return _gradient(size, g.from_, g.to, g.direction).copy()
+    return Image.new("RGB", size, params.background)
+
+
+@lru_cache(maxsize=64)
+def _gradient(size: tuple[int, int], start: str, end: str, direction: str) -> Image.Image:
+    vertical = Image.linear_gradient("L")  # 256×256, black at the top to white at the bottom
+    horizontal = vertical.transpose(Image.Transpose.TRANSPOSE)
+    ramp = {
+        "vertical": vertical,
+        "horizontal": horizontal,
+        "diagonal": ImageChops.add(vertical, horizontal, scale=2),
+    }[direction]
+    mask = ramp.resize(size, Image.Resampling.BILINEAR)
+    return Image.composite(Image.new("RGB", size, end), Image.new("RGB", size, start), mask)
+
+
+FitKey = tuple[str, tuple[int, int], str, str]
+_FIT_CACHE: dict[FitKey, Image.Image] = {}
+
+
+def _fitted(key: FitKey, source: Image.Image) -> Image.Image:
+    """``source`` (the asset named in ``key``) fitted to the size, by the mode, in the key."""
+    _, size, fit, fill = key
+    cached = _FIT_CACHE.get(key)
+    if cached is not None:
+        return cached
+    rgb = source.convert("RGB")
+    if fit == "cover":
+        result = ImageOps.fit(rgb, size, Image.Resampling.LANCZOS)
+    elif fit == "contain":
+        result = Image.new("RGB", size, fill)
+        inner = ImageOps.contain(rgb, size, Image.Resampling.LANCZOS)
+        result.paste(inner, ((size[0] - inner.width) // 2, (size[1] - inner.height) // 2))
+    else:
+        result = rgb.resize(size, Image.Resampling.LANCZOS)
+    if len(_FIT_CACHE) > 64:
+        _FIT_CACHE.clear()
+    _FIT_CACHE[key] = result
+    return result
 
 
 RENDERER = BannerRenderer()

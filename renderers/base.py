@@ -55,6 +55,8 @@ class RenderRequest:
     first_open: dt.datetime | None = None
     max_text_length: int = 200
     accepts_webp: bool = False
+    assets: Mapping[str, Image.Image] = field(default_factory=dict)
+    """Decoded uploaded images by asset id, as named by ``Renderer.assets_used``."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,10 @@ class Renderer(ABC, Generic[P]):
     def moment(self, params: P, now: dt.datetime) -> dt.datetime | None:
         """The time the output depends on, rounded to its bucket (None: time-independent)."""
         return None
+
+    def assets_used(self, params: P) -> frozenset[str]:
+        """Ids of the uploaded images the render draws (the server loads them)."""
+        return frozenset()
 
     def fields_used(self, params: P) -> frozenset[str] | None:
         """Profile fields the output depends on (None: unknown, so every field counts)."""

@@ -132,10 +132,10 @@ class BannerRenderer(Renderer[BannerParams]):
 def background(params: BannerParams, request: RenderRequest) -> Image.Image:
     """A fresh RGB canvas: the uploaded image, else the gradient, else the colour."""
     size = (request.width, request.height)
-    uploaded = request.assets.get(params.background_image) if params.background_image else None
-    if uploaded is not None:
-        key = (params.background_image, size, params.background_fit, params.background)
-        return _fitted(key, uploaded).copy()
+    asset_id = params.background_image
+    uploaded = request.assets.get(asset_id) if asset_id else None
+    if asset_id and uploaded is not None:
+        return _fitted((asset_id, size, params.background_fit, params.background), uploaded).copy()
     if params.gradient is not None:
         g = params.gradient
         return _gradient(size, g.from_, g.to, g.direction).copy()

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from models.conditions import Condition
+from models.experiments import Experiment
 from renderers.registry import ContentParams
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -73,6 +74,9 @@ class BlockSpec(_Model):
     )
     fallback: FallbackContent
     variants: list[Variant] = Field(default_factory=list, max_length=100)
+    experiment: Experiment | None = Field(
+        None, description="Holdout, pilot and split/bandit among equal-priority variants."
+    )
 
     @model_validator(mode="after")
     def _unique_variants(self) -> BlockSpec:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ from models.campaign_store import CampaignStore, parse_block
 from models.campaigns import Block, Campaign, Variant
 from models.conditions import Audience
 from models.email_clients import ClientInfo
+from models.experiments import Totals, thompson_choice
 from models.recipient_store import UPDATED_AT_FIELD, decode_profile, decode_scores
 
 FALLBACK = None
@@ -39,6 +42,7 @@ class Decision:
     reason: str
     client: str = "unknown"
     first_open_at: dt.datetime | None = None
+    holdout: bool = False
 
     def to_json(self) -> str:
         """The stored form."""
@@ -50,6 +54,7 @@ class Decision:
                 "why": self.reason,
                 "client": self.client,
                 "first": (self.first_open_at or self.decided_at).isoformat(),
+                "holdout": self.holdout,
             }
         )
 
@@ -66,6 +71,7 @@ class Decision:
             reason=data.get("why", ""),
             client=data.get("client", "unknown"),
             first_open_at=dt.datetime.fromisoformat(data["first"]) if "first" in data else None,
+            holdout=bool(data.get("holdout", False)),
         )
 
 
@@ -91,16 +97,26 @@ class Snapshot:
         return bool(self.profile or self.scores or self.segments)
 
 
-def split_point(recipient_id: str, campaign_id: str, block_id: str) -> float:
-    """A stable number in [0, 1) per recipient and block, for weighted splits."""
-    digest = hashlib.sha256(f"{recipient_id}\x00{campaign_id}\x00{block_id}".encode()).digest()
+def split_point(recipient_id: str, campaign_id: str, block_id: str, purpose: str = "") -> float:
+    """A stable number in [0, 1) per recipient, block and purpose (split, holdout, pilot)."""
+    material = f"{recipient_id}\x00{campaign_id}\x00{block_id}\x00{purpose}".encode()
+    digest = hashlib.sha256(material).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+NO_TOTALS: Callable[[str, str], Totals] = lambda _c, _b: {}  # noqa: E731
+
+
 def choose_variant(
-    block: Block, audience: Audience, recipient_id: str
+    block: Block,
+    audience: Audience,
+    recipient_id: str,
+    totals: Callable[[str, str], Totals] = NO_TOTALS,
 ) -> tuple[Variant | None, str]:
-    """The variant to show and why; None means the fallback."""
+    """The variant to show and why; None means the fallback.
+
+    ``totals`` gives the bandit its human opens and clicks per variant.
+    """
     by_priority = sorted(block.variants, key=lambda v: -v.priority)
     level: list[Variant] = []
     for variant in by_priority:
@@ -112,6 +128,15 @@ def choose_variant(
         return FALLBACK, "no variant matched"
     if len(level) == 1:
         return level[0], "matched"
+    experiment = block.experiment
+    if experiment is not None and experiment.mode == "bandit":
+        seed = split_point(recipient_id, block.campaign_id, block.id, "bandit")
+        rng = random.Random(f"{seed}:{audience.now.isoformat()}")
+        arms = [v.id for v in level if v.weight > 0] or [level[0].id]
+        chosen = thompson_choice(
+            arms, totals(block.campaign_id, block.id), rng, experiment.min_exploration
+        )
+        return next(v for v in level if v.id == chosen), f"bandit among {len(arms)}"
     total = sum(v.weight for v in level)
     if total <= 0:
         return level[0], "matched"
@@ -126,10 +151,17 @@ def choose_variant(
 class DecisionEngine:
     """Loads what a decision needs, decides, and stores the decision for the click."""
 
-    def __init__(self, client: redis.Redis, campaigns: CampaignStore, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        campaigns: CampaignStore,
+        ttl_seconds: int,
+        totals: Callable[[str, str], Totals] = NO_TOTALS,
+    ) -> None:
         self.redis = client
         self.campaigns = campaigns
         self.ttl = ttl_seconds
+        self.totals = totals
 
     def load(self, campaign_id: str, block_id: str, recipient_id: str | None) -> Snapshot:
         """Campaign, block and (for a verified recipient) profile, scores, segments and the
@@ -175,7 +207,7 @@ class DecisionEngine:
         previous = snapshot.previous
         first_open = previous.first_open_at if previous and previous.first_open_at else now
 
-        def fallback(reason: str) -> tuple[Decision, Block]:
+        def fallback(reason: str, holdout: bool = False) -> tuple[Decision, Block]:
             decision = Decision(
                 block.campaign_id,
                 block.id,
@@ -185,6 +217,7 @@ class DecisionEngine:
                 reason,
                 client.client,
                 first_open,
+                holdout,
             )
             return decision, block
 
@@ -200,6 +233,16 @@ class DecisionEngine:
             shown = self.block_version(block, previous.version)
             if shown is not None:
                 return previous, shown
+        experiment = block.experiment
+        if experiment is not None:
+            if split_point(recipient_id, block.campaign_id, block.id, "holdout") < (
+                experiment.holdout
+            ):
+                return fallback("holdout", holdout=True)
+            if split_point(recipient_id, block.campaign_id, block.id, "pilot") >= (
+                experiment.pilot
+            ):
+                return fallback("outside the pilot")
         audience = Audience(
             now=now,
             profile=snapshot.profile,
@@ -208,7 +251,7 @@ class DecisionEngine:
             client=client.client,
             device=client.device,
         )
-        variant, reason = choose_variant(block, audience, recipient_id)
+        variant, reason = choose_variant(block, audience, recipient_id, self.totals)
         decision = Decision(
             block.campaign_id,
             block.id,

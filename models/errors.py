@@ -82,29 +82,40 @@ class InvalidInput(BlancoError):
         self.errors = errors or []
 
 
-def _json_path(loc: tuple[int | str, ...], data: Any) -> tuple[str | int, ...]:
-    """Follow ``loc`` through the input, dropping the tags pydantic adds for tagged unions."""
+def _json_path(
+    loc: tuple[int | str, ...], data: Any, missing: bool = False
+) -> tuple[str | int, ...]:
+    """Follow ``loc`` through the input, dropping what pydantic adds that the JSON lacks: tags
+    of tagged unions (also when a tag equals a key, e.g. ``score``), names of union members
+    (``str``, ``int``) and ``[key]``. With ``missing``, the last part is the absent field."""
     path: list[str | int] = []
     current = data
     for index, part in enumerate(loc):
         if isinstance(current, dict):
-            value = current.get(part, current) if isinstance(part, str) else current
-            last_part = index == len(loc) - 1
-            if value is not current and (last_part or isinstance(value, dict | list)):
-                path.append(part)
-                current = value
-            # else: a union tag (also when it equals a key, e.g. "attr"), or a missing field
+            if not isinstance(part, str) or part not in current:
+                continue  # a tag or a union member's name (a missing field is added below)
+            value = current[part]
+            if index + 1 < len(loc) and _is_tag(part, value, loc[index + 1], current):
+                continue
+            path.append(part)
+            current = value
         elif isinstance(current, list):
             if isinstance(part, int) and 0 <= part < len(current):
                 path.append(part)
                 current = current[part]
         else:
-            path.append(part)
+            break  # inside a scalar, the rest names union members or ``[key]``
     last = loc[-1] if loc else None
-    missing = isinstance(current, dict) and isinstance(last, str) and last not in current
-    if missing and (not path or path[-1] != last):
-        path.append(last)  # type: ignore[arg-type]
+    if missing and isinstance(last, str) and (not path or path[-1] != last):
+        path.append(last)
     return tuple(path)
+
+
+def _is_tag(part: str, value: Any, following: int | str, current: dict[str, Any]) -> bool:
+    """Whether ``part``, a key of ``current``, stands in ``loc`` as a tagged union's tag."""
+    if isinstance(value, dict | list):  # {"all": [...]}: tag "all", then field "all"
+        return following == part and not (isinstance(value, dict) and part in value)
+    return isinstance(following, str) and following in current  # {"attr": "x", "eq": ...}
 
 
 def field_errors(
@@ -114,5 +125,6 @@ def field_errors(
     errors = []
     for err in exc.errors(include_url=False):
         message = err["msg"].removeprefix("Value error, ")
-        errors.append(FieldError(prefix + _json_path(tuple(err["loc"]), data), message))
+        path = _json_path(tuple(err["loc"]), data, missing=err["type"] == "missing")
+        errors.append(FieldError(prefix + path, message))
     return errors

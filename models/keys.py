@@ -1,8 +1,8 @@
 """Every Redis key Blanco uses, in one place.
 
-Keys are namespaced under ``blanco:``. A hash tag (``{c:<campaign>}`` or ``{r:<recipient>}``)
-keeps the keys of one campaign, or of one recipient, on one Redis Cluster slot, so that their
-multi-key operations (transactions, pipelines, erasure) stay on a single node.
+Keys are namespaced under ``blanco:``. A hash tag (``{c:<campaign>}``, ``{a:<asset>}`` or
+``{r:<recipient>}``) keeps the keys of one campaign, asset or recipient on one Redis Cluster
+slot, so that their multi-key operations (transactions, pipelines, erasure) stay on one node.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ PREFIX = "blanco"
 
 CAMPAIGN_INDEX = f"{PREFIX}:cfg:campaigns"
 API_KEYS = f"{PREFIX}:cfg:api-keys"
+ASSET_INDEX = f"{PREFIX}:cfg:assets"
+"""Set of the ids (``sha256:<hex>``) of the uploaded image assets."""
 
 
 def _campaign(campaign_id: str) -> str:
@@ -42,9 +44,42 @@ def block_version_counter(campaign_id: str, block_id: str) -> str:
     return f"{_campaign(campaign_id)}:block:{block_id}:version-counter"
 
 
+def _measured(campaign_id: str) -> str:
+    return f"{PREFIX}:ev:{{e:{campaign_id}}}"
+
+
 def campaign_events(campaign_id: str) -> str:
-    """Stream of open, click and decision events of a campaign."""
-    return f"{PREFIX}:ev:{{c:{campaign_id}}}:events"
+    """Stream of open and click events of a campaign (with the decision they showed)."""
+    return f"{_measured(campaign_id)}:events"
+
+
+def stats_counts(campaign_id: str, day: str) -> str:
+    """Hash of ``event|block|variant|client|kind`` -> count for one UTC day."""
+    return f"{_measured(campaign_id)}:{day}:counts"
+
+
+def stats_unique(campaign_id: str, day: str, event: str, block_id: str, variant: str) -> str:
+    """HyperLogLog of the (pseudonymous) recipients behind an event on one day."""
+    return f"{_measured(campaign_id)}:{day}:unique:{event}:{block_id}:{variant}"
+
+
+def stats_totals(campaign_id: str) -> str:
+    """Hash of ``block|variant|event`` -> all-time human count (for the bandit)."""
+    return f"{_measured(campaign_id)}:totals"
+
+
+def _asset(asset_id: str) -> str:
+    return f"{PREFIX}:cfg:{{a:{asset_id}}}"
+
+
+def asset(asset_id: str) -> str:
+    """The bytes of an uploaded image asset, as uploaded (read with a bytes client)."""
+    return f"{_asset(asset_id)}:bytes"
+
+
+def asset_meta(asset_id: str) -> str:
+    """JSON document (``models.assets.Asset``) describing an uploaded image asset."""
+    return f"{_asset(asset_id)}:meta"
 
 
 def _recipient(recipient_id: str) -> str:

@@ -29,6 +29,13 @@ OutputFormat = Literal["auto", "png", "jpeg", "gif", "webp"]
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 
 
+class ContentUnavailable(Exception):
+    """The render needs data this recipient lacks (e.g. a deadline field): serve the fallback.
+
+    Expected, so it is logged without a stack trace.
+    """
+
+
 class RendererParams(BaseModel):
     """Base of every renderer's parameter model."""
 

@@ -36,6 +36,7 @@ class Operation:
     body: type[BaseModel] | None = None
     body_media_type: str | None = None
     body_fills: tuple[str, str] | None = None
+    other_bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
     response: type[BaseModel] | None = None
     response_list: bool = False
     status: int = 200
@@ -80,6 +81,7 @@ class Api:
         body: type[BaseModel] | None = None,
         body_media_type: str | None = None,
         body_fills: tuple[str, str] | None = None,
+        other_bodies: dict[str, dict[str, Any]] | None = None,
         response: type[BaseModel] | None = None,
         response_list: bool = False,
         status: int = 200,
@@ -92,6 +94,8 @@ class Api:
         ``body_fills=(field, path_parameter)`` lets the body omit a field the URL already
         names (and refuses a body that names a different one). With ``body_media_type`` other
         than JSON, ``body`` documents one line of the stream and the view reads it itself.
+        ``other_bodies`` documents further request media types (a JSON Schema each, e.g. for
+        ``multipart/form-data``); with any, the view reads and validates every body itself.
         """
         op = Operation(
             method=method,
@@ -102,6 +106,7 @@ class Api:
             body=body,
             body_media_type=body_media_type or ("application/json" if body else None),
             body_fills=body_fills,
+            other_bodies=other_bodies or {},
             response=response,
             response_list=response_list,
             status=status,
@@ -116,7 +121,11 @@ class Api:
             def wrapped(**kwargs: Any) -> Any:
                 if op.scope is not None:
                     authorize(op.scope)
-                if op.body is not None and op.body_media_type == "application/json":
+                if (
+                    op.body is not None
+                    and op.body_media_type == "application/json"
+                    and not op.other_bodies
+                ):
                     data = request_json()
                     if op.body_fills is not None:
                         data = fill_from_path(data, op.body_fills[0], kwargs[op.body_fills[1]])

@@ -96,8 +96,19 @@ class Settings(BaseModel):
     bulk_max_bytes: int = Field(
         64 * 1024 * 1024, gt=0, description="Largest admin API request body, in bytes."
     )
+    asset_max_bytes: int = Field(
+        5 * 1024 * 1024, gt=0, description="Largest uploaded image asset, in bytes."
+    )
+    asset_max_pixels: int = Field(
+        25_000_000,
+        gt=0,
+        description="Most pixels an uploaded image may decode to (width × height × frames).",
+    )
     event_stream_max_length: int = Field(
         1_000_000, gt=0, description="Approximate maximum number of events kept per stream."
+    )
+    stats_retention_days: int = Field(
+        400, gt=0, description="How long daily open/click counters and totals are kept."
     )
     log_level: str = Field("INFO", description="Python log level.")
 

@@ -49,8 +49,8 @@ def click(campaign_id: str, block_id: str) -> ResponseReturnValue:
         campaign_id,
         block_id,
         request.args.get(TOKEN_PARAM),
-        request.headers.get("User-Agent"),
-        record=request.method == "GET",
+        request.method,
+        dict(request.headers.items()),
     )
     response = redirect(url, code=302)
     response.headers["Cache-Control"] = "no-store, private"

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +22,9 @@ import redis
 from models import keys
 from models.campaigns import Block, FallbackContent, Variant
 from models.decision import Decision, Snapshot
-from models.email_clients import ClientInfo, classify_open
-from renderers.base import RenderedImage, RenderRequest
+from models.email_clients import ClientInfo, classify_click, classify_open
+from models.stats import CountedEvent, variant_label
+from renderers.base import ContentUnavailable, RenderedImage, RenderRequest
 from renderers.fallback import TRANSPARENT_PNG
 from renderers.registry import renderer_for
 from server.services import Services
@@ -157,7 +159,14 @@ class OpenTime:
             decision, shown = self.services.engine.decide(snapshot, recipient_id, now, client)
             answer = self._render_decision(decision, shown or block, snapshot, now, options)
             if record and recipient_id is not None:
-                self._record(recipient_id, decision, "open", client)
+                self._record(
+                    recipient_id,
+                    decision,
+                    "open",
+                    client.client,
+                    client.open_kind,
+                    store_decision=True,
+                )
             return answer
         except REDIS_FAILURES as exc:
             self.breaker.trip()
@@ -202,6 +211,9 @@ class OpenTime:
             )
         except REDIS_FAILURES:
             raise
+        except ContentUnavailable as missing:
+            log.info("content unavailable for %s/%s: %s", shown.campaign_id, shown.id, missing)
+            return self._render_fallback(shown, now, "content unavailable", options)
         except Exception:
             log.exception(
                 "renderer failed for %s/%s; serving the fallback", shown.campaign_id, shown.id
@@ -283,12 +295,16 @@ class OpenTime:
         campaign_id: str,
         block_id: str,
         token: str | None,
-        user_agent: str | None,
-        *,
-        record: bool = True,
+        method: str,
+        headers: Mapping[str, str],
     ) -> str:
-        """The URL this click goes to; never raises."""
+        """The URL this click goes to; never raises. Bot clicks are counted as such and never
+        store a decision."""
         recipient_id = self.services.signer.verify(token)
+        verdict = classify_click(method, headers)
+        bot = verdict.bot
+        client = classify_open(headers.get("User-Agent"))
+        kind = "bot" if bot else "human"
         block: Block | None = None
         try:
             snapshot = self._load(campaign_id, block_id, recipient_id)
@@ -297,20 +313,26 @@ class OpenTime:
             if previous is not None:
                 url = self._url_shown(campaign_id, block_id, block, previous)
                 if url is not None:
-                    if record and recipient_id is not None:
+                    if recipient_id is not None:
                         self._record(
-                            recipient_id, None, "click", classify_open(user_agent), previous
+                            recipient_id,
+                            previous,
+                            "click",
+                            client.client,
+                            kind,
+                            store_decision=False,
                         )
                     return url
             if block is None:
                 return self.default_url()
-            client = classify_open(user_agent)
             decision, shown = self.services.engine.decide(
                 snapshot, recipient_id, self.services.clock(), client
             )
             shown = shown or block
-            if record and recipient_id is not None:
-                self._record(recipient_id, decision, "click", client)
+            if recipient_id is not None:
+                self._record(
+                    recipient_id, decision, "click", verdict.client, kind, store_decision=not bot
+                )
             variant = shown.variant(decision.variant_id) if decision.variant_id else None
             return variant.target_url if variant else shown.fallback.target_url
         except REDIS_FAILURES as exc:
@@ -348,32 +370,52 @@ class OpenTime:
     def _record(
         self,
         recipient_id: str,
-        decision: Decision | None,
+        shown: Decision,
         event: str,
-        client: ClientInfo,
-        followed: Decision | None = None,
+        client: str,
+        kind: str,
+        *,
+        store_decision: bool,
     ) -> None:
-        """Store the decision and append the event; a failure here never fails the request."""
-        shown = decision or followed
-        if shown is None:
-            return
+        """Store the decision, append the event and count it, in one pipelined write.
+
+        A failure here never fails the request; the loss is logged (and counted).
+        """
+        now = self.services.clock()
+        pseudonym = self.services.signer.pseudonym(recipient_id)
         try:
             pipe = self.services.redis.pipeline(transaction=False)
-            if decision is not None:
-                self.services.engine.record(recipient_id, decision, pipe)
+            if store_decision:
+                self.services.engine.record(recipient_id, shown, pipe)
             pipe.xadd(
                 keys.campaign_events(shown.campaign_id),
                 {
                     "type": event,
                     "block": shown.block_id,
-                    "variant": shown.variant_id or "",
+                    "variant": variant_label(shown.variant_id),
                     "version": shown.version,
-                    "recipient": recipient_id,
-                    "client": client.client,
-                    "open_kind": client.open_kind,
+                    "recipient": pseudonym,
+                    "client": client,
+                    "kind": kind,
+                    "holdout": int(shown.holdout),
+                    "at": now.isoformat(),
                 },
                 maxlen=self.services.settings.event_stream_max_length,
                 approximate=True,
+            )
+            self.services.stats.queue(
+                pipe,
+                CountedEvent(
+                    campaign_id=shown.campaign_id,
+                    block_id=shown.block_id,
+                    variant=variant_label(shown.variant_id),
+                    recipient_id=pseudonym,
+                    event=event,
+                    client=client,
+                    kind=kind,
+                    at=now,
+                    holdout=shown.holdout,
+                ),
             )
             pipe.execute()
         except REDIS_FAILURES as exc:

@@ -10,11 +10,14 @@ from flask import current_app
 from redis import Redis
 
 from models.api_keys import ApiKeyStore
+from models.asset_store import AssetStore
 from models.campaign_store import CampaignStore
 from models.campaigns import utc_now
 from models.decision import DecisionEngine
+from models.image_validation import ImageLimits
 from models.recipient_store import RecipientStore
 from models.render_cache import RenderCache
+from models.stats import CachedTotals, StatsStore
 from server.config import Settings
 from server.tokens import TokenSigner
 
@@ -31,8 +34,10 @@ class Services:
     campaigns: CampaignStore
     recipients: RecipientStore
     api_keys: ApiKeyStore
+    assets: AssetStore
     engine: DecisionEngine
     render_cache: RenderCache
+    stats: StatsStore
     signer: TokenSigner
     clock: Callable[[], dt.datetime] = field(default=utc_now)
 
@@ -55,6 +60,7 @@ def build_services(settings: Settings) -> Services:
     campaigns = CampaignStore(
         text, history=settings.block_history, max_pixels=settings.max_image_pixels
     )
+    stats = StatsStore(text, retention_days=settings.stats_retention_days)
     return Services(
         settings=settings,
         redis=text,
@@ -62,12 +68,22 @@ def build_services(settings: Settings) -> Services:
         campaigns=campaigns,
         recipients=RecipientStore(text, ttl_seconds=settings.profile_ttl_seconds),
         api_keys=ApiKeyStore(text),
-        engine=DecisionEngine(text, campaigns, ttl_seconds=settings.decision_ttl_seconds),
+        assets=AssetStore(
+            raw,
+            ImageLimits(max_bytes=settings.asset_max_bytes, max_pixels=settings.asset_max_pixels),
+        ),
+        engine=DecisionEngine(
+            text,
+            campaigns,
+            ttl_seconds=settings.decision_ttl_seconds,
+            totals=CachedTotals(stats, seconds=5.0),
+        ),
         render_cache=RenderCache(
             raw,
             ttl_seconds=settings.render_cache_ttl_seconds,
             local_bytes=settings.render_cache_local_bytes,
         ),
+        stats=stats,
         signer=TokenSigner(settings.signing_keys),
     )
 

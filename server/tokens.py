@@ -37,6 +37,13 @@ class TokenSigner:
             raise ValueError("invalid recipient id")
         return f"{recipient_id}.{_signature(self._keys[0], recipient_id)}"
 
+    def pseudonym(self, recipient_id: str) -> str:
+        """A stable, non-reversible stand-in for the recipient id in events and counters."""
+        mac = hmac.new(
+            self._keys[-1].encode(), b"pseudonym\x00" + recipient_id.encode(), hashlib.sha256
+        )
+        return mac.hexdigest()[:20]
+
     def verify(self, token: str | None) -> str | None:
         """The recipient id of a genuine token, else None. Constant time per key."""
         if not token or len(token) > 200:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from typing import Any
 
+import redis
+from flask.testing import FlaskClient
 from PIL import Image
+from werkzeug.test import TestResponse
 
 from models.campaigns import Block, BlockSpec, CampaignSpec
 from models.recipients import ProfileUpsert, ScoresUpsert
@@ -138,3 +142,77 @@ def corner_color(body: bytes) -> tuple[int, ...]:
 def hex_rgb(color: str) -> tuple[int, int, int]:
     """``#RRGGBB`` as an RGB tuple."""
     return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+API = "/api/v1"
+
+
+class AdminApi:
+    """The admin API through a test client: paths relative to ``/api/v1``, with an API key."""
+
+    def __init__(self, client: FlaskClient, headers: dict[str, str]) -> None:
+        self.client = client
+        self.headers = headers
+
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> TestResponse:
+        """Send one request; ``headers`` add to (or override) the API key header."""
+        return self.client.open(
+            API + path, method=method, headers={**self.headers, **(headers or {})}, **kwargs
+        )
+
+    def get(self, path: str, **kwargs: Any) -> TestResponse:
+        """GET ``path``."""
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> TestResponse:
+        """POST to ``path``."""
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> TestResponse:
+        """PUT to ``path``."""
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> TestResponse:
+        """DELETE ``path``."""
+        return self.request("DELETE", path, **kwargs)
+
+
+def problem(response: TestResponse, status: int) -> dict[str, Any]:
+    """The RFC 9457 problem document of ``response``, checking its status and media type."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body: dict[str, Any] = json.loads(response.get_data(as_text=True))
+    assert body["status"] == status
+    assert body["type"].startswith("https://blanco.dev/problems/")
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+def error_pointers(response: TestResponse) -> list[tuple[str, str]]:
+    """(pointer, field) of each error of a 422 problem response."""
+    return [(e["pointer"], e["field"]) for e in problem(response, 422).get("errors", [])]
+
+
+def redis_contents(client: redis.Redis, match: str = "*") -> dict[str, Any]:
+    """Every key matching ``match`` with its value, for comparing or searching stored state."""
+    contents: dict[str, Any] = {}
+    for key in client.scan_iter(match=match, count=1000):
+        kind = client.type(key)
+        if kind == "string":
+            contents[key] = client.get(key)
+        elif kind == "hash":
+            contents[key] = client.hgetall(key)
+        elif kind == "set":
+            contents[key] = sorted(client.smembers(key))
+        elif kind == "list":
+            contents[key] = client.lrange(key, 0, -1)
+        elif kind == "zset":
+            contents[key] = client.zrange(key, 0, -1, withscores=True)
+        elif kind == "stream":
+            contents[key] = [fields for _, fields in client.xrange(key)]
+        else:
+            contents[key] = kind
+    return contents

@@ -60,5 +60,5 @@ def revoke_api_key(key_id: str) -> ResponseReturnValue:
 
 @api.operation("GET", "/fonts", summary="Fonts available to renderers", tag=TAG)
 def list_fonts() -> ResponseReturnValue:
-    """Bundled font families and weights."""
+    """Bundled font families, their weights and licences."""
     return jsonify(families())

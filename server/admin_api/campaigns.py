@@ -239,7 +239,7 @@ def get_version(campaign_id: str, block_id: str, version: int) -> ResponseReturn
 # fallback and variants (each change is a new block version)
 
 
-def _store_changed(campaign_id: str, block: Block, changes: dict[str, Any]) -> Block:
+def store_changed(campaign_id: str, block: Block, changes: dict[str, Any]) -> Block:
     """Validate the block with ``changes`` and store it as the next version; honour If-Match."""
     expected = _expected_version()
     if expected is not None and expected != block.version:
@@ -269,7 +269,7 @@ def _store_changed(campaign_id: str, block: Block, changes: dict[str, Any]) -> B
 def put_fallback(campaign_id: str, block_id: str, body: FallbackContent) -> ResponseReturnValue:
     """Replace the generic content and URL shown when nothing targeted applies."""
     block = services().campaigns.require_block(campaign_id, block_id)
-    return _block_response(_store_changed(campaign_id, block, {"fallback": dump(body)}))
+    return _block_response(store_changed(campaign_id, block, {"fallback": dump(body)}))
 
 
 @api.operation(
@@ -303,7 +303,7 @@ def create_variant(campaign_id: str, block_id: str, body: Variant) -> ResponseRe
     if block.variant(body.id):
         raise Conflict(f"variant {body.id!r} already exists in block {block_id!r}")
     variants = [dump(v) for v in block.variants] + [dump(body)]
-    stored = _store_changed(campaign_id, block, {"variants": variants})
+    stored = store_changed(campaign_id, block, {"variants": variants})
     response = jsonify(dump(body))
     response.status_code = 201
     response.headers["ETag"] = f'"{stored.version}"'
@@ -349,7 +349,7 @@ def put_variant(
     _require_variant(block, variant_id)
     variant = body
     variants = [dump(variant) if v.id == variant_id else dump(v) for v in block.variants]
-    stored = _store_changed(campaign_id, block, {"variants": variants})
+    stored = store_changed(campaign_id, block, {"variants": variants})
     response = jsonify(dump(variant))
     response.headers["ETag"] = f'"{stored.version}"'
     return response
@@ -368,7 +368,7 @@ def delete_variant(campaign_id: str, block_id: str, variant_id: str) -> Response
     block = services().campaigns.require_block(campaign_id, block_id)
     _require_variant(block, variant_id)
     variants = [dump(v) for v in block.variants if v.id != variant_id]
-    _store_changed(campaign_id, block, {"variants": variants})
+    store_changed(campaign_id, block, {"variants": variants})
     return Response(status=204)
 
 

@@ -42,6 +42,7 @@ ERROR_TEXT = {
     404: "Not found",
     409: "Conflict with what is stored",
     412: "If-Match does not name the current version",
+    413: "The request body is larger than the server accepts",
     415: "Unsupported media type",
     422: "Invalid input; `errors` locates each problem",
 }
@@ -88,12 +89,13 @@ def _operation(op: Operation) -> dict[str, Any]:
     ]
     if parameters:
         doc["parameters"] = parameters
+    content: dict[str, Any] = {}
     if op.body is not None and op.body_media_type:
-        doc["requestBody"] = {
-            "required": True,
-            "content": {op.body_media_type: {"schema": _schema_ref(op.body)}},
-        }
-        if op.body_media_type != "application/json":
+        content[op.body_media_type] = {"schema": _schema_ref(op.body)}
+    content.update({media: {"schema": schema} for media, schema in op.other_bodies.items()})
+    if content:
+        doc["requestBody"] = {"required": True, "content": content}
+        if op.body_media_type and op.body_media_type != "application/json":
             doc["requestBody"]["description"] = "One JSON object per line."
     success: dict[str, Any] = {"description": "Success"}
     if op.status != 204:

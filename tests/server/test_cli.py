@@ -49,9 +49,7 @@ def test_demo_prints_urls_and_serves_them(tmp_path: Path) -> None:
         deadline = time.monotonic() + 20
         while True:
             try:
-                with urllib.request.urlopen(  # noqa: S310
-                    f"http://127.0.0.1:{port}/readyz", timeout=1
-                ):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
                     break
             except OSError:
                 assert time.monotonic() < deadline, "demo server did not come up"

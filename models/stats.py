@@ -1,0 +1,206 @@
+"""Real-time counters of opens and clicks, written in the same pipeline as the event.
+
+Per campaign and UTC day, one hash counts events by ``event|block|variant|client|kind`` and one
+HyperLogLog per ``event|block|variant`` counts unique recipients (opens by people or proxies,
+clicks by people). A totals hash per campaign keeps human opens and clicks per block and variant
+for the bandit. Every key expires after the retention period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from models import keys
+
+FALLBACK_VARIANT = "_fallback"
+HOLDOUT_KIND = "holdout"
+OPEN_KINDS = ("human", "proxied_human", "machine", "unknown")
+
+
+def variant_label(variant_id: str | None) -> str:
+    """The counter label of a variant (the fallback has its own)."""
+    return variant_id or FALLBACK_VARIANT
+
+
+@dataclass(frozen=True)
+class CountedEvent:
+    """One open or click as the counters see it."""
+
+    campaign_id: str
+    block_id: str
+    variant: str
+    recipient_id: str
+    event: str  # "open" or "click"
+    client: str
+    kind: str  # open kinds, or "human"/"bot" for clicks
+    at: dt.datetime
+    holdout: bool = False
+
+    @property
+    def unique_countable(self) -> bool:
+        """Opens by people or proxies and clicks by people count towards unique figures."""
+        if self.event == "open":
+            return self.kind in ("human", "proxied_human", "unknown")
+        return self.kind == "human"
+
+
+def _day(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).date().isoformat()
+
+
+class StatsStore:
+    """Queues counter updates on a pipeline and reads them back as report rows."""
+
+    def __init__(self, client: redis.Redis, retention_days: int) -> None:
+        self.redis = client
+        self.ttl = retention_days * 86400
+
+    def queue(self, pipe: Any, event: CountedEvent) -> None:
+        """Add the counter updates for ``event`` to ``pipe``."""
+        day = _day(event.at)
+        variant = HOLDOUT_KIND if event.holdout else event.variant
+        counts = keys.stats_counts(event.campaign_id, day)
+        pipe.hincrby(
+            counts, f"{event.event}|{event.block_id}|{variant}|{event.client}|{event.kind}", 1
+        )
+        pipe.expire(counts, self.ttl)
+        if event.unique_countable:
+            unique = keys.stats_unique(event.campaign_id, day, event.event, event.block_id, variant)
+            pipe.pfadd(unique, event.recipient_id)
+            pipe.expire(unique, self.ttl)
+            if not event.holdout:
+                totals = keys.stats_totals(event.campaign_id)
+                pipe.hincrby(totals, f"{event.block_id}|{variant}|{event.event}", 1)
+                pipe.expire(totals, self.ttl)
+
+    def totals(self, campaign_id: str, block_id: str) -> dict[str, tuple[int, int]]:
+        """Human (or proxied) opens and human clicks per variant of a block, all time."""
+        raw = self.redis.hgetall(keys.stats_totals(campaign_id))
+        result: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for name, count in raw.items():
+            block, variant, event = name.split("|")
+            if block == block_id:
+                result[variant][0 if event == "open" else 1] += int(count)
+        return {variant: (opens, clicks) for variant, (opens, clicks) in result.items()}
+
+    def report(
+        self, campaign_id: str, days: Iterable[dt.date], block_id: str | None = None
+    ) -> list[ReportRow]:
+        """One row per day, block and variant that had events."""
+        day_list = [d.isoformat() for d in days]
+        pipe = self.redis.pipeline(transaction=False)
+        for day in day_list:
+            pipe.hgetall(keys.stats_counts(campaign_id, day))
+        day_counts = pipe.execute()
+        rows: dict[tuple[str, str, str], ReportRow] = {}
+        for day, counts in zip(day_list, day_counts, strict=True):
+            for name, count in counts.items():
+                event, block, variant, client, kind = name.split("|")
+                if block_id is not None and block != block_id:
+                    continue
+                row = rows.setdefault((day, block, variant), ReportRow(day, block, variant))
+                row.add(event, client, kind, int(count))
+        ordered = sorted(rows.values(), key=lambda r: (r.day, r.block_id, r.variant))
+        if ordered:
+            pipe = self.redis.pipeline(transaction=False)
+            for row in ordered:
+                pipe.pfcount(
+                    keys.stats_unique(campaign_id, row.day, "open", row.block_id, row.variant)
+                )
+                pipe.pfcount(
+                    keys.stats_unique(campaign_id, row.day, "click", row.block_id, row.variant)
+                )
+            uniques = pipe.execute()
+            for index, row in enumerate(ordered):
+                row.unique_opens = int(uniques[2 * index])
+                row.unique_clicks = int(uniques[2 * index + 1])
+        return ordered
+
+
+@dataclass
+class ReportRow:
+    """Counts for one day, block and variant."""
+
+    day: str
+    block_id: str
+    variant: str
+    opens: int = 0
+    unique_opens: int = 0
+    machine_opens: int = 0
+    unknown_opens: int = 0
+    human_opens: int = 0
+    clicks: int = 0
+    unique_clicks: int = 0
+    bot_clicks: int = 0
+    by_client: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, event: str, client: str, kind: str, count: int) -> None:
+        """Fold one counter into the row."""
+        per_client = self.by_client.setdefault(client, {"opens": 0, "clicks": 0})
+        if event == "open":
+            self.opens += count
+            per_client["opens"] += count
+            if kind == "machine":
+                self.machine_opens += count
+            elif kind == "unknown":
+                self.unknown_opens += count
+            else:
+                self.human_opens += count
+        elif kind == "bot":
+            self.bot_clicks += count
+        else:
+            self.clicks += count
+            per_client["clicks"] += count
+
+    @property
+    def click_to_open_rate(self) -> float | None:
+        """Unique human clicks per unique open."""
+        return self.unique_clicks / self.unique_opens if self.unique_opens else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as the reports API shows it."""
+        return {
+            "day": self.day,
+            "block": self.block_id,
+            "variant": self.variant,
+            "opens": self.opens,
+            "human_opens": self.human_opens,
+            "machine_opens": self.machine_opens,
+            "unknown_opens": self.unknown_opens,
+            "unique_opens": self.unique_opens,
+            "clicks": self.clicks,
+            "unique_clicks": self.unique_clicks,
+            "bot_clicks": self.bot_clicks,
+            "click_to_open_rate": self.click_to_open_rate,
+            "by_client": self.by_client,
+        }
+
+
+class CachedTotals:
+    """``StatsStore.totals`` remembered per block for a few seconds, for the bandit's hot path."""
+
+    def __init__(self, stats: StatsStore, seconds: float) -> None:
+        self.stats = stats
+        self.seconds = seconds
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, tuple[int, int]]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, campaign_id: str, block_id: str) -> dict[str, tuple[int, int]]:
+        key = (campaign_id, block_id)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < self.seconds:
+            return cached[1]
+        totals = self.stats.totals(campaign_id, block_id)
+        with self._lock:
+            self._cache[key] = (now, totals)
+        return totals

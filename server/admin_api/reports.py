@@ -1,0 +1,164 @@
+"""Admin API: reports (JSON, CSV, PNG chart) and experiments (state, promotion of a winner)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import asdict
+from typing import Any
+
+from flask import Response, jsonify, request
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.errors import FieldError, InvalidInput, NotFound
+from models.reports import MAX_REPORT_DAYS, block_comparisons, build_report
+from server.admin_api.campaigns import BLOCK, dump, store_changed
+from server.admin_api.registry import api
+from server.report_chart import render_chart
+from server.services import services
+
+TAG = "reports"
+REPORT_QUERY = {
+    "from": "First UTC day, YYYY-MM-DD (default: 13 days before `to`).",
+    "to": "Last UTC day, YYYY-MM-DD (default: today).",
+    "block": "Only this block.",
+    "format": "json (default) or csv.",
+}
+CSV_COLUMNS = (
+    "day",
+    "block",
+    "variant",
+    "opens",
+    "human_opens",
+    "machine_opens",
+    "unknown_opens",
+    "unique_opens",
+    "clicks",
+    "unique_clicks",
+    "bot_clicks",
+    "click_to_open_rate",
+)
+
+
+def _day(name: str, default: dt.date) -> dt.date:
+    raw = request.args.get(name)
+    if not raw:
+        return default
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(
+            f"`{name}` is not a date", [FieldError((name,), "use YYYY-MM-DD")]
+        ) from None
+
+
+def _report(campaign_id: str) -> dict[str, Any]:
+    services().campaigns.require_campaign(campaign_id)
+    end = _day("to", services().clock().date())
+    start = _day("from", end - dt.timedelta(days=13))
+    if start > end or (end - start).days >= MAX_REPORT_DAYS:
+        raise InvalidInput(
+            "the date range is empty or too long",
+            [FieldError(("from",), f"must be on or before `to`, at most {MAX_REPORT_DAYS} days")],
+        )
+    return build_report(services().stats, campaign_id, start, end, request.args.get("block"))
+
+
+@api.operation(
+    "GET",
+    "/campaigns/<campaign_id>/report",
+    summary="Opens, clicks and experiment figures",
+    tag=TAG,
+    query=REPORT_QUERY,
+    errors=(404, 422),
+)
+def campaign_report(campaign_id: str) -> ResponseReturnValue:
+    """Rows per day, block and variant; totals; comparisons against the control. Bot clicks
+    and machine opens are counted apart and excluded from clicks, unique figures and rates."""
+    report = _report(campaign_id)
+    if request.args.get("format") == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for row in report["rows"]:
+            writer.writerow([row[c] if row[c] is not None else "" for c in CSV_COLUMNS])
+        return Response(
+            buffer.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"inline; filename={campaign_id}.csv"},
+        )
+    return jsonify(report)
+
+
+@api.operation(
+    "GET",
+    "/campaigns/<campaign_id>/report.png",
+    summary="The report as a chart",
+    tag=TAG,
+    query=REPORT_QUERY,
+    response_media_type="image/png",
+    errors=(404, 422),
+)
+def campaign_chart(campaign_id: str) -> ResponseReturnValue:
+    """Opens and clicks over time, and variants side by side, drawn as a PNG."""
+    return Response(
+        render_chart(_report(campaign_id)),
+        mimetype="image/png",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@api.operation(
+    "GET",
+    f"{BLOCK}/experiment",
+    summary="Experiment state of a block",
+    tag=TAG,
+    errors=(404,),
+)
+def experiment_state(campaign_id: str, block_id: str) -> ResponseReturnValue:
+    """The block's experiment settings, all-time human totals and comparisons."""
+    block = services().campaigns.require_block(campaign_id, block_id)
+    totals = services().stats.totals(campaign_id, block_id)
+    return jsonify(
+        {
+            "experiment": dump(block.experiment) if block.experiment else None,
+            "totals": {arm: {"opens": o, "clicks": c} for arm, (o, c) in sorted(totals.items())},
+            "comparisons": [
+                asdict(c) for c in block_comparisons(services().stats, campaign_id, block_id)
+            ],
+        }
+    )
+
+
+class Promotion(BaseModel):
+    """The variant that won."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant_id: str = Field(min_length=1, max_length=64)
+
+
+@api.operation(
+    "POST",
+    f"{BLOCK}/experiment/promote",
+    summary="Promote the winning variant",
+    tag=TAG,
+    body=Promotion,
+    errors=(404, 412, 422),
+)
+def promote_winner(campaign_id: str, block_id: str, body: Promotion) -> ResponseReturnValue:
+    """End the experiment: the winner moves above the other variants and the experiment
+    settings are removed (a new block version)."""
+    block = services().campaigns.require_block(campaign_id, block_id)
+    winner = block.variant(body.variant_id)
+    if winner is None:
+        raise NotFound(f"no variant {body.variant_id!r} in block {block_id!r}")
+    top = max(v.priority for v in block.variants)
+    variants = [
+        {**dump(v), "priority": min(top + 1, 1000)} if v.id == winner.id else dump(v)
+        for v in block.variants
+    ]
+    stored = store_changed(campaign_id, block, {"variants": variants, "experiment": None})
+    return jsonify(dump(stored))

@@ -1,0 +1,171 @@
+"""Structured logs: one JSON object per line, each tagged with the request it belongs to.
+
+``configure_logging(level)`` is called by entry points (CLI, gunicorn config), never at import.
+``install_request_ids(app)`` gives every request an id (``X-Request-ID`` in and out) that the log
+lines written while handling it carry. ``install_access_log(app)`` optionally writes one line
+per request.
+
+What never goes into a log line: query strings (image and click URLs carry signed recipient
+tokens in them), raw paths, user agents and client addresses. Requests are named by their URL
+rule (``/i/<campaign_id>/<block_id>.png``). Messages should name campaigns and blocks, never
+recipients. gunicorn's own access log stays off for the same reason: its format has the query
+string.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from typing import IO, Any
+
+from flask import Flask, Response, g, has_request_context, request
+
+from server.metrics import method_label, route_label
+
+REQUEST_ID_HEADER = "X-Request-ID"
+ACCESS_LOGGER = "blanco.access"
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_G_REQUEST_ID = "blanco_request_id"
+_G_ACCESS_START = "blanco_access_start"
+
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_RECORD_ATTRIBUTES = frozenset(
+    {
+        *logging.LogRecord("", logging.INFO, "", 0, "", None, None).__dict__,
+        "message",
+        "asctime",
+        "request_id",
+    }
+)
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled, if any."""
+    if not has_request_context():
+        return None
+    found: str | None = g.get(_G_REQUEST_ID)
+    return found
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` (or None outside requests) to every record it sees."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Tag the record; never drops it."""
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """time (ISO 8601, UTC), level, logger, message, request_id, extras, exception: one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        entry: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id is not None:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class JsonLogHandler(logging.StreamHandler[IO[str]]):
+    """The root handler ``configure_logging`` installs (found again by its type)."""
+
+
+def configure_logging(level: str, stream: IO[str] | None = None) -> logging.Handler:
+    """Log JSON lines at ``level`` to ``stream`` (stderr) from the root logger; idempotent.
+
+    Other handlers already on the root logger are left alone. Raises ValueError on an unknown
+    level name.
+    """
+    number = logging.getLevelName(level.upper())
+    if not isinstance(number, int):
+        raise ValueError(f"unknown log level {level!r}")
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, JsonLogHandler)), None)
+    if handler is None:
+        handler = JsonLogHandler(stream or sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(RequestIdFilter())
+        root.addHandler(handler)
+    elif stream is not None:
+        handler.setStream(stream)
+    root.setLevel(number)
+    return handler
+
+
+def sane_request_id(candidate: str | None) -> str | None:
+    """``candidate`` if it is a safe token (≤ 64 of ``[A-Za-z0-9._-]``), else None."""
+    if candidate and _SANE_REQUEST_ID.fullmatch(candidate):
+        return candidate
+    return None
+
+
+def install_request_ids(app: Flask) -> None:
+    """Give each request an id: a sane incoming ``X-Request-ID`` or a new one; echo it back."""
+
+    def assign() -> None:
+        incoming = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
+        setattr(g, _G_REQUEST_ID, incoming or uuid.uuid4().hex)
+
+    def echo(response: Response) -> Response:
+        request_id = current_request_id()
+        if request_id is not None:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+
+    # First, so that the other before_request hooks already log with the id.
+    app.before_request_funcs.setdefault(None, []).insert(0, assign)
+    app.after_request(echo)
+
+
+def install_access_log(app: Flask) -> None:
+    """Log one INFO line per request on ``blanco.access``: method, URL rule, status, duration.
+
+    Never the path, query string, user agent or client address.
+    """
+    log = logging.getLogger(ACCESS_LOGGER)
+
+    def start() -> None:
+        setattr(g, _G_ACCESS_START, time.perf_counter())
+
+    def write(response: Response) -> Response:
+        if not log.isEnabledFor(logging.INFO):
+            return response
+        started: float | None = g.get(_G_ACCESS_START)
+        method, route = method_label(request.method), route_label(request)
+        fields: dict[str, Any] = {
+            "method": method,
+            "route": route,
+            "status": response.status_code,
+        }
+        if started is not None:
+            fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        log.info("%s %s %s", method, route, response.status_code, extra=fields)
+        return response
+
+    app.before_request_funcs.setdefault(None, []).insert(0, start)
+    app.after_request(write)

@@ -92,7 +92,12 @@ class CampaignStore:
     # blocks
 
     def put_block(
-        self, campaign_id: str, spec: BlockSpec, expected_version: int | None = None
+        self,
+        campaign_id: str,
+        spec: BlockSpec,
+        expected_version: int | None = None,
+        *,
+        create_only: bool = False,
     ) -> tuple[Block, bool]:
         """Store ``spec`` as the block's next version; return it and whether it is new.
 
@@ -111,6 +116,10 @@ class CampaignStore:
                 try:
                     pipe.watch(block_key)
                     current = pipe.get(block_key)
+                    if create_only and current:
+                        raise Conflict(
+                            f"block {spec.id!r} already exists in campaign {campaign_id!r}"
+                        )
                     current_version = parse_block(current).version if current else None
                     if expected_version is not None and expected_version != current_version:
                         raise PreconditionFailed(
@@ -139,9 +148,7 @@ class CampaignStore:
 
     def create_block(self, campaign_id: str, spec: BlockSpec) -> Block:
         """Store a new block; Conflict if the id is taken."""
-        if self.redis.exists(keys.block(campaign_id, spec.id)):
-            raise Conflict(f"block {spec.id!r} already exists in campaign {campaign_id!r}")
-        block, _ = self.put_block(campaign_id, spec)
+        block, _ = self.put_block(campaign_id, spec, create_only=True)
         return block
 
     def get_block(self, campaign_id: str, block_id: str) -> Block | None:

@@ -43,12 +43,12 @@ class RecipientStore:
         if absent:
             pipe.hdel(key, *absent)
         pipe.expire(key, self.ttl)
+        segments_key = keys.segments(rid)
         if upsert.segments is not None:
-            segments_key = keys.segments(rid)
             pipe.delete(segments_key)
             if upsert.segments:
                 pipe.sadd(segments_key, *upsert.segments)
-                pipe.expire(segments_key, self.ttl)
+        pipe.expire(segments_key, self.ttl)
 
     def _queue_scores(self, pipe: Any, upsert: ScoresUpsert) -> None:
         key = keys.scores(upsert.recipient_id)

@@ -53,18 +53,22 @@ class RenderCache:
         self.ttl = ttl_seconds
         self.local = LocalImageCache(local_bytes)
 
-    def get(self, digest: str) -> RenderedImage | None:
-        """A cached render, or None."""
+    def lookup(self, digest: str) -> tuple[RenderedImage | None, str]:
+        """A cached render and where it was found: ``hit_local``, ``hit_redis`` or ``miss``."""
         image = self.local.get(digest)
         if image is not None:
-            return image
+            return image, "hit_local"
         stored = self.redis.get(keys.render_cache(digest))
         if not stored:
-            return None
+            return None, "miss"
         media_type, _, body = bytes(stored).partition(_TYPE_SEPARATOR)
         image = RenderedImage(body, media_type.decode())
         self.local.put(digest, image)
-        return image
+        return image, "hit_redis"
+
+    def get(self, digest: str) -> RenderedImage | None:
+        """A cached render, or None."""
+        return self.lookup(digest)[0]
 
     def put(self, digest: str, image: RenderedImage) -> None:
         """Store a render locally and in Redis."""

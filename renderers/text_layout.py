@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from PIL import ImageFont
 
-from renderers.fonts import Weight, load_font
+from renderers.fonts import Weight, font_for_text
 
 ELLIPSIS = "…"
 MIN_FONT_SIZE = 8
@@ -62,7 +62,7 @@ def fit(
     """Wrap ``text`` in the box, shrinking the font down to MIN_FONT_SIZE if needed."""
     size = max(size, 1)
     while True:
-        font = load_font(family, weight, size)
+        font = font_for_text(text, family, weight, size)
         line_height = max(1, round(size * line_spacing))
         lines = wrap(text, font, max_width)
         fits = (

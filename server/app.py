@@ -13,6 +13,8 @@ from werkzeug.exceptions import HTTPException
 from models.errors import BlancoError
 from server.admin_api import api
 from server.config import ConfigError, load_settings
+from server.logs import install_request_ids
+from server.metrics import install_metrics
 from server.open_routes import bp as open_time_bp
 from server.open_time import OpenTime
 from server.ops_routes import bp as ops_bp
@@ -36,7 +38,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     blanco = build_services(settings)
     app.extensions[EXTENSION] = blanco
-    app.extensions["blanco.open_time"] = OpenTime(blanco)
+    install_request_ids(app)
+    metrics = install_metrics(app)
+    app.extensions["blanco.open_time"] = OpenTime(blanco, metrics)
     app.register_blueprint(open_time_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(api.blueprint)

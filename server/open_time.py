@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
+from PIL import Image
 
 from models import keys
 from models.campaigns import Block, FallbackContent, Variant
@@ -27,6 +29,7 @@ from models.stats import CountedEvent, variant_label
 from renderers.base import ContentUnavailable, RenderedImage, RenderRequest
 from renderers.fallback import TRANSPARENT_PNG
 from renderers.registry import renderer_for
+from server.metrics import Metrics
 from server.services import Services
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,30 @@ class KnownBlocks:
             return self._blocks.get((campaign_id, block_id))
 
 
+class DecodedAssets:
+    """Decoded uploaded images by id; ids are content hashes, so entries never go stale."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._images: OrderedDict[str, Image.Image] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, asset_id: str) -> Image.Image | None:
+        """The decoded image, if held."""
+        with self._lock:
+            return self._images.get(asset_id)
+
+    def put(self, asset_id: str, data: bytes) -> Image.Image:
+        """Decode ``data`` (validated at upload) and keep it."""
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        with self._lock:
+            self._images[asset_id] = image
+            while len(self._images) > self.size:
+                self._images.popitem(last=False)
+        return image
+
+
 def _etag(data: bytes | str) -> str:
     raw = data if isinstance(data, bytes) else data.encode()
     return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
@@ -113,10 +140,12 @@ LAST_RESORT = ImageAnswer(
 class OpenTime:
     """Serves image and click requests for one app."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, metrics: Metrics) -> None:
         self.services = services
+        self.metrics = metrics
         self.breaker = RedisBreaker(services.settings.redis_retry_after_seconds)
         self.known_blocks = KnownBlocks()
+        self.decoded_assets = DecodedAssets()
 
     # images
 
@@ -157,6 +186,7 @@ class OpenTime:
             if block is None:
                 return self._unknown_block(campaign_id, block_id)
             decision, shown = self.services.engine.decide(snapshot, recipient_id, now, client)
+            self.metrics.decision(campaign_id, block_id, decision.variant_id)
             answer = self._render_decision(decision, shown or block, snapshot, now, options)
             if record and recipient_id is not None:
                 self._record(
@@ -170,6 +200,7 @@ class OpenTime:
             return answer
         except REDIS_FAILURES as exc:
             self.breaker.trip()
+            self.metrics.redis_error("open")
             reason = f"redis: {type(exc).__name__}"
             return self._fallback_image(campaign_id, block_id, block, reason, options)
         except Exception:
@@ -186,6 +217,7 @@ class OpenTime:
 
     def _unknown_block(self, campaign_id: str, block_id: str) -> ImageAnswer:
         log.info("image for unknown block %s/%s", campaign_id, block_id)
+        self.metrics.fallback("unknown block")
         return LAST_RESORT
 
     def _render_decision(
@@ -246,14 +278,35 @@ class OpenTime:
         )
         digest = renderer.cache_key(params, request)
         cache = self.services.render_cache
-        image = cache.get(digest) if use_redis else cache.local.get(digest)
+        if use_redis:
+            image, where = cache.lookup(digest)
+        else:
+            image = cache.local.get(digest)
+            where = "hit_local" if image else "miss"
+        self.metrics.cache(where)  # type: ignore[arg-type]
         if image is None:
+            wanted = renderer.assets_used(params)
+            assets = self._assets(wanted, use_redis) if wanted else {}
+            request = replace(request, assets=assets)
+            started = time.perf_counter()
             image = renderer.render_encoded(params, request)
-            if use_redis:
+            self.metrics.observe_render(params.type, time.perf_counter() - started)
+            if len(assets) < len(wanted):
+                pass  # drawn with a placeholder for a missing image: do not cache that
+            elif use_redis:
                 cache.put(digest, image)
             else:
                 cache.local.put(digest, image)
         return ImageAnswer(image, f'"{digest[:32]}"', personalised)
+
+    def _assets(self, wanted: frozenset[str], use_redis: bool) -> dict[str, Image.Image]:
+        """Decoded uploaded images by id (a missing one is simply absent)."""
+        found = {i: img for i in wanted if (img := self.decoded_assets.get(i)) is not None}
+        missing = wanted - found.keys()
+        if missing and use_redis:
+            for asset_id, data in self.services.assets.get_bytes(missing).items():
+                found[asset_id] = self.decoded_assets.put(asset_id, data)
+        return found
 
     def _render_fallback(
         self,
@@ -271,7 +324,9 @@ class OpenTime:
             raise
         except Exception:
             log.exception("fallback render failed for %s/%s", block.campaign_id, block.id)
+            self.metrics.fallback("last resort")
             return LAST_RESORT
+        self.metrics.fallback(reason)
         return ImageAnswer(answer.image, answer.etag, False, reason)
 
     def _fallback_image(
@@ -285,6 +340,7 @@ class OpenTime:
         log.warning("serving fallback image for %s/%s: %s", campaign_id, block_id, reason)
         block = block or self.known_blocks.get(campaign_id, block_id)
         if block is None:
+            self.metrics.fallback("last resort")
             return LAST_RESORT
         return self._render_fallback(block, self.services.clock(), reason, options, use_redis=False)
 
@@ -337,6 +393,7 @@ class OpenTime:
             return variant.target_url if variant else shown.fallback.target_url
         except REDIS_FAILURES as exc:
             self.breaker.trip()
+            self.metrics.redis_error("click")
             log.warning("click for %s/%s: redis %s", campaign_id, block_id, type(exc).__name__)
         except Exception:
             log.exception("click route failed; redirecting to the fallback")
@@ -420,4 +477,6 @@ class OpenTime:
             pipe.execute()
         except REDIS_FAILURES as exc:
             self.breaker.trip()
+            self.metrics.redis_error("record")
+            self.metrics.event_lost(event)
             log.warning("could not record %s: redis %s", event, type(exc).__name__)

@@ -1,0 +1,107 @@
+"""The banner renderer: reference images for placeholders, defaults, wrap/shrink, RTL, dpr=2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PIL import Image
+from pydantic import TypeAdapter, ValidationError
+
+from renderers.banner import BannerParams
+from renderers.base import RenderRequest
+from renderers.registry import ContentParams, renderer_for
+from renderers.text_layout import ELLIPSIS, fit
+from tests.renderers.reference import assert_matches_reference
+
+BANNER = renderer_for("banner")
+CONTENT: TypeAdapter[Any] = TypeAdapter(ContentParams)
+
+
+def params(**extra: Any) -> BannerParams:
+    document = {
+        "type": "banner",
+        "background": "#0B7A75",
+        "defaults": {"first_name": "traveller"},
+        "lines": [
+            {"text": "Hallo {{ first_name }}", "font_size": 40, "color": "#FFFFFF",
+             "weight": "bold"},
+            {"text": "Your trip to {{ city | default('the sun') }} awaits", "font_size": 22,
+             "color": "#FFFFFF"},
+        ],
+        **extra,
+    }
+    parsed: BannerParams = CONTENT.validate_python(document)
+    return parsed
+
+
+def render(p: BannerParams, fields: dict[str, Any] | None = None, scale: int = 1,
+           size: tuple[int, int] = (600, 200)) -> Image.Image:
+    return BANNER.render(
+        p, RenderRequest(size[0] * scale, size[1] * scale, fields or {}, scale=scale)
+    )
+
+
+def test_placeholders_filled_from_the_profile() -> None:
+    assert_matches_reference(render(params(), {"first_name": "Anna", "city": "Lisbon"}),
+                             "banner_placeholders")
+
+
+def test_missing_fields_take_their_defaults() -> None:
+    image = render(params(), {"first_name": ""})
+    assert_matches_reference(image, "banner_defaults")
+    assert image.tobytes() == render(params(), {}).tobytes()
+
+
+def test_long_text_wraps_and_shrinks() -> None:
+    long_text = "An exceptionally long headline that cannot possibly fit on one line at this size"
+    p = params(lines=[{"text": long_text, "font_size": 48, "color": "#FFFFFF", "max_lines": 2}])
+    assert_matches_reference(render(p), "banner_wrap_shrink")
+
+
+def test_right_to_left_and_non_latin_text() -> None:
+    p = params(lines=[{"text": "مرحبا {{ first_name }} — שלום — Привет — Γειά", "font_size": 32,
+                       "color": "#FFFFFF", "family": "inter"}])
+    assert_matches_reference(render(p, {"first_name": "Anna"}), "banner_rtl")
+
+
+def test_dpr_2_renders_twice_the_pixels() -> None:
+    image = render(params(), {"first_name": "Anna"}, scale=2)
+    assert image.size == (1200, 400)
+    assert_matches_reference(image, "banner_dpr2")
+
+
+def test_gradient_background() -> None:
+    p = params(gradient={"from": "#FF512F", "to": "#DD2476", "direction": "horizontal"})
+    image = render(p, {"first_name": "Anna"})
+    assert image.getpixel((0, 100)) != image.getpixel((599, 100))
+    assert_matches_reference(image, "banner_gradient")
+
+
+def test_fit_never_cuts_a_word_and_ellipsizes_as_a_last_resort() -> None:
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    fitted = fit(" ".join(words), family="dejavu-sans", weight="regular", size=30,
+                 max_width=200, max_height=40, max_lines=1, line_spacing=1.2)
+    assert len(fitted.lines) == 1
+    assert fitted.lines[0].endswith(ELLIPSIS)
+    kept = fitted.lines[0].removesuffix(ELLIPSIS).split()
+    assert all(word in words for word in kept[:-1])  # whole words until the ellipsis
+    roomy = fit("alpha beta", family="dejavu-sans", weight="regular", size=30,
+                max_width=600, max_height=100, max_lines=2, line_spacing=1.2)
+    assert roomy.lines == ["alpha beta"]
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        ({"background": "red"}, "background"),
+        ({"lines": []}, "lines"),
+        ({"lines": [{"text": "{{ unclosed"}]}, "text"),
+        ({"lines": [{"text": "x", "family": "comic-sans"}]}, "family"),
+        ({"background_image": "http://evil.example/x.png"}, "background_image"),
+    ],
+)
+def test_invalid_params_name_the_field(change: dict[str, Any], pointer: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        params(**change)
+    assert any(pointer in [str(p) for p in e["loc"]] for e in caught.value.errors())

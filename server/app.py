@@ -10,9 +10,10 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from models.email_clients import AddressRanges, parse_egress_ranges
 from models.errors import BlancoError
 from server.admin_api import api
-from server.config import ConfigError, load_settings
+from server.config import ConfigError, Settings, load_settings
 from server.logs import install_request_ids
 from server.metrics import install_metrics
 from server.open_routes import bp as open_time_bp
@@ -40,12 +41,20 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = blanco
     install_request_ids(app)
     metrics = install_metrics(app)
-    app.extensions["blanco.open_time"] = OpenTime(blanco, metrics)
+    app.extensions["blanco.open_time"] = OpenTime(blanco, metrics, _mpp_ranges(settings))
     app.register_blueprint(open_time_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(api.blueprint)
     _register_error_handlers(app)
     return app
+
+
+def _mpp_ranges(settings: Settings) -> AddressRanges | None:
+    """Apple's MPP egress ranges, when configured (read once, at start-up)."""
+    if settings.apple_mpp_ranges_file is None:
+        return None
+    with settings.apple_mpp_ranges_file.open(encoding="utf-8") as lines:
+        return parse_egress_ranges(lines)
 
 
 def _register_error_handlers(app: Flask) -> None:

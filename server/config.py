@@ -107,6 +107,11 @@ class Settings(BaseModel):
     event_stream_max_length: int = Field(
         1_000_000, gt=0, description="Approximate maximum number of events kept per stream."
     )
+    apple_mpp_ranges_file: Path | None = Field(
+        None,
+        description="Apple's published egress-ip-ranges.csv; image requests from these "
+        "addresses with no recognisable client count as Apple MPP prefetches.",
+    )
     stats_retention_days: int = Field(
         400, gt=0, description="How long daily open/click counters and totals are kept."
     )

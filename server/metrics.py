@@ -77,7 +77,9 @@ def fallback_label(reason: str) -> str:
 
 def route_label(req: Request) -> str:
     """The request's URL rule (bounded), never its path or query string."""
-    return req.url_rule.rule if req.url_rule is not None else UNMATCHED_ROUTE
+    if req.url_rule is None:
+        return UNMATCHED_ROUTE
+    return re.sub(r"<(?:[^<>]*:)?(\w+)>", r"<\1>", req.url_rule.rule)
 
 
 def method_label(method: str) -> str:

@@ -20,14 +20,19 @@ def open_time() -> OpenTime:
     return service
 
 
-@bp.get("/i/<campaign_id>/<block_id>.png")
-def image(campaign_id: str, block_id: str) -> Response:
-    """The block's image for the recipient in ``r``: decided, rendered and recorded now."""
+@bp.get("/i/<campaign_id>/<block_id>.<any(png, gif, jpg, webp):extension>")
+def image(campaign_id: str, block_id: str, extension: str) -> Response:
+    """The block's image for the recipient in ``r``: decided, rendered and recorded now.
+
+    The extension is cosmetic (the content type follows the block and the client's Accept).
+    """
     answer = open_time().image(
         campaign_id,
         block_id,
         request.args.get(TOKEN_PARAM),
-        request.headers.get("User-Agent"),
+        request.method,
+        dict(request.headers.items()),
+        request.remote_addr,
         ImageOptions.from_request(request.args.get("dpr"), request.headers.get("Accept")),
     )
     response = Response(answer.image.body, mimetype=answer.image.media_type)

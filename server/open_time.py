@@ -24,7 +24,13 @@ from PIL import Image
 from models import keys
 from models.campaigns import Block, FallbackContent, Variant
 from models.decision import Decision, Snapshot
-from models.email_clients import ClientInfo, classify_click, classify_open
+from models.email_clients import (
+    AddressRanges,
+    ClientInfo,
+    classify_click,
+    classify_open,
+    classify_open_request,
+)
 from models.stats import CountedEvent, variant_label
 from renderers.base import ContentUnavailable, RenderedImage, RenderRequest
 from renderers.fallback import TRANSPARENT_PNG
@@ -140,12 +146,15 @@ LAST_RESORT = ImageAnswer(
 class OpenTime:
     """Serves image and click requests for one app."""
 
-    def __init__(self, services: Services, metrics: Metrics) -> None:
+    def __init__(
+        self, services: Services, metrics: Metrics, mpp_ranges: AddressRanges | None = None
+    ) -> None:
         self.services = services
         self.metrics = metrics
         self.breaker = RedisBreaker(services.settings.redis_retry_after_seconds)
         self.known_blocks = KnownBlocks()
         self.decoded_assets = DecodedAssets()
+        self.mpp_ranges = mpp_ranges
 
     # images
 
@@ -154,15 +163,21 @@ class OpenTime:
         campaign_id: str,
         block_id: str,
         token: str | None,
-        user_agent: str | None,
+        method: str,
+        headers: Mapping[str, str],
+        remote_addr: str | None = None,
         options: ImageOptions = ImageOptions(),
     ) -> ImageAnswer:
-        """The image for this open, decided now and recorded; never raises."""
+        """The image for this open, decided now and recorded; never raises.
+
+        ``remote_addr`` is only compared with Apple's MPP ranges, never kept.
+        """
+        client = classify_open_request(method, headers, remote_addr, self.mpp_ranges or ())
         return self.image_for(
             campaign_id,
             block_id,
             self.services.signer.verify(token),
-            classify_open(user_agent),
+            client,
             self.services.clock(),
             options=options,
         )

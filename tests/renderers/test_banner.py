@@ -24,10 +24,17 @@ def params(**extra: Any) -> BannerParams:
         "background": "#0B7A75",
         "defaults": {"first_name": "traveller"},
         "lines": [
-            {"text": "Hallo {{ first_name }}", "font_size": 40, "color": "#FFFFFF",
-             "weight": "bold"},
-            {"text": "Your trip to {{ city | default('the sun') }} awaits", "font_size": 22,
-             "color": "#FFFFFF"},
+            {
+                "text": "Hallo {{ first_name }}",
+                "font_size": 40,
+                "color": "#FFFFFF",
+                "weight": "bold",
+            },
+            {
+                "text": "Your trip to {{ city | default('the sun') }} awaits",
+                "font_size": 22,
+                "color": "#FFFFFF",
+            },
         ],
         **extra,
     }
@@ -35,16 +42,21 @@ def params(**extra: Any) -> BannerParams:
     return parsed
 
 
-def render(p: BannerParams, fields: dict[str, Any] | None = None, scale: int = 1,
-           size: tuple[int, int] = (600, 200)) -> Image.Image:
+def render(
+    p: BannerParams,
+    fields: dict[str, Any] | None = None,
+    scale: int = 1,
+    size: tuple[int, int] = (600, 200),
+) -> Image.Image:
     return BANNER.render(
         p, RenderRequest(size[0] * scale, size[1] * scale, fields or {}, scale=scale)
     )
 
 
 def test_placeholders_filled_from_the_profile() -> None:
-    assert_matches_reference(render(params(), {"first_name": "Anna", "city": "Lisbon"}),
-                             "banner_placeholders")
+    assert_matches_reference(
+        render(params(), {"first_name": "Anna", "city": "Lisbon"}), "banner_placeholders"
+    )
 
 
 def test_missing_fields_take_their_defaults() -> None:
@@ -60,8 +72,16 @@ def test_long_text_wraps_and_shrinks() -> None:
 
 
 def test_right_to_left_and_non_latin_text() -> None:
-    p = params(lines=[{"text": "مرحبا {{ first_name }} — שלום — Привет — Γειά", "font_size": 32,
-                       "color": "#FFFFFF", "family": "inter"}])
+    p = params(
+        lines=[
+            {
+                "text": "مرحبا {{ first_name }} — שלום — Привет — Γειά",
+                "font_size": 32,
+                "color": "#FFFFFF",
+                "family": "inter",
+            }
+        ]
+    )
     assert_matches_reference(render(p, {"first_name": "Anna"}), "banner_rtl")
 
 
@@ -79,15 +99,44 @@ def test_gradient_background() -> None:
 
 
 def test_fit_never_cuts_a_word_and_ellipsizes_as_a_last_resort() -> None:
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
-    fitted = fit(" ".join(words), family="dejavu-sans", weight="regular", size=30,
-                 max_width=200, max_height=40, max_lines=1, line_spacing=1.2)
+    words = [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "epsilon",
+        "zeta",
+        "eta",
+        "theta",
+        "iota",
+        "kappa",
+        "lambda",
+        "mu",
+    ]
+    fitted = fit(
+        " ".join(words),
+        family="dejavu-sans",
+        weight="regular",
+        size=30,
+        max_width=200,
+        max_height=40,
+        max_lines=1,
+        line_spacing=1.2,
+    )
     assert len(fitted.lines) == 1
     assert fitted.lines[0].endswith(ELLIPSIS)
     kept = fitted.lines[0].removesuffix(ELLIPSIS).split()
     assert all(word in words for word in kept[:-1])  # whole words until the ellipsis
-    roomy = fit("alpha beta", family="dejavu-sans", weight="regular", size=30,
-                max_width=600, max_height=100, max_lines=2, line_spacing=1.2)
+    roomy = fit(
+        "alpha beta",
+        family="dejavu-sans",
+        weight="regular",
+        size=30,
+        max_width=600,
+        max_height=100,
+        max_lines=2,
+        line_spacing=1.2,
+    )
     assert roomy.lines == ["alpha beta"]
 
 

@@ -27,7 +27,7 @@ fields = st.fixed_dictionaries(
     {},
     optional={
         "first_name": st.one_of(text, st.none(), st.integers()),
-        "points": st.one_of(st.integers(-10**9, 10**12), st.floats(allow_nan=True), text),
+        "points": st.one_of(st.integers(-(10**9), 10**12), st.floats(allow_nan=True), text),
         "deadline": st.one_of(text, st.just("2026-12-01T00:00:00+01:00")),
         "time_zone": st.sampled_from(["Europe/Amsterdam", "Not/AZone", ""]),
     },
@@ -39,10 +39,13 @@ def banner(draw: st.DrawFn) -> dict[str, Any]:
         "type": "banner",
         "background": draw(color),
         "lines": [
-            {"text": draw(st.one_of(text, template)).replace("{", "("), "font_size":
-             draw(font_size), "color": draw(color), "align": draw(
-                 st.sampled_from(["left", "center", "right"])), "max_lines": draw(
-                 st.integers(1, 5))}
+            {
+                "text": draw(st.one_of(text, template)).replace("{", "("),
+                "font_size": draw(font_size),
+                "color": draw(color),
+                "align": draw(st.sampled_from(["left", "center", "right"])),
+                "max_lines": draw(st.integers(1, 5)),
+            }
             for _ in range(draw(st.integers(1, 3)))
         ],
         "padding": draw(st.integers(0, 60)),
@@ -52,7 +55,7 @@ def banner(draw: st.DrawFn) -> dict[str, Any]:
 def countdown(draw: st.DrawFn) -> dict[str, Any]:
     mode = draw(st.sampled_from(["deadline", "deadline_field", "evergreen_seconds"]))
     value: Any = {
-        "deadline": (NOW + dt.timedelta(seconds=draw(st.integers(-10**6, 10**8)))).isoformat(),
+        "deadline": (NOW + dt.timedelta(seconds=draw(st.integers(-(10**6), 10**8)))).isoformat(),
         "deadline_field": "deadline",
         "evergreen_seconds": draw(st.integers(0, 10**6)),
     }[mode]
@@ -84,7 +87,7 @@ def card(draw: st.DrawFn) -> dict[str, Any]:
 def progress(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "type": "progress",
-        "value": draw(st.one_of(st.floats(-10**6, 10**9), st.just("{{ points }}"))),
+        "value": draw(st.one_of(st.floats(-(10**6), 10**9), st.just("{{ points }}"))),
         "goal": draw(st.one_of(st.floats(-10, 10**9), st.just("{{ points }}"))),
         "label": draw(st.one_of(text, template)).replace("{", "("),
     }

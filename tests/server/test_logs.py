@@ -112,9 +112,9 @@ def test_request_lines_carry_the_request_id_and_no_recipient_data(
     assert entries
     assert all(entry["request_id"] == "lb-7f3a.1" for entry in entries)
     [access] = [entry for entry in entries if entry["logger"] == "blanco.access"]
-    assert access["message"] == "GET /i/<campaign_id>/<block_id>.png 200"
+    assert access["message"] == "GET /i/<campaign_id>/<block_id>.<extension> 200"
     assert access["method"] == "GET"
-    assert access["route"] == "/i/<campaign_id>/<block_id>.png"
+    assert access["route"] == "/i/<campaign_id>/<block_id>.<extension>"
     assert access["status"] == 200
     assert access["duration_ms"] >= 0
     written = log_stream.getvalue()

@@ -22,7 +22,7 @@ from server.metrics import (
     install_metrics,
 )
 
-IMAGE_RULE = "/i/<campaign_id>/<block_id>.png"
+IMAGE_RULE = "/i/<campaign_id>/<block_id>.<extension>"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 

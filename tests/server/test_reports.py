@@ -1,0 +1,203 @@
+"""Measurement end to end: counters equal events, holdout, bandit, reports as JSON, CSV, PNG."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from models import keys
+from server.services import Services
+from tests.factories import (
+    FALLBACK_BACKGROUND,
+    corner_color,
+    decode_image,
+    hex_rgb,
+    store_block,
+    store_recipient,
+    variant,
+)
+
+GMAIL = {
+    "User-Agent": "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 "
+    "(via ggpht.com GoogleImageProxy)"
+}
+APPLE_MPP = {"User-Agent": "Mozilla/5.0"}
+IOS_MAIL = {
+    "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) "
+    "AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+}
+BROWSER = {
+    "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+}
+SCANNER = {
+    "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36",
+    "Accept": "*/*",
+}
+
+
+def open_image(client: FlaskClient, services: Services, rid: str, headers: dict[str, str]) -> Any:
+    return client.get(
+        "/i/daily/hero.png", query_string={"r": services.signer.sign(rid)}, headers=headers
+    )
+
+
+def click(
+    client: FlaskClient, services: Services, rid: str, headers: dict[str, str], method: str = "GET"
+) -> Any:
+    return client.open(
+        "/c/daily/hero",
+        method=method,
+        query_string={"r": services.signer.sign(rid)},
+        headers=headers,
+    )
+
+
+def report(client: FlaskClient, headers: dict[str, str], **query: str) -> Any:
+    response = client.get("/api/v1/campaigns/daily/report", headers=headers, query_string=query)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def test_counters_equal_the_events_after_a_scripted_mix(
+    client: FlaskClient, services: Services, admin_headers: dict[str, str]
+) -> None:
+    store_block(services, [variant("hot", {"score": "p", "gte": 0.5})])
+    for rid, score in (("anna", 0.9), ("bram", 0.8), ("eva", 0.1)):
+        store_recipient(services, rid, scores={"p": score})
+    open_image(client, services, "anna", APPLE_MPP)  # prefetch at delivery
+    open_image(client, services, "anna", IOS_MAIL)  # the real open
+    open_image(client, services, "anna", IOS_MAIL)  # again: not unique
+    open_image(client, services, "bram", GMAIL)
+    open_image(client, services, "eva", IOS_MAIL)
+    click(client, services, "anna", SCANNER)  # Safe Links style scan
+    click(client, services, "anna", BROWSER, method="HEAD")
+    click(client, services, "anna", BROWSER)
+    click(client, services, "bram", BROWSER)
+    click(client, services, "bram", BROWSER)
+
+    events = [e[1] for e in services.redis.xrange(keys.campaign_events("daily"))]
+    counted = Counter((e["type"], e["variant"], e["kind"]) for e in events)
+    rows = {(r["variant"]): r for r in report(client, admin_headers)["totals"]}
+    hot, generic = rows["hot"], rows["_fallback"]
+    assert hot["opens"] == sum(n for (t, v, _), n in counted.items() if t == "open" and v == "hot")
+    assert hot["machine_opens"] == counted[("open", "hot", "machine")] == 1
+    assert hot["opens"] == 5 - 1  # eva saw the fallback
+    assert hot["unique_opens"] == 2  # anna (the MPP prefetch is not a person) and bram
+    assert hot["clicks"] == counted[("click", "hot", "human")] == 3
+    assert hot["bot_clicks"] == counted[("click", "hot", "bot")] == 2
+    assert hot["unique_clicks"] == 2
+    assert hot["click_to_open_rate"] == 1.0
+    assert hot["by_client"]["gmail_proxy"]["opens"] == 1
+    assert generic["opens"] == 1
+    assert all(e["recipient"] not in ("anna", "bram", "eva") for e in events)  # pseudonyms
+
+
+def test_holdout_gets_the_generic_content_and_is_kept_out_of_variant_stats(
+    client: FlaskClient, services: Services, admin_headers: dict[str, str]
+) -> None:
+    store_block(services, [variant("hot", background="#CC0000")], experiment={"holdout": 0.3})
+    held = 0
+    for index in range(60):
+        rid = f"r{index}"
+        store_recipient(services, rid)
+        response = open_image(client, services, rid, IOS_MAIL)
+        if response.headers.get("X-Blanco-Fallback") == "holdout":
+            held += 1
+            assert corner_color(response.data) == hex_rgb(FALLBACK_BACKGROUND)
+        else:
+            assert corner_color(response.data) == hex_rgb("#CC0000")
+    assert 8 <= held <= 30
+    totals = {r["variant"]: r for r in report(client, admin_headers)["totals"]}
+    assert totals["holdout"]["opens"] == held
+    assert totals["hot"]["opens"] == 60 - held
+    assert "holdout" not in services.stats.totals("daily", "hero")
+    comparison = report(client, admin_headers)["comparisons"]["hero"][0]
+    assert (comparison["arm"], comparison["control"]) == ("hot", "holdout")
+
+
+def test_the_bandit_sends_most_traffic_to_the_best_variant(
+    client: FlaskClient, services: Services
+) -> None:
+    store_block(
+        services,
+        [variant("a", background="#CC0000"), variant("b", background="#00AA00")],
+        experiment={"mode": "bandit", "min_exploration": 0.1},
+    )
+    services.redis.hset(
+        keys.stats_totals("daily"),
+        mapping={"hero|a|open": 1000, "hero|a|click": 20, "hero|b|open": 1000, "hero|b|click": 120},
+    )
+    shown: Counter[tuple[int, ...]] = Counter()
+    for index in range(200):
+        rid = f"r{index}"
+        store_recipient(services, rid)
+        shown[corner_color(open_image(client, services, rid, IOS_MAIL).data)] += 1
+    assert shown[hex_rgb("#00AA00")] > 160
+
+
+def test_promoting_the_winner_ends_the_experiment(
+    client: FlaskClient, services: Services, admin_headers: dict[str, str]
+) -> None:
+    store_block(services, [variant("a"), variant("b")], experiment={"mode": "bandit"})
+    response = client.post(
+        "/api/v1/campaigns/daily/blocks/hero/experiment/promote",
+        json={"variant_id": "b"},
+        headers=admin_headers,
+    )
+    assert response.status_code == 200
+    block = services.campaigns.get_block("daily", "hero")
+    assert block is not None
+    assert block.experiment is None
+    assert block.variant("b").priority > block.variant("a").priority  # type: ignore[union-attr]
+    state = client.get("/api/v1/campaigns/daily/blocks/hero/experiment", headers=admin_headers)
+    assert state.get_json()["experiment"] is None
+    missing = client.post(
+        "/api/v1/campaigns/daily/blocks/hero/experiment/promote",
+        json={"variant_id": "zzz"},
+        headers=admin_headers,
+    )
+    assert missing.status_code == 404
+
+
+def test_csv_and_chart(
+    client: FlaskClient, services: Services, admin_headers: dict[str, str]
+) -> None:
+    store_block(services, [variant("hot")])
+    store_recipient(services, "anna")
+    empty_chart = client.get("/api/v1/campaigns/daily/report.png", headers=admin_headers)
+    assert empty_chart.status_code == 200
+    open_image(client, services, "anna", IOS_MAIL)
+    click(client, services, "anna", BROWSER)
+    chart = client.get("/api/v1/campaigns/daily/report.png", headers=admin_headers)
+    assert decode_image(chart.data).size == (900, 460)
+    assert chart.data != empty_chart.data
+    text = client.get(
+        "/api/v1/campaigns/daily/report", headers=admin_headers, query_string={"format": "csv"}
+    )
+    assert text.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(text.get_data(as_text=True))))
+    assert [(r["variant"], r["opens"], r["clicks"]) for r in rows] == [("hot", "1", "1")]
+
+
+def test_bad_report_ranges_are_refused(
+    client: FlaskClient, services: Services, admin_headers: dict[str, str]
+) -> None:
+    store_block(services, [])
+    response = client.get(
+        "/api/v1/campaigns/daily/report",
+        headers=admin_headers,
+        query_string={"from": "2026-12-01", "to": "2026-11-01"},
+    )
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["pointer"] == "/from"
+    response = client.get(
+        "/api/v1/campaigns/daily/report", headers=admin_headers, query_string={"to": "yesterday"}
+    )
+    assert response.get_json()["errors"][0]["pointer"] == "/to"

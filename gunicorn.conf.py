@@ -9,6 +9,8 @@ from typing import Any
 
 from server.config import load_settings
 from server.embedded_redis import EmbeddedRedis
+from server.logs import configure_logging
+from server.metrics import prepare_multiprocess_dir
 from server.serving import gunicorn_options
 
 _settings = load_settings()
@@ -18,8 +20,11 @@ globals().update(gunicorn_options(_settings))
 
 
 def on_starting(server: Any) -> None:
-    """Start the embedded Redis when no REDIS_URL is configured."""
+    """JSON logs, a clean metrics folder, and the embedded Redis when no REDIS_URL is set."""
     import os
+
+    configure_logging(_settings.log_level)
+    prepare_multiprocess_dir()
 
     if not os.environ.get("REDIS_URL"):
         embedded = EmbeddedRedis(_settings.data_dir / "redis")

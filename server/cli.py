@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import secrets
 import sys
@@ -14,6 +13,8 @@ from typing import Any
 from server.app import create_app
 from server.config import ConfigError, Settings, env_name, load_settings, settings_table
 from server.demo import load_demo
+from server.logs import configure_logging
+from server.metrics import prepare_multiprocess_dir
 from server.services import EXTENSION, Services
 from server.serving import GunicornServer, gunicorn_options, redis_for
 
@@ -55,6 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers:
         overrides["workers"] = args.workers
     settings = _settings(overrides, quickstart=False)
+    prepare_multiprocess_dir()
     with redis_for(settings) as url:
         app = create_app({**overrides, "redis_url": url})
         GunicornServer(app, gunicorn_options(settings)).run()
@@ -67,6 +69,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"bind": bind, "public_url": f"http://{bind}"}
     settings = _settings(overrides, quickstart=True)
     overrides["signing_keys"] = ",".join(settings.signing_keys)
+    prepare_multiprocess_dir()
     with redis_for(settings) as url:
         app = create_app({**overrides, "redis_url": url})
         services: Services = app.extensions[EXTENSION]
@@ -135,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``blanco`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(os.environ.get(env_name("log_level"), "INFO"))
     try:
         result: int = args.handler(args)
     except ConfigError as exc:

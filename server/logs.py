@@ -112,7 +112,7 @@ def configure_logging(level: str, stream: IO[str] | None = None) -> logging.Hand
         handler.addFilter(RequestIdFilter())
         root.addHandler(handler)
     elif stream is not None:
-        handler.setStream(stream)
+        handler.stream = stream  # no flush: the previous stream may already be closed
     root.setLevel(number)
     return handler
 

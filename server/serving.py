@@ -12,6 +12,7 @@ from gunicorn.app.base import BaseApplication
 
 from server.config import Settings
 from server.embedded_redis import EmbeddedRedis
+from server.metrics import mark_worker_dead
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
@@ -27,7 +28,13 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
+        "child_exit": _child_exit,
     }
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook: drop a dead worker's live metrics (multiprocess mode)."""
+    mark_worker_dead(worker.pid)
 
 
 @contextlib.contextmanager

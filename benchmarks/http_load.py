@@ -1,0 +1,366 @@
+"""Section 3 (``--http``): gunicorn on 127.0.0.1 driven by a small keep-alive load generator.
+
+gunicorn runs the repository's ``gunicorn.conf.py`` (gthread workers) on the benchmark Redis.
+The load generator is Python threads with one ``http.client`` keep-alive connection each, a
+fixed number of requests and a time limit, to 127.0.0.1 only. It shares the machine's cores
+with gunicorn and Redis, as wrk did for DESIGN.md's figures, so the ratios are what count.
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+from benchmarks.constant_route import CONSTANT_PATH
+from benchmarks.harness import (
+    PUBLIC_URL,
+    Target,
+    Timing,
+    heading,
+    ms,
+    paragraph,
+    quotient,
+    ratio,
+    redis_cpu_seconds,
+    table,
+)
+from benchmarks.open_route import ACCEPT, CACHE_HIT_RECIPIENT, COLUMNS, USER_AGENT
+from server.demo import BLOCK_ID, CAMPAIGN_ID
+from server.services import Services
+from server.urls import image_url
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+APP = "benchmarks.http_app:create_bench_app()"
+HEADERS = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """The server and the load of section 3."""
+
+    requests: int = 6000
+    connections: int = 8
+    time_limit: float = 20.0
+    rounds: int = 2
+    warmup: int = 400
+    workers: int = 2
+    threads: int = 4
+    start_timeout: float = 30.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def process_tree_cpu(root_pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``root_pid`` and its children, from /proc;
+    NaN where there is no /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    try:
+        entries = [e for e in Path("/proc").iterdir() if e.name.isdigit()]
+    except OSError:
+        return math.nan
+    for entry in entries:
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if entry.name == str(root_pid) or fields[1] == str(root_pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks if total else math.nan
+
+
+class GunicornProcess:
+    """gunicorn serving the benchmark app as a child process; stopped with SIGTERM."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path, timeout: float) -> None:
+        self.env = env
+        self.port = port
+        self.log_path = log_path
+        self.timeout = timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def cpu_seconds(self) -> float:
+        """CPU time gunicorn's master and workers have used so far."""
+        return process_tree_cpu(self._process.pid) if self._process else math.nan
+
+    def __enter__(self) -> GunicornProcess:
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), APP],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                break
+            connection = http.client.HTTPConnection(HOST, self.port, timeout=1)
+            try:
+                connection.request("GET", "/readyz")
+                if connection.getresponse().status == 200:
+                    return
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                connection.close()
+            time.sleep(0.1)
+        tail = self.log_path.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"gunicorn did not become ready; its log ends with:\n{tail}")
+
+    def _stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class _Run:
+    """What the client threads share: the target, the start signal and the deadline."""
+
+    port: int
+    path: str
+    deadline: float = 0.0
+    go: threading.Event = field(default_factory=threading.Event)
+
+
+def _client(run: _Run, count: int, latencies: list[float], problems: Counter[str]) -> None:
+    """One keep-alive connection sending up to ``count`` requests before the deadline."""
+    connection = http.client.HTTPConnection(HOST, run.port, timeout=10)
+    try:
+        try:
+            connection.connect()
+        except OSError as exc:  # counted; the first request tries again
+            problems[f"connect: {type(exc).__name__}"] += 1
+        run.go.wait()
+        for _ in range(count):
+            if time.perf_counter() > run.deadline:
+                break
+            begin = time.perf_counter()
+            try:
+                connection.request("GET", run.path, headers=HEADERS)
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                problems[type(exc).__name__] += 1
+                connection.close()  # the next request reconnects
+                continue
+            latencies.append(time.perf_counter() - begin)
+            if response.status != 200:
+                problems[f"status {response.status}"] += 1
+            elif fallback := response.getheader("X-Blanco-Fallback"):
+                problems[f"fallback ({fallback})"] += 1
+    finally:
+        connection.close()
+
+
+@dataclass(frozen=True)
+class Load:
+    """The outcome of driving one route."""
+
+    timing: Timing
+    problems: Counter[str]
+    client_cpu: float
+
+    @classmethod
+    def merged(cls, parts: list[Load]) -> Load:
+        """Several loads of one route as one."""
+        return cls(
+            Timing.merged([p.timing for p in parts]),
+            sum((p.problems for p in parts), Counter()),
+            sum(p.client_cpu for p in parts),
+        )
+
+
+def drive(
+    server: GunicornProcess,
+    redis_client: redis.Redis,
+    path: str,
+    *,
+    requests: int,
+    connections: int,
+    time_limit: float,
+) -> Load:
+    """Send ``requests`` GETs of ``path`` over ``connections`` keep-alive connections."""
+    run = _Run(server.port, path)
+    counts = [requests // connections + (i < requests % connections) for i in range(connections)]
+    latencies: list[list[float]] = [[] for _ in counts]
+    problems: list[Counter[str]] = [Counter() for _ in counts]
+    threads = [
+        threading.Thread(target=_client, args=(run, count, lat, prob), daemon=True)
+        for count, lat, prob in zip(counts, latencies, problems, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    cpu = time.process_time()
+    server_cpu = server.cpu_seconds()
+    redis_cpu = redis_cpu_seconds(redis_client)
+    start = time.perf_counter()
+    run.deadline = start + time_limit
+    run.go.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    timing = Timing(
+        tuple(sorted(x for part in latencies for x in part)),
+        elapsed,
+        server.cpu_seconds() - server_cpu,
+        redis_cpu_seconds(redis_client) - redis_cpu,
+    )
+    return Load(
+        timing,
+        sum(problems, Counter()),
+        time.process_time() - cpu,
+    )
+
+
+def _row(label: str, load: Load, baseline: Load) -> list[str]:
+    timing, base = load.timing, baseline.timing
+    return [
+        label,
+        str(timing.count),
+        f"{timing.rate:,.0f}",
+        ms(timing.median),
+        ms(timing.p99),
+        ratio(quotient(timing.rate, base.rate)),
+        ratio(quotient(timing.p99, base.p99)),
+        timing.per_request(timing.cpu),
+        timing.per_request(timing.redis_cpu),
+        f"{quotient(load.client_cpu, timing.elapsed):.0%}",
+    ]
+
+
+def run(
+    services: Services, redis_url: str, signing_key: str, workdir: Path, options: HttpOptions
+) -> list[Target]:
+    """Start gunicorn, drive the constant route and the cache-hit image route, print them."""
+    print(heading("3. Through gunicorn over HTTP on 127.0.0.1 (keep-alive load generator)"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "BLANCO_SIGNING_KEYS": signing_key,
+        "BLANCO_BIND": f"{HOST}:{port}",
+        "BLANCO_WORKERS": str(options.workers),
+        "BLANCO_THREADS": str(options.threads),
+        "BLANCO_DATA_DIR": str(workdir / "gunicorn"),
+        "BLANCO_PUBLIC_URL": PUBLIC_URL,
+        "BLANCO_LOG_LEVEL": "WARNING",
+    }
+    hit_url = image_url("", CAMPAIGN_ID, BLOCK_ID, services.signer.sign(CACHE_HIT_RECIPIENT))
+    routes = {"a": CONSTANT_PATH, "b": hit_url}
+    share = max(1, options.requests // options.rounds)
+    limit = options.time_limit / options.rounds
+    parts: dict[str, list[Load]] = {"a": [], "b": []}
+    with GunicornProcess(env, port, workdir / "gunicorn.log", options.start_timeout) as server:
+
+        def load(path: str, requests: int, time_limit: float) -> Load:
+            return drive(
+                server,
+                services.redis,
+                path,
+                requests=requests,
+                connections=options.connections,
+                time_limit=time_limit,
+            )
+
+        for path in routes.values():
+            load(path, options.warmup, 10)
+        for _ in range(options.rounds):
+            for name, path in routes.items():
+                parts[name].append(load(path, share, limit))
+    baseline, cache_hit = Load.merged(parts["a"]), Load.merged(parts["b"])
+    print(
+        paragraph(
+            f"gunicorn gthread, {options.workers} workers × {options.threads} threads; "
+            f"{options.connections} keep-alive connections, one Python thread each; "
+            f"{options.rounds} interleaved rounds of up to {share} requests or {limit:g} s per "
+            "route. Server CPU µs/req is gunicorn's processes, Redis µs/req the Redis server's; "
+            "client CPU is the load generator's share of one core (all share the same cores)."
+        )
+    )
+    print(
+        table(
+            [*COLUMNS, "server CPU µs/req", "Redis µs/req", "client CPU"],
+            [
+                _row("(a) constant PNG (baseline)", baseline, baseline),
+                _row("(b) image, cache hit", cache_hit, baseline),
+            ],
+        )
+    )
+    problems = baseline.problems + cache_hit.problems
+    verdict = f"PROBLEMS: {dict(problems)}" if problems else "all 200, no fallback"
+    print(paragraph(f"checks: {verdict}."))
+    cpu_ratio = quotient(
+        quotient(baseline.timing.cpu, baseline.timing.count),
+        quotient(cache_hit.timing.cpu, cache_hit.timing.count),
+    )
+    if not math.isnan(cpu_ratio):
+        print(
+            paragraph(
+                f"server CPU per request: (b) costs {ratio(quotient(1, cpu_ratio))} (a), so "
+                f"by server CPU alone (b) would get {ratio(cpu_ratio)} of (a)'s throughput; "
+                "other load on the machine skews this less than req/s."
+            )
+        )
+    targets = [
+        Target(
+            "HTTP (b) cache-hit throughput vs (a)",
+            ratio(quotient(cache_hit.timing.rate, baseline.timing.rate)),
+            "≥ 0.50×",
+            cache_hit.timing.rate >= 0.5 * baseline.timing.rate,
+        ),
+        Target(
+            "HTTP (b) cache-hit p99 vs (a) p99",
+            ratio(quotient(cache_hit.timing.p99, baseline.timing.p99)),
+            "≤ 2.00×",
+            cache_hit.timing.p99 <= 2 * baseline.timing.p99,
+        ),
+    ]
+    for target in targets:
+        print(target.line())
+    return targets

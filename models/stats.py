@@ -22,6 +22,7 @@ from models import keys
 
 FALLBACK_VARIANT = "_fallback"
 HOLDOUT_KIND = "holdout"
+EXPIRY_REFRESH_SECONDS = 3600.0
 OPEN_KINDS = ("human", "proxied_human", "machine", "unknown")
 
 
@@ -62,6 +63,20 @@ class StatsStore:
     def __init__(self, client: redis.Redis, retention_days: int) -> None:
         self.redis = client
         self.ttl = retention_days * 86400
+        self._expiry_set: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _expire(self, pipe: Any, key: str) -> None:
+        """Queue EXPIRE for ``key`` at most once an hour per process (saves a command per
+        counter on the open-time path; the retention is days, so an hour is no drift)."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._expiry_set.get(key, -EXPIRY_REFRESH_SECONDS) < EXPIRY_REFRESH_SECONDS:
+                return
+            if len(self._expiry_set) > 10_000:
+                self._expiry_set.clear()
+            self._expiry_set[key] = now
+        pipe.expire(key, self.ttl)
 
     def queue(self, pipe: Any, event: CountedEvent) -> None:
         """Add the counter updates for ``event`` to ``pipe``."""
@@ -71,15 +86,15 @@ class StatsStore:
         pipe.hincrby(
             counts, f"{event.event}|{event.block_id}|{variant}|{event.client}|{event.kind}", 1
         )
-        pipe.expire(counts, self.ttl)
+        self._expire(pipe, counts)
         if event.unique_countable:
             unique = keys.stats_unique(event.campaign_id, day, event.event, event.block_id, variant)
             pipe.pfadd(unique, event.recipient_id)
-            pipe.expire(unique, self.ttl)
+            self._expire(pipe, unique)
             if not event.holdout:
                 totals = keys.stats_totals(event.campaign_id)
                 pipe.hincrby(totals, f"{event.block_id}|{variant}|{event.event}", 1)
-                pipe.expire(totals, self.ttl)
+                self._expire(pipe, totals)
 
     def totals(self, campaign_id: str, block_id: str) -> dict[str, tuple[int, int]]:
         """Human (or proxied) opens and human clicks per variant of a block, all time."""

@@ -201,3 +201,16 @@ def test_bad_report_ranges_are_refused(
         "/api/v1/campaigns/daily/report", headers=admin_headers, query_string={"to": "yesterday"}
     )
     assert response.get_json()["errors"][0]["pointer"] == "/to"
+
+
+def test_every_counter_key_expires(client: FlaskClient, services: Services) -> None:
+    store_block(services, [variant("hot")])
+    store_recipient(services, "anna")
+    open_image(client, services, "anna", IOS_MAIL)
+    open_image(client, services, "anna", IOS_MAIL)
+    click(client, services, "anna", BROWSER)
+    counter_keys = list(services.redis.scan_iter("blanco:ev:*"))
+    assert len(counter_keys) >= 4
+    for key in counter_keys:
+        if key != keys.campaign_events("daily"):
+            assert services.redis.ttl(key) > 0, key

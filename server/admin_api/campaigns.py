@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from html import escape
 from typing import Any
 
 from flask import Response, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from models.campaigns import Block, BlockSpec, Campaign, CampaignSpec, FallbackContent, Variant
 from models.email_clients import classify_open
@@ -483,6 +484,10 @@ class RecipientUrls(BaseModel):
     token: str
     image_url: str
     click_url: str
+    retina_image_url: str
+    width: int
+    height: int
+    html: str = Field(description="Copy-paste <a><img></a> with explicit width, height and alt.")
 
 
 @api.operation(
@@ -497,16 +502,27 @@ class RecipientUrls(BaseModel):
 def recipient_urls(campaign_id: str, block_id: str) -> ResponseReturnValue:
     """The URLs to put in one recipient's email."""
     recipient_id = _recipient_arg()
-    services().campaigns.require_block(campaign_id, block_id)
+    block = services().campaigns.require_block(campaign_id, block_id)
     token = services().signer.sign(recipient_id)
     base = services().settings.public_url
-    return jsonify(
-        dump(
-            RecipientUrls(
-                recipient_id=recipient_id,
-                token=token,
-                image_url=image_url(base, campaign_id, block_id, token),
-                click_url=click_url(base, campaign_id, block_id, token),
-            )
-        )
+    image, click = (
+        image_url(base, campaign_id, block_id, token),
+        click_url(base, campaign_id, block_id, token),
     )
+    retina = f"{image}&dpr=2"
+    html = (
+        f'<a href="{escape(click)}"><img src="{escape(retina)}" width="{block.width}" '
+        f'height="{block.height}" alt="{escape(block.fallback.alt)}" '
+        f'style="display:block;border:0;width:100%;max-width:{block.width}px;height:auto"></a>'
+    )
+    urls = RecipientUrls(
+        recipient_id=recipient_id,
+        token=token,
+        image_url=image,
+        click_url=click,
+        retina_image_url=retina,
+        width=block.width,
+        height=block.height,
+        html=html,
+    )
+    return jsonify(dump(urls))

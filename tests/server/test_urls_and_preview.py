@@ -283,3 +283,24 @@ def test_preview_and_decision_need_a_valid_recipient(
     assert error_pointers(api.get(f"{HERO}/{what}")) == [("/recipient_id", "recipient_id")]
     response = api.get(f"{HERO}/{what}", query_string={"recipient_id": "x" * 129})
     assert error_pointers(response) == [("/recipient_id", "recipient_id")]
+
+
+def test_urls_come_with_embed_html_carrying_explicit_sizes(
+    client: FlaskClient, services: Services, admin_headers: dict[str, str]
+) -> None:
+    store_block(services, [])
+    response = client.get(
+        "/api/v1/campaigns/daily/blocks/hero/urls",
+        query_string={"recipient_id": "anna"},
+        headers=admin_headers,
+    )
+    body = response.get_json()
+    assert (body["width"], body["height"]) == (300, 100)
+    assert body["retina_image_url"].endswith("&dpr=2")
+    html = body["html"]
+    assert 'width="300"' in html
+    assert 'height="100"' in html
+    assert "alt=" in html
+    assert body["click_url"].replace("&", "&amp;") in html
+    retina = client.get(body["retina_image_url"].removeprefix("http://blanco.test"))
+    assert decode_image(retina.data).size == (600, 200)

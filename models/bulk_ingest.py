@@ -1,5 +1,5 @@
-"""Bulk ingest of JSON Lines: validate each line, store the good ones in pipelined chunks,
-and report every bad line by number with the reason and field path."""
+"""Bulk ingest of JSON Lines and CSV: validate each line, store the good ones in pipelined
+chunks, and report every bad line by number with the reason and field path (or column)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from models.csv_rows import Column, CsvKind, RowProblem, read_csv
 from models.errors import field_errors
 
 M = TypeVar("M", bound=BaseModel)
@@ -86,3 +87,47 @@ def ingest_jsonl(
     if batch:
         report.stored += store(batch)
     return report
+
+
+def ingest_csv(
+    lines: Iterable[str],
+    kind: CsvKind[M],
+    store: Callable[[list[M]], int],
+    chunk: int = CHUNK,
+) -> BulkReport:
+    """Validate CSV rows (header first) into ``kind.model`` and hand good ones to ``store``
+    in chunks; a bad row's pointer names its column (``/amount``)."""
+    report = BulkReport()
+    header: list[Column] = []
+    batch: list[M] = []
+    for item in read_csv(lines, kind):
+        if isinstance(item, list):
+            header = item
+            continue
+        if isinstance(item, RowProblem):
+            error = LineError(item.line, _column_pointer(item.column), item.detail)
+            if item.line > 1:
+                report.received += 1
+                report.reject(error)
+            else:  # the header: one rejected line, every problem reported
+                report.rejected = 1
+                report.errors.append(error)
+            continue
+        report.received += 1
+        try:
+            batch.append(kind.model.model_validate(item.document))
+        except ValidationError as exc:
+            first = field_errors(exc, item.document)[0]
+            column = kind.column_of(first.path, header)
+            report.reject(LineError(item.line, _column_pointer(column), first.message))
+            continue
+        if len(batch) >= chunk:
+            report.stored += store(batch)
+            batch = []
+    if batch:
+        report.stored += store(batch)
+    return report
+
+
+def _column_pointer(column: str) -> str:
+    return "/" + column.replace("~", "~0").replace("/", "~1") if column else ""

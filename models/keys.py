@@ -13,6 +13,8 @@ CAMPAIGN_INDEX = f"{PREFIX}:cfg:campaigns"
 API_KEYS = f"{PREFIX}:cfg:api-keys"
 ASSET_INDEX = f"{PREFIX}:cfg:assets"
 """Set of the ids (``sha256:<hex>``) of the uploaded image assets."""
+PERSONA_RULES = f"{PREFIX}:cfg:personas"
+"""JSON document (``models.segmentation.PersonaRules``): the rules that assign a persona."""
 
 
 def _campaign(campaign_id: str) -> str:
@@ -82,8 +84,21 @@ def asset_meta(asset_id: str) -> str:
     return f"{_asset(asset_id)}:meta"
 
 
+RECIPIENT_KEY_PATTERN = f"{PREFIX}:rcp:{{r:*}}:*"
+"""SCAN pattern matching every recipient-level key (``{`` and ``}`` are not glob syntax)."""
+_RECIPIENT_KEY_START = f"{PREFIX}:rcp:{{r:"
+
+
 def _recipient(recipient_id: str) -> str:
-    return f"{PREFIX}:rcp:{{r:{recipient_id}}}"
+    return f"{_RECIPIENT_KEY_START}{recipient_id}}}"
+
+
+def recipient_of(key: str) -> tuple[str, str] | None:
+    """(recipient id, kind) of a recipient-level key, e.g. ``("anna", "profile")``; else None."""
+    if not key.startswith(_RECIPIENT_KEY_START):
+        return None
+    recipient_id, found, kind = key[len(_RECIPIENT_KEY_START) :].partition("}:")
+    return (recipient_id, kind) if found else None
 
 
 def profile(recipient_id: str) -> str:
@@ -106,6 +121,23 @@ def decisions(recipient_id: str) -> str:
     return f"{_recipient(recipient_id)}:decisions"
 
 
+def transactions(recipient_id: str) -> str:
+    """Hash of order id -> JSON transaction (``models.customer_data.Transaction`` without the
+    recipient id)."""
+    return f"{_recipient(recipient_id)}:transactions"
+
+
+def events(recipient_id: str) -> str:
+    """Hash of event key (the event id, or ``#<hash>`` of its content) -> JSON event."""
+    return f"{_recipient(recipient_id)}:events"
+
+
+def events_by_time(recipient_id: str) -> str:
+    """Sorted set of the recipient's newest events: member ``<type>|<event key>``, score the
+    event's time in Unix seconds."""
+    return f"{_recipient(recipient_id)}:events-by-time"
+
+
 def recipient_keys(recipient_id: str) -> list[str]:
     """All keys that hold data about one recipient (erasure deletes these)."""
     return [
@@ -113,6 +145,9 @@ def recipient_keys(recipient_id: str) -> list[str]:
         scores(recipient_id),
         segments(recipient_id),
         decisions(recipient_id),
+        transactions(recipient_id),
+        events(recipient_id),
+        events_by_time(recipient_id),
     ]
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import redis
 
 from models import keys
+from models.bulk_pipeline import Command, send_commands
 from models.campaigns import utc_now
 from models.recipients import ProfileUpsert, ScoresUpsert, ScoreValue
 
 UPDATED_AT_FIELD = "_updated_at"
-BULK_CHUNK = 1000
+T = TypeVar("T")
 
 
 def decode_profile(raw: dict[str, str]) -> dict[str, Any]:
@@ -33,52 +34,59 @@ class RecipientStore:
         self.redis = client
         self.ttl = ttl_seconds
 
-    def _queue_profile(self, pipe: Any, upsert: ProfileUpsert) -> None:
+    def profile_commands(self, upsert: ProfileUpsert) -> Iterator[Command]:
+        """The Redis commands that merge one profile upsert."""
         rid = upsert.recipient_id
         key = keys.profile(rid)
-        present = {k: json.dumps(v) for k, v in upsert.attributes.items() if v is not None}
-        absent = [k for k, v in upsert.attributes.items() if v is None]
         updated_at = (upsert.updated_at or utc_now()).isoformat()
-        pipe.hset(key, mapping={**present, UPDATED_AT_FIELD: json.dumps(updated_at)})
+        fields: list[str] = [UPDATED_AT_FIELD, json.dumps(updated_at)]
+        absent = []
+        for name, value in upsert.attributes.items():
+            if value is None:
+                absent.append(name)
+            else:
+                fields += (name, json.dumps(value))
+        yield ("HSET", key, *fields)
         if absent:
-            pipe.hdel(key, *absent)
-        pipe.expire(key, self.ttl)
+            yield ("HDEL", key, *absent)
+        yield ("EXPIRE", key, self.ttl)
         segments_key = keys.segments(rid)
         if upsert.segments is not None:
-            pipe.delete(segments_key)
+            yield ("DEL", segments_key)
             if upsert.segments:
-                pipe.sadd(segments_key, *upsert.segments)
-        pipe.expire(segments_key, self.ttl)
+                yield ("SADD", segments_key, *upsert.segments)
+        yield ("EXPIRE", segments_key, self.ttl)
 
-    def _queue_scores(self, pipe: Any, upsert: ScoresUpsert) -> None:
+    def scores_commands(self, upsert: ScoresUpsert) -> Iterator[Command]:
+        """The Redis commands that set one recipient's scores."""
         key = keys.scores(upsert.recipient_id)
         now = utc_now()
-        mapping = {
-            name: score.model_copy(
-                update={"computed_at": score.computed_at or now}
-            ).model_dump_json()
-            for name, score in upsert.scores.items()
-        }
-        pipe.hset(key, mapping=mapping)
-        pipe.expire(key, self.ttl)
+        fields: list[str] = []
+        for name, score in upsert.scores.items():
+            if score.computed_at is None:
+                score = score.model_copy(update={"computed_at": now})
+            fields += (name, score.model_dump_json())
+        yield ("HSET", key, *fields)
+        yield ("EXPIRE", key, self.ttl)
 
     def upsert_profiles(self, upserts: Iterable[ProfileUpsert]) -> int:
-        """Merge profiles, pipelined in chunks; return how many were written."""
-        return self._pipelined(upserts, self._queue_profile)
+        """Merge profiles, sent in pipelined chunks; return how many were written."""
+        return self._bulk(upserts, self.profile_commands)
 
     def upsert_scores(self, upserts: Iterable[ScoresUpsert]) -> int:
-        """Set scores, pipelined in chunks; return how many recipients were written."""
-        return self._pipelined(upserts, self._queue_scores)
+        """Set scores, sent in pipelined chunks; return how many recipients were written."""
+        return self._bulk(upserts, self.scores_commands)
 
-    def _pipelined(self, items: Iterable[Any], queue: Any) -> int:
+    def _bulk(self, items: Iterable[T], commands: Callable[[T], Iterator[Command]]) -> int:
         count = 0
-        pipe = self.redis.pipeline(transaction=False)
-        for item in items:
-            queue(pipe, item)
-            count += 1
-            if count % BULK_CHUNK == 0:
-                pipe.execute()
-        pipe.execute()
+
+        def all_commands() -> Iterator[Command]:
+            nonlocal count
+            for item in items:
+                count += 1
+                yield from commands(item)
+
+        send_commands(self.redis, all_commands())
         return count
 
     def get_profile(self, recipient_id: str) -> dict[str, Any] | None:

@@ -13,8 +13,10 @@ from typing import Any
 from server.app import create_app
 from server.config import ConfigError, Settings, env_name, load_settings, settings_table
 from server.demo import load_demo
+from server.import_command import add_import_command
 from server.logs import configure_logging
 from server.metrics import prepare_multiprocess_dir
+from server.segment_command import add_segment_command
 from server.services import EXTENSION, Services
 from server.serving import GunicornServer, gunicorn_options, redis_for
 
@@ -132,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="list every setting")
     config.set_defaults(handler=cmd_config)
+
+    add_import_command(commands)
+    add_segment_command(commands)
     return parser
 
 

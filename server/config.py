@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from babel.numbers import is_currency
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "BLANCO_"
 PLACEHOLDER_KEYS = frozenset({"", "change-me", "changeme", "secret", "placeholder", "xxx"})
@@ -76,6 +85,29 @@ class Settings(BaseModel):
         description="How long a recipient's profile, scores and segments live after the last "
         "update.",
     )
+    events_kept_per_recipient: int = Field(
+        500, gt=0, description="Newest behavioural events kept per recipient; older ones go."
+    )
+    lifecycle_new_days: int = Field(
+        30, gt=0, description="Lifecycle: a first order this recent makes a `new_customer`."
+    )
+    lifecycle_active_days: int = Field(
+        90, gt=0, description="Lifecycle: a last order this recent makes a customer `active`."
+    )
+    lifecycle_lapsed_days: int = Field(
+        180,
+        gt=0,
+        description="Lifecycle: a last order older than the active window but this recent is "
+        "`lapsing`; older is `lapsed`.",
+    )
+    segmentation_currency: str = Field(
+        "EUR", description="ISO 4217 currency in which RFM monetary values are summed."
+    )
+    segmentation_exchange_rates: str = Field(
+        "",
+        description="Rates into the segmentation currency, e.g. `USD=0.92,GBP=1.17`. Amounts "
+        "in other currencies count for recency and frequency but not monetary value.",
+    )
     block_history: int = Field(
         200, gt=0, description="Block versions kept, so old clicks still find their target."
     )
@@ -138,12 +170,58 @@ class Settings(BaseModel):
                 )
         return keys
 
+    @field_validator("segmentation_currency")
+    @classmethod
+    def _known_currency(cls, code: str) -> str:
+        if not is_currency(code.upper()):
+            raise ValueError(f"unknown ISO 4217 currency code {code!r}")
+        return code.upper()
+
+    @field_validator("segmentation_exchange_rates")
+    @classmethod
+    def _rates_parse(cls, value: str) -> str:
+        parse_exchange_rates(value)
+        return value
+
+    @model_validator(mode="after")
+    def _lifecycle_order(self) -> Settings:
+        if self.lifecycle_active_days >= self.lifecycle_lapsed_days:
+            raise ValueError(
+                "BLANCO_LIFECYCLE_ACTIVE_DAYS must be smaller than BLANCO_LIFECYCLE_LAPSED_DAYS"
+            )
+        return self
+
+    @property
+    def exchange_rates(self) -> dict[str, Decimal]:
+        """Currency -> rate into ``segmentation_currency`` (which itself has rate 1)."""
+        rates = parse_exchange_rates(self.segmentation_exchange_rates)
+        rates[self.segmentation_currency] = Decimal(1)
+        return rates
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+
+def parse_exchange_rates(text: str) -> dict[str, Decimal]:
+    """``USD=0.92,GBP=1.17`` as a dict; ValueError naming the bad part."""
+    rates: dict[str, Decimal] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        code, _, rate = part.partition("=")
+        code = code.strip().upper()
+        try:
+            value = Decimal(rate.strip())
+        except InvalidOperation:
+            value = Decimal(0)
+        if not is_currency(code) or not value.is_finite() or value <= 0:
+            raise ValueError(f"{part!r} is not CODE=positive-rate, e.g. USD=0.92")
+        rates[code] = value
+    return rates
 
 
 def env_name(field: str) -> str:

@@ -13,10 +13,13 @@ from models.api_keys import ApiKeyStore
 from models.asset_store import AssetStore
 from models.campaign_store import CampaignStore
 from models.campaigns import utc_now
+from models.customer_data_store import CustomerDataStore
 from models.decision import DecisionEngine
 from models.image_validation import ImageLimits
 from models.recipient_store import RecipientStore
 from models.render_cache import RenderCache
+from models.segmentation import LifecycleThresholds
+from models.segmentation_job import PersonaStore, SegmentationJob
 from models.stats import CachedTotals, StatsStore
 from server.config import Settings
 from server.tokens import TokenSigner
@@ -39,6 +42,9 @@ class Services:
     render_cache: RenderCache
     stats: StatsStore
     signer: TokenSigner
+    customer_data: CustomerDataStore
+    personas: PersonaStore
+    segmentation: SegmentationJob
     clock: Callable[[], dt.datetime] = field(default=utc_now)
 
 
@@ -61,6 +67,7 @@ def build_services(settings: Settings) -> Services:
         text, history=settings.block_history, max_pixels=settings.max_image_pixels
     )
     stats = StatsStore(text, retention_days=settings.stats_retention_days)
+    personas = PersonaStore(text)
     return Services(
         settings=settings,
         redis=text,
@@ -85,6 +92,23 @@ def build_services(settings: Settings) -> Services:
         ),
         stats=stats,
         signer=TokenSigner(settings.signing_keys),
+        customer_data=CustomerDataStore(
+            text,
+            ttl_seconds=settings.profile_ttl_seconds,
+            events_kept=settings.events_kept_per_recipient,
+        ),
+        personas=personas,
+        segmentation=SegmentationJob(
+            text,
+            personas,
+            LifecycleThresholds(
+                new_days=settings.lifecycle_new_days,
+                active_days=settings.lifecycle_active_days,
+                lapsed_days=settings.lifecycle_lapsed_days,
+            ),
+            rates=settings.exchange_rates,
+            ttl_seconds=settings.profile_ttl_seconds,
+        ),
     )
 
 

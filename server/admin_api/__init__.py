@@ -4,9 +4,11 @@ from server.admin_api import (  # noqa: F401 - registers the operations
     api_keys,
     assets,
     campaigns,
+    customer_data,
     openapi,
     recipients,
     reports,
+    segmentation,
 )
 from server.admin_api.registry import api
 

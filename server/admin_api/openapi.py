@@ -96,7 +96,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     if content:
         doc["requestBody"] = {"required": True, "content": content}
         if op.body_media_type and op.body_media_type != "application/json":
-            doc["requestBody"]["description"] = "One JSON object per line."
+            doc["requestBody"]["description"] = "One JSON object per line" + (
+                "; or CSV: a header row, then one row per line." if "text/csv" in content else "."
+            )
     success: dict[str, Any] = {"description": "Success"}
     if op.status != 204:
         if op.response is not None:

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
-from models.bulk_ingest import ingest_jsonl
-from models.errors import FieldError, InvalidInput, NotFound, UnsupportedMediaType
+from models.csv_rows import PROFILES, SCORES
+from models.errors import FieldError, InvalidInput, NotFound
 from models.recipients import ProfileUpsert, ScoresUpsert, valid_recipient_id
+from server.admin_api.bulk_bodies import csv_body, ingest_request
 from server.admin_api.registry import api
 from server.services import services
 
 TAG = "recipients"
 RECIPIENT = "/recipients/<recipient_id>"
-JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 log = logging.getLogger(__name__)
 
 
@@ -141,39 +140,33 @@ def get_token(recipient_id: str) -> ResponseReturnValue:
     return jsonify(TokenAnswer(recipient_id=recipient_id, token=token).model_dump())
 
 
-def _jsonl_lines() -> Iterator[bytes]:
-    if request.mimetype not in JSONL_TYPES:
-        raise UnsupportedMediaType("send JSON Lines, one object per line, as application/x-ndjson")
-    yield from request.stream
-
-
 @api.operation(
     "POST",
     "/profiles/bulk",
-    summary="Bulk upsert profiles (JSON Lines)",
+    summary="Bulk upsert profiles (JSON Lines or CSV)",
     tag=TAG,
     scope="ingest",
     body=ProfileUpsert,
     body_media_type="application/x-ndjson",
+    other_bodies=csv_body(PROFILES),
     errors=(415,),
 )
 def bulk_profiles() -> ResponseReturnValue:
-    """One ProfileUpsert per line; good lines are stored, bad ones reported by number."""
-    report = ingest_jsonl(_jsonl_lines(), ProfileUpsert, services().recipients.upsert_profiles)
-    return jsonify(report.as_dict())
+    """One ProfileUpsert per line or CSV row; good ones are stored, bad ones reported by line."""
+    return jsonify(ingest_request(PROFILES, services().recipients.upsert_profiles).as_dict())
 
 
 @api.operation(
     "POST",
     "/scores/bulk",
-    summary="Bulk upsert predictive scores (JSON Lines)",
+    summary="Bulk upsert predictive scores (JSON Lines or CSV)",
     tag=TAG,
     scope="ingest",
     body=ScoresUpsert,
     body_media_type="application/x-ndjson",
+    other_bodies=csv_body(SCORES),
     errors=(415,),
 )
 def bulk_scores() -> ResponseReturnValue:
-    """One ScoresUpsert per line; good lines are stored, bad ones reported by number."""
-    report = ingest_jsonl(_jsonl_lines(), ScoresUpsert, services().recipients.upsert_scores)
-    return jsonify(report.as_dict())
+    """One ScoresUpsert per line or CSV row; good ones are stored, bad ones reported by line."""
+    return jsonify(ingest_request(SCORES, services().recipients.upsert_scores).as_dict())

@@ -115,9 +115,11 @@ def test_operations_that_take_a_body_describe_it(document: dict[str, Any]) -> No
         else:
             assert "requestBody" not in operation, (method, path)
     bulk = document["paths"][f"{PREFIX}/profiles/bulk"]["post"]["requestBody"]["content"]
-    assert bulk == {
-        "application/x-ndjson": {"schema": {"$ref": "#/components/schemas/ProfileUpsert"}}
+    assert bulk["application/x-ndjson"] == {
+        "schema": {"$ref": "#/components/schemas/ProfileUpsert"}
     }
+    assert set(bulk) == {"application/x-ndjson", "text/csv"}
+    assert bulk["text/csv"]["schema"]["required"] == ["recipient_id"]
     block = document["paths"][f"{PREFIX}/campaigns/{{campaign_id}}/blocks"]["post"]
     assert block["requestBody"]["content"] == {
         "application/json": {"schema": {"$ref": "#/components/schemas/BlockSpec"}}

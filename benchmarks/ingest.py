@@ -1,0 +1,218 @@
+"""``python -m benchmarks.ingest [--rows N]``: bulk ingest rate of profiles and scores.
+
+Measures rows per second through the stores' pipelined bulk upserts (the DESIGN target is
+50,000 rows/s), the same commands through redis-py's ``Pipeline`` as a baseline, and, for
+reference, the whole bulk path from JSON Lines bytes (parse, validate, store) that the admin API
+and ``blanco import`` run, for profiles, scores, transactions and events. Uses REDIS_URL,
+database 14 (flushed at start and end), or an embedded Redis in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import redis
+from pydantic import BaseModel
+
+from benchmarks.harness import bench_redis, redacted
+from models.bulk_ingest import ingest_jsonl
+from models.bulk_pipeline import Command
+from models.customer_data import CustomerEvent, Transaction
+from models.customer_data_store import CustomerDataStore
+from models.recipient_store import RecipientStore
+from models.recipients import ProfileUpsert, ScoresUpsert
+
+M = TypeVar("M", bound=BaseModel)
+TARGET_ROWS_PER_SECOND = 50_000
+TTL = 400 * 24 * 3600
+COUNTRIES = ("NL", "BE", "DE", "FR", "GB")
+
+
+def profile_document(n: int) -> dict[str, Any]:
+    """A realistic profile row: a handful of typed attributes."""
+    return {
+        "recipient_id": f"r{n:07d}@example.com",
+        "attributes": {
+            "first_name": f"Name{n}",
+            "salutation": "mx",
+            "language": "nl",
+            "country": COUNTRIES[n % len(COUNTRIES)],
+            "time_zone": "Europe/Amsterdam",
+            "consent_personalisation": True,
+            "age": 20 + n % 60,
+        },
+        "updated_at": "2026-11-23T09:30:00+00:00",
+    }
+
+
+def scores_document(n: int) -> dict[str, Any]:
+    """A scores row: three models with a version and a time."""
+    computed = "2026-11-23T06:00:00+00:00"
+    return {
+        "recipient_id": f"r{n:07d}@example.com",
+        "scores": {
+            name: {"value": (n * k % 1000) / 1000, "model_version": "v3", "computed_at": computed}
+            for k, name in ((7, "travel_propensity"), (13, "churn_risk"), (17, "affinity:city"))
+        },
+    }
+
+
+def transaction_document(n: int) -> dict[str, Any]:
+    """A transaction row (five orders per recipient)."""
+    return {
+        "recipient_id": f"r{n // 5:07d}@example.com",
+        "order_id": f"o{n}",
+        "at": f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}T10:00:00+01:00",
+        "amount": f"{n % 500}.95",
+        "currency": "EUR",
+        "category": "city_trip",
+    }
+
+
+def event_document(n: int) -> dict[str, Any]:
+    """An event row without an id (its content is its key), ten per recipient."""
+    return {
+        "recipient_id": f"r{n // 10:07d}@example.com",
+        "type": ("site_visit", "app_login", "cs_contact")[n % 3],
+        "at": f"2026-11-{1 + n % 28:02d}T{n % 24:02d}:00:00Z",
+        "channel": "web",
+        "attributes": {"page": f"/trips/{n % 97}"},
+    }
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured series."""
+
+    label: str
+    rows: int
+    seconds: float
+    against_target: bool
+
+    @property
+    def rate(self) -> float:
+        """Rows per second."""
+        return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+    def line(self) -> str:
+        """The report line, with the ratio to the target when it is measured against it."""
+        ratio = (
+            f"  {self.rate / TARGET_ROWS_PER_SECOND:5.2f}× target" if self.against_target else ""
+        )
+        return f"  {self.label:<44} {self.rows:>9,} rows {self.rate:>9,.0f} rows/s{ratio}"
+
+
+def timed(client: redis.Redis, work: Callable[[], object]) -> float:
+    """Seconds ``work`` takes on an empty database."""
+    client.flushdb()
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def redis_py_pipeline(client: redis.Redis, commands: Iterator[Command]) -> None:
+    """The baseline: the same commands through redis-py's Pipeline, 1,000 per round trip."""
+    pipe = client.pipeline(transaction=False)
+    for number, command in enumerate(commands, start=1):
+        pipe.execute_command(*command)
+        if number % 1000 == 0:
+            pipe.execute()
+    pipe.execute()
+
+
+def jsonl_series(
+    client: redis.Redis,
+    label: str,
+    lines: list[bytes],
+    model: type[M],
+    sink: Callable[[list[M]], int],
+) -> Figure:
+    """The full bulk path for one kind: JSON Lines bytes parsed, validated and stored."""
+    seconds = timed(client, lambda: ingest_jsonl(lines, model, sink))
+    return Figure(f"{label}, JSON Lines parse + store", len(lines), seconds, False)
+
+
+def measure(url: str, rows: int) -> list[Figure]:
+    """Every figure: the target's (store upserts), a baseline, and the full bulk paths."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    store = RecipientStore(client, ttl_seconds=TTL)
+    customer_data = CustomerDataStore(client, ttl_seconds=TTL, events_kept=500)
+    profiles = [ProfileUpsert.model_validate(profile_document(n)) for n in range(rows)]
+    scores = [ScoresUpsert.model_validate(scores_document(n)) for n in range(rows)]
+    profile_lines = [json.dumps(profile_document(n)).encode() for n in range(rows)]
+    score_lines = [json.dumps(scores_document(n)).encode() for n in range(rows)]
+    transaction_lines = [json.dumps(transaction_document(n)).encode() for n in range(rows)]
+    event_lines = [json.dumps(event_document(n)).encode() for n in range(rows)]
+    try:
+        profile_s = timed(client, lambda: store.upsert_profiles(profiles))
+        score_s = timed(client, lambda: store.upsert_scores(scores))
+        if client.dbsize() != rows:
+            raise RuntimeError(f"expected {rows:,} scores keys, found {client.dbsize():,}")
+        baseline_s = timed(
+            client,
+            lambda: redis_py_pipeline(
+                client,
+                (
+                    c
+                    for items in (profiles, scores)
+                    for item in items
+                    for c in _commands(store, item)
+                ),
+            ),
+        )
+        figures = [
+            Figure("profiles, store upsert", rows, profile_s, True),
+            Figure("scores, store upsert", rows, score_s, True),
+            Figure("profiles + scores, store upsert", 2 * rows, profile_s + score_s, True),
+            Figure("  same commands via redis-py Pipeline", 2 * rows, baseline_s, True),
+        ]
+        figures += [
+            jsonl_series(client, "profiles", profile_lines, ProfileUpsert, store.upsert_profiles),
+            jsonl_series(client, "scores", score_lines, ScoresUpsert, store.upsert_scores),
+            jsonl_series(
+                client,
+                "transactions",
+                transaction_lines,
+                Transaction,
+                customer_data.add_transactions,
+            ),
+            jsonl_series(
+                client, "events (Lua)", event_lines, CustomerEvent, customer_data.add_events
+            ),
+        ]
+    finally:
+        client.close()
+    return figures
+
+
+def _commands(store: RecipientStore, item: ProfileUpsert | ScoresUpsert) -> Iterator[Command]:
+    if isinstance(item, ProfileUpsert):
+        return store.profile_commands(item)
+    return store.scores_commands(item)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run and print the figures."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__)
+    parser.add_argument("--rows", type=int, default=50_000, help="rows per series (50,000)")
+    args = parser.parse_args(argv)
+    with (
+        tempfile.TemporaryDirectory(prefix="blanco-ingest-") as workdir,
+        bench_redis(Path(workdir)) as bench,
+    ):
+        print(f"Bulk ingest (Redis {bench.version}, {bench.origin}: {redacted(bench.url)})")
+        print(f"target: {TARGET_ROWS_PER_SECOND:,} rows/s through the pipelined stores")
+        for figure in measure(bench.url, args.rows):
+            print(figure.line())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Bulk writes at full speed: commands packed per chunk and sent over one pooled connection.
+
+redis-py's ``Pipeline`` spends most of a bulk load's client CPU on per-command bookkeeping
+(the command stack, response callbacks), which caps pipelined upserts at about 30,000 rows/s
+on a 2-core machine. Bulk writes only need to know that no command failed, so here each chunk
+is packed into one buffer (with hiredis), sent, and its replies are read and checked: an error
+reply raises ``redis.ResponseError``. After any error the connection is closed rather than
+returned to the pool with replies unread. As with a non-transactional pipeline, a failing
+command undoes nothing: the other commands of its chunk are applied; later chunks are not sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from itertools import islice
+
+import hiredis
+import redis
+
+Command = tuple[str | bytes | int | float, ...]
+_pack: Callable[[Command], bytes] = hiredis.pack_command  # type: ignore[assignment]  # stub: 1-tuple
+CHUNK = 3000
+"""Commands per round trip."""
+
+
+def send_commands(client: redis.Redis, commands: Iterable[Command], chunk: int = CHUNK) -> int:
+    """Run ``commands`` in order, ``chunk`` per round trip; return how many were sent."""
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    sent = 0
+    iterator = iter(commands)
+    try:
+        while batch := list(islice(iterator, chunk)):
+            connection.send_packed_command([b"".join([_pack(command) for command in batch])])
+            for _ in batch:
+                connection.read_response(disable_decoding=True)
+            sent += len(batch)
+    except BaseException:
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
+    return sent

@@ -1,0 +1,166 @@
+"""Transactions and events in Redis, under the recipient's hash tag, each key with a TTL.
+
+Per recipient (see ``models.keys``):
+
+- ``…:transactions``: hash of order id -> JSON transaction. Re-sending an order replaces it.
+- ``…:events``: hash of event key -> JSON event (the key is the event id, or ``#<hash>`` of
+  the content for events without one).
+- ``…:events-by-time``: sorted set, member ``<type>|<event key>``, score the event time in Unix
+  seconds. Only the newest ``events_kept`` events are kept; older ones leave both keys.
+
+The decision engine reads the index alone, in its one pipelined round trip: e.g.
+``ZREVRANGEBYSCORE <events-by-time> +inf <now - 30 days> WITHSCORES LIMIT 0 50`` gives the
+types and times of the recent events, so "a cs_contact in the last 7 days" or "a site visit
+without a booking" needs no further read (see ``queue_recent_event_index``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import redis
+
+from models import keys
+from models.bulk_pipeline import Command, send_commands
+from models.customer_data import (
+    MEMBER_SEPARATOR,
+    CustomerEvent,
+    EventRef,
+    Transaction,
+    parse_event_index,
+)
+
+T = TypeVar("T")
+
+# Store one event, replacing an earlier version of it (its type may have changed), then trim
+# the index to the newest ARGV[5] events, dropping the trimmed ones from the hash too.
+_ADD_EVENT = """
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+if previous then
+  redis.call('ZREM', KEYS[2], cjson.decode(previous)['type'] .. '|' .. ARGV[1])
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
+if extra > 0 then
+  local dropped = redis.call('ZRANGE', KEYS[2], 0, extra - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1)
+  for _, member in ipairs(dropped) do
+    redis.call('HDEL', KEYS[1], string.sub(member, string.find(member, '|', 1, true) + 1))
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+return 1
+"""
+
+
+def recent_event_keys(recipient_id: str) -> list[str]:
+    """The keys event conditions need: the events-by-time index (a sorted set of
+    ``<type>|<event key>`` scored by Unix time)."""
+    return [keys.events_by_time(recipient_id)]
+
+
+def queue_recent_event_index(
+    pipe: Any, recipient_id: str, since: dt.datetime, limit: int = 100
+) -> None:
+    """Queue, on ``pipe``, the read of the recipient's events since ``since``, newest first;
+    its reply goes to ``parse_event_index``."""
+    pipe.zrevrangebyscore(
+        keys.events_by_time(recipient_id),
+        "+inf",
+        since.timestamp(),
+        start=0,
+        num=limit,
+        withscores=True,
+    )
+
+
+class CustomerDataStore:
+    """Writes and reads transactions and events. Expects a ``decode_responses=True`` client."""
+
+    def __init__(self, client: redis.Redis, ttl_seconds: int, events_kept: int) -> None:
+        self.redis = client
+        self.ttl = ttl_seconds
+        self.events_kept = events_kept
+
+    def add_transactions(self, transactions: Iterable[Transaction]) -> int:
+        """Store transactions by order id, sent in pipelined chunks; return how many."""
+        return self._bulk(transactions, self._transaction_commands)
+
+    def add_events(self, events: Iterable[CustomerEvent]) -> int:
+        """Store events by natural key, sent in pipelined chunks; return how many."""
+        sha = self.redis.script_load(_ADD_EVENT)  # idempotent; EVALSHA then finds it
+        return self._bulk(events, lambda event: self._event_commands(sha, event))
+
+    def _transaction_commands(self, transaction: Transaction) -> Iterator[Command]:
+        key = keys.transactions(transaction.recipient_id)
+        yield ("HSET", key, transaction.order_id, transaction.stored())
+        yield ("EXPIRE", key, self.ttl)
+
+    def _event_commands(self, sha: str, event: CustomerEvent) -> Iterator[Command]:
+        rid = event.recipient_id
+        yield (
+            "EVALSHA",
+            sha,
+            2,
+            keys.events(rid),
+            keys.events_by_time(rid),
+            event.key,
+            event.stored(),
+            event.index_member,
+            repr(event.at.timestamp()),
+            self.events_kept,
+            self.ttl,
+        )
+
+    def _bulk(self, items: Iterable[T], commands: Callable[[T], Iterator[Command]]) -> int:
+        count = 0
+
+        def all_commands() -> Iterator[Command]:
+            nonlocal count
+            for item in items:
+                count += 1
+                yield from commands(item)
+
+        send_commands(self.redis, all_commands())
+        return count
+
+    @staticmethod
+    def recent_event_keys(recipient_id: str) -> list[str]:
+        """The keys event conditions load (see the module docstring for their shape)."""
+        return recent_event_keys(recipient_id)
+
+    def transactions(self, recipient_id: str) -> list[Transaction]:
+        """The recipient's transactions, oldest first."""
+        raw = self.redis.hgetall(keys.transactions(recipient_id))
+        found = [Transaction.from_stored(recipient_id, document) for document in raw.values()]
+        return sorted(found, key=lambda t: (t.at, t.order_id))
+
+    def recent_events(
+        self, recipient_id: str, since: dt.datetime | None = None, limit: int = 100
+    ) -> list[CustomerEvent]:
+        """The recipient's kept events since ``since`` (all when None), newest first."""
+        low = "-inf" if since is None else since.timestamp()
+        index = self.redis.zrevrangebyscore(
+            keys.events_by_time(recipient_id), "+inf", low, start=0, num=limit
+        )
+        if not index:
+            return []
+        refs = [member.partition(MEMBER_SEPARATOR)[2] for member in index]
+        documents = self.redis.hmget(keys.events(recipient_id), refs)
+        return [
+            CustomerEvent.from_stored(recipient_id, document)
+            for document in documents
+            if document is not None
+        ]
+
+    def recent_event_refs(self, recipient_id: str, since: dt.datetime) -> list[EventRef]:
+        """Types and times of the recipient's events since ``since``, newest first (the
+        decision engine's view, read on its own here)."""
+        pipe = self.redis.pipeline(transaction=False)
+        queue_recent_event_index(pipe, recipient_id, since)
+        (rows,) = pipe.execute()
+        return parse_event_index(rows)

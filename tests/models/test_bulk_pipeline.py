@@ -1,0 +1,52 @@
+"""Packed bulk writes: order, chunking, error replies, and a clean connection afterwards."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from models.bulk_pipeline import Command, send_commands
+
+
+def test_commands_run_in_order_across_chunks(redis_client: redis.Redis) -> None:
+    commands: list[Command] = [("RPUSH", "list", n) for n in range(25)]
+    commands.append(("EXPIRE", "list", 60))
+    assert send_commands(redis_client, commands, chunk=7) == 26
+    assert redis_client.lrange("list", 0, -1) == [str(n) for n in range(25)]
+    assert 0 < redis_client.ttl("list") <= 60
+
+
+def test_values_of_every_type_are_sent_as_given(redis_url: str, redis_client: redis.Redis) -> None:
+    send_commands(redis_client, [("HSET", "h", "s", "é", "b", b"\x00\xff", "i", 7, "f", 0.25)])
+    raw = redis.Redis.from_url(redis_url, decode_responses=False)
+    try:
+        assert raw.hgetall("h") == {
+            b"s": "é".encode(),
+            b"b": b"\x00\xff",
+            b"i": b"7",
+            b"f": b"0.25",
+        }
+    finally:
+        raw.close()
+
+
+def test_an_error_reply_raises_and_leaves_a_clean_connection(redis_client: redis.Redis) -> None:
+    redis_client.set("text", "x")
+    commands: list[Command] = [
+        ("SET", "a", 1),
+        ("HSET", "text", "f", "v"),  # WRONGTYPE: the first chunk fails on its last reply
+        ("SET", "b", 2),
+        ("SET", "c", 3),
+    ]
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        send_commands(redis_client, commands, chunk=2)
+    assert redis_client.get("a") == "1"  # before the failure, in its chunk: applied
+    assert redis_client.get("b") is None  # the next chunks are never sent
+    assert redis_client.get("c") is None
+    assert redis_client.ping() is True
+    assert [redis_client.incr("counter") for _ in range(3)] == [1, 2, 3]
+
+
+def test_nothing_to_send(redis_client: redis.Redis) -> None:
+    assert send_commands(redis_client, []) == 0
+    assert redis_client.dbsize() == 0

@@ -151,6 +151,11 @@ def recipient_keys(recipient_id: str) -> list[str]:
     ]
 
 
+def render_cache_bytes(window: int) -> str:
+    """Bytes admitted to the render cache in one TTL window (enforces the memory cap)."""
+    return f"{PREFIX}:render-bytes:{window}"
+
+
 def render_cache(digest: str) -> str:
     """Encoded image bytes of one render, by a hash of its inputs."""
     return f"{PREFIX}:render:{digest}"

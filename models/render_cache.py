@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
 import redis
@@ -48,9 +49,12 @@ class LocalImageCache:
 class RenderCache:
     """Local LRU, then Redis (bytes client, TTL per entry)."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int, local_bytes: int) -> None:
+    def __init__(
+        self, client: redis.Redis, ttl_seconds: int, local_bytes: int, max_bytes: int
+    ) -> None:
         self.redis = client
         self.ttl = ttl_seconds
+        self.max_bytes = max_bytes
         self.local = LocalImageCache(local_bytes)
 
     def lookup(self, digest: str) -> tuple[RenderedImage | None, str]:
@@ -70,8 +74,23 @@ class RenderCache:
         """A cached render, or None."""
         return self.lookup(digest)[0]
 
-    def put(self, digest: str, image: RenderedImage) -> None:
-        """Store a render locally and in Redis."""
+    def put(self, digest: str, image: RenderedImage) -> bool:
+        """Store a render locally, and in Redis while within the memory cap; return whether
+        Redis took it.
+
+        The cap is kept with a byte counter per TTL window: an entry lives at most two windows,
+        so the bytes admitted in this window and the previous one bound what Redis holds.
+        """
         self.local.put(digest, image)
         payload = image.media_type.encode() + _TYPE_SEPARATOR + image.body
+        window = int(time.time()) // self.ttl
+        current, previous = keys.render_cache_bytes(window), keys.render_cache_bytes(window - 1)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incrby(current, len(payload))
+        pipe.expire(current, 2 * self.ttl)
+        pipe.get(previous)
+        admitted, _, earlier = pipe.execute()
+        if int(admitted) + int(earlier or 0) > self.max_bytes:
+            return False
         self.redis.set(keys.render_cache(digest), payload, ex=self.ttl)
+        return True

@@ -114,6 +114,12 @@ class Settings(BaseModel):
     render_cache_ttl_seconds: int = Field(
         24 * 3600, gt=0, description="Lifetime of a rendered image in the Redis render cache."
     )
+    render_cache_max_bytes: int = Field(
+        512 * 1024 * 1024,
+        gt=0,
+        description="Cap on the render cache in Redis, in bytes; past it renders are served "
+        "but not stored.",
+    )
     render_cache_local_bytes: int = Field(
         32 * 1024 * 1024,
         gt=0,

@@ -10,7 +10,8 @@ A condition is one JSON object whose first key names its kind:
 - ``{"time": {"tz": "Europe/Amsterdam", "weekdays": ["sat", "sun"], "start": "08:00",
   "end": "12:00", "from": "...", "until": "..."}}``: a time window (``"tz": "recipient"`` uses the
   profile's ``time_zone``);
-- ``{"client": ["gmail_proxy", "apple_mpp"]}`` and ``{"device": ["mobile"]}``: who fetched.
+- ``{"client": ["gmail_proxy", "apple_mpp"]}`` and ``{"device": ["mobile"]}``: who fetched;
+- ``{"event": "cs_contact", "within_days": 7}``: a recent customer event of that type.
 
 A comparison against a missing value, or a value of another type, is simply false.
 """
@@ -48,6 +49,8 @@ class Audience:
     segments: frozenset[str] = frozenset()
     client: str = "unknown"
     device: str = "unknown"
+    events: Mapping[str, dt.datetime] = field(default_factory=dict)
+    """The latest time of each recent customer event type."""
 
 
 class _Condition(BaseModel):
@@ -251,7 +254,21 @@ class DeviceCondition(_Condition):
         return audience.device in self.device
 
 
-_KINDS = ("all", "any", "not", "attr", "score", "segment", "time", "client", "device")
+MAX_EVENT_LOOKBACK_DAYS = 365
+
+
+class EventCondition(_Condition):
+    event: str = Field(min_length=1, max_length=64)
+    within_days: float = Field(MAX_EVENT_LOOKBACK_DAYS, gt=0, le=MAX_EVENT_LOOKBACK_DAYS)
+
+    def matches(self, audience: Audience) -> bool:
+        at = audience.events.get(self.event)
+        if at is None:
+            return False
+        return audience.now - at <= dt.timedelta(days=self.within_days)
+
+
+_KINDS = ("all", "any", "not", "attr", "score", "segment", "time", "client", "device", "event")
 
 
 def _kind(value: Any) -> str | None:
@@ -273,6 +290,7 @@ Condition = Annotated[
         Annotated[TimeCondition, Tag("time")],
         Annotated[ClientCondition, Tag("client")],
         Annotated[DeviceCondition, Tag("device")],
+        Annotated[EventCondition, Tag("event")],
     ],
     Discriminator(
         _kind,
@@ -291,6 +309,7 @@ _TAG_OF_CLASS: dict[type[_Condition], str] = {
     TimeCondition: "time",
     ClientCondition: "client",
     DeviceCondition: "device",
+    EventCondition: "event",
 }
 
 for _model in (AllOf, AnyOf, Not):

@@ -12,15 +12,17 @@ import hashlib
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
 from models import keys
 from models.campaign_store import CampaignStore, parse_block
-from models.campaigns import Block, Campaign, Variant
-from models.conditions import Audience
+from models.campaigns import Block, Campaign, Variant, utc_now
+from models.conditions import MAX_EVENT_LOOKBACK_DAYS, Audience
+from models.customer_data import last_event_times, parse_event_index
+from models.customer_data_store import queue_recent_event_index
 from models.email_clients import ClientInfo
 from models.experiments import Totals, thompson_choice
 from models.recipient_store import UPDATED_AT_FIELD, decode_profile, decode_scores
@@ -90,6 +92,7 @@ class Snapshot:
     scores: dict[str, float]
     segments: frozenset[str]
     previous: Decision | None
+    events: dict[str, dt.datetime] = field(default_factory=dict)
 
     @property
     def known_recipient(self) -> bool:
@@ -163,7 +166,13 @@ class DecisionEngine:
         self.ttl = ttl_seconds
         self.totals = totals
 
-    def load(self, campaign_id: str, block_id: str, recipient_id: str | None) -> Snapshot:
+    def load(
+        self,
+        campaign_id: str,
+        block_id: str,
+        recipient_id: str | None,
+        now: dt.datetime | None = None,
+    ) -> Snapshot:
         """Campaign, block and (for a verified recipient) profile, scores, segments and the
         previous decision, in one pipelined round-trip."""
         pipe = self.redis.pipeline(transaction=False)
@@ -174,12 +183,14 @@ class DecisionEngine:
             pipe.hgetall(keys.scores(recipient_id))
             pipe.smembers(keys.segments(recipient_id))
             pipe.hget(keys.decisions(recipient_id), decision_field(campaign_id, block_id))
+            since = (now or utc_now()) - dt.timedelta(days=MAX_EVENT_LOOKBACK_DAYS)
+            queue_recent_event_index(pipe, recipient_id, since)
         results = pipe.execute()
         campaign = Campaign.model_validate_json(results[0]) if results[0] else None
         block = parse_block(results[1]) if results[1] else None
         if recipient_id is None:
             return Snapshot(campaign, block, {}, {}, frozenset(), None)
-        raw_profile, raw_scores, segments, previous = results[2:]
+        raw_profile, raw_scores, segments, previous, event_index = results[2:]
         profile = decode_profile(raw_profile)
         profile.pop(UPDATED_AT_FIELD, None)
         scores = {name: s.value for name, s in decode_scores(raw_scores).items()}
@@ -190,6 +201,7 @@ class DecisionEngine:
             scores,
             frozenset(segments),
             Decision.from_json(campaign_id, block_id, previous) if previous else None,
+            last_event_times(parse_event_index(event_index)),
         )
 
     def decide(
@@ -250,6 +262,7 @@ class DecisionEngine:
             segments=snapshot.segments,
             client=client.client,
             device=client.device,
+            events=snapshot.events,
         )
         variant, reason = choose_variant(block, audience, recipient_id, self.totals)
         decision = Decision(

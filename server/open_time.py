@@ -196,7 +196,7 @@ class OpenTime:
         """The image for a (verified) recipient at ``now``; ``record=False`` for previews."""
         block: Block | None = None
         try:
-            snapshot = self._load(campaign_id, block_id, recipient_id)
+            snapshot = self._load(campaign_id, block_id, recipient_id, now)
             block = snapshot.block
             if block is None:
                 return self._unknown_block(campaign_id, block_id)
@@ -222,10 +222,12 @@ class OpenTime:
             log.exception("image route failed; serving the fallback")
             return self._fallback_image(campaign_id, block_id, block, "error", options)
 
-    def _load(self, campaign_id: str, block_id: str, recipient_id: str | None) -> Snapshot:
+    def _load(
+        self, campaign_id: str, block_id: str, recipient_id: str | None, now: dt.datetime
+    ) -> Snapshot:
         if self.breaker.open:
             raise redis.ConnectionError("circuit open after a recent Redis failure")
-        snapshot = self.services.engine.load(campaign_id, block_id, recipient_id)
+        snapshot = self.services.engine.load(campaign_id, block_id, recipient_id, now)
         if snapshot.block is not None:
             self.known_blocks.remember(snapshot.block)
         return snapshot
@@ -378,7 +380,7 @@ class OpenTime:
         kind = "bot" if bot else "human"
         block: Block | None = None
         try:
-            snapshot = self._load(campaign_id, block_id, recipient_id)
+            snapshot = self._load(campaign_id, block_id, recipient_id, self.services.clock())
             block = snapshot.block
             previous = snapshot.previous
             if previous is not None:

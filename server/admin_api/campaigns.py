@@ -436,7 +436,7 @@ def explain_decision(campaign_id: str, block_id: str) -> ResponseReturnValue:
     recipient_id, moment = _recipient_arg(), _moment()
     engine = services().engine
     services().campaigns.require_block(campaign_id, block_id)
-    snapshot = engine.load(campaign_id, block_id, recipient_id)
+    snapshot = engine.load(campaign_id, block_id, recipient_id, moment)
     decision, shown = engine.decide(
         snapshot, recipient_id, moment, classify_open(request.args.get("user_agent"))
     )

@@ -130,3 +130,13 @@ def test_conditions_round_trip_as_json() -> None:
     parsed = CONDITION.validate_python(rule)
     dumped = CONDITION.dump_python(parsed, mode="json", by_alias=True, exclude_none=True)
     assert dumped == rule
+
+
+def test_recent_customer_events() -> None:
+    contact = {"event": "cs_contact", "within_days": 7}
+    recent = {"cs_contact": MONDAY_0930_UTC - dt.timedelta(days=6)}
+    old = {"cs_contact": MONDAY_0930_UTC - dt.timedelta(days=8)}
+    assert matches(contact, events=recent)
+    assert not matches(contact, events=old)
+    assert not matches(contact)
+    assert matches({"event": "cs_contact"}, events=old)  # default look-back: a year

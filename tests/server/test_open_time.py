@@ -267,3 +267,45 @@ def test_head_click_is_not_recorded(client: FlaskClient, targeted: Services) -> 
     response = client.head("/c/daily/hero", query_string={"r": token})
     assert response.status_code == 302
     assert targeted.redis.hget(keys.decisions("anna"), "daily/hero") is None
+
+
+def test_an_event_pushed_by_api_changes_the_very_next_open(
+    client: FlaskClient,
+    services: Services,
+    clock: FakeClock,
+    ingest_headers: dict[str, str],
+) -> None:
+    survey = variant(
+        "survey", {"event": "cs_contact", "within_days": 7}, priority=50, background="#AA00AA"
+    )
+    remarketing = variant(
+        "remarketing",
+        {
+            "all": [
+                {"event": "site_visit", "within_days": 3},
+                {"not": {"event": "booking", "within_days": 3}},
+            ]
+        },
+        priority=40,
+        background="#0000AA",
+    )
+    store_block(services, [survey, remarketing])
+    store_recipient(services, "anna")
+    assert corner_color(image(client, services, "anna").data) == hex_rgb(FALLBACK_BACKGROUND)
+
+    def push(event_type: str) -> None:
+        response = client.post(
+            "/api/v1/recipients/anna/events",
+            json={"type": event_type, "at": clock.now.isoformat(), "channel": "web"},
+            headers=ingest_headers,
+        )
+        assert response.status_code == 201, response.get_json()
+
+    push("site_visit")
+    assert corner_color(image(client, services, "anna").data) == hex_rgb("#0000AA")
+    push("booking")
+    assert corner_color(image(client, services, "anna").data) == hex_rgb(FALLBACK_BACKGROUND)
+    push("cs_contact")
+    assert corner_color(image(client, services, "anna").data) == hex_rgb("#AA00AA")
+    clock.advance(days=8)  # the contact is no longer recent
+    assert corner_color(image(client, services, "anna").data) == hex_rgb(FALLBACK_BACKGROUND)

@@ -11,8 +11,9 @@ command undoes nothing: the other commands of its chunk are applied; later chunk
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
+from typing import TypeVar
 
 import hiredis
 import redis
@@ -41,3 +42,22 @@ def send_commands(client: redis.Redis, commands: Iterable[Command], chunk: int =
     finally:
         pool.release(connection)
     return sent
+
+
+T = TypeVar("T")
+
+
+def send_items(
+    client: redis.Redis, items: Iterable[T], commands: Callable[[T], Iterator[Command]]
+) -> int:
+    """Send the commands of every item (see ``send_commands``); return how many items."""
+    count = 0
+
+    def all_commands() -> Iterator[Command]:
+        nonlocal count
+        for item in items:
+            count += 1
+            yield from commands(item)
+
+    send_commands(client, all_commands())
+    return count

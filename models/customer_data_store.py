@@ -17,13 +17,13 @@ without a booking" needs no further read (see ``queue_recent_event_index``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import redis
 
 from models import keys
-from models.bulk_pipeline import Command, send_commands
+from models.bulk_pipeline import Command, send_items
 from models.customer_data import (
     MEMBER_SEPARATOR,
     CustomerEvent,
@@ -31,8 +31,6 @@ from models.customer_data import (
     Transaction,
     parse_event_index,
 )
-
-T = TypeVar("T")
 
 # Store one event, replacing an earlier version of it (its type may have changed), then trim
 # the index to the newest ARGV[5] events, dropping the trimmed ones from the hash too.
@@ -88,12 +86,12 @@ class CustomerDataStore:
 
     def add_transactions(self, transactions: Iterable[Transaction]) -> int:
         """Store transactions by order id, sent in pipelined chunks; return how many."""
-        return self._bulk(transactions, self._transaction_commands)
+        return send_items(self.redis, transactions, self._transaction_commands)
 
     def add_events(self, events: Iterable[CustomerEvent]) -> int:
         """Store events by natural key, sent in pipelined chunks; return how many."""
         sha = self.redis.script_load(_ADD_EVENT)  # idempotent; EVALSHA then finds it
-        return self._bulk(events, lambda event: self._event_commands(sha, event))
+        return send_items(self.redis, events, lambda event: self._event_commands(sha, event))
 
     def _transaction_commands(self, transaction: Transaction) -> Iterator[Command]:
         key = keys.transactions(transaction.recipient_id)
@@ -115,18 +113,6 @@ class CustomerDataStore:
             self.events_kept,
             self.ttl,
         )
-
-    def _bulk(self, items: Iterable[T], commands: Callable[[T], Iterator[Command]]) -> int:
-        count = 0
-
-        def all_commands() -> Iterator[Command]:
-            nonlocal count
-            for item in items:
-                count += 1
-                yield from commands(item)
-
-        send_commands(self.redis, all_commands())
-        return count
 
     @staticmethod
     def recent_event_keys(recipient_id: str) -> list[str]:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import redis
 
 from models import keys
-from models.bulk_pipeline import Command, send_commands
+from models.bulk_pipeline import Command, send_items
 from models.campaigns import utc_now
 from models.recipients import ProfileUpsert, ScoresUpsert, ScoreValue
 
 UPDATED_AT_FIELD = "_updated_at"
-T = TypeVar("T")
 
 
 def decode_profile(raw: dict[str, str]) -> dict[str, Any]:
@@ -71,23 +70,11 @@ class RecipientStore:
 
     def upsert_profiles(self, upserts: Iterable[ProfileUpsert]) -> int:
         """Merge profiles, sent in pipelined chunks; return how many were written."""
-        return self._bulk(upserts, self.profile_commands)
+        return send_items(self.redis, upserts, self.profile_commands)
 
     def upsert_scores(self, upserts: Iterable[ScoresUpsert]) -> int:
         """Set scores, sent in pipelined chunks; return how many recipients were written."""
-        return self._bulk(upserts, self.scores_commands)
-
-    def _bulk(self, items: Iterable[T], commands: Callable[[T], Iterator[Command]]) -> int:
-        count = 0
-
-        def all_commands() -> Iterator[Command]:
-            nonlocal count
-            for item in items:
-                count += 1
-                yield from commands(item)
-
-        send_commands(self.redis, all_commands())
-        return count
+        return send_items(self.redis, upserts, self.scores_commands)
 
     def get_profile(self, recipient_id: str) -> dict[str, Any] | None:
         """The profile with its segments, or None if Blanco has no data for the recipient."""

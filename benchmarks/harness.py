@@ -254,3 +254,18 @@ def paragraph(text: str) -> str:
 def heading(title: str) -> str:
     """A section title with a rule under it."""
     return f"\n{title}\n{'-' * len(title)}"
+
+
+def timing_row(label: str, timing: Timing, baseline: Timing) -> list[str]:
+    """A table row: count, rate, p50, p99, ratios against ``baseline``, CPU per request."""
+    return [
+        label,
+        str(timing.count),
+        f"{timing.rate:,.0f}",
+        ms(timing.median),
+        ms(timing.p99),
+        ratio(quotient(timing.rate, baseline.rate)),
+        ratio(quotient(timing.p99, baseline.p99)),
+        timing.per_request(timing.cpu),
+        timing.per_request(timing.redis_cpu),
+    ]

@@ -30,12 +30,12 @@ from benchmarks.harness import (
     Target,
     Timing,
     heading,
-    ms,
     paragraph,
     quotient,
     ratio,
     redis_cpu_seconds,
     table,
+    timing_row,
 )
 from benchmarks.open_route import ACCEPT, CACHE_HIT_RECIPIENT, COLUMNS, USER_AGENT
 from server.demo import BLOCK_ID, CAMPAIGN_ID
@@ -259,19 +259,9 @@ def drive(
 
 
 def _row(label: str, load: Load, baseline: Load) -> list[str]:
-    timing, base = load.timing, baseline.timing
-    return [
-        label,
-        str(timing.count),
-        f"{timing.rate:,.0f}",
-        ms(timing.median),
-        ms(timing.p99),
-        ratio(quotient(timing.rate, base.rate)),
-        ratio(quotient(timing.p99, base.p99)),
-        timing.per_request(timing.cpu),
-        timing.per_request(timing.redis_cpu),
-        f"{quotient(load.client_cpu, timing.elapsed):.0%}",
-    ]
+    """The shared timing columns plus the load generator's CPU share."""
+    client_cpu = quotient(load.client_cpu, load.timing.elapsed)
+    return [*timing_row(label, load.timing, baseline.timing), f"{client_cpu:.0%}"]
 
 
 def run(

@@ -22,13 +22,13 @@ from benchmarks.harness import (
     Timing,
     heading,
     kib,
-    ms,
     paragraph,
     quotient,
     ratio,
     run_series,
     services_of,
     table,
+    timing_row,
     with_redis_cpu,
 )
 from models import keys
@@ -135,20 +135,6 @@ class WsgiReplay:
         self.body_size = size
 
 
-def _row(label: str, timing: Timing, baseline: Timing) -> list[str]:
-    return [
-        label,
-        str(timing.count),
-        f"{timing.rate:,.0f}",
-        ms(timing.median),
-        ms(timing.p99),
-        ratio(quotient(timing.rate, baseline.rate)),
-        ratio(quotient(timing.p99, baseline.p99)),
-        timing.per_request(timing.cpu),
-        timing.per_request(timing.redis_cpu),
-    ]
-
-
 def run(app: Flask, options: OpenRouteOptions) -> list[Target]:
     """Measure the constant route, the cache-hit image route and cold renders; print them."""
     print(heading("1. Image route in-process (WSGI callable, one thread, no HTTP server)"))
@@ -197,9 +183,11 @@ def run(app: Flask, options: OpenRouteOptions) -> list[Target]:
         table(
             [*COLUMNS, "CPU µs/req", "Redis µs/req"],
             [
-                _row(f"(a) constant {kib(constant.body_size)} PNG (baseline)", baseline, baseline),
-                _row(f"(b) image, cache hit ({kib(hit.body_size)})", cache_hit, baseline),
-                _row("(c) image, cold 600×200 render", cold_timing, baseline),
+                timing_row(
+                    f"(a) constant {kib(constant.body_size)} PNG (baseline)", baseline, baseline
+                ),
+                timing_row(f"(b) image, cache hit ({kib(hit.body_size)})", cache_hit, baseline),
+                timing_row("(c) image, cold 600×200 render", cold_timing, baseline),
             ],
         )
     )

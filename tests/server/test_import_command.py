@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from server.import_command import Progress, add_import_command, cmd_import, run_import
-from server.segment_command import add_segment_command, aware_moment, cmd_segment, run_segment
+from server.cli import build_parser
+from server.import_command import Progress, cmd_import, run_import
+from server.segment_command import aware_moment, cmd_segment, run_segment
 from server.services import Services
 from tests.conftest import SIGNING_KEY
 from tests.customer_fixtures import (
@@ -33,12 +34,8 @@ TRANSACTIONS_CSV = (
 
 
 def parser() -> argparse.ArgumentParser:
-    """A ``blanco``-like parser with the two commands registered."""
-    found = argparse.ArgumentParser(prog="blanco")
-    commands = found.add_subparsers(dest="command", required=True)
-    add_import_command(commands)
-    add_segment_command(commands)
-    return found
+    """The real ``blanco`` command line, where both commands are registered."""
+    return build_parser()
 
 
 def run(services: Services, *args: str) -> tuple[int, str, str]:
@@ -214,22 +211,3 @@ def test_segment_handler_uses_the_configured_redis(
     assert args.handler(args) == 0
     assert json.loads(capsys.readouterr().out)["lifecycle"] == {"prospect": 1}
     assert redis_client.smembers("blanco:rcp:{r:p01}:segments") == {"lifecycle:prospect"}
-
-
-def test_the_blanco_command_offers_import_and_segment(
-    redis_url: str,
-    redis_client: redis.Redis,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    from server.cli import main
-
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("BLANCO_SIGNING_KEYS", SIGNING_KEY)
-    path = tmp_path / "orders.csv"
-    path.write_text(TRANSACTIONS_CSV)
-    assert main(["import", "transactions", str(path)]) == 1  # the file has bad rows
-    assert redis_client.hlen("blanco:rcp:{r:anna}:transactions") == 1
-    assert main(["segment"]) == 0
-    assert json.loads(capsys.readouterr().out.splitlines()[-1])["customers"] >= 1

@@ -26,6 +26,7 @@ from models.customer_data_store import queue_recent_event_index
 from models.email_clients import ClientInfo
 from models.experiments import Totals, thompson_choice
 from models.recipient_store import UPDATED_AT_FIELD, decode_profile, decode_scores
+from models.score_freshness import NO_LIMIT, ScoreMaxAges
 
 FALLBACK = None
 CONSENT_ATTRIBUTE = "consent_personalisation"
@@ -160,11 +161,13 @@ class DecisionEngine:
         campaigns: CampaignStore,
         ttl_seconds: int,
         totals: Callable[[str, str], Totals] = NO_TOTALS,
+        max_ages: ScoreMaxAges = NO_LIMIT,
     ) -> None:
         self.redis = client
         self.campaigns = campaigns
         self.ttl = ttl_seconds
         self.totals = totals
+        self.max_ages = max_ages
 
     def load(
         self,
@@ -174,7 +177,8 @@ class DecisionEngine:
         now: dt.datetime | None = None,
     ) -> Snapshot:
         """Campaign, block and (for a verified recipient) profile, scores, segments and the
-        previous decision, in one pipelined round-trip."""
+        previous decision, in one pipelined round-trip. Stale scores are left out."""
+        now = now or utc_now()
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(keys.campaign(campaign_id))
         pipe.get(keys.block(campaign_id, block_id))
@@ -183,7 +187,7 @@ class DecisionEngine:
             pipe.hgetall(keys.scores(recipient_id))
             pipe.smembers(keys.segments(recipient_id))
             pipe.hget(keys.decisions(recipient_id), decision_field(campaign_id, block_id))
-            since = (now or utc_now()) - dt.timedelta(days=MAX_EVENT_LOOKBACK_DAYS)
+            since = now - dt.timedelta(days=MAX_EVENT_LOOKBACK_DAYS)
             queue_recent_event_index(pipe, recipient_id, since)
         results = pipe.execute()
         campaign = Campaign.model_validate_json(results[0]) if results[0] else None
@@ -193,7 +197,7 @@ class DecisionEngine:
         raw_profile, raw_scores, segments, previous, event_index = results[2:]
         profile = decode_profile(raw_profile)
         profile.pop(UPDATED_AT_FIELD, None)
-        scores = {name: s.value for name, s in decode_scores(raw_scores).items()}
+        scores = self.max_ages.fresh_values(decode_scores(raw_scores), now)
         return Snapshot(
             campaign,
             block,

@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from models.score_freshness import ScoreMaxAges
+
 ENV_PREFIX = "BLANCO_"
 PLACEHOLDER_KEYS = frozenset({"", "change-me", "changeme", "secret", "placeholder", "xxx"})
 MIN_SIGNING_KEY_LENGTH = 32
@@ -108,6 +110,17 @@ class Settings(BaseModel):
         description="Rates into the segmentation currency, e.g. `USD=0.92,GBP=1.17`. Amounts "
         "in other currencies count for recency and frequency but not monetary value.",
     )
+    score_max_age_hours: float = Field(
+        7 * 24,
+        gt=0,
+        description="Default maximum age of a predictive score (by its `computed_at`); older "
+        "scores count as missing at open time and in audience exports.",
+    )
+    score_max_ages: str = Field(
+        "",
+        description="Maximum age in hours per model or model-name prefix, e.g. "
+        "`travel_propensity=24,affinity:*=72`; other models use the default.",
+    )
     block_history: int = Field(
         200, gt=0, description="Block versions kept, so old clicks still find their target."
     )
@@ -188,6 +201,17 @@ class Settings(BaseModel):
     def _rates_parse(cls, value: str) -> str:
         parse_exchange_rates(value)
         return value
+
+    @field_validator("score_max_ages")
+    @classmethod
+    def _max_ages_parse(cls, value: str) -> str:
+        ScoreMaxAges.parse(1, value)
+        return value
+
+    @property
+    def max_score_ages(self) -> ScoreMaxAges:
+        """The maximum age of each model's scores."""
+        return ScoreMaxAges.parse(self.score_max_age_hours, self.score_max_ages)
 
     @model_validator(mode="after")
     def _lifecycle_order(self) -> Settings:

@@ -84,6 +84,7 @@ def build_services(settings: Settings) -> Services:
             campaigns,
             ttl_seconds=settings.decision_ttl_seconds,
             totals=CachedTotals(stats, seconds=5.0),
+            max_ages=settings.max_score_ages,
         ),
         render_cache=RenderCache(
             raw,

@@ -12,7 +12,7 @@ import hashlib
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -20,17 +20,13 @@ import redis
 from models import keys
 from models.campaign_store import CampaignStore, parse_block
 from models.campaigns import Block, Campaign, Variant, utc_now
-from models.conditions import MAX_EVENT_LOOKBACK_DAYS, Audience
-from models.customer_data import last_event_times, parse_event_index
-from models.customer_data_store import queue_recent_event_index
+from models.conditions import Audience
 from models.email_clients import ClientInfo
 from models.experiments import Totals, thompson_choice
-from models.recipient_store import UPDATED_AT_FIELD, decode_profile, decode_scores
+from models.recipient_reads import RecipientData, parse_recipient_reads, queue_recipient_reads
 from models.score_freshness import NO_LIMIT, ScoreMaxAges
 
 FALLBACK = None
-CONSENT_ATTRIBUTE = "consent_personalisation"
-"""A profile with this attribute set to ``false`` always gets the generic fallback."""
 
 
 @dataclass(frozen=True)
@@ -89,16 +85,8 @@ class Snapshot:
 
     campaign: Campaign | None
     block: Block | None
-    profile: dict[str, Any]
-    scores: dict[str, float]
-    segments: frozenset[str]
+    recipient: RecipientData
     previous: Decision | None
-    events: dict[str, dt.datetime] = field(default_factory=dict)
-
-    @property
-    def known_recipient(self) -> bool:
-        """Whether Blanco holds any data about the recipient."""
-        return bool(self.profile or self.scores or self.segments)
 
 
 def split_point(recipient_id: str, campaign_id: str, block_id: str, purpose: str = "") -> float:
@@ -183,29 +171,19 @@ class DecisionEngine:
         pipe.get(keys.campaign(campaign_id))
         pipe.get(keys.block(campaign_id, block_id))
         if recipient_id is not None:
-            pipe.hgetall(keys.profile(recipient_id))
-            pipe.hgetall(keys.scores(recipient_id))
-            pipe.smembers(keys.segments(recipient_id))
             pipe.hget(keys.decisions(recipient_id), decision_field(campaign_id, block_id))
-            since = now - dt.timedelta(days=MAX_EVENT_LOOKBACK_DAYS)
-            queue_recent_event_index(pipe, recipient_id, since)
+            queue_recipient_reads(pipe, recipient_id, now)
         results = pipe.execute()
         campaign = Campaign.model_validate_json(results[0]) if results[0] else None
         block = parse_block(results[1]) if results[1] else None
         if recipient_id is None:
-            return Snapshot(campaign, block, {}, {}, frozenset(), None)
-        raw_profile, raw_scores, segments, previous, event_index = results[2:]
-        profile = decode_profile(raw_profile)
-        profile.pop(UPDATED_AT_FIELD, None)
-        scores = self.max_ages.fresh_values(decode_scores(raw_scores), now)
+            return Snapshot(campaign, block, RecipientData(), None)
+        previous = results[2]
         return Snapshot(
             campaign,
             block,
-            profile,
-            scores,
-            frozenset(segments),
+            parse_recipient_reads(results[3:], now, self.max_ages),
             Decision.from_json(campaign_id, block_id, previous) if previous else None,
-            last_event_times(parse_event_index(event_index)),
         )
 
     def decide(
@@ -241,9 +219,9 @@ class DecisionEngine:
             return fallback("campaign paused")
         if recipient_id is None:
             return fallback("no verified recipient")
-        if not snapshot.known_recipient:
+        if not snapshot.recipient.known:
             return fallback("unknown recipient")
-        if snapshot.profile.get(CONSENT_ATTRIBUTE) is False:
+        if not snapshot.recipient.consents:
             return fallback("no consent")
         if block.lock_on_first_open and previous is not None:
             shown = self.block_version(block, previous.version)
@@ -259,15 +237,7 @@ class DecisionEngine:
                 experiment.pilot
             ):
                 return fallback("outside the pilot")
-        audience = Audience(
-            now=now,
-            profile=snapshot.profile,
-            scores=snapshot.scores,
-            segments=snapshot.segments,
-            client=client.client,
-            device=client.device,
-            events=snapshot.events,
-        )
+        audience = snapshot.recipient.audience(now, client.client, client.device)
         variant, reason = choose_variant(block, audience, recipient_id, self.totals)
         decision = Decision(
             block.campaign_id,

@@ -252,7 +252,7 @@ class OpenTime:
             return self._render(
                 shown,
                 variant,
-                snapshot.profile,
+                snapshot.recipient.profile,
                 now,
                 options,
                 personalised=True,
@@ -273,7 +273,7 @@ class OpenTime:
         self,
         block: Block,
         content_of: Variant | FallbackContent,
-        fields: dict[str, Any],
+        fields: Mapping[str, Any],
         now: dt.datetime,
         options: ImageOptions,
         *,

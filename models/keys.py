@@ -138,6 +138,12 @@ def events_by_time(recipient_id: str) -> str:
     return f"{_recipient(recipient_id)}:events-by-time"
 
 
+def rankings(recipient_id: str) -> str:
+    """Hash of ``<campaign>/<send>`` -> JSON list of the content item ids ranked for the
+    newsletter's slots (computed once per recipient and send, shared by every slot)."""
+    return f"{_recipient(recipient_id)}:rankings"
+
+
 def recipient_keys(recipient_id: str) -> list[str]:
     """All keys that hold data about one recipient (erasure deletes these)."""
     return [
@@ -148,6 +154,7 @@ def recipient_keys(recipient_id: str) -> list[str]:
         transactions(recipient_id),
         events(recipient_id),
         events_by_time(recipient_id),
+        rankings(recipient_id),
     ]
 
 

@@ -10,6 +10,11 @@ palette (background, then an anti-aliasing ramp from the background to the digit
 one to the label colour). Text is drawn once as an anti-aliased mask and mapped to ramp indices
 by a lookup table; digit tiles are cached per font size, so a frame is the previous one with the
 changed digit tiles pasted in, and only the box around them is encoded.
+
+Once the deadline has passed the output is one still frame that no longer depends on the moment
+(so it is cached once, not per second): the expired text on its background, or an uploaded image
+(``expired_image``, supplied decoded in ``request.assets``) with the text drawn over it in full
+colour. A missing or unusable image falls back to the text state.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import math
 import re
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,12 +43,14 @@ from renderers.base import (
     choose_format,
     encode_image,
 )
+from renderers.card import AssetId
 from renderers.colors import Color
 from renderers.fonts import DEFAULT_FAMILY, FONT_FILES, Weight, load_font
 from renderers.text_layout import fit
 
 Unit = Literal["days", "hours", "minutes", "seconds"]
 Language = Literal["en", "nl", "de", "fr"]
+ImageFit = Literal["cover", "contain"]
 UNIT_SECONDS: dict[Unit, int] = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
 ALL_UNITS: tuple[Unit, ...] = ("days", "hours", "minutes", "seconds")
 LABELS: dict[Language, dict[Unit, str]] = {
@@ -61,6 +68,8 @@ RAMP_LEVELS = 15
 BACKGROUND_INDEX = 0
 DIGIT_RAMP = 1
 LABEL_RAMP = DIGIT_RAMP + RAMP_LEVELS
+EXPIRED = "expired"
+"""The moment's place in the cache material once the deadline has passed."""
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -118,6 +127,14 @@ class CountdownParams(RendererParams):
         "", max_length=200, description="Shown once the deadline has passed; empty: zeros."
     )
     expired_background: Color | None = None
+    expired_image: AssetId | None = Field(
+        None,
+        description="Uploaded image shown once the deadline has passed, expired_text over it.",
+    )
+    expired_image_fit: ImageFit = Field(
+        "cover",
+        description="cover: fill the block, cropping; contain: all of it on expired_background.",
+    )
 
     @field_validator("deadline_field")
     @classmethod
@@ -526,6 +543,73 @@ def _expired_canvas(params: CountdownParams, request: RenderRequest) -> Image.Im
     return canvas
 
 
+COVERAGE_LUT = tuple(
+    round(index * 255 / RAMP_LEVELS) if DIGIT_RAMP <= index < LABEL_RAMP else 0
+    for index in range(256)
+)
+"""Digit-ramp palette index to the text's coverage (0–255); every other index is uncovered."""
+
+
+@dataclass(frozen=True)
+class _Asset:
+    """A decoded asset, equal to another by id alone: ids are content hashes."""
+
+    id: str
+    image: Image.Image = field(compare=False)
+
+
+@lru_cache(maxsize=16)
+def _fitted_picture(
+    asset: _Asset, size: tuple[int, int], fit_mode: ImageFit, background: str
+) -> Image.Image:
+    """An RGB canvas of ``size``: the asset filling it, cropped (cover), or whole and centred on
+    ``background`` (contain); transparent parts show ``background``.
+
+    Cached per asset id, size, mode and colour, so an expired image shown to many recipients is
+    resampled once; treat the result as read-only.
+    """
+    source = asset.image.convert("RGBA")
+    width, height = size
+    ratio_x, ratio_y = width / source.width, height / source.height
+    if fit_mode == "cover":
+        ratio = max(ratio_x, ratio_y)
+        crop_width, crop_height = width / ratio, height / ratio
+        left, top = (source.width - crop_width) / 2, (source.height - crop_height) / 2
+        region = (left, top, left + crop_width, top + crop_height)
+        placed = source.resize(size, Image.Resampling.LANCZOS, box=region, reducing_gap=3.0)
+    else:
+        ratio = min(ratio_x, ratio_y)
+        fitted = (max(1, round(source.width * ratio)), max(1, round(source.height * ratio)))
+        placed = source.resize(fitted, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    canvas = Image.new("RGB", size, _rgb(background))
+    canvas.paste(placed, ((width - placed.width) // 2, (height - placed.height) // 2), placed)
+    return canvas
+
+
+def _expired_picture(params: CountdownParams, request: RenderRequest) -> Image.Image | None:
+    """The expired image filling the block with the expired text over it, as RGB.
+
+    None when no image is configured or the server did not supply a usable one: the caller
+    then draws the text state instead.
+    """
+    if params.expired_image is None:
+        return None
+    source = request.assets.get(params.expired_image)
+    if not isinstance(source, Image.Image) or source.width < 1 or source.height < 1:
+        return None
+    size = (request.width, request.height)
+    background = params.expired_background or params.background
+    try:
+        asset = _Asset(params.expired_image, source)
+        picture = _fitted_picture(asset, size, params.expired_image_fit, background).copy()
+    except (OSError, ValueError):  # a mode Pillow cannot convert, or truncated image data
+        return None
+    if params.expired_text:
+        coverage = _expired_canvas(params, request).point(list(COVERAGE_LUT))
+        picture.paste(_rgb(params.digit_color), (0, 0, *size), coverage)
+    return picture
+
+
 def _with_palette(canvas: Image.Image, palette: bytes) -> Image.Image:
     """A palette image of the index canvas."""
     image = canvas.copy()
@@ -561,6 +645,13 @@ class CountdownRenderer(Renderer[CountdownParams]):
         """``now`` truncated to the second: the output changes once a second."""
         return _aware(now).replace(microsecond=0)
 
+    def assets_used(self, params: CountdownParams) -> frozenset[str]:
+        """The expired image, if any.
+
+        Named even while the countdown runs: the server asks before the deadline is resolved.
+        """
+        return frozenset({params.expired_image}) if params.expired_image else frozenset()
+
     def fields_used(self, params: CountdownParams) -> frozenset[str]:
         if params.deadline_field is None:
             return frozenset()
@@ -569,20 +660,33 @@ class CountdownRenderer(Renderer[CountdownParams]):
         return frozenset({params.deadline_field})
 
     def cache_material(self, params: CountdownParams, request: RenderRequest) -> list[Any]:
-        """The resolved deadline instead of the profile, so recipients share the render."""
+        """The resolved deadline instead of the profile, so recipients share the render.
+
+        Once the deadline has passed the output no longer changes, so the second is replaced by
+        ``EXPIRED``: an expired countdown is rendered and cached once, not once a second.
+        """
+        moment = None
+        if request.moment is not None:
+            moment = _aware(request.moment).astimezone(dt.UTC).isoformat()
+            if remaining_seconds(params, request) == 0:
+                moment = EXPIRED
         return [
             params.model_dump(mode="json"),
             request.width,
             request.height,
             request.scale,
             resolve_deadline(params, request).isoformat(),
-            _aware(request.moment).astimezone(dt.UTC).isoformat() if request.moment else None,
+            moment,
             choose_format(params.output, request.accepts_webp, self.animated),
         ]
 
     def render(self, params: CountdownParams, request: RenderRequest) -> Image.Image:
-        """The first frame as a still (palette) image."""
-        palette, frames = _frames(params, request, remaining_seconds(params, request), 1)
+        """The first frame as a still image: palette indices, or RGB for the expired image."""
+        first = remaining_seconds(params, request)
+        picture = _expired_picture(params, request) if first == 0 else None
+        if picture is not None:
+            return picture
+        palette, frames = _frames(params, request, first, 1)
         return _with_palette(frames[0].image, palette)
 
     def render_encoded(self, params: CountdownParams, request: RenderRequest) -> RenderedImage:
@@ -592,9 +696,12 @@ class CountdownRenderer(Renderer[CountdownParams]):
         jumping back in time.
         """
         fmt = choose_format(params.output, request.accepts_webp, self.animated)
+        first = remaining_seconds(params, request)
+        picture = _expired_picture(params, request) if first == 0 else None
+        if picture is not None:  # one still frame, quantised to 256 colours for GIF
+            return encode_image(picture, fmt)
         if fmt != "gif":
             return encode_image(self.render(params, request), fmt)
-        first = remaining_seconds(params, request)
         palette, frames = _frames(params, request, first, params.frames)
         loop = params.loop if first >= params.frames else 1
         body = _gif(frames, (request.width, request.height), palette, loop)
@@ -604,7 +711,10 @@ class CountdownRenderer(Renderer[CountdownParams]):
 def _frames(
     params: CountdownParams, request: RenderRequest, first: int, count: int
 ) -> tuple[bytes, list[_Frame]]:
-    """The palette and frames for ``first`` seconds left: expired text, zeros or a countdown."""
+    """The palette and frames for ``first`` seconds left: expired text, zeros or a countdown.
+
+    The expired image is not drawn here (it is full colour); without it this is the fallback.
+    """
     if first == 0 and params.expired_text:
         background = params.expired_background or params.background
         palette = _palette(background, params.digit_color, params.label_color)

@@ -13,6 +13,7 @@ from typing import Any
 from server.app import create_app
 from server.config import ConfigError, Settings, env_name, load_settings, settings_table
 from server.demo import load_demo
+from server.embed_command import add_embed_command
 from server.import_command import add_import_command
 from server.logs import configure_logging
 from server.metrics import prepare_multiprocess_dir
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_import_command(commands)
     add_segment_command(commands)
+    add_embed_command(commands)
     return parser
 
 

@@ -5,6 +5,7 @@ from server.admin_api import (  # noqa: F401 - registers the operations
     assets,
     campaigns,
     customer_data,
+    embed,
     openapi,
     recipients,
     reports,

@@ -1,0 +1,92 @@
+"""``blanco embed CAMPAIGN BLOCK --esp NAME [--token-field F] [--alt TEXT] [--format F]``.
+
+Prints a block's copy-paste embed code in an ESP's merge-tag dialect on stdout: the HTML
+(default), the MJML snippet, or, with ``--format json``, what ``GET …/blocks/{b}/embed``
+answers. What the ESP needs (the field that must hold the token, how it URL-encodes) goes to
+stderr. Exits 1 for an unknown campaign or block, 2 for invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import IO, Any
+
+from models.errors import BlancoError, InvalidInput, NotFound
+from server.embed_codes import DEFAULT_TOKEN_FIELD, DIALECTS, block_target, embed_code
+from server.import_command import command_services
+from server.services import Services
+
+OUTPUTS = ("html", "mjml", "json")
+
+
+def _problem_text(error: BlancoError) -> str:
+    """The public message, with each invalid field when there are any."""
+    if isinstance(error, InvalidInput) and error.errors:
+        details = "; ".join(f"{e.field}: {e.message}" for e in error.errors)
+        return f"{error.public_message} ({details})"
+    return error.public_message
+
+
+def run_embed(
+    services: Services,
+    campaign_id: str,
+    block_id: str,
+    esp: str,
+    token_field: str = DEFAULT_TOKEN_FIELD,
+    alt: str | None = None,
+    output: str = "html",
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Print the embed code of one block; 0, or 1 (not found) or 2 (invalid input)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        block = services.campaigns.require_block(campaign_id, block_id)
+        code = embed_code(block_target(block, token_field, alt), esp, services.settings.public_url)
+    except BlancoError as exc:
+        print(f"blanco embed: {_problem_text(exc)}", file=err)
+        return 1 if isinstance(exc, NotFound) else 2
+    dialect = DIALECTS[code.esp]
+    print(f"{dialect.title}:", file=err)
+    for param, field in code.fields.items():
+        tag = dialect.merge_tag(field)
+        print(f"  URL parameter {param}: the ESP field {field}, merge tag {tag}", file=err)
+    print(f"  URL-encoding: {code.url_encoding}", file=err)
+    if not code.alt:
+        print("note: the alt text is empty; give --alt or set the fallback's alt", file=err)
+    if output == "json":
+        print(json.dumps(code.as_dict()), file=out)
+    else:
+        print(code.mjml if output == "mjml" else code.html, file=out)
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    """Handler of ``blanco embed``."""
+    with command_services() as services:
+        return run_embed(
+            services, args.campaign, args.block, args.esp, args.token_field, args.alt, args.format
+        )
+
+
+def add_embed_command(subparsers: Any) -> None:
+    """Register ``embed`` on the ``blanco`` command's subparsers."""
+    parser = subparsers.add_parser(
+        "embed", help="print a block's copy-paste embed code in an ESP's merge-tag dialect"
+    )
+    parser.add_argument("campaign", help="campaign id")
+    parser.add_argument("block", help="block id")
+    parser.add_argument("--esp", required=True, choices=list(DIALECTS), help="the ESP's dialect")
+    parser.add_argument(
+        "--token-field",
+        default=DEFAULT_TOKEN_FIELD,
+        help=f"the ESP field holding each recipient's token (default {DEFAULT_TOKEN_FIELD})",
+    )
+    parser.add_argument("--alt", help="alt text (default: the fallback's alt, else the name)")
+    parser.add_argument(
+        "--format", choices=OUTPUTS, default="html", help="html (default), mjml or json"
+    )
+    parser.set_defaults(handler=cmd_embed)

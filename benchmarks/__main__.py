@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import secrets
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-import PIL
-import redis.utils
-
-from benchmarks import countdown, http_load, open_route, profiling, render
-from benchmarks.harness import Target, bench_redis, build_app, heading, redacted, services_of
+from benchmarks import countdown, http_load, open_route, profiling, recording, render
+from benchmarks.harness import (
+    Target,
+    bench_redis,
+    build_app,
+    environment,
+    heading,
+    load_average,
+    services_of,
+)
 from server.demo import load_demo
 
 
@@ -36,7 +40,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--seconds",
         type=float,
         default=inprocess.seconds,
-        help="seconds per route per round in section 1",
+        help="seconds per route per round in section 1 (half that per series in section 5)",
     )
     parser.add_argument(
         "--cold", type=int, default=inprocess.cold, help="new recipients for route (c)"
@@ -52,7 +56,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--http", action="store_true", help="also measure through gunicorn on 127.0.0.1"
     )
     parser.add_argument(
-        "--http-requests", type=int, default=http.requests, help="requests per route (HTTP mode)"
+        "--http-requests",
+        type=int,
+        default=http.requests,
+        help="requests per route (HTTP mode: sections 3 and 6)",
     )
     parser.add_argument(
         "--http-connections",
@@ -75,24 +82,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _load_average() -> str:
-    """The 1-minute load average: other work on the machine skews every figure."""
-    try:
-        return f"{os.getloadavg()[0]:.2f}"
-    except OSError:
-        return "n/a"
-
-
-def _environment(redis_origin: str, redis_url: str, redis_version: str) -> str:
-    hiredis = "hiredis" if redis.utils.HIREDIS_AVAILABLE else "no hiredis"
-    return (
-        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
-        f"Pillow {PIL.__version__}; redis-py {redis.__version__} ({hiredis})\n"
-        f"Redis {redis_version}, {redis_origin}: {redacted(redis_url)}\n"
-        f"load average at start: {_load_average()}"
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sections, print a summary of the targets, and exit 0."""
     args = parse_args(argv)
@@ -103,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="blanco-bench-") as folder,
         bench_redis(Path(folder)) as bench,
     ):
-        print(_environment(bench.origin, bench.url, bench.version), flush=True)
+        print(environment(bench.origin, bench.url, bench.version), flush=True)
         signing_key = secrets.token_urlsafe(48)
         app = build_app(bench.url, signing_key, Path(folder))
         services = services_of(app)
@@ -120,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()
             targets += countdown.run()
             sys.stdout.flush()
+            targets += recording.run(
+                app, recording.RecordingOptions(rounds=args.rounds, seconds=args.seconds / 2)
+            )
+            sys.stdout.flush()
             if args.http:
                 targets += http_load.run(
                     services,
@@ -130,6 +123,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         requests=args.http_requests,
                         connections=args.http_connections,
                         time_limit=args.http_time_limit,
+                    ),
+                )
+                sys.stdout.flush()
+                targets += recording.run_http(
+                    services,
+                    bench.url,
+                    signing_key,
+                    Path(folder),
+                    replace(
+                        recording.HTTP_OPTIONS,
+                        requests=args.http_requests,
+                        connections=args.http_connections,
                     ),
                 )
             if args.profile:
@@ -143,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     met = sum(t.met for t in targets)
     print(
         f"  {met}/{len(targets)} targets met; ran in {time.perf_counter() - started:.1f} s; "
-        f"load average at end: {_load_average()}"
+        f"load average at end: {load_average()}"
     )
     return 0
 

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import platform
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import PIL
 import redis
+import redis.utils
 from flask import Flask
 
 from benchmarks.constant_route import register_constant_route
@@ -91,6 +94,25 @@ def services_of(app: Flask) -> Services:
     """The app's services."""
     found: Services = app.extensions[EXTENSION]
     return found
+
+
+def load_average() -> str:
+    """The 1-minute load average: other work on the machine skews every figure."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "n/a"
+
+
+def environment(redis_origin: str, redis_url: str, redis_version: str) -> str:
+    """What the figures were measured on: Python, libraries, Redis, and the load."""
+    hiredis = "hiredis" if redis.utils.HIREDIS_AVAILABLE else "no hiredis"
+    return (
+        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"Pillow {PIL.__version__}; redis-py {redis.__version__} ({hiredis})\n"
+        f"Redis {redis_version}, {redis_origin}: {redacted(redis_url)}\n"
+        f"load average at start: {load_average()}"
+    )
 
 
 # timing

@@ -5,13 +5,16 @@ A condition is one JSON object whose first key names its kind:
 - ``{"all": [...]}``, ``{"any": [...]}``, ``{"not": {...}}``: combinators;
 - ``{"attr": "country", "eq": "NL"}``: a profile attribute compared with ``eq``, ``ne``, ``in``,
   ``not_in``, ``gt``, ``gte``, ``lt``, ``lte`` (several bounds make a range), or ``exists``;
+  ``"updated_within_days": 365`` also requires its source to have written in that many days;
 - ``{"score": "travel_propensity", "gte": 0.7}``: a predictive score threshold or ``exists``;
 - ``{"segment": "champions"}``: segment membership;
 - ``{"time": {"tz": "Europe/Amsterdam", "weekdays": ["sat", "sun"], "start": "08:00",
   "end": "12:00", "from": "...", "until": "..."}}``: a time window (``"tz": "recipient"`` uses the
   profile's ``time_zone``);
 - ``{"client": ["gmail_proxy", "apple_mpp"]}`` and ``{"device": ["mobile"]}``: who fetched;
-- ``{"event": "cs_contact", "within_days": 7}``: a recent customer event of that type.
+- ``{"event": "cs_contact", "within_days": 7}``: a recent customer event of that type;
+- ``{"seen_within_days": 90}``: the recipient's latest customer event or transaction is that
+  recent.
 
 A comparison against a missing value, or a value of another type, is simply false.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -51,6 +54,10 @@ class Audience:
     device: str = "unknown"
     events: Mapping[str, dt.datetime] = field(default_factory=dict)
     """The latest time of each recent customer event type."""
+    last_seen: dt.datetime | None = None
+    """The time of the latest customer event or transaction."""
+    attributes_updated: Mapping[str, dt.datetime] = field(default_factory=dict)
+    """How fresh each profile attribute is: when its source last wrote (absent: not known)."""
 
 
 class _Condition(BaseModel):
@@ -133,11 +140,17 @@ class _Comparison(_Condition):
 
     _OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte")
 
+    _NEEDS: ClassVar[str] = "needs an operator: eq, ne, in, not_in, gt, gte, lt, lte or exists"
+
     @model_validator(mode="after")
     def _needs_an_operator(self) -> _Comparison:
-        if not self._operators() and self.exists is None:
-            raise ValueError("needs an operator: eq, ne, in, not_in, gt, gte, lt, lte or exists")
+        if not self._operators() and self.exists is None and not self._other_tests():
+            raise ValueError(self._NEEDS)
         return self
+
+    def _other_tests(self) -> bool:
+        """Whether the condition tests something besides the operators (a subclass's own)."""
+        return False
 
     def _operators(self) -> list[tuple[str, Any]]:
         dumped = self.model_dump(by_alias=True, exclude_none=True)
@@ -151,12 +164,42 @@ class _Comparison(_Condition):
         return all(_compare(value, op, operand) for op, operand in self._operators())
 
 
+MAX_FRESHNESS_DAYS = 3650
+
+
 class AttributeCondition(_Comparison):
     attr: str = Field(min_length=1, max_length=64)
+    updated_within_days: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_FRESHNESS_DAYS,
+        description="The attribute's source must have written within this many days (by the "
+        "upsert's updated_at, else its time); an attribute without a known source is not fresh.",
+    )
+
+    _NEEDS: ClassVar[str] = (
+        "needs an operator: eq, ne, in, not_in, gt, gte, lt, lte, exists or updated_within_days"
+    )
+
+    @model_validator(mode="after")
+    def _fresh_means_present(self) -> AttributeCondition:
+        if self.updated_within_days is not None and self.exists is False:
+            raise ValueError("updated_within_days needs the attribute; drop exists: false")
+        return self
+
+    def _other_tests(self) -> bool:
+        return self.updated_within_days is not None
 
     def matches(self, audience: Audience) -> bool:
-        present = audience.profile.get(self.attr) is not None
-        return self._check(present, audience.profile.get(self.attr))
+        value = audience.profile.get(self.attr)
+        present = value is not None
+        if self.updated_within_days is not None:
+            written = audience.attributes_updated.get(self.attr)
+            if not present or written is None:
+                return False
+            if audience.now - written > dt.timedelta(days=self.updated_within_days):
+                return False
+        return self._check(present, value)
 
 
 class ScoreCondition(_Comparison):
@@ -268,7 +311,31 @@ class EventCondition(_Condition):
         return audience.now - at <= dt.timedelta(days=self.within_days)
 
 
-_KINDS = ("all", "any", "not", "attr", "score", "segment", "time", "client", "device", "event")
+class SeenCondition(_Condition):
+    """The recipient was seen (a customer event or a transaction) within so many days."""
+
+    seen_within_days: float = Field(gt=0, le=MAX_EVENT_LOOKBACK_DAYS)
+
+    def matches(self, audience: Audience) -> bool:
+        seen = audience.last_seen
+        if seen is None:
+            return False
+        return audience.now - seen <= dt.timedelta(days=self.seen_within_days)
+
+
+_KINDS = (
+    "all",
+    "any",
+    "not",
+    "attr",
+    "score",
+    "segment",
+    "time",
+    "client",
+    "device",
+    "event",
+    "seen_within_days",
+)
 
 
 def _kind(value: Any) -> str | None:
@@ -291,6 +358,7 @@ Condition = Annotated[
         Annotated[ClientCondition, Tag("client")],
         Annotated[DeviceCondition, Tag("device")],
         Annotated[EventCondition, Tag("event")],
+        Annotated[SeenCondition, Tag("seen_within_days")],
     ],
     Discriminator(
         _kind,
@@ -310,6 +378,7 @@ _TAG_OF_CLASS: dict[type[_Condition], str] = {
     ClientCondition: "client",
     DeviceCondition: "device",
     EventCondition: "event",
+    SeenCondition: "seen_within_days",
 }
 
 for _model in (AllOf, AnyOf, Not):

@@ -4,10 +4,11 @@ The first row names the columns. Line numbers count physical lines of the file, 
 being line 1 (a quoted cell spanning lines takes its row's first line). Surrounding spaces are
 trimmed and an empty cell is skipped (the value is left as it is). Columns per kind:
 
-- profiles: ``recipient_id``, optional ``updated_at`` and ``segments`` (``;``-separated;
-  replaces the set), and one column per attribute. An attribute cell reads ``true``/``false``
-  as a boolean and a plain integer or decimal (``34``, ``-2.5``; not ``007`` or ``1e3``) as a
-  number, else text; a ``:str`` suffix on the column name (``postcode:str``) keeps it text.
+- profiles: ``recipient_id``, optional ``updated_at``, ``source`` and ``segments``
+  (``;``-separated; replaces the set), and one column per attribute. An attribute cell reads
+  ``true``/``false`` as a boolean and a plain integer or decimal (``34``, ``-2.5``; not ``007``
+  or ``1e3``) as a number, else text; a ``:str`` suffix on the column name (``postcode:str``)
+  keeps it text.
 - scores: ``recipient_id``, optional ``model_version`` and ``computed_at`` (for every score on
   the row), and one column per model holding its value.
 - transactions: ``recipient_id``, ``order_id``, ``at``, ``amount``, ``currency``, ``category``.
@@ -97,7 +98,7 @@ def _profile(cells: list[tuple[Column, str]]) -> dict[str, Any]:
     for column, cell in cells:
         if column.name == "segments":
             document["segments"] = [s.strip() for s in cell.split(SEGMENT_SEPARATOR) if s.strip()]
-        elif column.name in ("recipient_id", "updated_at"):
+        elif column.name in ("recipient_id", "updated_at", "source"):
             document[column.name] = cell
         else:
             document["attributes"][column.name] = cell_value(cell, column.text)
@@ -132,7 +133,7 @@ def _event(cells: list[tuple[Column, str]]) -> dict[str, Any]:
 PROFILES = CsvKind(
     "profiles",
     ProfileUpsert,
-    ("recipient_id", "updated_at", "segments"),
+    ("recipient_id", "updated_at", "source", "segments"),
     ("recipient_id",),
     "attributes",
     _profile,

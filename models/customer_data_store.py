@@ -3,6 +3,9 @@
 Per recipient (see ``models.keys``):
 
 - ``…:transactions``: hash of order id -> JSON transaction. Re-sending an order replaces it.
+  Storing an order also raises the profile's hidden ``_last_order`` field (Unix time of the
+  latest order) when the recipient has a profile, so that "seen within N days" conditions need
+  no read of the orders (``models.recipient_store.last_order``).
 - ``…:events``: hash of event key -> JSON event (the key is the event id, or ``#<hash>`` of
   the content for events without one).
 - ``…:events-by-time``: sorted set, member ``<type>|<event key>``, score the event time in Unix
@@ -31,6 +34,22 @@ from models.customer_data import (
     Transaction,
     parse_event_index,
 )
+from models.recipient_store import LAST_ORDER_FIELD
+
+# Store one transaction (replacing an earlier version of the order); if the recipient has a
+# profile (KEYS[2]), raise its latest-order time (field ARGV[4]) to this order's if later. The
+# profile's lifetime is left alone.
+_ADD_TRANSACTION = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local latest = redis.call('HGET', KEYS[2], ARGV[4])
+  if not latest or tonumber(ARGV[3]) > tonumber(latest) then
+    redis.call('HSET', KEYS[2], ARGV[4], ARGV[3])
+  end
+end
+return 1
+"""
 
 # Store one event, replacing an earlier version of it (its type may have changed), then trim
 # the index to the newest ARGV[5] events, dropping the trimmed ones from the hash too.
@@ -86,17 +105,32 @@ class CustomerDataStore:
 
     def add_transactions(self, transactions: Iterable[Transaction]) -> int:
         """Store transactions by order id, sent in pipelined chunks; return how many."""
-        return send_items(self.redis, transactions, self._transaction_commands)
+        sha = self.redis.script_load(_ADD_TRANSACTION)  # idempotent; EVALSHA then finds it
+        return send_items(
+            self.redis,
+            transactions,
+            lambda transaction: self._transaction_commands(sha, transaction),
+        )
 
     def add_events(self, events: Iterable[CustomerEvent]) -> int:
         """Store events by natural key, sent in pipelined chunks; return how many."""
         sha = self.redis.script_load(_ADD_EVENT)  # idempotent; EVALSHA then finds it
         return send_items(self.redis, events, lambda event: self._event_commands(sha, event))
 
-    def _transaction_commands(self, transaction: Transaction) -> Iterator[Command]:
-        key = keys.transactions(transaction.recipient_id)
-        yield ("HSET", key, transaction.order_id, transaction.stored())
-        yield ("EXPIRE", key, self.ttl)
+    def _transaction_commands(self, sha: str, transaction: Transaction) -> Iterator[Command]:
+        rid = transaction.recipient_id
+        yield (
+            "EVALSHA",
+            sha,
+            2,
+            keys.transactions(rid),
+            keys.profile(rid),
+            transaction.order_id,
+            transaction.stored(),
+            int(transaction.at.timestamp()),
+            LAST_ORDER_FIELD,
+            self.ttl,
+        )
 
     def _event_commands(self, sha: str, event: CustomerEvent) -> Iterator[Command]:
         rid = event.recipient_id

@@ -1,5 +1,6 @@
-"""One recipient's targeting data, read as part of a larger pipeline: profile, fresh scores,
-segments and recent events. The block decision, slot ranking and audience export share it."""
+"""One recipient's targeting data, read as part of a larger pipeline: profile (with how fresh
+each attribute is), fresh scores, segments, recent events and when the recipient was last seen.
+The block decision, slot ranking and audience export share it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from models import keys
 from models.conditions import MAX_EVENT_LOOKBACK_DAYS, Audience
 from models.customer_data import last_event_times, parse_event_index
 from models.customer_data_store import queue_recent_event_index
-from models.recipient_store import UPDATED_AT_FIELD, decode_profile, decode_scores
+from models.recipient_store import AttributeTimes, decode_scores, last_order, read_profile
 from models.score_freshness import ScoreMaxAges
 
 READS_PER_RECIPIENT = 4
@@ -30,6 +31,10 @@ class RecipientData:
     scores: Mapping[str, float] = field(default_factory=dict)
     segments: frozenset[str] = frozenset()
     events: Mapping[str, dt.datetime] = field(default_factory=dict)
+    last_seen: dt.datetime | None = None
+    """The latest customer event (within a year) or transaction, if any."""
+    attributes_updated: Mapping[str, dt.datetime] = field(default_factory=dict)
+    """How fresh each profile attribute is: when its source last wrote (absent: not known)."""
 
     @property
     def known(self) -> bool:
@@ -53,6 +58,8 @@ class RecipientData:
             client=client,
             device=device,
             events=self.events,
+            last_seen=self.last_seen,
+            attributes_updated=self.attributes_updated,
         )
 
 
@@ -69,11 +76,15 @@ def parse_recipient_reads(
 ) -> RecipientData:
     """The replies of ``queue_recipient_reads`` as RecipientData."""
     raw_profile, raw_scores, segments, event_index = replies[:READS_PER_RECIPIENT]
-    profile = decode_profile(raw_profile)
-    profile.pop(UPDATED_AT_FIELD, None)
+    events = last_event_times(parse_event_index(event_index))
+    stored = read_profile(raw_profile)
+    ordered = last_order(stored.hidden)
+    seen = [*events.values(), *([ordered] if ordered else [])]
     return RecipientData(
-        profile=profile,
+        profile=stored.attributes,
         scores=max_ages.fresh_values(decode_scores(raw_scores), now),
         segments=frozenset(segments),
-        events=last_event_times(parse_event_index(event_index)),
+        events=events,
+        last_seen=max(seen, default=None),
+        attributes_updated=AttributeTimes(stored),
     )

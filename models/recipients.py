@@ -18,6 +18,8 @@ def valid_recipient_id(recipient_id: str) -> bool:
 
 AttributeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 ModelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_:.-]{0,63}$")]
+SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+DEFAULT_SOURCE = "api"
 AttributeValue = (
     Annotated[str, Field(max_length=2000)]
     | int
@@ -51,6 +53,12 @@ class ProfileUpsert(_Model):
     )
     updated_at: dt.datetime | None = Field(
         None, description="When the source last changed; defaults to the time of the upsert."
+    )
+    source: SourceName = Field(
+        DEFAULT_SOURCE,
+        description="Which system sends the attributes (e.g. crm, web). Each attribute "
+        "remembers its source, and is as fresh as that source's last upsert "
+        "(updated_within_days conditions).",
     )
 
 

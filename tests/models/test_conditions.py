@@ -140,3 +140,92 @@ def test_recent_customer_events() -> None:
     assert not matches(contact, events=old)
     assert not matches(contact)
     assert matches({"event": "cs_contact"}, events=old)  # default look-back: a year
+
+
+# freshness
+
+
+def test_seen_within_days_looks_at_the_latest_event_or_order() -> None:
+    seen_90 = {"seen_within_days": 90}
+    assert matches(seen_90, last_seen=MONDAY_0930_UTC - dt.timedelta(days=89))
+    assert matches(seen_90, last_seen=MONDAY_0930_UTC - dt.timedelta(days=90))
+    assert not matches(seen_90, last_seen=MONDAY_0930_UTC - dt.timedelta(days=120))
+    assert not matches(seen_90)  # never seen
+    assert matches({"not": seen_90})
+
+
+@pytest.mark.parametrize(
+    ("written_days_ago", "expected"),
+    [(10, True), (365, True), (366, False), (None, False)],
+)
+def test_attribute_updated_within_days(written_days_ago: int | None, expected: bool) -> None:
+    updated = (
+        {"first_name": MONDAY_0930_UTC - dt.timedelta(days=written_days_ago)}
+        if written_days_ago is not None
+        else {}
+    )
+    condition = {"attr": "first_name", "exists": True, "updated_within_days": 365}
+    assert matches(condition, profile={"first_name": "Anna"}, attributes_updated=updated) is (
+        expected
+    )
+    alone = {"attr": "first_name", "updated_within_days": 365}  # implies exists
+    assert matches(alone, profile={"first_name": "Anna"}, attributes_updated=updated) is expected
+
+
+def test_fresh_attribute_still_needs_a_value_and_its_operators() -> None:
+    written = {"salutation": MONDAY_0930_UTC - dt.timedelta(days=1)}
+    condition = {"attr": "salutation", "in": ["Ms", "Mr"], "updated_within_days": 30}
+    assert matches(condition, profile={"salutation": "Ms"}, attributes_updated=written)
+    assert not matches(condition, profile={"salutation": "Dr"}, attributes_updated=written)
+    assert not matches(condition, profile={}, attributes_updated=written)  # removed since
+
+
+def test_salutation_only_when_known_and_confirmed() -> None:
+    rule = {
+        "all": [
+            {"attr": "salutation", "exists": True},
+            {"attr": "salutation_confirmed", "eq": True},
+        ]
+    }
+    assert matches(rule, profile={"salutation": "Ms", "salutation_confirmed": True})
+    assert not matches(rule, profile={"salutation": "Ms", "salutation_confirmed": False})
+    assert not matches(rule, profile={"salutation": "Ms", "salutation_confirmed": "true"})
+    assert not matches(rule, profile={"salutation": "Ms"})
+    assert not matches(rule, profile={"salutation_confirmed": True})
+
+
+@pytest.mark.parametrize(
+    ("condition", "path", "message"),
+    [
+        ({"seen_within_days": 0}, ("seen_within_days",), "greater than 0"),
+        ({"seen_within_days": 400}, ("seen_within_days",), "less than or equal to 365"),
+        ({"all": [{"seen_within_days": "soon"}]}, ("all", 0, "seen_within_days"), "valid number"),
+        (
+            {"attr": "first_name", "exists": False, "updated_within_days": 90},
+            ("attr",),
+            "drop exists: false",
+        ),
+        ({"attr": "first_name", "updated_within_days": -1}, ("updated_within_days",), "greater"),
+        ({"attr": "first_name"}, ("attr",), "or updated_within_days"),
+        ({"score": "p", "updated_within_days": 9}, ("updated_within_days",), "Extra inputs"),
+    ],
+)
+def test_invalid_freshness_conditions_name_the_field(
+    condition: dict[str, Any], path: tuple[str | int, ...], message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        CONDITION.validate_python(condition)
+    errors = field_errors(caught.value, condition)
+    assert any(e.path == path and message in e.message for e in errors), errors
+
+
+def test_freshness_conditions_round_trip_as_json() -> None:
+    rule = {
+        "all": [
+            {"seen_within_days": 90.0},
+            {"attr": "first_name", "exists": True, "updated_within_days": 365.0},
+        ]
+    }
+    parsed = CONDITION.validate_python(rule)
+    dumped = CONDITION.dump_python(parsed, mode="json", by_alias=True, exclude_none=True)
+    assert dumped == rule

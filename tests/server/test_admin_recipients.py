@@ -68,6 +68,26 @@ def test_profile_keeps_the_given_updated_at(api: AdminApi) -> None:
     assert api.get(PROFILE).get_json()["updated_at"] == "2026-01-02T03:04:05+00:00"
 
 
+def test_profile_shows_each_attributes_source_and_when_sources_wrote(api: AdminApi) -> None:
+    crm = {
+        "attributes": {"first_name": "Anna", "city": "Utrecht"},
+        "source": "crm",
+        "updated_at": "2025-01-02T03:04:05+00:00",
+    }
+    web = {"attributes": {"city": "Gouda"}, "source": "web", "updated_at": "2026-11-20T08:00:00Z"}
+    api.put(PROFILE, json=crm)
+    stored = api.put(PROFILE, json=web).get_json()
+    assert stored["attributes"] == {"first_name": "Anna", "city": "Gouda"}
+    assert stored["sources"] == {
+        "crm": "2025-01-02T03:04:05+00:00",
+        "web": "2026-11-20T08:00:00+00:00",
+    }
+    assert stored["attribute_sources"] == {"city": "web", "first_name": "crm"}
+    assert api.get(PROFILE).get_json() == stored
+    plain = api.put("/recipients/bram/profile", json={"attributes": {"a": 1}}).get_json()
+    assert set(plain["sources"]) == {"api"}
+
+
 def test_attributes_merge_and_null_removes_one(api: AdminApi) -> None:
     api.put(PROFILE, json={"attributes": {"first_name": "Anna", "city": "Utrecht", "age": 34}})
     response = api.put(PROFILE, json={"attributes": {"city": None, "age": 35, "tier": "gold"}})
@@ -137,6 +157,7 @@ def test_unknown_profile_is_not_found(api: AdminApi) -> None:
         ({"attributes": {"tags": {"nested": 1}}}, "/attributes/tags"),
         ({"attributes": {"First_Name": "Anna"}}, "/attributes/First_Name"),
         ({"attrs": {"a": 1}}, "/attrs"),
+        ({"attributes": {"a": 1}, "source": "The CRM"}, "/source"),
     ],
 )
 def test_invalid_profile_points_at_the_field_and_stores_nothing(

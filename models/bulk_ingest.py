@@ -1,5 +1,8 @@
 """Bulk ingest of JSON Lines and CSV: validate each line, store the good ones in pipelined
-chunks, and report every bad line by number with the reason and field path (or column)."""
+chunks, and report every bad line by number with the reason and field path (or column).
+
+A store may refuse some rows of a chunk after storing the others (``ErasedRecipients``: rows of
+erased recipients); those lines are reported at ``/recipient_id``."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from models.csv_rows import Column, CsvKind, RowProblem, read_csv
+from models.erasure import ErasedRecipients
 from models.errors import field_errors
 
 M = TypeVar("M", bound=BaseModel)
@@ -56,6 +60,18 @@ def _pointer(loc: Sequence[int | str]) -> str:
     return "/" + "/".join(str(p) for p in loc) if loc else ""
 
 
+def _store(
+    batch: list[M], lines: list[int], store: Callable[[list[M]], int], report: BulkReport
+) -> None:
+    """Hand one chunk to ``store``; rows it refuses are reported by their ``lines``."""
+    try:
+        report.stored += store(batch)
+    except ErasedRecipients as refused:
+        report.stored += refused.stored
+        for index in refused.refused:
+            report.reject(LineError(lines[index], "/recipient_id", refused.public_message))
+
+
 def ingest_jsonl(
     lines: Iterable[bytes | str],
     model: type[M],
@@ -65,6 +81,7 @@ def ingest_jsonl(
     """Validate ``lines`` into ``model`` and hand good ones to ``store`` in chunks."""
     report = BulkReport()
     batch: list[M] = []
+    numbers: list[int] = []
     for number, raw in enumerate(lines, start=1):
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         if not text.strip():
@@ -72,6 +89,7 @@ def ingest_jsonl(
         report.received += 1
         try:
             batch.append(model.model_validate_json(text))
+            numbers.append(number)
         except ValidationError as exc:
             try:
                 data = json.loads(text)
@@ -82,10 +100,11 @@ def ingest_jsonl(
                 report.reject(LineError(number, error.pointer, error.message))
             continue
         if len(batch) >= chunk:
-            report.stored += store(batch)
-            batch = []
+            _store(batch, numbers, store, report)
+            batch, numbers = [], []
     if batch:
-        report.stored += store(batch)
+        _store(batch, numbers, store, report)
+    report.errors.sort(key=lambda error: error.line)
     return report
 
 
@@ -100,6 +119,7 @@ def ingest_csv(
     report = BulkReport()
     header: list[Column] = []
     batch: list[M] = []
+    numbers: list[int] = []
     for item in read_csv(lines, kind):
         if isinstance(item, list):
             header = item
@@ -116,16 +136,18 @@ def ingest_csv(
         report.received += 1
         try:
             batch.append(kind.model.model_validate(item.document))
+            numbers.append(item.line)
         except ValidationError as exc:
             first = field_errors(exc, item.document)[0]
             column = kind.column_of(first.path, header)
             report.reject(LineError(item.line, _column_pointer(column), first.message))
             continue
         if len(batch) >= chunk:
-            report.stored += store(batch)
-            batch = []
+            _store(batch, numbers, store, report)
+            batch, numbers = [], []
     if batch:
-        report.stored += store(batch)
+        _store(batch, numbers, store, report)
+    report.errors.sort(key=lambda error: error.line)
     return report
 
 

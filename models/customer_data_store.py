@@ -15,6 +15,8 @@ The decision engine reads the index alone, in its one pipelined round trip: e.g.
 ``ZREVRANGEBYSCORE <events-by-time> +inf <now - 30 days> WITHSCORES LIMIT 0 50`` gives the
 types and times of the recent events, so "a cs_contact in the last 7 days" or "a site visit
 without a booking" needs no further read (see ``queue_recent_event_index``).
+
+With tombstones (``models.erasure``), transactions and events of erased recipients are refused.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import redis
 
 from models import keys
-from models.bulk_pipeline import Command, send_items
+from models.bulk_pipeline import Command
 from models.customer_data import (
     MEMBER_SEPARATOR,
     CustomerEvent,
@@ -34,6 +36,7 @@ from models.customer_data import (
     Transaction,
     parse_event_index,
 )
+from models.erasure import Tombstones, send_unless_erased
 from models.recipient_store import LAST_ORDER_FIELD
 
 # Store one transaction (replacing an earlier version of the order); if the recipient has a
@@ -95,27 +98,47 @@ def queue_recent_event_index(
     )
 
 
+def _recipient(item: Transaction | CustomerEvent) -> str:
+    return item.recipient_id
+
+
 class CustomerDataStore:
     """Writes and reads transactions and events. Expects a ``decode_responses=True`` client."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int, events_kept: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        ttl_seconds: int,
+        events_kept: int,
+        tombstones: Tombstones | None = None,
+    ) -> None:
         self.redis = client
         self.ttl = ttl_seconds
         self.events_kept = events_kept
+        self.tombstones = tombstones
+        """With tombstones, writes for erased recipients are refused (ErasedRecipients)."""
 
     def add_transactions(self, transactions: Iterable[Transaction]) -> int:
         """Store transactions by order id, sent in pipelined chunks; return how many."""
         sha = self.redis.script_load(_ADD_TRANSACTION)  # idempotent; EVALSHA then finds it
-        return send_items(
+        return send_unless_erased(
             self.redis,
+            self.tombstones,
             transactions,
             lambda transaction: self._transaction_commands(sha, transaction),
+            _recipient,
         )
 
     def add_events(self, events: Iterable[CustomerEvent]) -> int:
         """Store events by natural key, sent in pipelined chunks; return how many."""
         sha = self.redis.script_load(_ADD_EVENT)  # idempotent; EVALSHA then finds it
-        return send_items(self.redis, events, lambda event: self._event_commands(sha, event))
+        return send_unless_erased(
+            self.redis,
+            self.tombstones,
+            events,
+            lambda event: self._event_commands(sha, event),
+            _recipient,
+        )
 
     def _transaction_commands(self, sha: str, transaction: Transaction) -> Iterator[Command]:
         rid = transaction.recipient_id

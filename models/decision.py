@@ -22,6 +22,7 @@ from models.campaign_store import CampaignStore, parse_block
 from models.campaigns import Block, Campaign, Variant, utc_now
 from models.conditions import Audience
 from models.email_clients import ClientInfo
+from models.erasure import Tombstones
 from models.experiments import Totals, thompson_choice
 from models.recipient_reads import RecipientData, parse_recipient_reads, queue_recipient_reads
 from models.score_freshness import NO_LIMIT, ScoreMaxAges
@@ -87,6 +88,8 @@ class Snapshot:
     block: Block | None
     recipient: RecipientData
     previous: Decision | None
+    erased: bool = False
+    """The recipient was erased: no data, and callers treat the token as unverified."""
 
 
 def split_point(recipient_id: str, campaign_id: str, block_id: str, purpose: str = "") -> float:
@@ -150,12 +153,14 @@ class DecisionEngine:
         ttl_seconds: int,
         totals: Callable[[str, str], Totals] = NO_TOTALS,
         max_ages: ScoreMaxAges = NO_LIMIT,
+        tombstones: Tombstones | None = None,
     ) -> None:
         self.redis = client
         self.campaigns = campaigns
         self.ttl = ttl_seconds
         self.totals = totals
         self.max_ages = max_ages
+        self.tombstones = tombstones
 
     def load(
         self,
@@ -164,8 +169,9 @@ class DecisionEngine:
         recipient_id: str | None,
         now: dt.datetime | None = None,
     ) -> Snapshot:
-        """Campaign, block and (for a verified recipient) profile, scores, segments and the
-        previous decision, in one pipelined round-trip. Stale scores are left out."""
+        """Campaign, block and (for a verified recipient) profile, scores, segments, the
+        previous decision and whether the recipient was erased, in one pipelined round-trip.
+        Stale scores are left out; an erased recipient's snapshot holds no data."""
         now = now or utc_now()
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(keys.campaign(campaign_id))
@@ -173,11 +179,15 @@ class DecisionEngine:
         if recipient_id is not None:
             pipe.hget(keys.decisions(recipient_id), decision_field(campaign_id, block_id))
             queue_recipient_reads(pipe, recipient_id, now)
+            if self.tombstones is not None:
+                self.tombstones.queue_check(pipe, recipient_id)
         results = pipe.execute()
         campaign = Campaign.model_validate_json(results[0]) if results[0] else None
         block = parse_block(results[1]) if results[1] else None
         if recipient_id is None:
             return Snapshot(campaign, block, RecipientData(), None)
+        if self.tombstones is not None and Tombstones.parse_check(results[-1]):
+            return Snapshot(campaign, block, RecipientData(), None, erased=True)
         previous = results[2]
         return Snapshot(
             campaign,
@@ -219,6 +229,8 @@ class DecisionEngine:
             return fallback("campaign paused")
         if recipient_id is None:
             return fallback("no verified recipient")
+        if snapshot.erased:
+            return fallback("erased recipient")
         if not snapshot.recipient.known:
             return fallback("unknown recipient")
         if not snapshot.recipient.consents:

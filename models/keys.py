@@ -166,3 +166,10 @@ def render_cache_bytes(window: int) -> str:
 def render_cache(digest: str) -> str:
     """Encoded image bytes of one render, by a hash of its inputs."""
     return f"{PREFIX}:render:{digest}"
+
+
+ERASED_RECIPIENTS = f"{PREFIX}:privacy:erased"
+"""Set of the tombstones of erased recipients: a keyed hash of the id per signing key
+(``models.erasure.Tombstones``), never the id. Kept without a TTL: an erased id stays refused."""
+ERASURE_AUDIT = f"{PREFIX}:audit:erasures"
+"""Stream of erasures (time, API key, request id, keys removed), bounded, without recipient ids."""

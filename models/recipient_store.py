@@ -30,8 +30,9 @@ from typing import Any, NamedTuple
 import redis
 
 from models import keys
-from models.bulk_pipeline import Command, send_items
+from models.bulk_pipeline import Command
 from models.campaigns import utc_now
+from models.erasure import Tombstones, send_unless_erased
 from models.recipients import ProfileUpsert, ScoresUpsert, ScoreValue
 
 UPDATED_AT_FIELD = "_updated_at"
@@ -138,9 +139,13 @@ def decode_scores(raw: dict[str, str]) -> dict[str, ScoreValue]:
 class RecipientStore:
     """Writes and reads recipient data. Expects a client with ``decode_responses=True``."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: redis.Redis, ttl_seconds: int, tombstones: Tombstones | None = None
+    ) -> None:
         self.redis = client
         self.ttl = ttl_seconds
+        self.tombstones = tombstones
+        """With tombstones, writes for erased recipients are refused (ErasedRecipients)."""
 
     def profile_commands(self, upsert: ProfileUpsert) -> Iterator[Command]:
         """The Redis commands that merge one profile upsert."""
@@ -185,12 +190,18 @@ class RecipientStore:
         yield ("EXPIRE", key, self.ttl)
 
     def upsert_profiles(self, upserts: Iterable[ProfileUpsert]) -> int:
-        """Merge profiles, sent in pipelined chunks; return how many were written."""
-        return send_items(self.redis, upserts, self.profile_commands)
+        """Merge profiles, sent in pipelined chunks; return how many were written. Upserts for
+        erased recipients are refused (ErasedRecipients, after the others are written)."""
+        return send_unless_erased(
+            self.redis, self.tombstones, upserts, self.profile_commands, _recipient
+        )
 
     def upsert_scores(self, upserts: Iterable[ScoresUpsert]) -> int:
-        """Set scores, sent in pipelined chunks; return how many recipients were written."""
-        return send_items(self.redis, upserts, self.scores_commands)
+        """Set scores, sent in pipelined chunks; return how many recipients were written.
+        Upserts for erased recipients are refused as for profiles."""
+        return send_unless_erased(
+            self.redis, self.tombstones, upserts, self.scores_commands, _recipient
+        )
 
     def get_profile(self, recipient_id: str) -> dict[str, Any] | None:
         """The profile with its segments, or None if Blanco has no data for the recipient."""
@@ -217,6 +228,6 @@ class RecipientStore:
         """Every score of the recipient, by model name."""
         return decode_scores(self.redis.hgetall(keys.scores(recipient_id)))
 
-    def erase(self, recipient_id: str) -> int:
-        """Delete every key holding data about the recipient; return how many existed."""
-        return int(self.redis.delete(*keys.recipient_keys(recipient_id)))
+
+def _recipient(upsert: ProfileUpsert | ScoresUpsert) -> str:
+    return upsert.recipient_id

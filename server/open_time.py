@@ -197,6 +197,7 @@ class OpenTime:
         block: Block | None = None
         try:
             snapshot = self._load(campaign_id, block_id, recipient_id, now)
+            recipient_id = None if snapshot.erased else recipient_id  # an erased id is dead
             block = snapshot.block
             if block is None:
                 return self._unknown_block(campaign_id, block_id)
@@ -381,6 +382,7 @@ class OpenTime:
         block: Block | None = None
         try:
             snapshot = self._load(campaign_id, block_id, recipient_id, self.services.clock())
+            recipient_id = None if snapshot.erased else recipient_id
             block = snapshot.block
             previous = snapshot.previous
             if previous is not None:

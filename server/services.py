@@ -15,6 +15,7 @@ from models.campaign_store import CampaignStore
 from models.campaigns import utc_now
 from models.customer_data_store import CustomerDataStore
 from models.decision import DecisionEngine
+from models.erasure import Eraser, Tombstones
 from models.image_validation import ImageLimits
 from models.recipient_store import RecipientStore
 from models.render_cache import RenderCache
@@ -43,6 +44,7 @@ class Services:
     stats: StatsStore
     signer: TokenSigner
     customer_data: CustomerDataStore
+    eraser: Eraser
     personas: PersonaStore
     segmentation: SegmentationJob
     clock: Callable[[], dt.datetime] = field(default=utc_now)
@@ -68,12 +70,15 @@ def build_services(settings: Settings) -> Services:
     )
     stats = StatsStore(text, retention_days=settings.stats_retention_days)
     personas = PersonaStore(text)
+    tombstones = Tombstones(text, settings.signing_keys)
     return Services(
         settings=settings,
         redis=text,
         redis_bytes=raw,
         campaigns=campaigns,
-        recipients=RecipientStore(text, ttl_seconds=settings.profile_ttl_seconds),
+        recipients=RecipientStore(
+            text, ttl_seconds=settings.profile_ttl_seconds, tombstones=tombstones
+        ),
         api_keys=ApiKeyStore(text),
         assets=AssetStore(
             raw,
@@ -85,6 +90,7 @@ def build_services(settings: Settings) -> Services:
             ttl_seconds=settings.decision_ttl_seconds,
             totals=CachedTotals(stats, seconds=5.0),
             max_ages=settings.max_score_ages,
+            tombstones=tombstones,
         ),
         render_cache=RenderCache(
             raw,
@@ -98,7 +104,9 @@ def build_services(settings: Settings) -> Services:
             text,
             ttl_seconds=settings.profile_ttl_seconds,
             events_kept=settings.events_kept_per_recipient,
+            tombstones=tombstones,
         ),
+        eraser=Eraser(text, tombstones),
         personas=personas,
         segmentation=SegmentationJob(
             text,

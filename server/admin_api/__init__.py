@@ -3,6 +3,7 @@
 from server.admin_api import (  # noqa: F401 - registers the operations
     api_keys,
     assets,
+    audit,
     campaigns,
     customer_data,
     embed,

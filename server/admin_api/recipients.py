@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, g, jsonify
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
+from models.api_keys import ApiKey
 from models.csv_rows import PROFILES, SCORES
 from models.errors import FieldError, InvalidInput, NotFound
 from models.recipients import ProfileUpsert, ScoresUpsert, valid_recipient_id
 from server.admin_api.bulk_bodies import csv_body, ingest_request
 from server.admin_api.registry import api
+from server.logs import current_request_id
 from server.services import services
 
 TAG = "recipients"
@@ -45,10 +47,10 @@ class TokenAnswer(BaseModel):
     scope="ingest",
     body=ProfileUpsert,
     body_fills=("recipient_id", "recipient_id"),
-    errors=(422,),
+    errors=(409, 422),
 )
 def put_profile(recipient_id: str, body: ProfileUpsert) -> ResponseReturnValue:
-    """Merge attributes into a profile; ``segments`` replaces the segment set."""
+    """Merge attributes into a profile; ``segments`` replaces the segment set (409: erased)."""
     services().recipients.upsert_profiles([body])
     return jsonify(services().recipients.get_profile(recipient_id))
 
@@ -85,10 +87,10 @@ def _scores_document(recipient_id: str) -> dict[str, Any]:
     scope="ingest",
     body=ScoresUpsert,
     body_fills=("recipient_id", "recipient_id"),
-    errors=(422,),
+    errors=(409, 422),
 )
 def put_scores(recipient_id: str, body: ScoresUpsert) -> ResponseReturnValue:
-    """Set scores by model name (other models' scores stay)."""
+    """Set scores by model name (other models' scores stay; 409 for an erased recipient)."""
     services().recipients.upsert_scores([body])
     return jsonify(_scores_document(recipient_id))
 
@@ -119,9 +121,16 @@ def get_scores(recipient_id: str) -> ResponseReturnValue:
     errors=(422,),
 )
 def erase_recipient(recipient_id: str) -> ResponseReturnValue:
-    """Delete profile, segments, scores and decisions."""
-    removed = services().recipients.erase(_checked(recipient_id))
-    log.info("erased a recipient on request (%d keys)", removed)
+    """Erase the recipient's data, refuse the id from now on and log the erasure (no id)."""
+    key: ApiKey = g.api_key
+    record = services().eraser.erase(
+        _checked(recipient_id),
+        api_key_id=key.id,
+        api_key_name=key.name,
+        request_id=current_request_id(),
+        now=services().clock(),
+    )
+    log.info("erased a recipient on request (%d keys)", record.keys_removed)
     return Response(status=204)
 
 

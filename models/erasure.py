@@ -1,0 +1,252 @@
+"""Erasing a recipient: remove their data, keep their id from coming back, and log the erasure.
+
+``Eraser.erase`` does three things, in this order:
+
+1. It adds a **tombstone** for the id (``Tombstones``): an HMAC of the id under each signing key,
+   in one set (``models.keys.ERASED_RECIPIENTS``), so the set holds no readable id. From then on
+   the open path treats the recipient's tokens as unverified (fallback content, nothing stored
+   or recorded), and ingest refuses rows for the id (``send_unless_erased``, one SMISMEMBER per
+   chunk), also when the data team's next import still carries it.
+2. It runs every **erasure step** (``erasure_steps``): each removes one kind of data about the
+   recipient and says how many keys (or set members) it removed. The recipient's own keys
+   (``models.keys.recipient_keys``: profile, segments, scores, decisions, transactions, events,
+   rankings) are one step.
+3. It appends an **audit entry** (``models.keys.ERASURE_AUDIT``, a bounded stream): the time, the
+   API key that asked, the request id and the number of keys removed; never the recipient id or
+   anything derived from it.
+
+Data about a recipient kept outside their own keys (for example their id in a newsletter send's
+member set) gets its own step: a class with a ``name`` and ``erase(client, recipient_id) -> int``,
+listed in ``erasure_steps``. Calling ``erase`` again is harmless (the tombstone is a set member).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Any, Protocol, TypeVar
+
+import redis
+from pydantic import BaseModel, ConfigDict, Field
+
+from models import keys
+from models.bulk_pipeline import Command, send_items
+from models.errors import Conflict
+
+TOMBSTONE_BYTES = 16
+_DOMAIN = b"blanco-erased-v1\x00"
+AUDIT_MAX_LENGTH = 100_000
+"""Erasure audit entries kept (approximately; the oldest go first)."""
+MAX_AUDIT_LISTED = 1000
+CHUNK = 2000
+"""Rows per tombstone check when ingesting."""
+ERASED_DETAIL = "this recipient was erased; an erased recipient id cannot be used again"
+
+T = TypeVar("T")
+
+
+class ErasedRecipients(Conflict):
+    """Some items named erased recipients and were refused; the others were stored.
+
+    ``refused`` holds their positions in what the store was given. The bulk ingest reports
+    them as bad rows; a single write answers 409.
+    """
+
+    def __init__(self, refused: Sequence[int], stored: int) -> None:
+        super().__init__(ERASED_DETAIL)
+        self.refused = list(refused)
+        self.stored = stored
+
+
+class Tombstones:
+    """Marks of erased recipient ids: a keyed hash (MAC) of the id under each signing key.
+
+    Each signing key gives a tombstone key, HMAC-SHA256(signing key, domain), distinct from
+    the token signatures and pseudonyms made with the same signing key; a mark is the keyed
+    BLAKE2b of the id under it (a MAC like HMAC, about four times faster per id, which bulk
+    ingest computes for every row). Every current key marks an erasure and a mark under any
+    current key counts, so a tombstone survives key rotation until every key that existed at
+    the erasure is dropped.
+    """
+
+    def __init__(self, client: redis.Redis, signing_keys: Sequence[str]) -> None:
+        if not signing_keys:
+            raise ValueError("Tombstones need at least one key")
+        self.redis = client
+        self._macs = tuple(
+            hashlib.blake2b(
+                key=hmac.digest(key.encode(), _DOMAIN, "sha256"), digest_size=TOMBSTONE_BYTES
+            )
+            for key in signing_keys
+        )
+
+    def marks(self, recipient_id: str) -> list[str]:
+        """The tombstone marks of ``recipient_id``, one per key (no readable id in them)."""
+        data = recipient_id.encode()
+        found = []
+        for keyed in self._macs:
+            mac = keyed.copy()
+            mac.update(data)
+            found.append(mac.hexdigest())
+        return found
+
+    def queue_check(self, pipe: Any, recipient_id: str) -> None:
+        """Queue, on ``pipe``, whether the recipient was erased (read it with
+        ``parse_check``)."""
+        pipe.smismember(keys.ERASED_RECIPIENTS, self.marks(recipient_id))
+
+    @staticmethod
+    def parse_check(reply: Sequence[Any]) -> bool:
+        """The reply of ``queue_check``: whether the recipient was erased."""
+        return any(int(found) for found in reply)
+
+    def is_erased(self, recipient_id: str) -> bool:
+        """Whether ``recipient_id`` was erased."""
+        return self.parse_check(
+            self.redis.smismember(keys.ERASED_RECIPIENTS, self.marks(recipient_id))
+        )
+
+    def erased_among(self, recipient_ids: Collection[str]) -> set[str]:
+        """Those of ``recipient_ids`` that were erased, in one round trip."""
+        ids = list(recipient_ids)
+        if not ids:
+            return set()
+        width = len(self._macs)
+        marks = [mark for rid in ids for mark in self.marks(rid)]
+        found = self.redis.smismember(keys.ERASED_RECIPIENTS, marks)
+        if width == 1:
+            return {rid for rid, hit in zip(ids, found, strict=True) if hit}
+        return {rid for n, rid in enumerate(ids) if any(found[n * width : (n + 1) * width])}
+
+    def add(self, recipient_id: str) -> None:
+        """Mark ``recipient_id`` as erased."""
+        self.redis.sadd(keys.ERASED_RECIPIENTS, *self.marks(recipient_id))
+
+
+def send_unless_erased(
+    client: redis.Redis,
+    tombstones: Tombstones | None,
+    items: Iterable[T],
+    commands: Callable[[T], Iterator[Command]],
+    recipient_of: Callable[[T], str],
+    chunk: int = CHUNK,
+) -> int:
+    """Send the commands of every item whose recipient was not erased (see
+    ``models.bulk_pipeline.send_items``), checking the tombstones once per chunk; return how
+    many were stored, or raise ErasedRecipients after storing the others."""
+    if tombstones is None:
+        return send_items(client, items, commands)
+    stored = 0
+    refused: list[int] = []
+    iterator = iter(items)
+    offset = 0
+    while batch := list(islice(iterator, chunk)):
+        erased = tombstones.erased_among({recipient_of(item) for item in batch})
+        if erased:
+            refused += [offset + n for n, item in enumerate(batch) if recipient_of(item) in erased]
+            batch = [item for item in batch if recipient_of(item) not in erased]
+        stored += send_items(client, batch, commands)
+        offset += chunk
+    if refused:
+        raise ErasedRecipients(refused, stored)
+    return stored
+
+
+class ErasureStep(Protocol):
+    """One kind of data about a recipient that an erasure removes."""
+
+    name: str
+
+    def erase(self, client: redis.Redis, recipient_id: str) -> int:
+        """Remove it; return how many keys (or set members) were removed."""
+        ...  # pragma: no cover - protocol
+
+
+class RecipientKeys:
+    """Every key under the recipient's hash tag (``models.keys.recipient_keys``)."""
+
+    name = "recipient_keys"
+
+    def erase(self, client: redis.Redis, recipient_id: str) -> int:
+        """Delete the keys; return how many existed."""
+        return int(client.delete(*keys.recipient_keys(recipient_id)))
+
+
+def erasure_steps() -> tuple[ErasureStep, ...]:
+    """Every step of an erasure, in order. Add a step here for data about a recipient that is
+    kept outside ``models.keys.recipient_keys``."""
+    return (RecipientKeys(),)
+
+
+class ErasureRecord(BaseModel):
+    """One erasure as the audit log keeps it: who asked and when, never whom it was about."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field("", description="The audit entry's id (its stream id).")
+    at: dt.datetime
+    api_key_id: str = Field(description="The id of the API key that asked.")
+    api_key_name: str = Field(description="That key's name (as it was at the time).")
+    request_id: str = Field("", description="The X-Request-ID of the request.")
+    keys_removed: int = Field(ge=0, description="Keys (and set members) removed.")
+
+    def stored(self) -> dict[str, str | int]:
+        """The fields of the stream entry."""
+        return self.model_dump(mode="json", exclude={"id"})
+
+    @classmethod
+    def from_entry(cls, entry_id: str, fields: dict[str, str]) -> ErasureRecord:
+        """A record read back from the stream."""
+        return cls.model_validate({**fields, "id": entry_id})
+
+
+class Eraser:
+    """Erases recipients and keeps the audit log of erasures. Expects a ``decode_responses``
+    client."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        tombstones: Tombstones,
+        steps: Sequence[ErasureStep] | None = None,
+        audit_max_length: int = AUDIT_MAX_LENGTH,
+    ) -> None:
+        self.redis = client
+        self.tombstones = tombstones
+        self.steps = tuple(erasure_steps() if steps is None else steps)
+        self.audit_max_length = audit_max_length
+
+    def erase(
+        self,
+        recipient_id: str,
+        *,
+        api_key_id: str,
+        api_key_name: str,
+        request_id: str | None,
+        now: dt.datetime,
+    ) -> ErasureRecord:
+        """Tombstone the id, run every step, then log the erasure; return the audit record."""
+        self.tombstones.add(recipient_id)
+        removed = sum(step.erase(self.redis, recipient_id) for step in self.steps)
+        record = ErasureRecord(
+            at=now,
+            api_key_id=api_key_id,
+            api_key_name=api_key_name,
+            request_id=request_id or "",
+            keys_removed=removed,
+        )
+        entry_id = self.redis.xadd(
+            keys.ERASURE_AUDIT,
+            record.stored(),
+            maxlen=self.audit_max_length,
+            approximate=True,
+        )
+        return record.model_copy(update={"id": str(entry_id)})
+
+    def audit(self, limit: int = MAX_AUDIT_LISTED) -> list[ErasureRecord]:
+        """The latest erasures, newest first."""
+        entries = self.redis.xrevrange(keys.ERASURE_AUDIT, count=limit)
+        return [ErasureRecord.from_entry(entry_id, fields) for entry_id, fields in entries]

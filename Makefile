@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean chromium
 
 # Set-up messages go to stderr so that `make demo`'s stdout is only the recipient lines.
 $(STAMP): pyproject.toml
@@ -24,7 +24,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The web view's browser tests use Debian's headless Chromium; install it when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { echo "Installing Debian's chromium for the web view's browser tests..." >&2; \
+	    (apt-get install -y -q chromium >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) || \
+	    echo "Could not install chromium; set BLANCO_CHROMIUM to a Chromium binary." >&2; }
+
+test: lint chromium
 	$(BIN)/pytest
 
 bench: $(STAMP)

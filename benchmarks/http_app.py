@@ -39,12 +39,20 @@ class SwitchableRecording(OpenTime):
         *,
         options: ImageOptions = DEFAULT_OPTIONS,
         record: bool = True,
+        send_id: str | None = None,
     ) -> ImageAnswer:
         """As :meth:`OpenTime.image_for`, not recording when the request says so."""
         if record and has_request_context() and request.args.get(RECORD_PARAM) == "0":
             record = False
         return super().image_for(
-            campaign_id, block_id, recipient_id, client, now, options=options, record=record
+            campaign_id,
+            block_id,
+            recipient_id,
+            client,
+            now,
+            options=options,
+            record=record,
+            send_id=send_id,
         )
 
 

@@ -19,8 +19,8 @@ from models import keys
 from models.campaigns import utc_now
 from models.errors import NotFound
 
-Scope = Literal["admin", "ingest"]
-SCOPES: tuple[Scope, ...] = ("admin", "ingest")
+Scope = Literal["admin", "ingest", "channel"]
+SCOPES: tuple[Scope, ...] = ("admin", "ingest", "channel")
 KEY_PREFIX = "blk_"
 
 
@@ -40,7 +40,8 @@ class ApiKey(BaseModel):
         return self.model_dump(mode="json", exclude={"secret_sha256"})
 
     def allows(self, scope: Scope) -> bool:
-        """``admin`` may do everything; ``ingest`` only pushes and reads recipient data."""
+        """``admin`` may do everything; ``ingest`` only pushes and reads recipient data;
+        ``channel`` only reads decisions on the cross-channel endpoints (``/x/v1``)."""
         return "admin" in self.scopes or scope in self.scopes
 
 

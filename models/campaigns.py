@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from models.conditions import Condition
 from models.experiments import Experiment
+from renderers.html import HtmlContent
 from renderers.registry import ContentParams
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -39,12 +40,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+LIVE_HTML = "Live HTML of this content for the web view and AMP; absent: the image."
+
+
 class FallbackContent(_Model):
     """What a block shows and where it links when nothing targeted applies."""
 
     content: ContentParams
     target_url: TargetUrl
     alt: str = Field("", max_length=300)
+    html: HtmlContent | None = Field(None, description=LIVE_HTML)
 
 
 class Variant(_Model):
@@ -60,6 +65,7 @@ class Variant(_Model):
     content: ContentParams
     target_url: TargetUrl
     alt: str = Field("", max_length=300)
+    html: HtmlContent | None = Field(None, description=LIVE_HTML)
 
 
 class BlockSpec(_Model):

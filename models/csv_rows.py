@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from models.content_feed import ContentItem
 from models.customer_data import CustomerEvent, Transaction
 from models.recipients import ProfileUpsert, ScoresUpsert
 
@@ -251,3 +252,38 @@ KINDS: dict[str, CsvKind[Any]] = {
     kind.name: kind for kind in (PROFILES, SCORES, TRANSACTIONS, EVENTS)
 }
 """Every CSV kind by name (the ``blanco import`` argument)."""
+
+
+def _content_item(cells: list[tuple[Column, str]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for column, cell in cells:
+        if column.name == "tags":
+            document["tags"] = [t.strip() for t in cell.split(SEGMENT_SEPARATOR) if t.strip()]
+        else:
+            document[column.name] = cell
+    return document
+
+
+CONTENT_ITEMS = CsvKind(
+    "content items",
+    ContentItem,
+    (
+        "id",
+        "title",
+        "text",
+        "image_asset",
+        "url",
+        "category",
+        "tags",
+        "price",
+        "old_price",
+        "badge",
+        "cta",
+        "valid_from",
+        "valid_until",
+        "priority",
+    ),
+    ("id", "title", "url"),
+    None,
+    _content_item,
+)

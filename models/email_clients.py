@@ -63,6 +63,7 @@ ClickReason = Literal[
     "prefetch",
     "too fast after send",
     "no html accept",
+    "every link at once",
     "no bot signal",
 ]
 
@@ -89,9 +90,13 @@ CLIENT_NAMES: tuple[str, ...] = (
     "mimecast",
     "barracuda",
     "cisco_secure_email",
+    "amp",
+    "web",
     "other",
     "unknown",
 )
+"""Every client class; ``amp`` (AMP for Email's proxied JSON fetch) and ``web`` (the website or
+app asking the channel endpoint) are named by the route, not read from headers."""
 
 # Gmail's proxy; older fetches carried only "(via ggpht.com)" (browscap#367).
 _GMAIL_PROXY = re.compile(r"GoogleImageProxy|via ggpht\.com", re.IGNORECASE)

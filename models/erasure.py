@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from models import keys
 from models.bulk_pipeline import Command, send_items
 from models.errors import Conflict
+from models.sends import SendMemberships
 
 TOMBSTONE_BYTES = 16
 _DOMAIN = b"blanco-erased-v1\x00"
@@ -178,7 +179,7 @@ class RecipientKeys:
 def erasure_steps() -> tuple[ErasureStep, ...]:
     """Every step of an erasure, in order. Add a step here for data about a recipient that is
     kept outside ``models.keys.recipient_keys``."""
-    return (RecipientKeys(),)
+    return (RecipientKeys(), SendMemberships())
 
 
 class ErasureRecord(BaseModel):

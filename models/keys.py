@@ -13,6 +13,8 @@ CAMPAIGN_INDEX = f"{PREFIX}:cfg:campaigns"
 API_KEYS = f"{PREFIX}:cfg:api-keys"
 ASSET_INDEX = f"{PREFIX}:cfg:assets"
 """Set of the ids (``sha256:<hex>``) of the uploaded image assets."""
+FEED_INDEX = f"{PREFIX}:cfg:feeds"
+"""Set of the ids of the content feeds."""
 PERSONA_RULES = f"{PREFIX}:cfg:personas"
 """JSON document (``models.segmentation.PersonaRules``): the rules that assign a persona."""
 
@@ -44,6 +46,56 @@ def block_versions(campaign_id: str, block_id: str) -> str:
 def block_version_counter(campaign_id: str, block_id: str) -> str:
     """Counter that numbers block versions; survives deleting and re-creating a block."""
     return f"{_campaign(campaign_id)}:block:{block_id}:version-counter"
+
+
+def newsletter(campaign_id: str) -> str:
+    """JSON document of a campaign's newsletter definition (schedule, audience, slots)."""
+    return f"{_campaign(campaign_id)}:newsletter"
+
+
+def suppressions(campaign_id: str) -> str:
+    """Set of the recipient ids that the newsletter's audience leaves out."""
+    return f"{_campaign(campaign_id)}:suppressed"
+
+
+def send_index(campaign_id: str) -> str:
+    """Sorted set of the newsletter's send ids, scored by their send time (Unix seconds)."""
+    return f"{_campaign(campaign_id)}:sends"
+
+
+def send(campaign_id: str, send_id: str) -> str:
+    """JSON document of one send (``models.sends.Send``)."""
+    return f"{_campaign(campaign_id)}:send:{send_id}"
+
+
+def send_members(campaign_id: str, send_id: str) -> str:
+    """Set of the recipient ids a send was exported for."""
+    return f"{_campaign(campaign_id)}:send:{send_id}:members"
+
+
+def send_holdout(campaign_id: str, send_id: str) -> str:
+    """Set of the recipient ids a send held out (not exported: the control group)."""
+    return f"{_campaign(campaign_id)}:send:{send_id}:holdout"
+
+
+def send_considered(campaign_id: str, send_id: str) -> str:
+    """Set of the recipient ids an export has looked at so far (deleted when it ends): SCAN may
+    return a key twice, and each recipient must be counted and written once."""
+    return f"{_campaign(campaign_id)}:send:{send_id}:considered"
+
+
+def _feed(feed_id: str) -> str:
+    return f"{PREFIX}:cfg:{{f:{feed_id}}}"
+
+
+def feed_items(feed_id: str) -> str:
+    """Hash of item id -> JSON content item."""
+    return f"{_feed(feed_id)}:items"
+
+
+def feed_version(feed_id: str) -> str:
+    """Counter that moves on every change to the feed's items."""
+    return f"{_feed(feed_id)}:version"
 
 
 def _measured(campaign_id: str) -> str:
@@ -86,6 +138,8 @@ def asset_meta(asset_id: str) -> str:
 
 RECIPIENT_KEY_PATTERN = f"{PREFIX}:rcp:{{r:*}}:*"
 """SCAN pattern matching every recipient-level key (``{`` and ``}`` are not glob syntax)."""
+PROFILE_KEY_PATTERN = f"{PREFIX}:rcp:{{r:*}}:profile"
+"""SCAN pattern matching every profile key."""
 _RECIPIENT_KEY_START = f"{PREFIX}:rcp:{{r:"
 
 
@@ -144,6 +198,12 @@ def rankings(recipient_id: str) -> str:
     return f"{_recipient(recipient_id)}:rankings"
 
 
+def recent_clicks(recipient_id: str) -> str:
+    """Sorted set of the recipient's clicks of the last minute: member
+    ``<campaign>|<send>|<link>``, score the click's Unix time (for "every link at once")."""
+    return f"{_recipient(recipient_id)}:recent-clicks"
+
+
 def recipient_keys(recipient_id: str) -> list[str]:
     """All keys that hold data about one recipient (erasure deletes these)."""
     return [
@@ -155,6 +215,7 @@ def recipient_keys(recipient_id: str) -> list[str]:
         events(recipient_id),
         events_by_time(recipient_id),
         rankings(recipient_id),
+        recent_clicks(recipient_id),
     ]
 
 

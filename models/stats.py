@@ -53,6 +53,10 @@ class CountedEvent:
         return self.kind == "human"
 
 
+COUNTED_EVENTS = ("open", "click")
+"""The events the counters count; others (e.g. a website ``view``) are only in the stream."""
+
+
 def _day(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).date().isoformat()
 
@@ -79,7 +83,9 @@ class StatsStore:
         pipe.expire(key, self.ttl)
 
     def queue(self, pipe: Any, event: CountedEvent) -> None:
-        """Add the counter updates for ``event`` to ``pipe``."""
+        """Add the counter updates for ``event`` to ``pipe`` (only opens and clicks count)."""
+        if event.event not in COUNTED_EVENTS:
+            return
         day = _day(event.at)
         variant = HOLDOUT_KIND if event.holdout else event.variant
         counts = keys.stats_counts(event.campaign_id, day)
@@ -102,8 +108,8 @@ class StatsStore:
         result: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for name, count in raw.items():
             block, variant, event = name.split("|")
-            if block == block_id:
-                result[variant][0 if event == "open" else 1] += int(count)
+            if block == block_id and event in COUNTED_EVENTS:
+                result[variant][COUNTED_EVENTS.index(event)] += int(count)
         return {variant: (opens, clicks) for variant, (opens, clicks) in result.items()}
 
     def report(
@@ -158,7 +164,9 @@ class ReportRow:
     by_client: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, event: str, client: str, kind: str, count: int) -> None:
-        """Fold one counter into the row."""
+        """Fold one counter into the row (events other than opens and clicks are ignored)."""
+        if event not in COUNTED_EVENTS:
+            return
         per_client = self.by_client.setdefault(client, {"opens": 0, "clicks": 0})
         if event == "open":
             self.opens += count

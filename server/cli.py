@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from server.app import create_app
+from server.audience_command import add_audience_command
 from server.config import ConfigError, Settings, env_name, load_settings, settings_table
 from server.demo import load_demo
+from server.demo_routes import bp as demo_page
 from server.embed_command import add_embed_command
 from server.import_command import add_import_command
 from server.logs import configure_logging
@@ -75,6 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     prepare_multiprocess_dir()
     with redis_for(settings) as url:
         app = create_app({**overrides, "redis_url": url})
+        app.register_blueprint(demo_page)
         services: Services = app.extensions[EXTENSION]
         links = load_demo(services)
         _, admin_key = services.api_keys.create("demo", ["admin"])
@@ -82,6 +85,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say("Each line: <recipient-id> <image-url> <click-url>. Open the image URLs in a browser;")
         _say(f"an admin API key for this demo: {admin_key}")
         _say(f"the API description: http://{bind}/api/v1/openapi.json")
+        _say(f"today's newsletter, filled for every demo recipient: http://{bind}/demo")
         for link in links:
             print(link.recipient_id, link.image_url, link.click_url, flush=True)
         _say("Press Ctrl-C to stop.")
@@ -127,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     api_key.add_argument(
         "--scope",
         action="append",
-        choices=["admin", "ingest"],
+        choices=["admin", "ingest", "channel"],
         required=True,
         help="scope to grant (repeatable)",
     )
@@ -138,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_import_command(commands)
     add_segment_command(commands)
+    add_audience_command(commands)
     add_embed_command(commands)
     return parser
 

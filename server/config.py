@@ -8,10 +8,12 @@ that names the variable.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from babel.numbers import is_currency
 from pydantic import (
@@ -28,6 +30,8 @@ from models.score_freshness import ScoreMaxAges
 ENV_PREFIX = "BLANCO_"
 PLACEHOLDER_KEYS = frozenset({"", "change-me", "changeme", "secret", "placeholder", "xxx"})
 MIN_SIGNING_KEY_LENGTH = 32
+SENDER_ENTRY = re.compile(r"[^@\s,]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*")
+"""An allowed AMP sender: an address, or ``@domain`` for every address of that domain."""
 
 
 class ConfigError(RuntimeError):
@@ -163,8 +167,31 @@ class Settings(BaseModel):
         description="Apple's published egress-ip-ranges.csv; image requests from these "
         "addresses with no recognisable client count as Apple MPP prefetches.",
     )
+    scanner_click_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="A click this soon after its newsletter send's time counts as a link "
+        "scanner's; 0 turns the rule off.",
+    )
+    click_burst_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Every link of an email clicked within this many seconds counts as a link "
+        "scanner's (the click that completes the set and later ones).",
+    )
     stats_retention_days: int = Field(
         400, gt=0, description="How long daily open/click counters and totals are kept."
+    )
+    amp_allowed_senders: str = Field(
+        "",
+        description="Comma-separated sender addresses (`news@example.com`) or whole domains "
+        "(`@example.com`) whose AMP emails may read the `/amp/…` JSON (AMP for Email CORS). "
+        "Empty: every AMP request is refused.",
+    )
+    channel_origins: tuple[str, ...] = Field(
+        (),
+        description="Comma-separated origins, e.g. `https://www.example.com`, whose pages may "
+        "call the cross-channel endpoints (`/x/v1`) from a browser (CORS). Empty: none.",
     )
     log_level: str = Field("INFO", description="Python log level.")
 
@@ -189,6 +216,18 @@ class Settings(BaseModel):
                 )
         return keys
 
+    @field_validator("channel_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("channel_origins")
+    @classmethod
+    def _check_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(web_origin(origin) for origin in origins)
+
     @field_validator("segmentation_currency")
     @classmethod
     def _known_currency(cls, code: str) -> str:
@@ -207,6 +246,17 @@ class Settings(BaseModel):
     def _max_ages_parse(cls, value: str) -> str:
         ScoreMaxAges.parse(1, value)
         return value
+
+    @field_validator("amp_allowed_senders")
+    @classmethod
+    def _senders_parse(cls, value: str) -> str:
+        parse_allowed_senders(value)
+        return value
+
+    @property
+    def amp_senders(self) -> tuple[str, ...]:
+        """The allowed AMP senders, lower-cased: addresses and ``@domain`` entries."""
+        return parse_allowed_senders(self.amp_allowed_senders)
 
     @property
     def max_score_ages(self) -> ScoreMaxAges:
@@ -252,6 +302,43 @@ def parse_exchange_rates(text: str) -> dict[str, Decimal]:
             raise ValueError(f"{part!r} is not CODE=positive-rate, e.g. USD=0.92")
         rates[code] = value
     return rates
+
+
+def web_origin(text: str) -> str:
+    """``text`` as a browser sends it in ``Origin`` (scheme and host lowercased); ValueError
+    unless it is an http(s) origin: scheme, host and optional port, nothing else."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        parts, port = urlsplit(""), None
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or "*" in text
+        or parts.username is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or text.endswith(("?", "#"))
+    ):
+        raise ValueError(f"{text!r} is not an origin like https://www.example.com (no path)")
+    scheme = parts.scheme.lower()
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    default_port = {"http": 80, "https": 443}[scheme]
+    return f"{scheme}://{host}" + (f":{port}" if port not in (None, default_port) else "")
+
+
+def parse_allowed_senders(text: str) -> tuple[str, ...]:
+    """``news@example.com, @example.org`` as lower-cased entries; ValueError naming a bad one."""
+    entries = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if not SENDER_ENTRY.fullmatch(part):
+            raise ValueError(f"{part!r} is neither an address (news@example.com) nor @domain")
+        entries.append(part.lower())
+    return tuple(entries)
 
 
 def env_name(field: str) -> str:

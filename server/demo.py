@@ -1,4 +1,5 @@
-"""Demo data: a travel-style daily newsletter block and five recipients with scores."""
+"""Demo data: a travel-style daily newsletter (a hero block and feed-filled slots) and five
+recipients with scores."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from models.campaigns import BlockSpec, CampaignSpec
 from models.recipients import ProfileUpsert, ScoresUpsert
+from server.demo_newsletter import load_demo_newsletter
 from server.services import Services
 from server.urls import click_url, image_url
 
@@ -54,6 +56,12 @@ DEMO_BLOCK: dict[str, Any] = {
             ),
             "target_url": "https://example.com/trips/city?utm_source=blanco",
             "alt": "Your city trip awaits",
+            "html": {
+                "source": '<div class="greeting"><h1>{{ first_name }}, your city trip awaits'
+                "</h1><p>Weekend breaks from € 149</p>"
+                '<a class="button" href="{{ click_url }}">See the trips</a></div>',
+                "defaults": {"first_name": "Traveller"},
+            },
         },
         {
             "id": "win-back",
@@ -83,12 +91,23 @@ DEMO_BLOCK: dict[str, Any] = {
     ],
 }
 
+
+def _person(first_name: str, lifecycle: str, time_zone: str, email: bool = True) -> dict[str, Any]:
+    return {
+        "first_name": first_name,
+        "email": f"{first_name.lower()}@example.com",
+        "lifecycle": lifecycle,
+        "time_zone": time_zone,
+        "consent_email": email,
+    }
+
+
 DEMO_RECIPIENTS: list[tuple[str, dict[str, Any], float]] = [
-    ("anna", {"first_name": "Anna", "lifecycle": "active", "time_zone": "Europe/Amsterdam"}, 0.91),
-    ("bram", {"first_name": "Bram", "lifecycle": "new", "time_zone": "Europe/Amsterdam"}, 0.78),
-    ("chloe", {"first_name": "Chloé", "lifecycle": "lapsed", "time_zone": "Europe/Paris"}, 0.35),
-    ("daan", {"first_name": "Daan", "lifecycle": "active", "time_zone": "Europe/Amsterdam"}, 0.52),
-    ("eva", {"first_name": "Eva", "lifecycle": "active", "time_zone": "Europe/Berlin"}, 0.08),
+    ("anna", _person("Anna", "active", "Europe/Amsterdam"), 0.91),
+    ("bram", _person("Bram", "new", "Europe/Amsterdam"), 0.78),
+    ("chloe", _person("Chloé", "lapsed", "Europe/Paris"), 0.35),
+    ("daan", _person("Daan", "active", "Europe/Amsterdam"), 0.52),
+    ("eva", _person("Eva", "active", "Europe/Berlin", email=False), 0.08),
 ]
 
 
@@ -129,6 +148,7 @@ def load_demo(services: Services) -> list[DemoLink]:
         )
         for rid, _, score in DEMO_RECIPIENTS
     )
+    load_demo_newsletter(services, CAMPAIGN_ID)
     base = services.settings.public_url
     links = []
     for rid, _, _ in DEMO_RECIPIENTS:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
 
@@ -45,7 +45,15 @@ from markupsafe import Markup
 
 from models.campaigns import Block
 from models.errors import FieldError, InvalidInput
-from server.urls import TOKEN_PARAM, click_path, image_path
+from models.newsletters import Newsletter
+from server.urls import (
+    SEND_PARAM,
+    TOKEN_PARAM,
+    click_path,
+    image_path,
+    slot_click_path,
+    slot_image_path,
+)
 
 DEFAULT_TOKEN_FIELD = "blanco_token"  # noqa: S105 - the name of an ESP field, not a secret
 DEFAULT_SEND_FIELD = "blanco_send_id"
@@ -243,6 +251,85 @@ def block_target(
     )
 
 
+def merge_params(
+    token_field: str = DEFAULT_TOKEN_FIELD, send_field: str | None = None
+) -> tuple[MergeParam, ...]:
+    """``r`` from the token field, then (for newsletter sends) ``s`` from the send field."""
+    params = (MergeParam(TOKEN_PARAM, checked_field(token_field)),)
+    if send_field is None:
+        return params
+    return (*params, MergeParam(SEND_PARAM, checked_field(send_field, "send_field")))
+
+
+def slot_target(
+    newsletter: Newsletter,
+    number: int,
+    token_field: str = DEFAULT_TOKEN_FIELD,
+    send_field: str = DEFAULT_SEND_FIELD,
+) -> EmbedTarget:
+    """The target of newsletter slot ``number``: ``/s/<c>/<n>.png`` and ``/s/<c>/<n>`` with
+    ``r`` and ``s``, so the slots of one email share the recipient's ranking for the send."""
+    slot = newsletter.slots[number - 1]
+    return EmbedTarget(
+        image_path=slot_image_path(newsletter.campaign_id, number),
+        click_path=slot_click_path(newsletter.campaign_id, number),
+        width=slot.width,
+        height=slot.height,
+        alt=slot.alt or slot.fallback.alt,
+        params=merge_params(token_field, send_field),
+    )
+
+
+@dataclass(frozen=True)
+class NewsletterEmbed:
+    """A whole newsletter's body for one ESP: its blocks, then its slots, in order, with a
+    "view in browser" link; every URL carries the token and send merge tags."""
+
+    esp: str
+    html: str
+    mjml: str
+    parts: list[EmbedCode]
+    web_view_url: str
+    fields: dict[str, str]
+
+
+def newsletter_embed(
+    newsletter: Newsletter,
+    blocks: list[Block],
+    esp: str,
+    public_url: str,
+    token_field: str = DEFAULT_TOKEN_FIELD,
+    send_field: str = DEFAULT_SEND_FIELD,
+) -> NewsletterEmbed:
+    """The embed of the newsletter's ``blocks`` (in its order) and slots in dialect ``esp``."""
+    chosen = dialect(esp)
+    params = merge_params(token_field, send_field)
+    targets = [replace(block_target(block, token_field), params=params) for block in blocks]
+    targets += [
+        slot_target(newsletter, number, token_field, send_field)
+        for number in range(1, len(newsletter.slots) + 1)
+    ]
+    parts = [embed_code(target, chosen.name, public_url) for target in targets]
+    view = merge_url(public_url, f"/v/{newsletter.campaign_id}", chosen, params)
+    width = max(part.width for part in parts)
+    environment = _templates()
+    values = {
+        "parts": [Markup(part.html) for part in parts],  # noqa: S704 - escaped by embed_code
+        "mjml_parts": [Markup(part.mjml) for part in parts],  # noqa: S704 - escaped likewise
+        "web_view": view.attribute,
+        "width": width,
+        "title": Markup(literal(newsletter.name or newsletter.campaign_id)),  # noqa: S704
+    }
+    return NewsletterEmbed(
+        esp=chosen.name,
+        html=environment.get_template("newsletter.html").render(values),
+        mjml=environment.get_template("newsletter.mjml").render(values),
+        parts=parts,
+        web_view_url=view.text,
+        fields={p.param: p.field for p in params},
+    )
+
+
 @dataclass(frozen=True)
 class _Url:
     """A URL as literal text and merge tags, so each part gets the escaping it needs."""
@@ -272,7 +359,7 @@ def _merge_tag(chosen: Dialect, name: str) -> str:
     return tag
 
 
-def _url(
+def merge_url(
     public_url: str,
     path: str,
     chosen: Dialect,
@@ -303,8 +390,8 @@ def _templates() -> Environment:
 def embed_code(target: EmbedTarget, esp: str, public_url: str) -> EmbedCode:
     """The embed of ``target`` in the dialect ``esp`` for a server reached at ``public_url``."""
     chosen = dialect(esp)
-    image = _url(public_url, target.image_path, chosen, target.params, (("dpr", RETINA_DPR),))
-    click = _url(public_url, target.click_path, chosen, target.params)
+    image = merge_url(public_url, target.image_path, chosen, target.params, (("dpr", RETINA_DPR),))
+    click = merge_url(public_url, target.click_path, chosen, target.params)
     values = {
         "image": image.attribute,
         "click": click.attribute,

@@ -14,7 +14,14 @@ import sys
 from typing import IO, Any
 
 from models.errors import BlancoError, InvalidInput, NotFound
-from server.embed_codes import DEFAULT_TOKEN_FIELD, DIALECTS, block_target, embed_code
+from server.embed_codes import (
+    DEFAULT_SEND_FIELD,
+    DEFAULT_TOKEN_FIELD,
+    DIALECTS,
+    block_target,
+    embed_code,
+    newsletter_embed,
+)
 from server.import_command import command_services
 from server.services import Services
 
@@ -64,9 +71,50 @@ def run_embed(
     return 0
 
 
+def run_newsletter_embed(
+    services: Services,
+    campaign_id: str,
+    esp: str,
+    token_field: str = DEFAULT_TOKEN_FIELD,
+    send_field: str = DEFAULT_SEND_FIELD,
+    output: str = "html",
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Print the embed code of a whole newsletter; 0, or 1 (not found) or 2 (invalid input)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        newsletter = services.newsletters.require(campaign_id)
+        blocks = [services.campaigns.require_block(campaign_id, b) for b in newsletter.blocks]
+        embed = newsletter_embed(
+            newsletter, blocks, esp, services.settings.public_url, token_field, send_field
+        )
+    except BlancoError as exc:
+        print(f"blanco embed: {_problem_text(exc)}", file=err)
+        return 1 if isinstance(exc, NotFound) else 2
+    dialect = DIALECTS[embed.esp]
+    print(f"{dialect.title}:", file=err)
+    for param, field in embed.fields.items():
+        tag = dialect.merge_tag(field)
+        print(f"  URL parameter {param}: the ESP field {field}, merge tag {tag}", file=err)
+    if output == "json":
+        print(json.dumps({"esp": embed.esp, "html": embed.html, "mjml": embed.mjml}), file=out)
+    else:
+        print(embed.mjml if output == "mjml" else embed.html, file=out)
+    return 0
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
     """Handler of ``blanco embed``."""
     with command_services() as services:
+        if args.newsletter:
+            return run_newsletter_embed(
+                services, args.campaign, args.esp, args.token_field, args.send_field, args.format
+            )
+        if args.block is None:
+            print("blanco embed: name a BLOCK, or give --newsletter", file=sys.stderr)
+            return 2
         return run_embed(
             services, args.campaign, args.block, args.esp, args.token_field, args.alt, args.format
         )
@@ -78,7 +126,17 @@ def add_embed_command(subparsers: Any) -> None:
         "embed", help="print a block's copy-paste embed code in an ESP's merge-tag dialect"
     )
     parser.add_argument("campaign", help="campaign id")
-    parser.add_argument("block", help="block id")
+    parser.add_argument("block", nargs="?", help="block id (omit with --newsletter)")
+    parser.add_argument(
+        "--newsletter",
+        action="store_true",
+        help="the whole newsletter of the campaign: its blocks, then its slots",
+    )
+    parser.add_argument(
+        "--send-field",
+        default=DEFAULT_SEND_FIELD,
+        help=f"with --newsletter: the ESP field holding the send id (default {DEFAULT_SEND_FIELD})",
+    )
     parser.add_argument("--esp", required=True, choices=list(DIALECTS), help="the ESP's dialect")
     parser.add_argument(
         "--token-field",

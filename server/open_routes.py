@@ -5,13 +5,20 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
-from server.open_time import ImageOptions, OpenTime
-from server.urls import TOKEN_PARAM
+from server.open_slots import SlotServer
+from server.open_time import ImageAnswer, ImageOptions, OpenTime
+from server.urls import SEND_PARAM, TOKEN_PARAM
 
 bp = Blueprint("open_time", __name__)
 
 PERSONAL_CACHE_CONTROL = "no-cache, no-store, max-age=0, private"
 GENERIC_CACHE_CONTROL = "no-cache, max-age=0"
+
+
+def slot_server() -> SlotServer:
+    """The app's newsletter slot service."""
+    service: SlotServer = current_app.extensions["blanco.slots"]
+    return service
 
 
 def open_time() -> OpenTime:
@@ -34,7 +41,12 @@ def image(campaign_id: str, block_id: str, extension: str) -> Response:
         dict(request.headers.items()),
         request.remote_addr,
         ImageOptions.from_request(request.args.get("dpr"), request.headers.get("Accept")),
+        request.args.get(SEND_PARAM),
     )
+    return _image_response(answer)
+
+
+def _image_response(answer: ImageAnswer) -> Response:
     response = Response(answer.image.body, mimetype=answer.image.media_type)
     response.headers["Cache-Control"] = (
         PERSONAL_CACHE_CONTROL if answer.personalised else GENERIC_CACHE_CONTROL
@@ -47,6 +59,13 @@ def image(campaign_id: str, block_id: str, extension: str) -> Response:
     return response
 
 
+def _redirect(url: str) -> ResponseReturnValue:
+    response = redirect(url, code=302)
+    response.headers["Cache-Control"] = "no-store, private"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @bp.get("/c/<campaign_id>/<block_id>")
 def click(campaign_id: str, block_id: str) -> ResponseReturnValue:
     """Redirect to what this recipient's open showed (or what they would be shown now)."""
@@ -56,11 +75,40 @@ def click(campaign_id: str, block_id: str) -> ResponseReturnValue:
         request.args.get(TOKEN_PARAM),
         request.method,
         dict(request.headers.items()),
+        request.args.get(SEND_PARAM),
     )
-    response = redirect(url, code=302)
-    response.headers["Cache-Control"] = "no-store, private"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return _redirect(url)
+
+
+@bp.get("/s/<campaign_id>/<int:slot>.<any(png, gif, jpg, webp):extension>")
+def slot_image(campaign_id: str, slot: int, extension: str) -> Response:
+    """Newsletter slot ``slot`` for the recipient in ``r`` and the send in ``s``: the item at
+    that rank of the recipient's ranking for the send (ranked once, shared by all slots)."""
+    answer = slot_server().image(
+        campaign_id,
+        slot,
+        request.args.get(TOKEN_PARAM),
+        request.args.get(SEND_PARAM),
+        request.method,
+        dict(request.headers.items()),
+        request.remote_addr,
+        ImageOptions.from_request(request.args.get("dpr"), request.headers.get("Accept")),
+    )
+    return _image_response(answer)
+
+
+@bp.get("/s/<campaign_id>/<int:slot>")
+def slot_click(campaign_id: str, slot: int) -> ResponseReturnValue:
+    """Redirect to the item this recipient's email shows in the slot (its fallback if none)."""
+    url = slot_server().click(
+        campaign_id,
+        slot,
+        request.args.get(TOKEN_PARAM),
+        request.args.get(SEND_PARAM),
+        request.method,
+        dict(request.headers.items()),
+    )
+    return _redirect(url)
 
 
 @bp.get("/gone")

@@ -22,19 +22,20 @@ import redis
 from PIL import Image
 
 from models import keys
-from models.campaigns import Block, FallbackContent, Variant
+from models.campaigns import Block, FallbackContent
 from models.decision import Decision, Snapshot
 from models.email_clients import (
     AddressRanges,
     ClientInfo,
-    classify_click,
     classify_open,
     classify_open_request,
 )
+from models.sends import valid_send_id
 from models.stats import CountedEvent, variant_label
 from renderers.base import ContentUnavailable, RenderedImage, RenderRequest
 from renderers.fallback import TRANSPARENT_PNG
-from renderers.registry import renderer_for
+from renderers.registry import ContentParams, renderer_for
+from server.click_signals import classify_click_in_context, click_context
 from server.metrics import Metrics
 from server.services import Services
 
@@ -167,8 +168,10 @@ class OpenTime:
         headers: Mapping[str, str],
         remote_addr: str | None = None,
         options: ImageOptions = ImageOptions(),
+        send_id: str | None = None,
     ) -> ImageAnswer:
-        """The image for this open, decided now and recorded; never raises.
+        """The image for this open, decided now and recorded (attributed to the newsletter
+        send the URL names, if any); never raises.
 
         ``remote_addr`` is only compared with Apple's MPP ranges, never kept.
         """
@@ -180,6 +183,7 @@ class OpenTime:
             client,
             self.services.clock(),
             options=options,
+            send_id=send_id if send_id and valid_send_id(send_id) else None,
         )
 
     def image_for(
@@ -192,6 +196,7 @@ class OpenTime:
         *,
         options: ImageOptions = ImageOptions(),
         record: bool = True,
+        send_id: str | None = None,
     ) -> ImageAnswer:
         """The image for a (verified) recipient at ``now``; ``record=False`` for previews."""
         block: Block | None = None
@@ -205,13 +210,14 @@ class OpenTime:
             self.metrics.decision(campaign_id, block_id, decision.variant_id)
             answer = self._render_decision(decision, shown or block, snapshot, now, options)
             if record and recipient_id is not None:
-                self._record(
+                self.record(
                     recipient_id,
                     decision,
                     "open",
                     client.client,
                     client.open_kind,
                     store_decision=True,
+                    send=send_id,
                 )
             return answer
         except REDIS_FAILURES as exc:
@@ -250,9 +256,10 @@ class OpenTime:
         if variant is None:
             return self._render_fallback(shown, now, decision.reason, options)
         try:
-            return self._render(
-                shown,
-                variant,
+            return self.render(
+                shown.width,
+                shown.height,
+                variant.content,
                 snapshot.recipient.profile,
                 now,
                 options,
@@ -270,10 +277,11 @@ class OpenTime:
             )
             return self._render_fallback(shown, now, "render error", options)
 
-    def _render(
+    def render(
         self,
-        block: Block,
-        content_of: Variant | FallbackContent,
+        width: int,
+        height: int,
+        params: ContentParams,
         fields: Mapping[str, Any],
         now: dt.datetime,
         options: ImageOptions,
@@ -282,11 +290,12 @@ class OpenTime:
         first_open: dt.datetime | None = None,
         use_redis: bool = True,
     ) -> ImageAnswer:
-        params = content_of.content
+        """Render ``params`` at the block size (or take it from the render cache); raises on
+        renderer and Redis errors, which callers turn into fallbacks."""
         renderer = renderer_for(params.type)
         request = RenderRequest(
-            width=block.width * options.scale,
-            height=block.height * options.scale,
+            width=width * options.scale,
+            height=height * options.scale,
             fields=fields,
             moment=renderer.moment(params, now),
             scale=options.scale,
@@ -334,14 +343,45 @@ class OpenTime:
         options: ImageOptions,
         use_redis: bool = True,
     ) -> ImageAnswer:
+        return self.render_fallback(
+            block.width,
+            block.height,
+            block.fallback,
+            f"{block.campaign_id}/{block.id}",
+            now,
+            reason,
+            options,
+            use_redis,
+        )
+
+    def render_fallback(
+        self,
+        width: int,
+        height: int,
+        fallback: FallbackContent,
+        label: str,
+        now: dt.datetime,
+        reason: str,
+        options: ImageOptions,
+        use_redis: bool = True,
+    ) -> ImageAnswer:
+        """The fallback content as an image, or the last resort if even that fails; counted
+        with ``reason``. ``label`` names the block or slot in logs. Raises only Redis errors."""
         try:
-            answer = self._render(
-                block, block.fallback, {}, now, options, personalised=False, use_redis=use_redis
+            answer = self.render(
+                width,
+                height,
+                fallback.content,
+                {},
+                now,
+                options,
+                personalised=False,
+                use_redis=use_redis,
             )
         except REDIS_FAILURES:
             raise
         except Exception:
-            log.exception("fallback render failed for %s/%s", block.campaign_id, block.id)
+            log.exception("fallback render failed for %s", label)
             self.metrics.fallback("last resort")
             return LAST_RESORT
         self.metrics.fallback(reason)
@@ -371,31 +411,50 @@ class OpenTime:
         token: str | None,
         method: str,
         headers: Mapping[str, str],
+        send_id: str | None = None,
     ) -> str:
-        """The URL this click goes to; never raises. Bot clicks are counted as such and never
-        store a decision."""
+        """The URL this click goes to; never raises. Bot clicks (by their headers, or by their
+        context: right after the send, every link at once) are counted as such and never store
+        a decision."""
         recipient_id = self.services.signer.verify(token)
-        verdict = classify_click(method, headers)
-        bot = verdict.bot
         client = classify_open(headers.get("User-Agent"))
-        kind = "bot" if bot else "human"
         block: Block | None = None
         try:
-            snapshot = self._load(campaign_id, block_id, recipient_id, self.services.clock())
+            now = self.services.clock()
+            snapshot = self._load(campaign_id, block_id, recipient_id, now)
             recipient_id = None if snapshot.erased else recipient_id
+            context = (
+                click_context(
+                    self.services.redis,
+                    recipient_id,
+                    campaign_id,
+                    send_id if send_id and valid_send_id(send_id) else None,
+                    block_id,
+                    now,
+                )
+                if recipient_id is not None
+                else None
+            )
+            verdict = classify_click_in_context(
+                method, headers, context, self.services.settings, now
+            )
+            bot = verdict.bot
+            kind = "bot" if bot else "human"
+            send = context.send_id if context else None
             block = snapshot.block
             previous = snapshot.previous
             if previous is not None:
                 url = self._url_shown(campaign_id, block_id, block, previous)
                 if url is not None:
                     if recipient_id is not None:
-                        self._record(
+                        self.record(
                             recipient_id,
                             previous,
                             "click",
                             client.client,
                             kind,
                             store_decision=False,
+                            send=send,
                         )
                     return url
             if block is None:
@@ -405,8 +464,14 @@ class OpenTime:
             )
             shown = shown or block
             if recipient_id is not None:
-                self._record(
-                    recipient_id, decision, "click", verdict.client, kind, store_decision=not bot
+                self.record(
+                    recipient_id,
+                    decision,
+                    "click",
+                    verdict.client,
+                    kind,
+                    store_decision=not bot,
+                    send=send,
                 )
             variant = shown.variant(decision.variant_id) if decision.variant_id else None
             return variant.target_url if variant else shown.fallback.target_url
@@ -443,7 +508,7 @@ class OpenTime:
 
     # recording
 
-    def _record(
+    def record(
         self,
         recipient_id: str,
         shown: Decision,
@@ -452,8 +517,10 @@ class OpenTime:
         kind: str,
         *,
         store_decision: bool,
+        send: str | None = None,
     ) -> None:
         """Store the decision, append the event and count it, in one pipelined write.
+        ``send`` attributes the event to a newsletter send.
 
         A failure here never fails the request; the loss is logged (and counted).
         """
@@ -474,6 +541,7 @@ class OpenTime:
                     "client": client,
                     "kind": kind,
                     "holdout": int(shown.holdout),
+                    "send": send or "",
                     "at": now.isoformat(),
                 },
                 maxlen=self.services.settings.event_stream_max_length,

@@ -11,16 +11,20 @@ from redis import Redis
 
 from models.api_keys import ApiKeyStore
 from models.asset_store import AssetStore
+from models.audience_export import AudienceExport
 from models.campaign_store import CampaignStore
 from models.campaigns import utc_now
 from models.customer_data_store import CustomerDataStore
 from models.decision import DecisionEngine
 from models.erasure import Eraser, Tombstones
+from models.feed_store import FeedStore
 from models.image_validation import ImageLimits
+from models.newsletter_store import NewsletterStore
 from models.recipient_store import RecipientStore
 from models.render_cache import RenderCache
 from models.segmentation import LifecycleThresholds
 from models.segmentation_job import PersonaStore, SegmentationJob
+from models.sends import SendStore
 from models.stats import CachedTotals, StatsStore
 from server.config import Settings
 from server.tokens import TokenSigner
@@ -47,6 +51,9 @@ class Services:
     eraser: Eraser
     personas: PersonaStore
     segmentation: SegmentationJob
+    feeds: FeedStore
+    newsletters: NewsletterStore
+    sends: SendStore
     clock: Callable[[], dt.datetime] = field(default=utc_now)
 
 
@@ -119,6 +126,16 @@ def build_services(settings: Settings) -> Services:
             rates=settings.exchange_rates,
             ttl_seconds=settings.profile_ttl_seconds,
         ),
+        feeds=FeedStore(text),
+        newsletters=NewsletterStore(text),
+        sends=SendStore(text, ttl_seconds=settings.decision_ttl_seconds),
+    )
+
+
+def audience_export(services: Services) -> AudienceExport:
+    """The audience export over the app's stores."""
+    return AudienceExport(
+        services.redis, services.sends, services.signer.sign, services.settings.max_score_ages
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 TOKEN_PARAM = "r"  # noqa: S105 - a query parameter name, not a secret
+SEND_PARAM = "s"
 
 
 def image_path(campaign_id: str, block_id: str) -> str:
@@ -25,3 +26,13 @@ def image_url(public_url: str, campaign_id: str, block_id: str, token: str) -> s
 def click_url(public_url: str, campaign_id: str, block_id: str, token: str) -> str:
     """Absolute click URL for a recipient token; pairs with ``image_url``."""
     return f"{public_url}{click_path(campaign_id, block_id)}?{TOKEN_PARAM}={quote(token, safe='')}"
+
+
+def slot_image_path(campaign_id: str, slot: int) -> str:
+    """Path of a newsletter slot's image route."""
+    return f"/s/{campaign_id}/{slot}.png"
+
+
+def slot_click_path(campaign_id: str, slot: int) -> str:
+    """Path of a newsletter slot's click route."""
+    return f"/s/{campaign_id}/{slot}"

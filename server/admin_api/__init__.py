@@ -1,12 +1,15 @@
 """The admin API v1 under ``/api/v1``: one ``Api`` whose operations live in the modules here."""
 
 from server.admin_api import (  # noqa: F401 - registers the operations
+    amp,
     api_keys,
     assets,
     audit,
     campaigns,
     customer_data,
     embed,
+    feeds,
+    newsletters,
     openapi,
     recipients,
     reports,

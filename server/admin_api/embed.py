@@ -1,4 +1,5 @@
-"""Admin API: copy-paste embed code of a block in an ESP's merge-tag dialect."""
+"""Admin API: copy-paste embed code of a block, or of a whole newsletter, in an ESP's
+merge-tag dialect."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from pydantic import BaseModel, Field
 
 from server.admin_api.campaigns import BLOCK, TAG_BLOCKS
 from server.admin_api.registry import api
-from server.embed_codes import DEFAULT_TOKEN_FIELD, DIALECTS, block_target, dialect, embed_code
+from server.embed_codes import (
+    DEFAULT_SEND_FIELD,
+    DEFAULT_TOKEN_FIELD,
+    DIALECTS,
+    block_target,
+    dialect,
+    embed_code,
+    newsletter_embed,
+)
 from server.services import services
 
 
@@ -52,3 +61,51 @@ def block_embed(campaign_id: str, block_id: str) -> ResponseReturnValue:
     )
     code = embed_code(target, chosen.name, services().settings.public_url)
     return jsonify(EmbedAnswer.model_validate(code.as_dict()).model_dump(mode="json"))
+
+
+class NewsletterEmbedAnswer(BaseModel):
+    """A whole newsletter's body for one ESP: blocks, then slots, with a web view link."""
+
+    esp: str
+    html: str = Field(description="The body as a single-column table of <a><img></a>.")
+    mjml: str = Field(description="The same as an MJML document.")
+    web_view_url: str = Field(description="The view-in-browser URL with the merge tags.")
+    fields: dict[str, str] = Field(description="The ESP field behind each URL parameter.")
+    parts: list[EmbedAnswer] = Field(description="Each block and slot on its own.")
+
+
+@api.operation(
+    "GET",
+    "/campaigns/<campaign_id>/newsletter/embed",
+    summary="Embed code of the whole newsletter for an ESP (token and send merge tags)",
+    tag="newsletters",
+    response=NewsletterEmbedAnswer,
+    query={
+        "esp": QUERY_EMBED["esp"],
+        "token_field": QUERY_EMBED["token_field"],
+        "send_field": f"The ESP field holding the send id (default {DEFAULT_SEND_FIELD}).",
+    },
+    errors=(404, 422),
+)
+def newsletter_embed_code(campaign_id: str) -> ResponseReturnValue:
+    """The newsletter's blocks and slots with the ESP's merge tags for token and send."""
+    found = services()
+    newsletter = found.newsletters.require(campaign_id)
+    blocks = [found.campaigns.require_block(campaign_id, b) for b in newsletter.blocks]
+    embed = newsletter_embed(
+        newsletter,
+        blocks,
+        dialect(request.args.get("esp", "generic")).name,
+        found.settings.public_url,
+        request.args.get("token_field", DEFAULT_TOKEN_FIELD),
+        request.args.get("send_field", DEFAULT_SEND_FIELD),
+    )
+    answer = NewsletterEmbedAnswer(
+        esp=embed.esp,
+        html=embed.html,
+        mjml=embed.mjml,
+        web_view_url=embed.web_view_url,
+        fields=embed.fields,
+        parts=[EmbedAnswer.model_validate(part.as_dict()) for part in embed.parts],
+    )
+    return jsonify(answer.model_dump(mode="json"))

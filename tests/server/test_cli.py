@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -68,6 +70,13 @@ def test_demo_prints_urls_and_serves_them(tmp_path: Path) -> None:
             assert redirect.value.headers["Location"].startswith("https://example.com/")
             redirect.value.close()
         assert len(colors) == 4  # three variants and the fallback
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/demo", timeout=5) as response:
+            page = response.read().decode()
+        slot_images = re.findall(r'src="([^"]*/s/daily/\d\.png[^"]*)"', page)
+        assert len(slot_images) == 12  # three slots for each of the four recipients with consent
+        slot = html.unescape(slot_images[0])
+        with urllib.request.urlopen(slot, timeout=5) as response:  # noqa: S310
+            assert decode_image(response.read()).size == (1200, 400)  # dpr=2
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)

@@ -15,8 +15,8 @@ from server.embed_codes import DIALECTS
 from server.embed_command import cmd_embed, run_embed
 from server.services import Services
 from tests.conftest import SIGNING_KEY
+from tests.esp_merges import braze, image_and_link, klaviyo, salesforce
 from tests.factories import corner_color, hex_rgb, store_block, store_recipient, variant
-from tests.server.test_embed_codes import braze, image_and_link, klaviyo, salesforce
 
 GOLD = "#0B7A75"
 GOLD_URL = "https://shop.example/gold"

@@ -16,6 +16,7 @@ from models import keys
 from models.erasure import ERASED_DETAIL, Eraser, RecipientKeys, Tombstones, erasure_steps
 from models.recipient_store import RecipientStore
 from models.recipients import ProfileUpsert
+from models.sends import SendMemberships
 from server.services import Services
 from tests.conftest import SIGNING_KEY
 from tests.factories import (
@@ -387,7 +388,7 @@ def test_tombstones_hold_no_id_and_survive_key_rotation(redis_client: redis.Redi
 
 
 def test_erasure_steps_are_one_list_and_counted(services: Services, clock: FakeClock) -> None:
-    assert [type(step) for step in erasure_steps()] == [RecipientKeys]
+    assert [type(step) for step in erasure_steps()] == [RecipientKeys, SendMemberships]
 
     class SendMembers:
         """A further step, as a store outside the recipient's keys would add it."""

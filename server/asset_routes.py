@@ -1,0 +1,78 @@
+"""Public URLs of uploaded images, for AMP emails (``amp-img``) and web views.
+
+``GET /a/<asset id>.<ext>`` answers the image's bytes as uploaded, with its own media type (the
+extension is cosmetic). Ids are the SHA-256 of the bytes (the ``sha256:`` prefix may be left
+out), so an answer never changes: it is cacheable by anyone for a year, ``immutable``, with the
+hash as its ETag. An unknown id is a 404 (this is not an email-image route: nothing points at an
+unknown id). When Redis is unavailable (or anything else fails) it answers a 1×1 transparent
+PNG that nobody may cache: never a 5xx, and never a placeholder stored under the immutable URL.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request
+from flask.typing import ResponseReturnValue
+
+from models.assets import EXTENSIONS, valid_asset_id
+from server.open_time import LAST_RESORT, REDIS_FAILURES, OpenTime
+
+log = logging.getLogger(__name__)
+bp = Blueprint("asset_files", __name__)
+
+ID_PREFIX = "sha256:"
+IMMUTABLE = "public, max-age=31536000, immutable"
+NOT_CACHED = "no-store"
+
+
+def asset_path(asset_id: str, media_type: str) -> str:
+    """The public path of an asset: ``/a/<hex>.<ext>``."""
+    return f"/a/{asset_id.removeprefix(ID_PREFIX)}.{EXTENSIONS.get(media_type, 'img')}"
+
+
+def _open_time() -> OpenTime:
+    service: OpenTime = current_app.extensions["blanco.open_time"]
+    return service
+
+
+def _not_found() -> Response:
+    response = Response("no such image\n", status=404, mimetype="text/plain")
+    response.headers["Cache-Control"] = NOT_CACHED
+    return response
+
+
+def _unavailable(reason: str) -> Response:
+    response = Response(LAST_RESORT.image.body, mimetype=LAST_RESORT.image.media_type)
+    response.headers["Cache-Control"] = NOT_CACHED
+    response.headers["X-Blanco-Fallback"] = reason
+    return response
+
+
+@bp.get("/a/<asset_id>.<any(png, jpg, jpeg, gif, webp, img):extension>")
+def asset_file(asset_id: str, extension: str) -> ResponseReturnValue:
+    """An uploaded image by id: its bytes and media type, cacheable for ever."""
+    full_id = asset_id if asset_id.startswith(ID_PREFIX) else ID_PREFIX + asset_id
+    if not valid_asset_id(full_id):
+        return _not_found()
+    open_time = _open_time()
+    if open_time.breaker.open:
+        return _unavailable("redis")
+    try:
+        found = open_time.services.assets.get_content(full_id)
+    except REDIS_FAILURES as exc:
+        open_time.breaker.trip()
+        open_time.metrics.redis_error("asset")
+        log.warning("asset file: redis %s", type(exc).__name__)
+        return _unavailable("redis")
+    except Exception:
+        log.exception("asset file failed; answering a transparent image")
+        return _unavailable("error")
+    if found is None:
+        return _not_found()
+    asset, data = found
+    response = Response(data, mimetype=asset.media_type)
+    response.headers["Cache-Control"] = IMMUTABLE
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.set_etag(asset.id.removeprefix(ID_PREFIX))
+    return response.make_conditional(request)

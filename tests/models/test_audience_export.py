@@ -1,0 +1,129 @@
+"""Today's audience of a newsletter: score threshold on fresh scores, consent, suppressions and
+a holdout, streamed and recorded as the send."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from models.audience_export import columns, encode_rows
+from models.decision import split_point
+from models.recipients import ProfileUpsert, ScoresUpsert
+from models.sends import plan_send
+from server.services import Services, audience_export
+from tests.factories import FakeClock
+from tests.newsletter_fixtures import item, store_newsletter
+
+RULE = {"score": "travel_propensity", "gte": 0.7}
+
+
+def push(
+    services: Services,
+    recipient_id: str,
+    score: float | None,
+    *,
+    consent: bool | None = True,
+    computed_at: dt.datetime | None = None,
+) -> None:
+    attributes: dict[str, object] = {"email": f"{recipient_id}@example.com"}
+    if consent is not None:
+        attributes["consent_email"] = consent
+    services.recipients.upsert_profiles(
+        [ProfileUpsert.model_validate({"recipient_id": recipient_id, "attributes": attributes})]
+    )
+    if score is not None:
+        record: dict[str, object] = {"value": score}
+        if computed_at is not None:
+            record["computed_at"] = computed_at
+        services.recipients.upsert_scores(
+            [
+                ScoresUpsert.model_validate(
+                    {"recipient_id": recipient_id, "scores": {"travel_propensity": record}}
+                )
+            ]
+        )
+
+
+def test_the_days_audience_is_exactly_the_expected_list(
+    services: Services, clock: FakeClock
+) -> None:
+    newsletter = store_newsletter(services, [item("x", "beach")], audience=RULE, holdout=0.2)
+    eligible = [f"fan-{i:02d}" for i in range(40)]
+    for rid in eligible:
+        push(services, rid, 0.9, computed_at=clock.now - dt.timedelta(hours=30))
+    push(services, "edge", 0.7)  # the threshold itself is in
+    push(services, "low", 0.69)
+    push(services, "unscored", None)
+    push(services, "stale", 0.95, computed_at=clock.now - dt.timedelta(days=8))  # max age 7 d
+    push(services, "no-consent", 0.9, consent=False)
+    push(services, "consent-unknown", 0.9, consent=None)
+    push(services, "suppressed", 0.9)
+    services.newsletters.suppress("daily", ["suppressed"])
+    eligible.append("edge")
+
+    send = plan_send(newsletter, dt.date(2026, 11, 23), clock.now)
+    rows = list(audience_export(services).rows(newsletter, send, clock.now))
+
+    held = {r for r in eligible if split_point(r, "daily", "", "newsletter-holdout") < 0.2}
+    assert 2 <= len(held) <= 16  # about a fifth of 41
+    assert sorted(row["recipient_id"] for row in rows) == sorted(set(eligible) - held)
+    for row in rows:
+        assert services.signer.verify(row["blanco_token"]) == row["recipient_id"]
+        assert row["blanco_send_id"] == "2026-11-23"
+        assert row["email"] == f"{row['recipient_id']}@example.com"
+        assert row["first_name"] is None
+
+    recorded = services.sends.require("daily", "2026-11-23")
+    assert recorded.status == "exported"
+    assert recorded.send_time == dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)  # 10:00 CET
+    assert recorded.counts.model_dump() == {
+        "considered": 47,
+        "audience": len(rows),
+        "holdout": len(held),
+        "suppressed": 1,
+        "no_consent": 2,
+        "not_selected": 3,
+    }
+    assert services.sends.holdout_ids("daily", "2026-11-23") == sorted(held)
+    assert all(services.sends.was_sent_to("daily", "2026-11-23", r["recipient_id"]) for r in rows)
+
+
+def test_exporting_a_day_again_replaces_its_send(services: Services, clock: FakeClock) -> None:
+    newsletter = store_newsletter(services, [item("x")], audience=RULE)
+    push(services, "anna", 0.9)
+    push(services, "bram", 0.9)
+    send = plan_send(newsletter, None, clock.now)
+    assert len(list(audience_export(services).rows(newsletter, send, clock.now))) == 2
+
+    push(services, "bram", 0.1)
+    again = list(audience_export(services).rows(newsletter, send, clock.now))
+    assert [row["recipient_id"] for row in again] == ["anna"]
+    assert services.sends.require("daily", send.id).counts.audience == 1
+    assert not services.sends.was_sent_to("daily", send.id, "bram")
+
+
+def test_csv_has_a_header_and_one_line_per_recipient(services: Services, clock: FakeClock) -> None:
+    newsletter = store_newsletter(services, [item("x")], esp_fields=["email", "tags"])
+    services.recipients.upsert_profiles(
+        [
+            ProfileUpsert.model_validate(
+                {
+                    "recipient_id": "anna",
+                    "attributes": {
+                        "consent_email": True,
+                        "email": "anna@example.com",
+                        "tags": ["a", "b"],
+                    },
+                }
+            )
+        ]
+    )
+    send = plan_send(newsletter, None, clock.now)
+    rows = audience_export(services).rows(newsletter, send, clock.now)
+    text = "".join(encode_rows(rows, columns(newsletter), "csv"))
+    parsed = list(csv.reader(io.StringIO(text)))
+    assert parsed[0] == ["recipient_id", "blanco_token", "blanco_send_id", "email", "tags"]
+    assert parsed[1][0] == "anna"
+    assert parsed[1][3:] == ["anna@example.com", '["a", "b"]']
+    assert len(parsed) == 2

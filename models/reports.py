@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from models import keys
 from models.experiments import Comparison, compare
-from models.stats import FALLBACK_VARIANT, HOLDOUT_KIND, ReportRow, StatsStore
+from models.stats import FALLBACK_VARIANT, HOLDOUT_KIND, ReportRow, StatsStore, send_bucket
 
 MAX_REPORT_DAYS = 400
 
@@ -33,10 +33,14 @@ def build_report(
     start: dt.date,
     end: dt.date,
     block_id: str | None = None,
+    send: str | None = None,
 ) -> dict[str, Any]:
-    """The report document: rows per day, totals and comparisons per block."""
-    days = day_range(start, end)
-    rows = stats.report(campaign_id, days, block_id)
+    """The report document: rows per day (or, for a ``send``, one row per block and variant
+    of that send, its day the send's id), totals and comparisons per block."""
+    buckets = [send_bucket(send)] if send else [d.isoformat() for d in day_range(start, end)]
+    rows = stats.report(campaign_id, buckets, block_id)
+    if send:
+        rows = [replace(row, day=send) for row in rows]
     totals: dict[tuple[str, str], ReportRow] = {}
     for row in rows:
         total = totals.setdefault(
@@ -55,7 +59,7 @@ def build_report(
             into = total.by_client.setdefault(client, {"opens": 0, "clicks": 0})
             into["opens"] += counts["opens"]
             into["clicks"] += counts["clicks"]
-    _unique_over_range(stats, campaign_id, days, list(totals.values()))
+    _unique_over_range(stats, campaign_id, buckets, list(totals.values()))
     by_block: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
     for (block, variant), total in totals.items():
         by_block[block][variant] = (total.unique_opens, total.unique_clicks)
@@ -71,6 +75,7 @@ def build_report(
         "campaign_id": campaign_id,
         "from": start.isoformat(),
         "to": end.isoformat(),
+        "send": send,
         "rows": [r.as_dict() for r in rows],
         "totals": [totals[k].as_dict() for k in sorted(totals)],
         "comparisons": comparisons,
@@ -78,7 +83,7 @@ def build_report(
 
 
 def _unique_over_range(
-    stats: StatsStore, campaign_id: str, days: list[dt.date], totals: list[ReportRow]
+    stats: StatsStore, campaign_id: str, buckets: list[str], totals: list[ReportRow]
 ) -> None:
     """Unique counts over the whole range (a recipient opening on two days counts once)."""
     if not totals:
@@ -88,10 +93,8 @@ def _unique_over_range(
         for event in ("open", "click"):
             pipe.pfcount(
                 *[
-                    keys.stats_unique(
-                        campaign_id, d.isoformat(), event, total.block_id, total.variant
-                    )
-                    for d in days
+                    keys.stats_unique(campaign_id, bucket, event, total.block_id, total.variant)
+                    for bucket in buckets
                 ]
             )
     counts = pipe.execute()

@@ -44,6 +44,8 @@ class CountedEvent:
     kind: str  # open kinds, or "human"/"bot" for clicks
     at: dt.datetime
     holdout: bool = False
+    send: str | None = None
+    """The newsletter send the event belongs to; its counters are also kept per send."""
 
     @property
     def unique_countable(self) -> bool:
@@ -55,6 +57,11 @@ class CountedEvent:
 
 COUNTED_EVENTS = ("open", "click")
 """The events the counters count; others (e.g. a website ``view``) are only in the stream."""
+
+
+def send_bucket(send_id: str) -> str:
+    """The counter bucket of a newsletter send (next to the UTC days)."""
+    return f"send:{send_id}"
 
 
 def _day(moment: dt.datetime) -> str:
@@ -86,21 +93,23 @@ class StatsStore:
         """Add the counter updates for ``event`` to ``pipe`` (only opens and clicks count)."""
         if event.event not in COUNTED_EVENTS:
             return
-        day = _day(event.at)
         variant = HOLDOUT_KIND if event.holdout else event.variant
-        counts = keys.stats_counts(event.campaign_id, day)
-        pipe.hincrby(
-            counts, f"{event.event}|{event.block_id}|{variant}|{event.client}|{event.kind}", 1
-        )
-        self._expire(pipe, counts)
-        if event.unique_countable:
-            unique = keys.stats_unique(event.campaign_id, day, event.event, event.block_id, variant)
-            pipe.pfadd(unique, event.recipient_id)
-            self._expire(pipe, unique)
-            if not event.holdout:
-                totals = keys.stats_totals(event.campaign_id)
-                pipe.hincrby(totals, f"{event.block_id}|{variant}|{event.event}", 1)
-                self._expire(pipe, totals)
+        field = f"{event.event}|{event.block_id}|{variant}|{event.client}|{event.kind}"
+        buckets = [_day(event.at)] + ([send_bucket(event.send)] if event.send else [])
+        for bucket in buckets:
+            counts = keys.stats_counts(event.campaign_id, bucket)
+            pipe.hincrby(counts, field, 1)
+            self._expire(pipe, counts)
+            if event.unique_countable:
+                unique = keys.stats_unique(
+                    event.campaign_id, bucket, event.event, event.block_id, variant
+                )
+                pipe.pfadd(unique, event.recipient_id)
+                self._expire(pipe, unique)
+        if event.unique_countable and not event.holdout:
+            totals = keys.stats_totals(event.campaign_id)
+            pipe.hincrby(totals, f"{event.block_id}|{variant}|{event.event}", 1)
+            self._expire(pipe, totals)
 
     def totals(self, campaign_id: str, block_id: str) -> dict[str, tuple[int, int]]:
         """Human (or proxied) opens and human clicks per variant of a block, all time."""
@@ -113,10 +122,11 @@ class StatsStore:
         return {variant: (opens, clicks) for variant, (opens, clicks) in result.items()}
 
     def report(
-        self, campaign_id: str, days: Iterable[dt.date], block_id: str | None = None
+        self, campaign_id: str, buckets: Iterable[str], block_id: str | None = None
     ) -> list[ReportRow]:
-        """One row per day, block and variant that had events."""
-        day_list = [d.isoformat() for d in days]
+        """One row per bucket (a UTC day, or a send's ``send_bucket``), block and variant that
+        had events."""
+        day_list = list(buckets)
         pipe = self.redis.pipeline(transaction=False)
         for day in day_list:
             pipe.hgetall(keys.stats_counts(campaign_id, day))

@@ -559,6 +559,7 @@ class OpenTime:
                     kind=kind,
                     at=now,
                     holdout=shown.holdout,
+                    send=send,
                 ),
             )
             pipe.execute()

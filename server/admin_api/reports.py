@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import FieldError, InvalidInput, NotFound
 from models.reports import MAX_REPORT_DAYS, block_comparisons, build_report
+from models.sends import valid_send_id
 from server.admin_api.campaigns import BLOCK, dump, store_changed
 from server.admin_api.registry import api
 from server.report_chart import render_chart
@@ -23,7 +24,9 @@ TAG = "reports"
 REPORT_QUERY = {
     "from": "First UTC day, YYYY-MM-DD (default: 13 days before `to`).",
     "to": "Last UTC day, YYYY-MM-DD (default: today).",
-    "block": "Only this block.",
+    "block": "Only this block (a newsletter slot is `slot-<n>`).",
+    "send": "Only this newsletter send (its id, YYYY-MM-DD): one row per block and variant; "
+    "`from`/`to` are ignored.",
     "format": "json (default) or csv.",
 }
 CSV_COLUMNS = (
@@ -63,7 +66,10 @@ def _report(campaign_id: str) -> dict[str, Any]:
             "the date range is empty or too long",
             [FieldError(("from",), f"must be on or before `to`, at most {MAX_REPORT_DAYS} days")],
         )
-    return build_report(services().stats, campaign_id, start, end, request.args.get("block"))
+    send = request.args.get("send") or None
+    if send is not None and not valid_send_id(send):
+        raise InvalidInput("`send` is not a send id", [FieldError(("send",), "use YYYY-MM-DD")])
+    return build_report(services().stats, campaign_id, start, end, request.args.get("block"), send)
 
 
 @api.operation(

@@ -246,3 +246,38 @@ def test_open_events_carry_the_send(
     client.get(slot_url(services, anna, 1, "2026-11-20"))  # a send that was never recorded
     sends = [f["send"] for _, f in redis_client.xrange(keys.campaign_events("daily"))]
     assert sends == [SEND, ""]
+
+
+def test_reports_per_send_count_that_sends_opens_and_clicks(
+    client: FlaskClient,
+    services: Services,
+    admin_headers: dict[str, str],
+    clock: FakeClock,
+    anna: str,
+) -> None:
+    from models.sends import plan_send
+
+    newsletter = store_newsletter(services, ITEMS, slots=2)
+    for day in (23, 24):
+        services.sends.start(plan_send(newsletter, clock.now.date().replace(day=day), clock.now))
+    client.get(slot_url(services, anna, 1, SEND))
+    client.get(slot_url(services, anna, 2, SEND))
+    client.get(click_url(services, anna, 1, SEND))
+    client.get(slot_url(services, anna, 1, "2026-11-24"))
+
+    def report(send: str) -> dict[str, dict[str, int]]:
+        response = client.get(f"/api/v1/campaigns/daily/report?send={send}", headers=admin_headers)
+        assert response.status_code == 200
+        document = response.get_json()
+        assert document["send"] == send
+        assert {row["day"] for row in document["rows"]} == {send}
+        return {row["block"]: row for row in document["totals"]}
+
+    first = report(SEND)
+    assert (first["slot-1"]["opens"], first["slot-1"]["clicks"]) == (1, 1)
+    assert (first["slot-2"]["opens"], first["slot-2"]["clicks"]) == (1, 0)
+    second = report("2026-11-24")
+    assert set(second) == {"slot-1"}
+    assert second["slot-1"]["unique_opens"] == 1
+    bad = client.get("/api/v1/campaigns/daily/report?send=nope", headers=admin_headers)
+    assert bad.status_code == 422

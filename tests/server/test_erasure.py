@@ -321,6 +321,7 @@ def test_each_erasure_is_logged_without_personal_data(
     clock: FakeClock,
 ) -> None:
     push_everything(api, client, services)
+    held = [key for key in keys.recipient_keys(RID) if redis_client.exists(key)]
     erased_at = clock.now
     first = api.delete(f"/recipients/{RID}", headers={"X-Request-ID": "erase-1"})
     assert first.status_code == 204
@@ -336,9 +337,7 @@ def test_each_erasure_is_logged_without_personal_data(
     assert set(oldest) == {"id", "at", "api_key_id", "api_key_name", "request_id", "keys_removed"}
     assert (oldest["api_key_id"], oldest["api_key_name"]) == (key.id, "tests")
     assert dt.datetime.fromisoformat(oldest["at"]) == erased_at
-    assert oldest["keys_removed"] == len(
-        [k for k in keys.recipient_keys(RID) if k != keys.rankings(RID)]
-    )
+    assert oldest["keys_removed"] == len(held) >= 7
     assert newest["keys_removed"] == 0
     assert api.get("/audit/erasures?limit=1").get_json() == [newest]
 

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from models.conditions import Condition
 from models.experiments import Experiment
+from models.live_data import MAX_REQUIRED_SOURCES, SourceName
 from renderers.html import HtmlContent
 from renderers.registry import ContentParams
 
@@ -62,6 +63,12 @@ class Variant(_Model):
         1.0, ge=0, le=1000, description="Share in an A/B split among equal-priority matches."
     )
     when: Condition | None = Field(None, description="Targeting; absent means everyone.")
+    requires_live: list[SourceName] = Field(
+        default_factory=list,
+        max_length=MAX_REQUIRED_SOURCES,
+        description="Live sources this variant shows; it is skipped (the next variant or the "
+        "fallback shows) while any of them is stale or missing.",
+    )
     content: ContentParams
     target_url: TargetUrl
     alt: str = Field("", max_length=300)

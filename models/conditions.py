@@ -14,7 +14,9 @@ A condition is one JSON object whose first key names its kind:
 - ``{"client": ["gmail_proxy", "apple_mpp"]}`` and ``{"device": ["mobile"]}``: who fetched;
 - ``{"event": "cs_contact", "within_days": 7}``: a recent customer event of that type;
 - ``{"seen_within_days": 90}``: the recipient's latest customer event or transaction is that
-  recent.
+  recent;
+- ``{"live": "flights.kl123_delay", "gt": 0}``: a value of a fresh live source (pushed by API,
+  ``models.live_data``), with the attribute operators; a stale source counts as missing.
 
 A comparison against a missing value, or a value of another type, is simply false.
 """
@@ -37,6 +39,8 @@ from pydantic import (
     model_validator,
 )
 
+from models.live_data import LIVE_PATH_PATTERN
+
 Scalar = str | int | float | bool
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_CONDITION_ITEMS = 100
@@ -58,6 +62,8 @@ class Audience:
     """The time of the latest customer event or transaction."""
     attributes_updated: Mapping[str, dt.datetime] = field(default_factory=dict)
     """How fresh each profile attribute is: when its source last wrote (absent: not known)."""
+    live: Mapping[str, Mapping[str, Scalar]] = field(default_factory=dict)
+    """The values of the live sources that are fresh at ``now``, by source."""
 
 
 class _Condition(BaseModel):
@@ -210,6 +216,22 @@ class ScoreCondition(_Comparison):
         return self._check(present, audience.scores.get(self.score))
 
 
+class LiveCondition(_Comparison):
+    """A value of a live source, ``<source>.<value>``; a stale or missing source (or value)
+    is missing, so only ``exists: false`` matches it."""
+
+    live: str = Field(
+        pattern=LIVE_PATH_PATTERN,
+        max_length=129,
+        description="`<source>.<value>`, e.g. `flights.kl123_delay`.",
+    )
+
+    def matches(self, audience: Audience) -> bool:
+        source, _, name = self.live.partition(".")
+        value = audience.live.get(source, {}).get(name)
+        return self._check(value is not None, value)
+
+
 class SegmentCondition(_Condition):
     segment: str = Field(min_length=1, max_length=64)
 
@@ -335,6 +357,7 @@ _KINDS = (
     "device",
     "event",
     "seen_within_days",
+    "live",
 )
 
 
@@ -359,6 +382,7 @@ Condition = Annotated[
         Annotated[DeviceCondition, Tag("device")],
         Annotated[EventCondition, Tag("event")],
         Annotated[SeenCondition, Tag("seen_within_days")],
+        Annotated[LiveCondition, Tag("live")],
     ],
     Discriminator(
         _kind,
@@ -379,6 +403,7 @@ _TAG_OF_CLASS: dict[type[_Condition], str] = {
     DeviceCondition: "device",
     EventCondition: "event",
     SeenCondition: "seen_within_days",
+    LiveCondition: "live",
 }
 
 for _model in (AllOf, AnyOf, Not):

@@ -24,6 +24,8 @@ from models.conditions import Audience
 from models.email_clients import ClientInfo
 from models.erasure import Tombstones
 from models.experiments import Totals, thompson_choice
+from models.live_data import NO_LIVE_VALUES, LiveFields, LiveValues
+from models.live_store import LiveCache
 from models.recipient_reads import RecipientData, parse_recipient_reads, queue_recipient_reads
 from models.score_freshness import NO_LIMIT, ScoreMaxAges
 
@@ -90,6 +92,17 @@ class Snapshot:
     previous: Decision | None
     erased: bool = False
     """The recipient was erased: no data, and callers treat the token as unverified."""
+    live: LiveValues = NO_LIVE_VALUES
+    """Every live source as pushed; ``fresh_live`` says which may be used at a moment."""
+
+    def fresh_live(self, now: dt.datetime) -> LiveFields:
+        """The values of the live sources that are fresh at ``now``, by source."""
+        return self.live.fresh(now)
+
+    def render_fields(self, now: dt.datetime) -> dict[str, Any]:
+        """What a variant's templates read: the profile, plus ``live`` (the fresh sources;
+        it hides a profile attribute of that name)."""
+        return {**self.recipient.profile, "live": self.fresh_live(now)}
 
 
 def split_point(recipient_id: str, campaign_id: str, block_id: str, purpose: str = "") -> float:
@@ -100,6 +113,20 @@ def split_point(recipient_id: str, campaign_id: str, block_id: str, purpose: str
 
 
 NO_TOTALS: Callable[[str, str], Totals] = lambda _c, _b: {}  # noqa: E731
+
+
+def _live_ready(block: Block, variant_id: str | None, live: LiveFields) -> bool:
+    """Whether the live sources the block's variant requires are fresh (a lock on the first
+    open's variant holds only while they are; the fallback requires none)."""
+    variant = block.variant(variant_id) if variant_id else None
+    return variant is None or all(source in live for source in variant.requires_live)
+
+
+def _eligible(variant: Variant, audience: Audience) -> bool:
+    """Whether the variant's live sources are all fresh and its condition matches."""
+    if any(source not in audience.live for source in variant.requires_live):
+        return False
+    return variant.when is None or variant.when.matches(audience)
 
 
 def choose_variant(
@@ -117,7 +144,7 @@ def choose_variant(
     for variant in by_priority:
         if level and variant.priority != level[0].priority:
             break
-        if variant.when is None or variant.when.matches(audience):
+        if _eligible(variant, audience):
             level.append(variant)
     if not level:
         return FALLBACK, "no variant matched"
@@ -154,6 +181,7 @@ class DecisionEngine:
         totals: Callable[[str, str], Totals] = NO_TOTALS,
         max_ages: ScoreMaxAges = NO_LIMIT,
         tombstones: Tombstones | None = None,
+        live: LiveCache | None = None,
     ) -> None:
         self.redis = client
         self.campaigns = campaigns
@@ -161,6 +189,7 @@ class DecisionEngine:
         self.totals = totals
         self.max_ages = max_ages
         self.tombstones = tombstones
+        self.live = live
 
     def load(
         self,
@@ -169,31 +198,37 @@ class DecisionEngine:
         recipient_id: str | None,
         now: dt.datetime | None = None,
     ) -> Snapshot:
-        """Campaign, block and (for a verified recipient) profile, scores, segments, the
-        previous decision and whether the recipient was erased, in one pipelined round-trip.
-        Stale scores are left out; an erased recipient's snapshot holds no data."""
+        """Campaign, block, the live sources' version and (for a verified recipient) profile,
+        scores, segments, the previous decision and whether the recipient was erased, in one
+        pipelined round-trip. Stale scores are left out; an erased recipient's snapshot holds
+        no data. The live sources come from this worker's copy, re-read only when the version
+        moved."""
         now = now or utc_now()
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(keys.campaign(campaign_id))
         pipe.get(keys.block(campaign_id, block_id))
+        if self.live is not None:
+            self.live.queue_version(pipe)
         if recipient_id is not None:
             pipe.hget(keys.decisions(recipient_id), decision_field(campaign_id, block_id))
             queue_recipient_reads(pipe, recipient_id, now)
             if self.tombstones is not None:
                 self.tombstones.queue_check(pipe, recipient_id)
         results = pipe.execute()
+        live = self.live.at_version(results.pop(2)) if self.live is not None else NO_LIVE_VALUES
         campaign = Campaign.model_validate_json(results[0]) if results[0] else None
         block = parse_block(results[1]) if results[1] else None
         if recipient_id is None:
-            return Snapshot(campaign, block, RecipientData(), None)
+            return Snapshot(campaign, block, RecipientData(), None, live=live)
         if self.tombstones is not None and Tombstones.parse_check(results[-1]):
-            return Snapshot(campaign, block, RecipientData(), None, erased=True)
+            return Snapshot(campaign, block, RecipientData(), None, erased=True, live=live)
         previous = results[2]
         return Snapshot(
             campaign,
             block,
             parse_recipient_reads(results[3:], now, self.max_ages),
             Decision.from_json(campaign_id, block_id, previous) if previous else None,
+            live=live,
         )
 
     def decide(
@@ -235,9 +270,10 @@ class DecisionEngine:
             return fallback("unknown recipient")
         if not snapshot.recipient.consents:
             return fallback("no consent")
+        live = snapshot.fresh_live(now)
         if block.lock_on_first_open and previous is not None:
             shown = self.block_version(block, previous.version)
-            if shown is not None:
+            if shown is not None and _live_ready(shown, previous.variant_id, live):
                 return previous, shown
         experiment = block.experiment
         if experiment is not None:
@@ -249,7 +285,7 @@ class DecisionEngine:
                 experiment.pilot
             ):
                 return fallback("outside the pilot")
-        audience = snapshot.recipient.audience(now, client.client, client.device)
+        audience = snapshot.recipient.audience(now, client.client, client.device, live)
         variant, reason = choose_variant(block, audience, recipient_id, self.totals)
         decision = Decision(
             block.campaign_id,

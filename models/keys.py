@@ -19,6 +19,14 @@ PERSONA_RULES = f"{PREFIX}:cfg:personas"
 """JSON document (``models.segmentation.PersonaRules``): the rules that assign a persona."""
 
 
+LIVE_SOURCES = f"{PREFIX}:cfg:{{live}}:sources"
+"""Hash of live source name -> JSON document (``models.live_data.LiveSource``): the values the
+data team pushed, their freshness limit and the time of the push."""
+LIVE_VERSION = f"{PREFIX}:cfg:{{live}}:version"
+"""A random token that changes with every write to ``LIVE_SOURCES`` (same slot, one
+``MULTI``): workers read it in the open's pipeline and reload the sources only when it moved."""
+
+
 def _campaign(campaign_id: str) -> str:
     return f"{PREFIX}:cfg:{{c:{campaign_id}}}"
 

@@ -47,9 +47,14 @@ class RecipientData:
         return self.profile.get(CONSENT_ATTRIBUTE) is not False
 
     def audience(
-        self, now: dt.datetime, client: str = "unknown", device: str = "unknown"
+        self,
+        now: dt.datetime,
+        client: str = "unknown",
+        device: str = "unknown",
+        live: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Audience:
-        """The conditions' view of this recipient at ``now``."""
+        """The conditions' view of this recipient at ``now`` (with the live sources fresh
+        then, if given)."""
         return Audience(
             now=now,
             profile=self.profile,
@@ -60,6 +65,7 @@ class RecipientData:
             events=self.events,
             last_seen=self.last_seen,
             attributes_updated=self.attributes_updated,
+            live=live or {},
         )
 
 

@@ -22,6 +22,8 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
+from renderers.templating import LIVE_FIELD, live_values_used
+
 PNG_COMPRESS_LEVEL = 1
 JPEG_QUALITY = 85
 WEBP_QUALITY = 85
@@ -135,8 +137,11 @@ class Renderer(ABC, Generic[P]):
         """Everything the output depends on, as JSON-able values."""
         used = self.fields_used(params)
         fields = {k: v for k, v in request.fields.items() if used is None or k in used}
+        dumped = params.model_dump(mode="json")
+        if isinstance(fields.get(LIVE_FIELD), Mapping):
+            fields[LIVE_FIELD] = live_values_used(_texts(dumped), fields[LIVE_FIELD])
         return [
-            params.model_dump(mode="json"),
+            dumped,
             request.width,
             request.height,
             request.scale,
@@ -152,3 +157,15 @@ class Renderer(ABC, Generic[P]):
             [self.type, *self.cache_material(params, request)], sort_keys=True, default=str
         )
         return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _texts(node: Any) -> list[str]:
+    """Every string inside dumped params: the templates are among them (so the live values
+    any text names are in the cache key, and a change to another value leaves it alone)."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [t for value in node.values() for t in _texts(value)]
+    if isinstance(node, list):
+        return [t for value in node for t in _texts(value)]
+    return []

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Template, TemplateError, meta
+from jinja2 import Template, TemplateError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 
@@ -34,6 +34,89 @@ def template_error(source: str) -> str | None:
 def placeholders(source: str) -> frozenset[str]:
     """Names of the variables a template reads."""
     return frozenset(meta.find_undeclared_variables(_environment().parse(source)))
+
+
+LIVE_FIELD = "live"
+"""The field that holds the fresh live sources: ``{{ live.<source>.<value> }}``."""
+
+
+LivePath = tuple[str, str | None]
+"""A live value a template reads, ``(source, value)``; ``(source, None)``: the whole source."""
+
+
+@lru_cache(maxsize=4096)
+def live_reads(source: str) -> frozenset[LivePath] | None:
+    """The live values a template reads as ``live.<source>.<value>`` (or with ``[…]`` and
+    constant names); None when it reads ``live`` any other way (the whole mapping, a computed
+    source name, a mapping method such as ``live.items()``)."""
+    if LIVE_FIELD not in placeholders(source):
+        return frozenset()
+    tree = _environment().parse(source)
+    below: dict[int, str | None] = {}  # id of a node -> the constant name read from it
+    for attr in tree.find_all(nodes.Getattr):
+        below[id(attr.node)] = attr.attr
+    for item in tree.find_all(nodes.Getitem):
+        below[id(item.node)] = _constant_name(item.arg)
+    reads: list[tuple[nodes.Node, str | None]] = [
+        (n, n.attr) for n in tree.find_all(nodes.Getattr) if _is_live(n.node)
+    ]
+    reads += [(n, _constant_name(n.arg)) for n in tree.find_all(nodes.Getitem) if _is_live(n.node)]
+    uses = [n for n in tree.find_all(nodes.Name) if n.name == LIVE_FIELD and n.ctx == "load"]
+    if len(reads) != len(uses) or any(_not_a_key(name) for _, name in reads):
+        return None
+    paths: set[LivePath] = set()
+    for node, name in reads:
+        value = below.get(id(node))
+        paths.add((str(name), None if _not_a_key(value) else value))
+    return frozenset(paths)
+
+
+def _is_live(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Name) and node.name == LIVE_FIELD
+
+
+def _constant_name(node: nodes.Node) -> str | None:
+    return node.value if isinstance(node, nodes.Const) and isinstance(node.value, str) else None
+
+
+def _not_a_key(name: str | None) -> bool:
+    """Whether reading ``name`` from a mapping may read more than one key (or none known)."""
+    return name is None or hasattr(dict, name)
+
+
+def live_reads_of(sources: Iterable[str]) -> frozenset[LivePath] | None:
+    """The live values any of ``sources`` (templates, or any text) reads; None: unknown."""
+    found: set[LivePath] = set()
+    for source in sources:
+        if LIVE_FIELD not in source:
+            continue
+        try:
+            paths = live_reads(source)
+        except TemplateError:
+            continue  # not a template: nothing is read
+        if paths is None:
+            return None
+        found |= paths
+    return frozenset(found)
+
+
+def live_values_used(
+    sources: Iterable[str], live: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The part of ``live`` that ``sources`` read (all of it if that is unknown): what a
+    render's cache key must hold, and no more."""
+    paths = live_reads_of(sources)
+    if paths is None:
+        return {name: dict(values) for name, values in live.items()}
+    whole = {name for name, value in paths if value is None}
+    used: dict[str, Any] = {name: dict(live[name]) for name in whole if name in live}
+    for name, value in paths:
+        if value is None or name in whole or name not in live:
+            continue
+        values = used.setdefault(name, {})
+        if value in live[name]:
+            values[value] = live[name][value]
+    return used
 
 
 def fill(

@@ -182,7 +182,7 @@ class ChannelDecisions:
                 shown.width,
                 shown.height,
                 variant.content,
-                snapshot.recipient.profile,
+                snapshot.render_fields(self.services.clock()),
                 self.services.clock(),
                 options,
                 personalised=True,

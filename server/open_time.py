@@ -30,11 +30,13 @@ from models.email_clients import (
     classify_open,
     classify_open_request,
 )
+from models.live_data import LiveFields
 from models.sends import valid_send_id
 from models.stats import CountedEvent, variant_label
 from renderers.base import ContentUnavailable, RenderedImage, RenderRequest
 from renderers.fallback import TRANSPARENT_PNG
 from renderers.registry import ContentParams, renderer_for
+from renderers.templating import LIVE_FIELD
 from server.click_signals import classify_click_in_context, click_context
 from server.metrics import Metrics
 from server.services import Services
@@ -260,7 +262,7 @@ class OpenTime:
                 shown.width,
                 shown.height,
                 variant.content,
-                snapshot.recipient.profile,
+                snapshot.render_fields(now),
                 now,
                 options,
                 personalised=True,
@@ -372,7 +374,7 @@ class OpenTime:
                 width,
                 height,
                 fallback.content,
-                {},
+                {LIVE_FIELD: LiveFields()},  # nothing personal, no live values: reads render empty
                 now,
                 options,
                 personalised=False,

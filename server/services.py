@@ -19,6 +19,7 @@ from models.decision import DecisionEngine
 from models.erasure import Eraser, Tombstones
 from models.feed_store import FeedStore
 from models.image_validation import ImageLimits
+from models.live_store import LiveCache, LiveStore
 from models.newsletter_store import NewsletterStore
 from models.recipient_store import RecipientStore
 from models.render_cache import RenderCache
@@ -54,6 +55,7 @@ class Services:
     feeds: FeedStore
     newsletters: NewsletterStore
     sends: SendStore
+    live: LiveStore
     clock: Callable[[], dt.datetime] = field(default=utc_now)
 
 
@@ -78,6 +80,7 @@ def build_services(settings: Settings) -> Services:
     stats = StatsStore(text, retention_days=settings.stats_retention_days)
     personas = PersonaStore(text)
     tombstones = Tombstones(text, settings.signing_keys)
+    live = LiveStore(text)
     return Services(
         settings=settings,
         redis=text,
@@ -98,6 +101,7 @@ def build_services(settings: Settings) -> Services:
             totals=CachedTotals(stats, seconds=5.0),
             max_ages=settings.max_score_ages,
             tombstones=tombstones,
+            live=LiveCache(live),
         ),
         render_cache=RenderCache(
             raw,
@@ -129,6 +133,7 @@ def build_services(settings: Settings) -> Services:
         feeds=FeedStore(text),
         newsletters=NewsletterStore(text),
         sends=SendStore(text, ttl_seconds=settings.decision_ttl_seconds),
+        live=live,
     )
 
 

@@ -9,6 +9,7 @@ from server.admin_api import (  # noqa: F401 - registers the operations
     customer_data,
     embed,
     feeds,
+    live_data,
     newsletters,
     openapi,
     recipients,

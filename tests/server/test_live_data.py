@@ -1,0 +1,349 @@
+"""Live sources end to end: pushed by API, shown by the very next open, and falling back once
+they are older than their freshness limit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from models import keys
+from server.services import Services
+from tests.factories import (
+    FALLBACK_BACKGROUND,
+    FALLBACK_URL,
+    AdminApi,
+    FakeClock,
+    banner,
+    corner_color,
+    error_pointers,
+    hex_rgb,
+    problem,
+    redis_contents,
+    store_block,
+    store_recipient,
+    variant,
+)
+
+FEW = "#CC0000"
+MANY = "#00AA00"
+
+
+@pytest.fixture
+def ingest(client: FlaskClient, ingest_headers: dict[str, str]) -> AdminApi:
+    """The admin API with the data team's ingest-only key."""
+    return AdminApi(client, ingest_headers)
+
+
+@pytest.fixture
+def admin(client: FlaskClient, admin_headers: dict[str, str]) -> AdminApi:
+    """The admin API with an admin key."""
+    return AdminApi(client, admin_headers)
+
+
+def seats(seats_left: Any = 12, max_age: int = 600, **more: Any) -> dict[str, Any]:
+    """A push body for the ``flights`` source."""
+    return {"values": {"seats_left": seats_left, **more}, "max_age_seconds": max_age}
+
+
+def seats_variant(variant_id: str, when: dict[str, Any], background: str) -> dict[str, Any]:
+    """A variant that shows the seats left and needs the flights source to be fresh."""
+    return {
+        **variant(variant_id, when, priority=10),
+        "content": banner("Only {{ live.flights.seats_left }} seats left", background),
+        "requires_live": ["flights"],
+    }
+
+
+@pytest.fixture
+def banner_block(services: Services) -> Services:
+    """A seats-left banner: red for five seats or fewer, green above, generic grey fallback."""
+    store_block(
+        services,
+        [
+            seats_variant("few", {"live": "flights.seats_left", "lte": 5}, FEW),
+            seats_variant("many", {"live": "flights.seats_left", "gt": 5}, MANY),
+        ],
+    )
+    store_recipient(services, "anna")
+    return services
+
+
+def open_image(client: FlaskClient, services: Services, recipient_id: str = "anna") -> TestResponse:
+    return client.get("/i/daily/hero.png", query_string={"r": services.signer.sign(recipient_id)})
+
+
+def render_keys(redis_client: redis.Redis) -> int:
+    return len(list(redis_client.scan_iter(match=keys.render_cache("*"))))
+
+
+# pushing and reading
+
+
+def test_push_read_list_and_delete(
+    ingest: AdminApi, admin: AdminApi, services: Services, clock: FakeClock
+) -> None:
+    response = ingest.put("/live/flights", json=seats(12, price=89.0, notice="Gate B12"))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    pushed = response.get_json()
+    assert dt.datetime.fromisoformat(pushed.pop("updated_at")) == clock.now
+    assert pushed == {
+        "source": "flights",
+        "values": {"seats_left": 12, "price": 89.0, "notice": "Gate B12"},
+        "max_age_seconds": 600,
+        "fresh": True,
+        "age_seconds": 0.0,
+    }
+    clock.advance(seconds=601)
+    read = ingest.get("/live/flights").get_json()
+    assert (read["fresh"], read["age_seconds"]) == (False, 601.0)
+    assert [s["source"] for s in ingest.get("/live").get_json()] == ["flights"]
+    problem(ingest.delete("/live/flights"), 403)  # removing a source is an admin's job
+    assert admin.delete("/live/flights").status_code == 204
+    problem(admin.delete("/live/flights"), 404)
+    problem(ingest.get("/live/flights"), 404)
+    assert ingest.get("/live").get_json() == []
+
+
+def test_a_push_replaces_every_value(ingest: AdminApi) -> None:
+    ingest.put("/live/flights", json=seats(12, notice="Gate B12"))
+    ingest.put("/live/flights", json=seats(11))
+    assert ingest.get("/live/flights").get_json()["values"] == {"seats_left": 11}
+
+
+def test_the_body_may_name_the_source_of_the_url(ingest: AdminApi) -> None:
+    assert ingest.put("/live/flights", json={**seats(), "source": "flights"}).status_code == 200
+    assert error_pointers(ingest.put("/live/flights", json={**seats(), "source": "stock"})) == [
+        ("/source", "source")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/live/flights", seats(**{f"v{n}": n for n in range(100)}), [("/values", "values")]),
+        ("/live/flights", seats({"left": 12}), [("/values/seats_left", "values.seats_left")]),
+        ("/live/flights", seats([12]), [("/values/seats_left", "values.seats_left")]),
+        ("/live/flights", seats(max_age=0), [("/max_age_seconds", "max_age_seconds")]),
+        ("/live/flights", seats(max_age=-60), [("/max_age_seconds", "max_age_seconds")]),
+        ("/live/flights", {"values": {}}, [("/max_age_seconds", "max_age_seconds")]),
+        ("/live/Flights", seats(), [("/source", "source")]),
+        ("/live/kl-123", seats(), [("/source", "source")]),
+        ("/live/flights", {**seats(), "ttl": 5}, [("/ttl", "ttl")]),
+    ],
+)
+def test_bad_pushes_are_refused_and_change_nothing(
+    ingest: AdminApi,
+    redis_client: redis.Redis,
+    path: str,
+    body: dict[str, Any],
+    expected: list[tuple[str, str]],
+) -> None:
+    assert ingest.put("/live/flights", json=seats(12)).status_code == 200
+    before = redis_contents(redis_client, "blanco:cfg:{live}:*")
+    assert error_pointers(ingest.put(path, json=body)) == expected
+    assert redis_contents(redis_client, "blanco:cfg:{live}:*") == before
+
+
+def test_bad_source_names_in_reads_are_refused(ingest: AdminApi, admin: AdminApi) -> None:
+    assert error_pointers(ingest.get("/live/Flights")) == [("/source", "source")]
+    assert error_pointers(admin.delete("/live/kl-123")) == [("/source", "source")]
+
+
+def test_ingest_and_admin_keys_may_push_a_channel_key_may_not(
+    client: FlaskClient, services: Services, ingest: AdminApi, admin: AdminApi
+) -> None:
+    _, channel_key = services.api_keys.create("website", ["channel"])
+    channel = AdminApi(client, {"Authorization": f"Bearer {channel_key}"})
+    problem(channel.put("/live/flights", json=seats()), 403)
+    problem(channel.get("/live"), 403)
+    problem(client.put("/api/v1/live/flights", json=seats()), 401)
+    assert services.live.get("flights") is None
+    assert ingest.put("/live/flights", json=seats(12)).status_code == 200
+    assert admin.put("/live/flights", json=seats(11)).status_code == 200
+    assert services.live.get("flights").values == {"seats_left": 11}  # type: ignore[union-attr]
+
+
+# at open time
+
+
+def test_a_push_changes_the_very_next_open(
+    client: FlaskClient, ingest: AdminApi, banner_block: Services
+) -> None:
+    ingest.put("/live/flights", json=seats(12))
+    assert corner_color(open_image(client, banner_block).data) == hex_rgb(MANY)
+    ingest.put("/live/flights", json=seats(3))
+    assert corner_color(open_image(client, banner_block).data) == hex_rgb(FEW)
+    ingest.put("/live/flights", json=seats(40))
+    assert corner_color(open_image(client, banner_block).data) == hex_rgb(MANY)
+
+
+def test_the_banner_shows_the_pushed_number_and_caches_per_value(
+    client: FlaskClient, ingest: AdminApi, banner_block: Services, redis_client: redis.Redis
+) -> None:
+    ingest.put("/live/flights", json=seats(12))
+    twelve = open_image(client, banner_block)
+    again = open_image(client, banner_block)
+    assert again.headers["ETag"] == twelve.headers["ETag"]
+    assert again.data == twelve.data
+    assert render_keys(redis_client) == 1  # the second open was a cache hit
+    ingest.put("/live/flights", json=seats(11, notice="unused by the banner"))
+    eleven = open_image(client, banner_block)
+    assert corner_color(eleven.data) == hex_rgb(MANY)
+    assert eleven.headers["ETag"] != twelve.headers["ETag"]
+    assert eleven.data != twelve.data  # another number drawn
+    assert render_keys(redis_client) == 2
+    ingest.put("/live/flights", json=seats(12, notice="still unused"))
+    assert open_image(client, banner_block).headers["ETag"] == twelve.headers["ETag"]
+    assert render_keys(redis_client) == 2
+
+
+def test_stale_data_falls_back(
+    client: FlaskClient, ingest: AdminApi, banner_block: Services, clock: FakeClock
+) -> None:
+    ingest.put("/live/flights", json=seats(3, max_age=600))
+    clock.advance(seconds=600)
+    fresh = open_image(client, banner_block)
+    assert corner_color(fresh.data) == hex_rgb(FEW)
+    assert "X-Blanco-Fallback" not in fresh.headers
+    clock.advance(seconds=1)
+    stale = open_image(client, banner_block)
+    assert corner_color(stale.data) == hex_rgb(FALLBACK_BACKGROUND)
+    assert stale.headers["X-Blanco-Fallback"] == "no variant matched"
+    redirect = client.get("/c/daily/hero", query_string={"r": banner_block.signer.sign("anna")})
+    assert redirect.headers["Location"] == FALLBACK_URL
+    ingest.put("/live/flights", json=seats(3, max_age=600))  # a new push is fresh again
+    assert corner_color(open_image(client, banner_block).data) == hex_rgb(FEW)
+
+
+def test_a_stale_source_falls_back_to_the_next_variant(
+    client: FlaskClient, ingest: AdminApi, services: Services, clock: FakeClock
+) -> None:
+    store_block(
+        services,
+        [
+            seats_variant("live", {"live": "flights.seats_left", "gte": 0}, FEW),
+            variant("evergreen", priority=1, background=MANY),
+        ],
+    )
+    store_recipient(services, "anna")
+    ingest.put("/live/flights", json=seats(3, max_age=60))
+    assert corner_color(open_image(client, services).data) == hex_rgb(FEW)
+    clock.advance(minutes=2)
+    later = open_image(client, services)
+    assert corner_color(later.data) == hex_rgb(MANY)
+    assert "X-Blanco-Fallback" not in later.headers
+
+
+def test_a_click_follows_what_the_open_showed_even_after_the_data_went_stale(
+    client: FlaskClient, ingest: AdminApi, banner_block: Services, clock: FakeClock
+) -> None:
+    ingest.put("/live/flights", json=seats(3, max_age=60))
+    assert corner_color(open_image(client, banner_block).data) == hex_rgb(FEW)
+    clock.advance(hours=1)
+    redirect = client.get("/c/daily/hero", query_string={"r": banner_block.signer.sign("anna")})
+    assert redirect.headers["Location"] == "https://shop.example/few"
+
+
+def test_a_lock_on_the_first_open_holds_only_while_its_data_is_fresh(
+    client: FlaskClient, ingest: AdminApi, services: Services, clock: FakeClock
+) -> None:
+    store_block(
+        services,
+        [
+            seats_variant("live", {"live": "flights.seats_left", "gte": 0}, FEW),
+            variant("evergreen", priority=1, background=MANY),
+        ],
+        lock_on_first_open=True,
+    )
+    store_recipient(services, "anna")
+    ingest.put("/live/flights", json=seats(3, max_age=60))
+    assert corner_color(open_image(client, services).data) == hex_rgb(FEW)
+    ingest.put("/live/flights", json=seats(30, max_age=60))
+    assert corner_color(open_image(client, services).data) == hex_rgb(FEW)  # locked
+    clock.advance(minutes=2)
+    assert corner_color(open_image(client, services).data) == hex_rgb(MANY)
+    ingest.put("/live/flights", json=seats(3, max_age=60))
+    assert corner_color(open_image(client, services).data) == hex_rgb(MANY)  # locked anew
+
+
+def test_a_deleted_source_falls_back(
+    client: FlaskClient, ingest: AdminApi, admin: AdminApi, banner_block: Services
+) -> None:
+    ingest.put("/live/flights", json=seats(3))
+    assert corner_color(open_image(client, banner_block).data) == hex_rgb(FEW)
+    admin.delete("/live/flights")
+    assert open_image(client, banner_block).headers["X-Blanco-Fallback"] == "no variant matched"
+
+
+def test_a_live_condition_without_requires_live(
+    client: FlaskClient, ingest: AdminApi, services: Services, clock: FakeClock
+) -> None:
+    delayed = variant("delayed", {"live": "flights.kl123_delay", "gt": 0}, background=FEW)
+    store_block(services, [delayed])
+    store_recipient(services, "anna")
+    assert open_image(client, services).headers["X-Blanco-Fallback"] == "no variant matched"
+    ingest.put("/live/flights", json={"values": {"kl123_delay": 25}, "max_age_seconds": 300})
+    assert corner_color(open_image(client, services).data) == hex_rgb(FEW)
+    ingest.put("/live/flights", json={"values": {"kl123_delay": 0}, "max_age_seconds": 300})
+    assert open_image(client, services).headers["X-Blanco-Fallback"] == "no variant matched"
+    ingest.put("/live/flights", json={"values": {"kl123_delay": 25}, "max_age_seconds": 300})
+    clock.advance(seconds=301)
+    assert open_image(client, services).headers["X-Blanco-Fallback"] == "no variant matched"
+
+
+def test_the_decision_preview_explains_a_stale_source(
+    ingest: AdminApi, admin: AdminApi, banner_block: Services, clock: FakeClock
+) -> None:
+    ingest.put("/live/flights", json=seats(3, max_age=60))
+    decision = "/campaigns/daily/blocks/hero/decision?recipient_id=anna"
+    assert admin.get(decision).get_json()["variant_id"] == "few"
+    clock.advance(minutes=2)
+    explained = admin.get(decision).get_json()
+    assert explained["variant_id"] is None
+    assert explained["reason"] == "no variant matched"
+
+
+def test_an_open_reads_the_sources_only_after_a_change(
+    client: FlaskClient, ingest: AdminApi, banner_block: Services, redis_client: redis.Redis
+) -> None:
+    ingest.put("/live/flights", json=seats(12))
+    cache = banner_block.engine.live
+    assert cache is not None
+    loads: list[int] = []
+    original = cache.store.load
+
+    def counted() -> Any:
+        loads.append(1)
+        return original()
+
+    cache.store.load = counted  # type: ignore[method-assign]
+    for _ in range(3):
+        open_image(client, banner_block)
+    assert len(loads) == 1
+    ingest.put("/live/flights", json=seats(11))
+    for _ in range(3):
+        open_image(client, banner_block)
+    assert len(loads) == 2
+
+
+def test_blocks_validate_live_settings(admin: AdminApi) -> None:
+    admin.post("/campaigns", json={"id": "daily"})
+    bad = {
+        "id": "hero",
+        "fallback": {"content": banner("Hi"), "target_url": "https://shop.example/"},
+        "variants": [
+            {
+                **variant("v", {"live": "flights", "gt": 0}),
+                "requires_live": ["Flights"],
+            }
+        ],
+    }
+    assert error_pointers(admin.post("/campaigns/daily/blocks", json=bad)) == [
+        ("/variants/0/when/live", "variants.0.when.live"),
+        ("/variants/0/requires_live/0", "variants.0.requires_live.0"),
+    ]

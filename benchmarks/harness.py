@@ -177,9 +177,16 @@ class Timing:
         return "n/a" if math.isnan(value) else f"{value:,.0f}"
 
 
-def run_series(request: Callable[[int], float], *, count: int, max_seconds: float) -> Timing:
+def run_series(
+    request: Callable[[int], float],
+    *,
+    count: int,
+    max_seconds: float,
+    settle: Callable[[], object] | None = None,
+) -> Timing:
     """Call ``request(i)`` (which returns its own latency) up to ``count`` times or until
-    ``max_seconds`` have passed; ``cpu`` is this process's CPU time meanwhile."""
+    ``max_seconds`` have passed; ``cpu`` is this process's CPU time meanwhile. ``settle`` runs
+    inside the timed span at the end (e.g. flushing background recording, so that work counts)."""
     latencies: list[float] = []
     cpu = time.process_time()
     start = time.perf_counter()
@@ -188,6 +195,8 @@ def run_series(request: Callable[[int], float], *, count: int, max_seconds: floa
         latencies.append(request(index))
         if time.perf_counter() > deadline:
             break
+    if settle is not None:
+        settle()
     elapsed = time.perf_counter() - start
     return Timing.of(latencies, elapsed, time.process_time() - cpu)
 
@@ -291,3 +300,10 @@ def timing_row(label: str, timing: Timing, baseline: Timing) -> list[str]:
         timing.per_request(timing.cpu),
         timing.per_request(timing.redis_cpu),
     ]
+
+
+def recording_flush(app: Flask) -> Callable[[], bool]:
+    """Flush the app's background recording (for ``run_series(settle=...)``)."""
+    open_time = app.extensions["blanco.open_time"]
+    flush: Callable[[], bool] = open_time.recorder.flush
+    return flush

@@ -25,6 +25,7 @@ from benchmarks.harness import (
     paragraph,
     quotient,
     ratio,
+    recording_flush,
     run_series,
     services_of,
     table,
@@ -154,7 +155,13 @@ def run(app: Flask, options: OpenRouteOptions) -> list[Target]:
             parts[name].append(
                 with_redis_cpu(
                     services.redis,
-                    partial(run_series, replay, count=UNBOUNDED, max_seconds=options.seconds),
+                    partial(
+                        run_series,
+                        replay,
+                        count=UNBOUNDED,
+                        max_seconds=options.seconds,
+                        settle=recording_flush(app),
+                    ),
                 )
             )
     baseline, cache_hit = Timing.merged(parts["a"]), Timing.merged(parts["b"])

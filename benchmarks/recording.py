@@ -130,10 +130,23 @@ class EventCount:
         def counted() -> T:
             before = int(self.client.xlen(self.key))
             result = series()
-            self.added[name] += int(self.client.xlen(self.key)) - before
+            self.added[name] += self._settled_length() - before
             return result
 
         return counted
+
+    def _settled_length(self, quiet: float = 0.2, limit: float = 5.0) -> int:
+        """The stream's length once no event has arrived for ``quiet`` seconds (gunicorn
+        workers write their last records in the background after the responses)."""
+        length = int(self.client.xlen(self.key))
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = int(self.client.xlen(self.key))
+            if now == length:
+                break
+            length = now
+        return length
 
     def problems(self, recorded: str, recorded_count: int, unrecorded: str) -> list[str]:
         """What is wrong with the counts: one event per recorded request, none otherwise."""
@@ -221,7 +234,13 @@ def _run_in_process(
                 partial(
                     with_redis_cpu,
                     services.redis,
-                    partial(run_series, request, count=UNBOUNDED, max_seconds=options.seconds),
+                    partial(
+                        run_series,
+                        request,
+                        count=UNBOUNDED,
+                        max_seconds=options.seconds,
+                        settle=open_time.recorder.flush,
+                    ),
                 ),
             )
             for name, request in requests.items()

@@ -61,3 +61,42 @@ def send_items(
 
     send_commands(client, all_commands())
     return count
+
+
+class CommandBuffer:
+    """Collects write commands through the few pipeline methods the recording code calls
+    (``hset``, ``expire``, ``hincrby``, ``pfadd``, ``xadd``), for ``send_commands``: the same
+    writes without redis-py's per-command pipeline bookkeeping."""
+
+    def __init__(self) -> None:
+        self.commands: list[Command] = []
+
+    def hset(self, name: str, key: str, value: str) -> None:
+        """Queue HSET."""
+        self.commands.append(("HSET", name, key, value))
+
+    def expire(self, name: str, seconds: int) -> None:
+        """Queue EXPIRE."""
+        self.commands.append(("EXPIRE", name, seconds))
+
+    def hincrby(self, name: str, key: str, amount: int = 1) -> None:
+        """Queue HINCRBY."""
+        self.commands.append(("HINCRBY", name, key, amount))
+
+    def pfadd(self, name: str, *values: str) -> None:
+        """Queue PFADD."""
+        self.commands.append(("PFADD", name, *values))
+
+    def xadd(
+        self,
+        name: str,
+        fields: dict[str, str | int],
+        maxlen: int | None = None,
+        approximate: bool = True,
+    ) -> None:
+        """Queue XADD with an auto id, trimmed to about ``maxlen`` entries."""
+        trim: tuple[str | int, ...] = ()
+        if maxlen is not None:
+            trim = ("MAXLEN", "~", maxlen) if approximate else ("MAXLEN", maxlen)
+        flat = [part for pair in fields.items() for part in pair]
+        self.commands.append(("XADD", name, *trim, "*", *flat))

@@ -167,6 +167,11 @@ class Settings(BaseModel):
         description="Apple's published egress-ip-ranges.csv; image requests from these "
         "addresses with no recognisable client count as Apple MPP prefetches.",
     )
+    record_in_background: bool = Field(
+        True,
+        description="Write opens and clicks from a background thread per worker, batched, "
+        "instead of before the response; false writes inline (tests use it).",
+    )
     scanner_click_seconds: float = Field(
         10.0,
         ge=0,

@@ -14,14 +14,13 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
 from PIL import Image
 
-from models import keys
 from models.campaigns import Block, FallbackContent
 from models.decision import Decision, Snapshot
 from models.email_clients import (
@@ -32,13 +31,13 @@ from models.email_clients import (
 )
 from models.live_data import LiveFields
 from models.sends import valid_send_id
-from models.stats import CountedEvent, variant_label
 from renderers.base import ContentUnavailable, RenderedImage, RenderRequest
 from renderers.fallback import TRANSPARENT_PNG
 from renderers.registry import ContentParams, renderer_for
 from renderers.templating import LIVE_FIELD
 from server.click_signals import classify_click_in_context, click_context
 from server.metrics import Metrics
+from server.recorder import Record, Recorder
 from server.services import Services
 
 log = logging.getLogger(__name__)
@@ -158,6 +157,9 @@ class OpenTime:
         self.known_blocks = KnownBlocks()
         self.decoded_assets = DecodedAssets()
         self.mpp_ranges = mpp_ranges
+        self.recorder = Recorder(
+            services, self._lost, background=services.settings.record_in_background
+        )
 
     # images
 
@@ -521,52 +523,30 @@ class OpenTime:
         store_decision: bool,
         send: str | None = None,
     ) -> None:
-        """Store the decision, append the event and count it, in one pipelined write.
-        ``send`` attributes the event to a newsletter send.
+        """Store the decision, append the event and count it (one pipelined write, inline or
+        batched in the background); ``send`` attributes the event to a newsletter send. Never
+        fails the request: a loss is logged and counted."""
+        self.recorder.submit(
+            Record(
+                recipient_id=recipient_id,
+                pseudonym=self.services.signer.pseudonym(recipient_id),
+                shown=shown,
+                event=event,
+                client=client,
+                kind=kind,
+                store_decision=store_decision,
+                send=send,
+                at=self.services.clock(),
+            )
+        )
 
-        A failure here never fails the request; the loss is logged (and counted).
-        """
-        now = self.services.clock()
-        pseudonym = self.services.signer.pseudonym(recipient_id)
-        try:
-            pipe = self.services.redis.pipeline(transaction=False)
-            if store_decision:
-                self.services.engine.record(recipient_id, shown, pipe)
-            pipe.xadd(
-                keys.campaign_events(shown.campaign_id),
-                {
-                    "type": event,
-                    "block": shown.block_id,
-                    "variant": variant_label(shown.variant_id),
-                    "version": shown.version,
-                    "recipient": pseudonym,
-                    "client": client,
-                    "kind": kind,
-                    "holdout": int(shown.holdout),
-                    "send": send or "",
-                    "at": now.isoformat(),
-                },
-                maxlen=self.services.settings.event_stream_max_length,
-                approximate=True,
-            )
-            self.services.stats.queue(
-                pipe,
-                CountedEvent(
-                    campaign_id=shown.campaign_id,
-                    block_id=shown.block_id,
-                    variant=variant_label(shown.variant_id),
-                    recipient_id=pseudonym,
-                    event=event,
-                    client=client,
-                    kind=kind,
-                    at=now,
-                    holdout=shown.holdout,
-                    send=send,
-                ),
-            )
-            pipe.execute()
-        except REDIS_FAILURES as exc:
+    def _lost(self, records: Sequence[Record], error: Exception | None) -> None:
+        """The recorder could not write ``records``: count them, and trip the breaker on a
+        Redis failure."""
+        if error is not None and isinstance(error, REDIS_FAILURES):
             self.breaker.trip()
             self.metrics.redis_error("record")
-            self.metrics.event_lost(event)
-            log.warning("could not record %s: redis %s", event, type(exc).__name__)
+        for record in records:
+            self.metrics.event_lost(record.event)
+        why = "the queue is full" if error is None else type(error).__name__
+        log.warning("could not record %d event(s): %s", len(records), why)

@@ -29,12 +29,21 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
         "child_exit": _child_exit,
+        "worker_exit": _worker_exit,
     }
 
 
 def _child_exit(server: Any, worker: Any) -> None:
     """gunicorn hook: drop a dead worker's live metrics (multiprocess mode)."""
     mark_worker_dead(worker.pid)
+
+
+def _worker_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook, in the exiting worker: write the opens and clicks still queued."""
+    extensions = getattr(getattr(worker, "wsgi", None), "extensions", {})
+    open_time = extensions.get("blanco.open_time")
+    if open_time is not None and not open_time.recorder.flush(timeout=5.0):
+        server.log.warning("worker %s exited before all events were recorded", worker.pid)
 
 
 @contextlib.contextmanager

@@ -71,6 +71,7 @@ def make_app(
             "signing_keys": SIGNING_KEY,
             "data_dir": tmp_path / "data",
             "public_url": "http://blanco.test",
+            "record_in_background": False,  # tests read Redis right after a request
         }
         settings.update(overrides)
         app = create_app(settings)

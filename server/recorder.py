@@ -1,0 +1,175 @@
+"""Recording opens and clicks: the decision, the stream event and the counters, written in one
+pipeline, either inline or by a background thread per worker that batches them.
+
+In the background (the default), an open costs the request only the building of a small
+record: a thread writes every record waiting at that moment in one pipeline, so the second
+Redis round-trip leaves the request path and is shared by many requests. The queue is bounded;
+a record that does not fit, or whose write fails, is counted as lost (``blanco_events_lost``),
+never raised. Workers flush what is queued when they exit (a gunicorn hook). Inline recording
+(``BLANCO_RECORD_IN_BACKGROUND=false``) writes before the response, which tests use to read
+Redis right after a request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from models import keys
+from models.bulk_pipeline import CommandBuffer, send_commands
+from models.decision import Decision
+from models.stats import CountedEvent, variant_label
+from server.services import Services
+
+log = logging.getLogger(__name__)
+MAX_QUEUED = 10_000
+MAX_BATCH = 256
+LINGER_SECONDS = 0.002
+"""How long the writer waits after the first queued record before writing the batch."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One open or click to write."""
+
+    recipient_id: str
+    pseudonym: str
+    shown: Decision
+    event: str
+    client: str
+    kind: str
+    store_decision: bool
+    send: str | None
+    at: dt.datetime
+
+
+Lost = Callable[[Sequence[Record], Exception | None], None]
+"""Called with records that could not be written (the error, or None when the queue was full)."""
+
+
+class Recorder:
+    """Writes records inline or from a background thread (started lazily, once per process,
+    so it survives gunicorn's fork)."""
+
+    def __init__(
+        self,
+        services: Services,
+        lost: Lost,
+        *,
+        background: bool,
+        max_queued: int = MAX_QUEUED,
+        max_batch: int = MAX_BATCH,
+        linger: float = LINGER_SECONDS,
+    ) -> None:
+        self.services = services
+        self.linger = linger
+        self.lost = lost
+        self.background = background
+        self.max_queued = max_queued
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._queue: queue.Queue[Record] = queue.Queue(max_queued)
+
+    def submit(self, record: Record) -> None:
+        """Write ``record`` now (inline) or hand it to the background writer; never raises."""
+        if not self.background:
+            self.write([record])
+            return
+        self._ensure_writer()
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.lost([record], None)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued record is written (or ``timeout`` passes); whether it was."""
+        if not self.background or self._pid != os.getpid():
+            return True
+        done = threading.Event()
+
+        def wait_for_the_queue() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=wait_for_the_queue, daemon=True).start()
+        return done.wait(timeout)
+
+    def write(self, batch: Sequence[Record]) -> None:
+        """Write ``batch`` in one pipeline; report the loss instead of raising."""
+        try:
+            buffer = CommandBuffer()
+            for record in batch:
+                self._queue_commands(buffer, record)
+            send_commands(self.services.redis, buffer.commands)
+        except Exception as exc:  # Redis errors mostly; nothing may escape the writer
+            self.lost(batch, exc)
+
+    def _ensure_writer(self) -> None:
+        pid = os.getpid()
+        if self._pid == pid:
+            return
+        with self._lock:
+            if self._pid == pid:
+                return
+            self._queue = queue.Queue(self.max_queued)  # a forked child starts afresh
+            threading.Thread(target=self._run, name="blanco-recorder", daemon=True).start()
+            self._pid = pid
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            time.sleep(self.linger)  # let a batch gather: one wake-up and write for many
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.write(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    def _queue_commands(self, pipe: CommandBuffer, record: Record) -> None:
+        shown = record.shown
+        if record.store_decision:
+            self.services.engine.record(record.recipient_id, shown, pipe)
+        pipe.xadd(
+            keys.campaign_events(shown.campaign_id),
+            {
+                "type": record.event,
+                "block": shown.block_id,
+                "variant": variant_label(shown.variant_id),
+                "version": shown.version,
+                "recipient": record.pseudonym,
+                "client": record.client,
+                "kind": record.kind,
+                "holdout": int(shown.holdout),
+                "send": record.send or "",
+                "at": record.at.isoformat(),
+            },
+            maxlen=self.services.settings.event_stream_max_length,
+            approximate=True,
+        )
+        self.services.stats.queue(
+            pipe,
+            CountedEvent(
+                campaign_id=shown.campaign_id,
+                block_id=shown.block_id,
+                variant=variant_label(shown.variant_id),
+                recipient_id=record.pseudonym,
+                event=record.event,
+                client=record.client,
+                kind=record.kind,
+                at=record.at,
+                holdout=shown.holdout,
+                send=record.send,
+            ),
+        )

@@ -1,0 +1,91 @@
+"""Recording in the background: opens are written by a per-worker thread in batches, flushed
+on demand (and at worker exit); a full queue or a failed write is counted, never raised."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
+
+import pytest
+import redis
+from flask import Flask
+
+from models import keys
+from models.decision import Decision
+from server.config import load_settings
+from server.open_time import OpenTime
+from server.recorder import Record, Recorder
+from server.services import EXTENSION, Services
+from server.serving import gunicorn_options
+from tests.factories import store_block, store_recipient, variant
+
+NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
+
+
+def record(recipient_id: str = "anna") -> Record:
+    decision = Decision("daily", "hero", "v", 1, NOW, "matched")
+    return Record(recipient_id, "pseudo", decision, "open", "browser", "human", True, None, NOW)
+
+
+def test_background_recording_writes_after_the_response_and_flushes(
+    make_app: Callable[..., Flask], redis_client: redis.Redis
+) -> None:
+    app = make_app(record_in_background=True)
+    services: Services = app.extensions[EXTENSION]
+    open_time: OpenTime = app.extensions["blanco.open_time"]
+    store_block(services, [variant("v")])
+    store_recipient(services, "anna")
+    client = app.test_client()
+    for _ in range(20):
+        assert client.get(f"/i/daily/hero.png?r={services.signer.sign('anna')}").status_code == 200
+    assert open_time.recorder.flush(timeout=5)
+    assert redis_client.xlen(keys.campaign_events("daily")) == 20
+    assert redis_client.hexists(keys.decisions("anna"), "daily/hero")
+
+
+def test_a_full_queue_counts_the_record_as_lost(services: Services) -> None:
+    lost: list[tuple[int, Exception | None]] = []
+
+    def on_lost(records: Sequence[Record], error: Exception | None) -> None:
+        lost.append((len(records), error))
+
+    recorder = Recorder(services, on_lost, background=True, max_queued=1)
+    recorder._ensure_writer = lambda: None  # type: ignore[method-assign]  # no consumer
+    recorder.submit(record())
+    recorder.submit(record())
+    assert lost == [(1, None)]
+
+
+def test_a_failed_write_is_reported_not_raised(make_app: Callable[..., Flask]) -> None:
+    app = make_app(redis_url="redis://127.0.0.1:1/0", redis_timeout_seconds=0.2)
+    services: Services = app.extensions[EXTENSION]
+    lost: list[tuple[int, str]] = []
+
+    def on_lost(records: Sequence[Record], error: Exception | None) -> None:
+        lost.append((len(records), type(error).__name__))
+
+    Recorder(services, on_lost, background=False).write([record(), record("bram")])
+    assert lost == [(2, "ConnectionError")]
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_flush_is_immediate_when_nothing_is_queued(services: Services, background: bool) -> None:
+    recorder = Recorder(services, lambda records, error: None, background=background)
+    assert recorder.flush(timeout=0.5)
+
+
+def test_an_exiting_gunicorn_worker_writes_what_is_queued(
+    make_app: Callable[..., Flask], redis_client: redis.Redis
+) -> None:
+    app = make_app(record_in_background=True)
+    open_time: OpenTime = app.extensions["blanco.open_time"]
+    for rid in ("anna", "bram", "chloe"):
+        open_time.record(rid, record().shown, "open", "browser", "human", store_decision=True)
+    worker = SimpleNamespace(wsgi=app, pid=1234)
+    server = SimpleNamespace(log=logging.getLogger("gunicorn-test"))
+    exit_hook = gunicorn_options(load_settings({"signing_keys": "s" * 40}, environ={}))
+    exit_hook["worker_exit"](server, worker)
+    assert redis_client.xlen(keys.campaign_events("daily")) == 3
+    assert all(redis_client.exists(keys.decisions(r)) for r in ("anna", "bram", "chloe"))

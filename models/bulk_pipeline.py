@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import hiredis
 import redis
@@ -100,3 +100,99 @@ class CommandBuffer:
             trim = ("MAXLEN", "~", maxlen) if approximate else ("MAXLEN", maxlen)
         flat = [part for pair in fields.items() for part in pair]
         self.commands.append(("XADD", name, *trim, "*", *flat))
+
+
+def _pairs(reply: list[Any] | dict[Any, Any]) -> dict[Any, Any]:
+    if isinstance(reply, dict):  # RESP3 answers a map
+        return reply
+    return dict(zip(reply[::2], reply[1::2], strict=True))
+
+
+def _scored(reply: list[Any]) -> list[tuple[Any, float]]:
+    if reply and isinstance(reply[0], list):  # RESP3 answers [member, score] pairs
+        return [(member, float(score)) for member, score in reply]
+    return [(member, float(score)) for member, score in zip(reply[::2], reply[1::2], strict=True)]
+
+
+def _same(reply: Any) -> Any:
+    return reply
+
+
+class PackedReads:
+    """A read pipeline for the open-time path: the commands packed into one buffer with
+    hiredis, sent in one round trip, and their replies shaped as redis-py's pipeline shapes
+    them (a dict for HGETALL, a set for SMEMBERS, (member, score) pairs for
+    ``withscores``), without its per-command bookkeeping. An error reply raises it."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._commands: list[Command] = []
+        self._shapes: list[Callable[[Any], Any]] = []
+
+    def _add(self, command: Command, shape: Callable[[Any], Any] = _same) -> None:
+        self._commands.append(command)
+        self._shapes.append(shape)
+
+    def get(self, name: str) -> None:
+        """Queue GET."""
+        self._add(("GET", name))
+
+    def hget(self, name: str, key: str) -> None:
+        """Queue HGET."""
+        self._add(("HGET", name, key))
+
+    def exists(self, name: str) -> None:
+        """Queue EXISTS (a count)."""
+        self._add(("EXISTS", name))
+
+    def hlen(self, name: str) -> None:
+        """Queue HLEN."""
+        self._add(("HLEN", name))
+
+    def hgetall(self, name: str) -> None:
+        """Queue HGETALL (a dict)."""
+        self._add(("HGETALL", name), _pairs)
+
+    def smembers(self, name: str) -> None:
+        """Queue SMEMBERS (a set)."""
+        self._add(("SMEMBERS", name), set)
+
+    def smismember(self, name: str, values: list[str]) -> None:
+        """Queue SMISMEMBER (a list of 0/1)."""
+        self._add(("SMISMEMBER", name, *values))
+
+    def zrevrangebyscore(
+        self,
+        name: str,
+        max: str | float,
+        min: str | float,
+        start: int | None = None,
+        num: int | None = None,
+        withscores: bool = False,
+    ) -> None:
+        """Queue ZREVRANGEBYSCORE (with ``withscores``, (member, score) pairs)."""
+        command: list[str | int | float] = ["ZREVRANGEBYSCORE", name, max, min]
+        if withscores:
+            command.append("WITHSCORES")
+        if start is not None and num is not None:
+            command += ["LIMIT", start, num]
+        self._add(tuple(command), _scored if withscores else _same)
+
+    def execute(self) -> list[Any]:
+        """Send every queued command in one round trip; their shaped replies, in order."""
+        if not self._commands:
+            return []
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command([b"".join([_pack(c) for c in self._commands])])
+            replies = [connection.read_response() for _ in self._commands]
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                raise reply
+        return [shape(reply) for shape, reply in zip(self._shapes, replies, strict=True)]

@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from models import keys
+from models.bulk_pipeline import PackedReads
 from models.campaign_store import CampaignStore, parse_block
 from models.campaigns import Block, Campaign, Variant, utc_now
 from models.conditions import Audience
@@ -204,7 +205,7 @@ class DecisionEngine:
         no data. The live sources come from this worker's copy, re-read only when the version
         moved."""
         now = now or utc_now()
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = PackedReads(self.redis)
         pipe.get(keys.campaign(campaign_id))
         pipe.get(keys.block(campaign_id, block_id))
         if self.live is not None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import redis
 
-from models.bulk_pipeline import Command, send_commands
+from models.bulk_pipeline import Command, PackedReads, send_commands
 
 
 def test_commands_run_in_order_across_chunks(redis_client: redis.Redis) -> None:
@@ -50,3 +52,40 @@ def test_an_error_reply_raises_and_leaves_a_clean_connection(redis_client: redis
 def test_nothing_to_send(redis_client: redis.Redis) -> None:
     assert send_commands(redis_client, []) == 0
     assert redis_client.dbsize() == 0
+
+
+def test_packed_reads_answer_exactly_what_a_redis_py_pipeline_answers(
+    redis_client: redis.Redis,
+) -> None:
+    redis_client.set("s", "x")
+    redis_client.hset("h", mapping={"a": "1", "b": "2"})
+    redis_client.sadd("set", "p", "q")
+    redis_client.zadd("z", {"one": 1.5, "two": 2, "three": 3})
+
+    def queue(pipe: Any) -> None:
+        pipe.get("s")
+        pipe.get("missing")
+        pipe.hget("h", "a")
+        pipe.hgetall("h")
+        pipe.hgetall("missing")
+        pipe.hlen("h")
+        pipe.exists("set")
+        pipe.smembers("set")
+        pipe.smismember("set", ["p", "r"])
+        pipe.zrevrangebyscore("z", "+inf", 1.6, start=0, num=10, withscores=True)
+        pipe.zrevrangebyscore("z", "+inf", "-inf")
+
+    packed = PackedReads(redis_client)
+    queue(packed)
+    reference = redis_client.pipeline(transaction=False)
+    queue(reference)
+    assert packed.execute() == reference.execute()
+
+
+def test_packed_reads_raise_an_error_reply(redis_client: redis.Redis) -> None:
+    redis_client.set("s", "x")
+    packed = PackedReads(redis_client)
+    packed.hgetall("s")  # WRONGTYPE
+    with pytest.raises(redis.ResponseError):
+        packed.execute()
+    assert redis_client.get("s") == "x"  # the pooled connection is still usable

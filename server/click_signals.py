@@ -16,6 +16,7 @@ from models.email_clients import ClickInfo, classify_click, is_click_burst
 from models.newsletter_store import parse_newsletter
 from models.sends import Send
 from server.config import Settings
+from server.services import Services
 
 KEPT_SECONDS = 60
 """How long a click is remembered for burst detection."""
@@ -25,8 +26,6 @@ KEPT_SECONDS = 60
 class ClickContext:
     """The send-relative facts about one click."""
 
-    send_id: str | None
-    """The send the click's URL names, if it was recorded."""
     seconds_since_send: float | None
     earlier_clicks: tuple[float, ...]
     links_in_email: int
@@ -65,7 +64,7 @@ def click_context(
         if str(member).startswith(scope) and str(member) != scope + link
     )
     since = (now - send.send_time).total_seconds() if send is not None else None
-    return ClickContext(send.id if send else None, since, earlier, links)
+    return ClickContext(since, earlier, links)
 
 
 def classify_click_in_context(
@@ -90,3 +89,23 @@ def classify_click_in_context(
     if burst and not verdict.bot:
         return replace(verdict, bot=True, reason="every link at once")
     return verdict
+
+
+def classify_click_of(
+    services: Services,
+    recipient_id: str | None,
+    campaign_id: str,
+    send_id: str | None,
+    link: str,
+    method: str,
+    headers: Mapping[str, str],
+    now: dt.datetime,
+) -> ClickInfo:
+    """Classify a click on ``link`` (a block id or ``slot-<n>``): by its headers, and for a
+    verified recipient also by its context, which this click joins."""
+    context = (
+        click_context(services.redis, recipient_id, campaign_id, send_id, link, now)
+        if recipient_id is not None
+        else None
+    )
+    return classify_click_in_context(method, headers, context, services.settings, now)

@@ -36,6 +36,15 @@ def _problem_text(error: BlancoError) -> str:
     return error.public_message
 
 
+def _print_fields(esp: str, fields: dict[str, str], err: IO[str]) -> None:
+    """Which ESP field feeds which URL parameter, and its merge tag (for people, on stderr)."""
+    dialect = DIALECTS[esp]
+    print(f"{dialect.title}:", file=err)
+    for param, field in fields.items():
+        tag = dialect.merge_tag(field)
+        print(f"  URL parameter {param}: the ESP field {field}, merge tag {tag}", file=err)
+
+
 def run_embed(
     services: Services,
     campaign_id: str,
@@ -56,11 +65,7 @@ def run_embed(
     except BlancoError as exc:
         print(f"blanco embed: {_problem_text(exc)}", file=err)
         return 1 if isinstance(exc, NotFound) else 2
-    dialect = DIALECTS[code.esp]
-    print(f"{dialect.title}:", file=err)
-    for param, field in code.fields.items():
-        tag = dialect.merge_tag(field)
-        print(f"  URL parameter {param}: the ESP field {field}, merge tag {tag}", file=err)
+    _print_fields(code.esp, code.fields, err)
     print(f"  URL-encoding: {code.url_encoding}", file=err)
     if not code.alt:
         print("note: the alt text is empty; give --alt or set the fallback's alt", file=err)
@@ -93,11 +98,7 @@ def run_newsletter_embed(
     except BlancoError as exc:
         print(f"blanco embed: {_problem_text(exc)}", file=err)
         return 1 if isinstance(exc, NotFound) else 2
-    dialect = DIALECTS[embed.esp]
-    print(f"{dialect.title}:", file=err)
-    for param, field in embed.fields.items():
-        tag = dialect.merge_tag(field)
-        print(f"  URL parameter {param}: the ESP field {field}, merge tag {tag}", file=err)
+    _print_fields(embed.esp, embed.fields, err)
     if output == "json":
         print(json.dumps({"esp": embed.esp, "html": embed.html, "mjml": embed.mjml}), file=out)
     else:

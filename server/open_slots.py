@@ -31,7 +31,7 @@ from models.newsletters import Newsletter, Slot, slot_block_id
 from models.recipient_reads import RecipientData, parse_recipient_reads, queue_recipient_reads
 from models.sends import valid_send_id
 from models.slot_ranking import SlotRanking, rank_items
-from server.click_signals import classify_click_in_context, click_context
+from server.click_signals import classify_click_of
 from server.open_time import LAST_RESORT, REDIS_FAILURES, ImageAnswer, ImageOptions, OpenTime
 
 log = logging.getLogger(__name__)
@@ -244,20 +244,15 @@ class SlotServer:
             send_id = send_id if send_id and valid_send_id(send_id) else None
             snapshot = self._load(campaign_id, send_id, recipient_id, now)
             recipient_id = None if snapshot.erased else recipient_id
-            context = (
-                click_context(
-                    self.services.redis,
-                    recipient_id,
-                    campaign_id,
-                    send_id,
-                    slot_block_id(slot),
-                    now,
-                )
-                if recipient_id is not None
-                else None
-            )
-            verdict = classify_click_in_context(
-                method, headers, context, self.services.settings, now
+            verdict = classify_click_of(
+                self.services,
+                recipient_id,
+                campaign_id,
+                send_id,
+                slot_block_id(slot),
+                method,
+                headers,
+                now,
             )
             content = self._content(snapshot, slot, recipient_id, now, store=not verdict.bot)
             if content is None or snapshot.newsletter is None:

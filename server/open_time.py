@@ -35,7 +35,7 @@ from renderers.base import ContentUnavailable, RenderedImage, RenderRequest
 from renderers.fallback import TRANSPARENT_PNG
 from renderers.registry import ContentParams, renderer_for
 from renderers.templating import LIVE_FIELD
-from server.click_signals import classify_click_in_context, click_context
+from server.click_signals import classify_click_of
 from server.metrics import Metrics
 from server.recorder import Record, Recorder
 from server.services import Services
@@ -427,24 +427,12 @@ class OpenTime:
             now = self.services.clock()
             snapshot = self._load(campaign_id, block_id, recipient_id, now)
             recipient_id = None if snapshot.erased else recipient_id
-            context = (
-                click_context(
-                    self.services.redis,
-                    recipient_id,
-                    campaign_id,
-                    send_id if send_id and valid_send_id(send_id) else None,
-                    block_id,
-                    now,
-                )
-                if recipient_id is not None
-                else None
-            )
-            verdict = classify_click_in_context(
-                method, headers, context, self.services.settings, now
+            send = send_id if send_id and valid_send_id(send_id) else None
+            verdict = classify_click_of(
+                self.services, recipient_id, campaign_id, send, block_id, method, headers, now
             )
             bot = verdict.bot
             kind = "bot" if bot else "human"
-            send = context.send_id if context else None
             block = snapshot.block
             previous = snapshot.previous
             if previous is not None:

@@ -92,3 +92,20 @@ def test_clicks_of_another_send_do_not_add_up(
     client.get(click_url(services, "anna", 3, SEND), headers=BROWSER)
     assert click_kinds(redis_client) == ["human", "human", "human"]
     assert redis_client.ttl(keys.recent_clicks("anna")) > 0
+
+
+@pytest.mark.usefixtures("sent")
+def test_a_block_click_right_after_the_send_is_a_scanners_too(
+    client: FlaskClient, services: Services, redis_client: redis.Redis, clock: FakeClock
+) -> None:
+    from tests.factories import store_block, variant
+
+    store_block(services, [variant("v")])
+    clock.now = SEND_TIME + dt.timedelta(seconds=2)
+    token = services.signer.sign("anna")
+    response = client.get(f"/c/daily/hero?r={token}&s={SEND}", headers=BROWSER)
+    assert response.status_code == 302
+    assert response.location == "https://shop.example/v"
+    events = [f for _, f in redis_client.xrange(keys.campaign_events("daily"))]
+    assert [(e["block"], e["kind"], e["send"]) for e in events] == [("hero", "bot", SEND)]
+    assert not redis_client.hexists(keys.decisions("anna"), "daily/hero")

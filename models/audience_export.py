@@ -21,6 +21,7 @@ from typing import Any, Literal
 import redis
 
 from models import keys
+from models.bulk_pipeline import PackedPipeline
 from models.decision import split_point
 from models.newsletters import Newsletter
 from models.recipient_reads import (
@@ -98,7 +99,7 @@ class AudienceExport:
             ids = list(dict.fromkeys(p[0] for key in batch if (p := keys.recipient_of(key))))
             if not ids:
                 continue
-            pipe = self.redis.pipeline(transaction=False)
+            pipe = PackedPipeline(self.redis)
             pipe.smismember(considered, ids)
             pipe.sadd(considered, *ids)
             pipe.expire(considered, CONSIDERED_TTL_SECONDS)
@@ -118,10 +119,11 @@ class AudienceExport:
                 setattr(counts, outcome, getattr(counts, outcome) + 1)
                 if outcome in ("audience", "holdout"):
                     chosen.append((rid, data, outcome))
-            for rid, _, outcome in chosen:
-                pipe.sadd(members if outcome == "audience" else holdout, rid)
-            if chosen:
-                pipe.execute()
+            writes = PackedPipeline(self.redis)
+            for key, outcome in ((members, "audience"), (holdout, "holdout")):
+                if ids_out := [rid for rid, _, chosen_as in chosen if chosen_as == outcome]:
+                    writes.sadd(key, *ids_out)
+            writes.execute()
             for rid, data, outcome in chosen:
                 if outcome == "audience":
                     yield self._row(newsletter, send, rid, data)

@@ -118,11 +118,12 @@ def _same(reply: Any) -> Any:
     return reply
 
 
-class PackedReads:
-    """A read pipeline for the open-time path: the commands packed into one buffer with
-    hiredis, sent in one round trip, and their replies shaped as redis-py's pipeline shapes
-    them (a dict for HGETALL, a set for SMEMBERS, (member, score) pairs for
-    ``withscores``), without its per-command bookkeeping. An error reply raises it."""
+class PackedPipeline:
+    """A pipeline for hot paths (the open's read, the audience export): the commands packed
+    into one buffer with hiredis, sent in one round trip, and their replies shaped as
+    redis-py's pipeline shapes them (a dict for HGETALL, a set for SMEMBERS, (member, score)
+    pairs for ``withscores``), without its per-command bookkeeping. It offers only the commands
+    those paths use. An error reply raises it."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
@@ -156,6 +157,14 @@ class PackedReads:
     def smembers(self, name: str) -> None:
         """Queue SMEMBERS (a set)."""
         self._add(("SMEMBERS", name), set)
+
+    def sadd(self, name: str, *values: str) -> None:
+        """Queue SADD (how many were new)."""
+        self._add(("SADD", name, *values))
+
+    def expire(self, name: str, seconds: int) -> None:
+        """Queue EXPIRE."""
+        self._add(("EXPIRE", name, seconds))
 
     def smismember(self, name: str, values: list[str]) -> None:
         """Queue SMISMEMBER (a list of 0/1)."""

@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from models import keys
-from models.bulk_pipeline import PackedReads
+from models.bulk_pipeline import PackedPipeline
 from models.campaign_store import CampaignStore, parse_block
 from models.campaigns import Block, Campaign, Variant, utc_now
 from models.conditions import Audience
@@ -205,7 +205,7 @@ class DecisionEngine:
         no data. The live sources come from this worker's copy, re-read only when the version
         moved."""
         now = now or utc_now()
-        pipe = PackedReads(self.redis)
+        pipe = PackedPipeline(self.redis)
         pipe.get(keys.campaign(campaign_id))
         pipe.get(keys.block(campaign_id, block_id))
         if self.live is not None:

@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from models import keys
-from models.bulk_pipeline import PackedReads
+from models.bulk_pipeline import PackedPipeline
 from models.campaigns import Campaign
 from models.content_feed import ContentItem
 from models.decision import Decision
@@ -329,7 +329,7 @@ class SlotServer:
         if self.open_time.breaker.open:
             raise redis.ConnectionError("circuit open after a recent Redis failure")
         send_id = send_id if send_id and valid_send_id(send_id) else None
-        pipe = PackedReads(self.services.redis)
+        pipe = PackedPipeline(self.services.redis)
         pipe.get(keys.campaign(campaign_id))
         pipe.get(keys.newsletter(campaign_id))
         pipe.exists(keys.send(campaign_id, send_id or "-"))

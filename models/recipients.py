@@ -6,7 +6,18 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from models.profile_attributes import attribute_problem
 
 RECIPIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-:@.]{1,128}$")
 
@@ -60,6 +71,21 @@ class ProfileUpsert(_Model):
         "remembers its source, and is as fresh as that source's last upsert "
         "(updated_within_days conditions).",
     )
+
+    @model_validator(mode="after")
+    def _known_attributes(self) -> ProfileUpsert:
+        problems = [
+            InitErrorDetails(
+                type=PydanticCustomError("known_attribute", "{problem}", {"problem": problem}),
+                loc=("attributes", name),
+                input=value,
+            )
+            for name, value in self.attributes.items()
+            if (problem := attribute_problem(name, value))
+        ]
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
 
 
 class ScoreValue(_Model):

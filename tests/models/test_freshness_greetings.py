@@ -139,7 +139,6 @@ def test_confirmed_salutation_greets_by_salutation_and_name(
     [
         {"salutation": "Ms", "last_name": "Jansen"},  # not confirmed
         {"salutation": "Ms", "salutation_confirmed": False, "last_name": "Jansen"},
-        {"salutation": "Ms", "salutation_confirmed": "yes", "last_name": "Jansen"},
         {"salutation_confirmed": True, "last_name": "Jansen"},  # unknown
     ],
 )

@@ -40,6 +40,7 @@ class SwitchableRecording(OpenTime):
         options: ImageOptions = DEFAULT_OPTIONS,
         record: bool = True,
         send_id: str | None = None,
+        signed: bool = True,
     ) -> ImageAnswer:
         """As :meth:`OpenTime.image_for`, not recording when the request says so."""
         if record and has_request_context() and request.args.get(RECORD_PARAM) == "0":
@@ -53,6 +54,7 @@ class SwitchableRecording(OpenTime):
             options=options,
             record=record,
             send_id=send_id,
+            signed=signed,
         )
 
 

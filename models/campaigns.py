@@ -123,6 +123,12 @@ class CampaignSpec(_Model):
     status: Literal["active", "paused"] = Field(
         "active", description="A paused campaign shows every block's fallback."
     )
+    subscriber_keys: bool = Field(
+        False,
+        description="Also accept the ESP's own subscriber key, unsigned, in URLs (`k=`) instead "
+        "of a signed token; content for it is restricted: decided for the recipient but drawn "
+        "without profile fields, since anyone can edit an unsigned key.",
+    )
 
 
 class Campaign(CampaignSpec):

@@ -100,10 +100,11 @@ class Snapshot:
         """The values of the live sources that are fresh at ``now``, by source."""
         return self.live.fresh(now)
 
-    def render_fields(self, now: dt.datetime) -> dict[str, Any]:
-        """What a variant's templates read: the profile, plus ``live`` (the fresh sources;
-        it hides a profile attribute of that name)."""
-        return {**self.recipient.profile, "live": self.fresh_live(now)}
+    def render_fields(self, now: dt.datetime, with_profile: bool = True) -> dict[str, Any]:
+        """What a variant's templates read: the profile (unless restricted), plus ``live``
+        (the fresh sources; it hides a profile attribute of that name)."""
+        profile = self.recipient.profile if with_profile else {}
+        return {**profile, "live": self.fresh_live(now)}
 
 
 def split_point(recipient_id: str, campaign_id: str, block_id: str, purpose: str = "") -> float:

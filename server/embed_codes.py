@@ -43,10 +43,11 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from models.campaigns import Block
+from models.campaigns import Block, Campaign
 from models.errors import FieldError, InvalidInput
 from models.newsletters import Newsletter
 from server.urls import (
+    KEY_PARAM,
     SEND_PARAM,
     TOKEN_PARAM,
     click_path,
@@ -232,9 +233,13 @@ def default_alt(block: Block) -> str:
 
 
 def block_target(
-    block: Block, token_field: str = DEFAULT_TOKEN_FIELD, alt: str | None = None
+    block: Block,
+    token_field: str = DEFAULT_TOKEN_FIELD,
+    alt: str | None = None,
+    key_field: str | None = None,
 ) -> EmbedTarget:
-    """The target of a campaign block: ``/i/<c>/<b>.png`` and ``/c/<c>/<b>`` with ``r``."""
+    """The target of a campaign block: ``/i/<c>/<b>.png`` and ``/c/<c>/<b>`` with ``r`` (or
+    ``k``)."""
     chosen_alt = default_alt(block) if alt is None else alt
     if len(chosen_alt) > MAX_ALT_LENGTH:
         raise InvalidInput(
@@ -247,15 +252,22 @@ def block_target(
         width=block.width,
         height=block.height,
         alt=chosen_alt,
-        params=(MergeParam(TOKEN_PARAM, checked_field(token_field)),),
+        params=merge_params(token_field, key_field=key_field),
     )
 
 
 def merge_params(
-    token_field: str = DEFAULT_TOKEN_FIELD, send_field: str | None = None
+    token_field: str = DEFAULT_TOKEN_FIELD,
+    send_field: str | None = None,
+    key_field: str | None = None,
 ) -> tuple[MergeParam, ...]:
-    """``r`` from the token field, then (for newsletter sends) ``s`` from the send field."""
-    params = (MergeParam(TOKEN_PARAM, checked_field(token_field)),)
+    """``r`` from the token field (or ``k`` from the ESP's subscriber key field, for campaigns
+    that accept unsigned keys), then (for newsletter sends) ``s`` from the send field."""
+    params = (
+        (MergeParam(KEY_PARAM, checked_field(key_field, "key_field")),)
+        if key_field
+        else (MergeParam(TOKEN_PARAM, checked_field(token_field)),)
+    )
     if send_field is None:
         return params
     return (*params, MergeParam(SEND_PARAM, checked_field(send_field, "send_field")))
@@ -266,6 +278,7 @@ def slot_target(
     number: int,
     token_field: str = DEFAULT_TOKEN_FIELD,
     send_field: str = DEFAULT_SEND_FIELD,
+    key_field: str | None = None,
 ) -> EmbedTarget:
     """The target of newsletter slot ``number``: ``/s/<c>/<n>.png`` and ``/s/<c>/<n>`` with
     ``r`` and ``s``, so the slots of one email share the recipient's ranking for the send."""
@@ -276,7 +289,7 @@ def slot_target(
         width=slot.width,
         height=slot.height,
         alt=slot.alt or slot.fallback.alt,
-        params=merge_params(token_field, send_field),
+        params=merge_params(token_field, send_field, key_field),
     )
 
 
@@ -300,13 +313,14 @@ def newsletter_embed(
     public_url: str,
     token_field: str = DEFAULT_TOKEN_FIELD,
     send_field: str = DEFAULT_SEND_FIELD,
+    key_field: str | None = None,
 ) -> NewsletterEmbed:
     """The embed of the newsletter's ``blocks`` (in its order) and slots in dialect ``esp``."""
     chosen = dialect(esp)
-    params = merge_params(token_field, send_field)
+    params = merge_params(token_field, send_field, key_field)
     targets = [replace(block_target(block, token_field), params=params) for block in blocks]
     targets += [
-        slot_target(newsletter, number, token_field, send_field)
+        slot_target(newsletter, number, token_field, send_field, key_field)
         for number in range(1, len(newsletter.slots) + 1)
     ]
     parts = [embed_code(target, chosen.name, public_url) for target in targets]
@@ -412,3 +426,13 @@ def embed_code(target: EmbedTarget, esp: str, public_url: str) -> EmbedCode:
         fields={p.param: p.field for p in target.params},
         url_encoding=chosen.url_encoding,
     )
+
+
+def allowed_key_field(campaign: Campaign, key_field: str | None) -> str | None:
+    """``key_field`` if the campaign accepts unsigned subscriber keys; InvalidInput if not."""
+    if key_field and not campaign.subscriber_keys:
+        raise InvalidInput(
+            "this campaign accepts only signed tokens",
+            [FieldError(("key_field",), "set the campaign's subscriber_keys to use one")],
+        )
+    return key_field or None

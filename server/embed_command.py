@@ -18,6 +18,7 @@ from server.embed_codes import (
     DEFAULT_SEND_FIELD,
     DEFAULT_TOKEN_FIELD,
     DIALECTS,
+    allowed_key_field,
     block_target,
     embed_code,
     newsletter_embed,
@@ -55,13 +56,16 @@ def run_embed(
     output: str = "html",
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
+    key_field: str | None = None,
 ) -> int:
     """Print the embed code of one block; 0, or 1 (not found) or 2 (invalid input)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
+        campaign = services.campaigns.require_campaign(campaign_id)
         block = services.campaigns.require_block(campaign_id, block_id)
-        code = embed_code(block_target(block, token_field, alt), esp, services.settings.public_url)
+        target = block_target(block, token_field, alt, allowed_key_field(campaign, key_field))
+        code = embed_code(target, esp, services.settings.public_url)
     except BlancoError as exc:
         print(f"blanco embed: {_problem_text(exc)}", file=err)
         return 1 if isinstance(exc, NotFound) else 2
@@ -85,15 +89,23 @@ def run_newsletter_embed(
     output: str = "html",
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
+    key_field: str | None = None,
 ) -> int:
     """Print the embed code of a whole newsletter; 0, or 1 (not found) or 2 (invalid input)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
+        campaign = services.campaigns.require_campaign(campaign_id)
         newsletter = services.newsletters.require(campaign_id)
         blocks = [services.campaigns.require_block(campaign_id, b) for b in newsletter.blocks]
         embed = newsletter_embed(
-            newsletter, blocks, esp, services.settings.public_url, token_field, send_field
+            newsletter,
+            blocks,
+            esp,
+            services.settings.public_url,
+            token_field,
+            send_field,
+            allowed_key_field(campaign, key_field),
         )
     except BlancoError as exc:
         print(f"blanco embed: {_problem_text(exc)}", file=err)
@@ -111,13 +123,26 @@ def cmd_embed(args: argparse.Namespace) -> int:
     with command_services() as services:
         if args.newsletter:
             return run_newsletter_embed(
-                services, args.campaign, args.esp, args.token_field, args.send_field, args.format
+                services,
+                args.campaign,
+                args.esp,
+                args.token_field,
+                args.send_field,
+                args.format,
+                key_field=args.key_field,
             )
         if args.block is None:
             print("blanco embed: name a BLOCK, or give --newsletter", file=sys.stderr)
             return 2
         return run_embed(
-            services, args.campaign, args.block, args.esp, args.token_field, args.alt, args.format
+            services,
+            args.campaign,
+            args.block,
+            args.esp,
+            args.token_field,
+            args.alt,
+            args.format,
+            key_field=args.key_field,
         )
 
 
@@ -145,6 +170,11 @@ def add_embed_command(subparsers: Any) -> None:
         help=f"the ESP field holding each recipient's token (default {DEFAULT_TOKEN_FIELD})",
     )
     parser.add_argument("--alt", help="alt text (default: the fallback's alt, else the name)")
+    parser.add_argument(
+        "--key-field",
+        help="instead of the token, the ESP's subscriber key field (campaigns with "
+        "subscriber_keys only; their content is restricted)",
+    )
     parser.add_argument(
         "--format", choices=OUTPUTS, default="html", help="html (default), mjml or json"
     )

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from server.open_slots import SlotServer
 from server.open_time import ImageAnswer, ImageOptions, OpenTime
-from server.urls import SEND_PARAM, TOKEN_PARAM
+from server.urls import KEY_PARAM, SEND_PARAM, TOKEN_PARAM
 
 bp = Blueprint("open_time", __name__)
 
@@ -42,6 +42,7 @@ def image(campaign_id: str, block_id: str, extension: str) -> Response:
         request.remote_addr,
         ImageOptions.from_request(request.args.get("dpr"), request.headers.get("Accept")),
         request.args.get(SEND_PARAM),
+        request.args.get(KEY_PARAM),
     )
     return _image_response(answer)
 
@@ -76,6 +77,7 @@ def click(campaign_id: str, block_id: str) -> ResponseReturnValue:
         request.method,
         dict(request.headers.items()),
         request.args.get(SEND_PARAM),
+        request.args.get(KEY_PARAM),
     )
     return _redirect(url)
 
@@ -93,6 +95,7 @@ def slot_image(campaign_id: str, slot: int, extension: str) -> Response:
         dict(request.headers.items()),
         request.remote_addr,
         ImageOptions.from_request(request.args.get("dpr"), request.headers.get("Accept")),
+        request.args.get(KEY_PARAM),
     )
     return _image_response(answer)
 
@@ -107,6 +110,7 @@ def slot_click(campaign_id: str, slot: int) -> ResponseReturnValue:
         request.args.get(SEND_PARAM),
         request.method,
         dict(request.headers.items()),
+        request.args.get(KEY_PARAM),
     )
     return _redirect(url)
 

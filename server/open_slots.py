@@ -33,6 +33,7 @@ from models.sends import valid_send_id
 from models.slot_ranking import SlotRanking, rank_items
 from server.click_signals import classify_click_of
 from server.open_time import LAST_RESORT, REDIS_FAILURES, ImageAnswer, ImageOptions, OpenTime
+from server.tokens import identify
 
 log = logging.getLogger(__name__)
 PLAIN = ImageOptions()
@@ -53,8 +54,11 @@ class SlotSnapshot:
     ranking: SlotRanking | None
     rankings_held: int
     recipient: RecipientData
-    erased: bool = False
-    """The recipient was erased: callers treat the token as unverified."""
+    refused: bool = False
+    """The URL's recipient may not be used (erased, or an unsigned subscriber key the campaign
+    does not accept): callers treat it as unverified."""
+    restricted: bool = False
+    """An accepted unsigned subscriber key: ranked for the recipient, drawn without profile."""
 
 
 @dataclass(frozen=True)
@@ -114,14 +118,23 @@ class SlotServer:
         headers: Mapping[str, str],
         remote_addr: str | None = None,
         options: ImageOptions = PLAIN,
+        subscriber_key: str | None = None,
     ) -> ImageAnswer:
-        """The slot's image for this open, ranked (once per send), rendered and recorded."""
+        """The slot's image for this open, ranked (once per send), rendered and recorded.
+        Without a genuine token, an ESP subscriber key counts where the campaign allows it."""
         client = classify_open_request(
             method, headers, remote_addr, self.open_time.mpp_ranges or ()
         )
-        recipient_id = self.services.signer.verify(token)
+        who = identify(self.services.signer, token, subscriber_key)
         return self.image_for(
-            campaign_id, slot, recipient_id, send_id, client, self.services.clock(), options
+            campaign_id,
+            slot,
+            who.recipient_id,
+            send_id,
+            client,
+            self.services.clock(),
+            options,
+            signed=who.signed,
         )
 
     def image_for(
@@ -135,11 +148,12 @@ class SlotServer:
         options: ImageOptions = PLAIN,
         *,
         record: bool = True,
+        signed: bool = True,
     ) -> ImageAnswer:
         """The slot's image for a (verified) recipient at ``now``; never raises."""
         try:
-            snapshot = self._load(campaign_id, send_id, recipient_id, now)
-            recipient_id = None if snapshot.erased else recipient_id
+            snapshot = self._load(campaign_id, send_id, recipient_id, now, signed)
+            recipient_id = None if snapshot.refused else recipient_id
             content = self._content(snapshot, slot, recipient_id, now, store=True)
             if content is None:
                 self.open_time.metrics.fallback("unknown slot")
@@ -234,16 +248,17 @@ class SlotServer:
         send_id: str | None,
         method: str,
         headers: Mapping[str, str],
+        subscriber_key: str | None = None,
     ) -> str:
         """Where the slot's click goes: the item this recipient's email shows in it; never
         raises. A bot click is counted as such and never fixes the ranking."""
-        recipient_id = self.services.signer.verify(token)
+        who = identify(self.services.signer, token, subscriber_key)
         client = classify_open(headers.get("User-Agent"))
         now = self.services.clock()
         try:
             send_id = send_id if send_id and valid_send_id(send_id) else None
-            snapshot = self._load(campaign_id, send_id, recipient_id, now)
-            recipient_id = None if snapshot.erased else recipient_id
+            snapshot = self._load(campaign_id, send_id, who.recipient_id, now, who.signed)
+            recipient_id = None if snapshot.refused else who.recipient_id
             verdict = classify_click_of(
                 self.services,
                 recipient_id,
@@ -289,7 +304,7 @@ class SlotServer:
         stored ranking as the slot images (ranking it now if no slot was fetched yet); None if
         the campaign has no newsletter. Raises on Redis errors (callers answer a fallback)."""
         snapshot = self._load(campaign_id, send_id, recipient_id, now)
-        recipient_id = None if snapshot.erased else recipient_id
+        recipient_id = None if snapshot.refused else recipient_id
         newsletter = snapshot.newsletter
         if newsletter is None or snapshot.campaign is None:
             return None
@@ -324,7 +339,12 @@ class SlotServer:
     # the shared path
 
     def _load(
-        self, campaign_id: str, send_id: str | None, recipient_id: str | None, now: dt.datetime
+        self,
+        campaign_id: str,
+        send_id: str | None,
+        recipient_id: str | None,
+        now: dt.datetime,
+        signed: bool = True,
     ) -> SlotSnapshot:
         if self.open_time.breaker.open:
             raise redis.ConnectionError("circuit open after a recent Redis failure")
@@ -346,7 +366,8 @@ class SlotServer:
             with self._lock:
                 self._known[campaign_id] = newsletter
         recorded_send = send_id if send_id and replies[2] else None
-        if recipient_id is None or Tombstones.parse_check(replies[-1]):
+        accepted = signed or (campaign is not None and campaign.subscriber_keys)
+        if recipient_id is None or Tombstones.parse_check(replies[-1]) or not accepted:
             return SlotSnapshot(
                 campaign,
                 newsletter,
@@ -355,7 +376,7 @@ class SlotServer:
                 None,
                 0,
                 RecipientData(),
-                erased=recipient_id is not None,
+                refused=recipient_id is not None,
             )
         return SlotSnapshot(
             campaign,
@@ -365,6 +386,7 @@ class SlotServer:
             SlotRanking.from_json(replies[3]) if replies[3] else None,
             int(replies[4]),
             parse_recipient_reads(replies[5:], now, self.open_time.services.engine.max_ages),
+            restricted=not signed,
         )
 
     def _content(
@@ -381,7 +403,7 @@ class SlotServer:
         if newsletter is None or campaign is None or not 0 < slot <= len(newsletter.slots):
             return None
         ranking = self._ranked(snapshot, recipient_id, now, store=store)
-        profile = snapshot.recipient.profile
+        profile = {} if snapshot.restricted else snapshot.recipient.profile
         return self._slot_content(newsletter, campaign, ranking, profile, slot, now)
 
     def _ranked(

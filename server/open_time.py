@@ -30,6 +30,7 @@ from models.email_clients import (
     classify_open_request,
 )
 from models.live_data import LiveFields
+from models.recipient_reads import RecipientData
 from models.sends import valid_send_id
 from renderers.base import ContentUnavailable, RenderedImage, RenderRequest
 from renderers.fallback import TRANSPARENT_PNG
@@ -39,6 +40,7 @@ from server.click_signals import classify_click_of
 from server.metrics import Metrics
 from server.recorder import Record, Recorder
 from server.services import Services
+from server.tokens import identify
 
 log = logging.getLogger(__name__)
 
@@ -173,21 +175,25 @@ class OpenTime:
         remote_addr: str | None = None,
         options: ImageOptions = ImageOptions(),
         send_id: str | None = None,
+        subscriber_key: str | None = None,
     ) -> ImageAnswer:
         """The image for this open, decided now and recorded (attributed to the newsletter
-        send the URL names, if any); never raises.
+        send the URL names, if any); never raises. Without a genuine token, an ESP subscriber
+        key counts where the campaign allows it (restricted content).
 
         ``remote_addr`` is only compared with Apple's MPP ranges, never kept.
         """
         client = classify_open_request(method, headers, remote_addr, self.mpp_ranges or ())
+        who = identify(self.services.signer, token, subscriber_key)
         return self.image_for(
             campaign_id,
             block_id,
-            self.services.signer.verify(token),
+            who.recipient_id,
             client,
             self.services.clock(),
             options=options,
             send_id=send_id if send_id and valid_send_id(send_id) else None,
+            signed=who.signed,
         )
 
     def image_for(
@@ -201,18 +207,21 @@ class OpenTime:
         options: ImageOptions = ImageOptions(),
         record: bool = True,
         send_id: str | None = None,
+        signed: bool = True,
     ) -> ImageAnswer:
-        """The image for a (verified) recipient at ``now``; ``record=False`` for previews."""
+        """The image for a (verified) recipient at ``now``; ``record=False`` for previews.
+        ``signed=False``: the id is an unsigned subscriber key (see ``_load``)."""
         block: Block | None = None
         try:
-            snapshot = self._load(campaign_id, block_id, recipient_id, now)
-            recipient_id = None if snapshot.erased else recipient_id  # an erased id is dead
+            snapshot, recipient_id = self._load(campaign_id, block_id, recipient_id, now, signed)
             block = snapshot.block
             if block is None:
                 return self._unknown_block(campaign_id, block_id)
             decision, shown = self.services.engine.decide(snapshot, recipient_id, now, client)
             self.metrics.decision(campaign_id, block_id, decision.variant_id)
-            answer = self._render_decision(decision, shown or block, snapshot, now, options)
+            answer = self._render_decision(
+                decision, shown or block, snapshot, now, options, with_profile=signed
+            )
             if record and recipient_id is not None:
                 self.record(
                     recipient_id,
@@ -234,14 +243,25 @@ class OpenTime:
             return self._fallback_image(campaign_id, block_id, block, "error", options)
 
     def _load(
-        self, campaign_id: str, block_id: str, recipient_id: str | None, now: dt.datetime
-    ) -> Snapshot:
+        self,
+        campaign_id: str,
+        block_id: str,
+        recipient_id: str | None,
+        now: dt.datetime,
+        signed: bool = True,
+    ) -> tuple[Snapshot, str | None]:
+        """The snapshot, and who it is for: nobody when the recipient was erased, or when an
+        unsigned subscriber key comes to a campaign that does not allow them."""
         if self.breaker.open:
             raise redis.ConnectionError("circuit open after a recent Redis failure")
         snapshot = self.services.engine.load(campaign_id, block_id, recipient_id, now)
         if snapshot.block is not None:
             self.known_blocks.remember(snapshot.block)
-        return snapshot
+        campaign = snapshot.campaign
+        refused = not signed and not (campaign is not None and campaign.subscriber_keys)
+        if snapshot.erased or refused:
+            return replace(snapshot, recipient=RecipientData(), previous=None), None
+        return snapshot, recipient_id
 
     def _unknown_block(self, campaign_id: str, block_id: str) -> ImageAnswer:
         log.info("image for unknown block %s/%s", campaign_id, block_id)
@@ -255,6 +275,8 @@ class OpenTime:
         snapshot: Snapshot,
         now: dt.datetime,
         options: ImageOptions,
+        *,
+        with_profile: bool = True,
     ) -> ImageAnswer:
         variant = shown.variant(decision.variant_id) if decision.variant_id else None
         if variant is None:
@@ -264,7 +286,7 @@ class OpenTime:
                 shown.width,
                 shown.height,
                 variant.content,
-                snapshot.render_fields(now),
+                snapshot.render_fields(now, with_profile),
                 now,
                 options,
                 personalised=True,
@@ -416,17 +438,20 @@ class OpenTime:
         method: str,
         headers: Mapping[str, str],
         send_id: str | None = None,
+        subscriber_key: str | None = None,
     ) -> str:
         """The URL this click goes to; never raises. Bot clicks (by their headers, or by their
         context: right after the send, every link at once) are counted as such and never store
         a decision."""
-        recipient_id = self.services.signer.verify(token)
+        who = identify(self.services.signer, token, subscriber_key)
+        recipient_id: str | None = None
         client = classify_open(headers.get("User-Agent"))
         block: Block | None = None
         try:
             now = self.services.clock()
-            snapshot = self._load(campaign_id, block_id, recipient_id, now)
-            recipient_id = None if snapshot.erased else recipient_id
+            snapshot, recipient_id = self._load(
+                campaign_id, block_id, who.recipient_id, now, who.signed
+            )
             send = send_id if send_id and valid_send_id(send_id) else None
             verdict = classify_click_of(
                 self.services, recipient_id, campaign_id, send, block_id, method, headers, now

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from models.recipients import valid_recipient_id
 
@@ -55,3 +56,22 @@ class TokenSigner:
         for key in self._keys:
             matched |= hmac.compare_digest(given, _signature(key, recipient_id))
         return recipient_id if matched else None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a URL names: a signed token's recipient, or an unsigned ESP subscriber key (which
+    only campaigns that allow it accept, with restricted content), or nobody."""
+
+    recipient_id: str | None
+    signed: bool = True
+
+
+def identify(signer: TokenSigner, token: str | None, subscriber_key: str | None) -> Identity:
+    """A genuine token wins; else a well-formed subscriber key, marked unsigned."""
+    verified = signer.verify(token)
+    if verified is not None:
+        return Identity(verified)
+    if subscriber_key and valid_recipient_id(subscriber_key):
+        return Identity(subscriber_key, signed=False)
+    return Identity(None)

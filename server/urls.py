@@ -6,6 +6,8 @@ from urllib.parse import quote
 
 TOKEN_PARAM = "r"  # noqa: S105 - a query parameter name, not a secret
 SEND_PARAM = "s"
+KEY_PARAM = "k"
+"""An ESP's unsigned subscriber key, for campaigns that allow it (restricted content)."""
 
 
 def image_path(campaign_id: str, block_id: str) -> str:

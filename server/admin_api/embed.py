@@ -13,6 +13,7 @@ from server.embed_codes import (
     DEFAULT_SEND_FIELD,
     DEFAULT_TOKEN_FIELD,
     DIALECTS,
+    allowed_key_field,
     block_target,
     dialect,
     embed_code,
@@ -39,6 +40,8 @@ class EmbedAnswer(BaseModel):
 QUERY_EMBED = {
     "esp": f"Merge-tag dialect: {', '.join(DIALECTS)} (default generic).",
     "token_field": f"The ESP field holding the recipient's token (default {DEFAULT_TOKEN_FIELD}).",
+    "key_field": "Instead of the token, the ESP's own subscriber key field (`k=`; only for "
+    "campaigns with subscriber_keys, whose content is then restricted).",
     "alt": "Alt text (default: the fallback's alt, else the block's name).",
 }
 
@@ -55,9 +58,13 @@ QUERY_EMBED = {
 def block_embed(campaign_id: str, block_id: str) -> ResponseReturnValue:
     """The block's image and link with the ESP's merge tag for the token field."""
     chosen = dialect(request.args.get("esp", "generic"))
+    campaign = services().campaigns.require_campaign(campaign_id)
     block = services().campaigns.require_block(campaign_id, block_id)
     target = block_target(
-        block, request.args.get("token_field", DEFAULT_TOKEN_FIELD), request.args.get("alt")
+        block,
+        request.args.get("token_field", DEFAULT_TOKEN_FIELD),
+        request.args.get("alt"),
+        allowed_key_field(campaign, request.args.get("key_field")),
     )
     code = embed_code(target, chosen.name, services().settings.public_url)
     return jsonify(EmbedAnswer.model_validate(code.as_dict()).model_dump(mode="json"))
@@ -84,12 +91,14 @@ class NewsletterEmbedAnswer(BaseModel):
         "esp": QUERY_EMBED["esp"],
         "token_field": QUERY_EMBED["token_field"],
         "send_field": f"The ESP field holding the send id (default {DEFAULT_SEND_FIELD}).",
+        "key_field": QUERY_EMBED["key_field"],
     },
     errors=(404, 422),
 )
 def newsletter_embed_code(campaign_id: str) -> ResponseReturnValue:
     """The newsletter's blocks and slots with the ESP's merge tags for token and send."""
     found = services()
+    campaign = found.campaigns.require_campaign(campaign_id)
     newsletter = found.newsletters.require(campaign_id)
     blocks = [found.campaigns.require_block(campaign_id, b) for b in newsletter.blocks]
     embed = newsletter_embed(
@@ -99,6 +108,7 @@ def newsletter_embed_code(campaign_id: str) -> ResponseReturnValue:
         found.settings.public_url,
         request.args.get("token_field", DEFAULT_TOKEN_FIELD),
         request.args.get("send_field", DEFAULT_SEND_FIELD),
+        allowed_key_field(campaign, request.args.get("key_field")),
     )
     answer = NewsletterEmbedAnswer(
         esp=embed.esp,

@@ -328,7 +328,7 @@ def test_answer_matches_its_openapi_schema(api: AdminApi, client: FlaskClient) -
     document = client.get("/api/v1/openapi.json").get_json()
     operation = document["paths"]["/api/v1/campaigns/{campaign_id}/blocks/{block_id}/embed"]["get"]
     query = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
-    assert query == {"esp", "token_field", "alt"}
+    assert query == {"esp", "token_field", "alt", "key_field"}
     schema = document["components"]["schemas"]["EmbedAnswer"]
     body = embed(api, "klaviyo")
     assert set(schema["required"]) <= set(body) <= set(schema["properties"])

@@ -23,6 +23,7 @@ import redis
 from models import keys
 from models.bulk_pipeline import PackedPipeline
 from models.decision import split_point
+from models.errors import Conflict
 from models.newsletters import Newsletter
 from models.recipient_reads import (
     READS_PER_RECIPIENT,
@@ -38,6 +39,8 @@ TOKEN_COLUMN = "blanco_token"  # noqa: S105 - a column name, not a secret
 SEND_COLUMN = "blanco_send_id"
 BATCH = 500
 CONSIDERED_TTL_SECONDS = 24 * 3600
+EXPORT_LOCK_SECONDS = 3600
+"""An export's lock expires after this long even if its process died."""
 
 
 def columns(newsletter: Newsletter) -> list[str]:
@@ -61,6 +64,7 @@ class AudienceExport:
         self.sign = sign
         self.max_ages = max_ages
         self.batch = batch
+        self._started: str | None = None
 
     def verdict(
         self,
@@ -84,9 +88,28 @@ class AudienceExport:
     def rows(
         self, newsletter: Newsletter, send: Send, now: dt.datetime
     ) -> Iterator[dict[str, Any]]:
-        """The audience's rows; the send is recorded before the first and completed after the
-        last (a consumer that stops early leaves it ``exporting``)."""
+        """The audience's rows; the send is recorded before the first (``start``, unless the
+        caller did) and completed after the last (a consumer that stops early leaves it
+        ``exporting``). Conflict if another export of the same send is running."""
+        if self._started != send.id:
+            self.start(send)
+        try:
+            yield from self._rows(newsletter, send, now)
+        finally:
+            self.redis.delete(keys.send_export_lock(send.campaign_id, send.id))
+
+    def start(self, send: Send) -> None:
+        """Take the send's export lock and record the send; Conflict if another export of it
+        is running (two would each write part of the audience)."""
+        lock = keys.send_export_lock(send.campaign_id, send.id)
+        if not self.redis.set(lock, send.started_at.isoformat(), nx=True, ex=EXPORT_LOCK_SECONDS):
+            raise Conflict(f"an export of send {send.id!r} is already running; try again later")
         self.sends.start(send)
+        self._started = send.id
+
+    def _rows(
+        self, newsletter: Newsletter, send: Send, now: dt.datetime
+    ) -> Iterator[dict[str, Any]]:
         counts = SendCounts()
         members = keys.send_members(newsletter.campaign_id, send.id)
         holdout = keys.send_holdout(newsletter.campaign_id, send.id)

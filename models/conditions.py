@@ -269,7 +269,7 @@ class TimeWindow(BaseModel):
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a long name
         raise ValueError(f"unknown time zone {name!r}") from None
 
 

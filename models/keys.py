@@ -92,6 +92,11 @@ def send_considered(campaign_id: str, send_id: str) -> str:
     return f"{_campaign(campaign_id)}:send:{send_id}:considered"
 
 
+def send_export_lock(campaign_id: str, send_id: str) -> str:
+    """Held while a send's audience is being exported (one export of a send at a time)."""
+    return f"{_campaign(campaign_id)}:send:{send_id}:exporting"
+
+
 def _feed(feed_id: str) -> str:
     return f"{PREFIX}:cfg:{{f:{feed_id}}}"
 

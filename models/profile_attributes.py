@@ -52,7 +52,7 @@ def _time_zone(value: Any) -> str | None:
         return "must be an IANA time zone such as Europe/Amsterdam"
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a long name
         return f"unknown time zone {value!r} (use e.g. Europe/Amsterdam)"
     return None
 

@@ -177,6 +177,7 @@ def amp_items(
         slots.open_time.metrics.redis_error("amp")
         log.warning("AMP items for %s: redis %s", campaign_id, type(exc).__name__)
         return []
+    recipient_id = page.recipient_id  # None for an erased recipient: record nothing
     query = click_query(token if recipient_id is not None else None, send_id)
     public = services.settings.public_url
     max_length = services.settings.max_text_length

@@ -34,14 +34,16 @@ def run_audience(
     """Export the audience to ``out`` (a stream, or a file written only once the send is
     known to be valid); a summary (or the problem) goes to ``stderr``."""
     err = stderr or sys.stderr
+    export = audience_export(services)
     try:
         newsletter, send = plan(services, campaign_id, day)
+        export.start(send)
     except BlancoError as exc:
         print(f"blanco audience: {exc.public_message}", file=err)
         for problem in getattr(exc, "errors", []):
             print(f"  {problem.field}: {problem.message}", file=err)
         return 1
-    rows = audience_export(services).rows(newsletter, send, send.started_at)
+    rows = export.rows(newsletter, send, send.started_at)
     chunks = encode_rows(rows, columns(newsletter), fmt)
     if isinstance(out, Path):
         with out.open("w", encoding="utf-8", newline="") as stream:

@@ -71,6 +71,8 @@ class SlotContent:
     reason: str
     generic: bool
     ranked_at: dt.datetime | None
+    shown_url: str | None = None
+    """Where the ranked item linked when it was shown, for clicks after it expired or went."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,16 @@ class SlotPage:
     send_id: str | None
     """The send the URL names, if it was recorded."""
     contents: list[SlotContent]
+    recipient_id: str | None = None
+    """Whom the page is for: None for a bad token or an erased recipient (record nothing)."""
+
+
+def drawn(snapshot: SlotSnapshot) -> Mapping[str, Any]:
+    """The profile fields a slot may draw: none for an unsigned subscriber key, nor once the
+    recipient has withdrawn consent (even if the stored ranking was personal)."""
+    if snapshot.restricted or not snapshot.recipient.consents:
+        return {}
+    return snapshot.recipient.profile
 
 
 def send_key(send_id: str | None, now: dt.datetime) -> str:
@@ -282,7 +294,9 @@ class SlotServer:
                     store_decision=False,
                     send=snapshot.send_id,
                 )
-            return content.item.url if content.item else content.slot.fallback.target_url
+            if content.item is not None:
+                return content.item.url
+            return content.shown_url or content.slot.fallback.target_url
         except REDIS_FAILURES as exc:
             self.open_time.breaker.trip()
             self.open_time.metrics.redis_error("click")
@@ -309,12 +323,12 @@ class SlotServer:
         if newsletter is None or snapshot.campaign is None:
             return None
         ranking = self._ranked(snapshot, recipient_id, now, store=True)
-        profile = snapshot.recipient.profile
+        profile = drawn(snapshot)
         contents = [
             self._slot_content(newsletter, snapshot.campaign, ranking, profile, slot, now)
             for slot in range(1, len(newsletter.slots) + 1)
         ]
-        return SlotPage(newsletter, snapshot.send_id, contents)
+        return SlotPage(newsletter, snapshot.send_id, contents, recipient_id)
 
     def decision(
         self,
@@ -403,8 +417,7 @@ class SlotServer:
         if newsletter is None or campaign is None or not 0 < slot <= len(newsletter.slots):
             return None
         ranking = self._ranked(snapshot, recipient_id, now, store=store)
-        profile = {} if snapshot.restricted else snapshot.recipient.profile
-        return self._slot_content(newsletter, campaign, ranking, profile, slot, now)
+        return self._slot_content(newsletter, campaign, ranking, drawn(snapshot), slot, now)
 
     def _ranked(
         self, snapshot: SlotSnapshot, recipient_id: str | None, now: dt.datetime, *, store: bool
@@ -451,7 +464,13 @@ class SlotServer:
         item = self.feeds.get(newsletter.feed).items.get(ranked.id)
         if item is None or not item.valid_at(now):
             return SlotContent(
-                layout, None, {}, "item unavailable", ranking.generic, ranking.ranked_at
+                layout,
+                None,
+                {},
+                "item unavailable",
+                ranking.generic,
+                ranking.ranked_at,
+                shown_url=ranked.url,
             )
         return SlotContent(
             layout,

@@ -31,7 +31,7 @@ from models.email_clients import (
 )
 from models.live_data import LiveFields
 from models.recipient_reads import RecipientData
-from models.sends import valid_send_id
+from models.sends import RecordedSends
 from renderers.base import ContentUnavailable, RenderedImage, RenderRequest
 from renderers.fallback import TRANSPARENT_PNG
 from renderers.registry import ContentParams, renderer_for
@@ -60,7 +60,7 @@ class ImageOptions:
     @classmethod
     def from_request(cls, dpr: str | None, accept: str | None) -> ImageOptions:
         """Options from the ``dpr`` query parameter and the ``Accept`` header (lenient)."""
-        scale = int(dpr) if dpr and dpr.isdigit() else 1
+        scale = int(dpr) if dpr and dpr.isascii() and dpr.isdigit() and len(dpr) < 3 else 1
         return cls(min(max(scale, 1), MAX_SCALE), "image/webp" in (accept or ""))
 
 
@@ -159,6 +159,7 @@ class OpenTime:
         self.known_blocks = KnownBlocks()
         self.decoded_assets = DecodedAssets()
         self.mpp_ranges = mpp_ranges
+        self.sends = RecordedSends(services.redis)
         self.recorder = Recorder(
             services, self._lost, background=services.settings.record_in_background
         )
@@ -192,7 +193,7 @@ class OpenTime:
             client,
             self.services.clock(),
             options=options,
-            send_id=send_id if send_id and valid_send_id(send_id) else None,
+            send_id=send_id,
             signed=who.signed,
         )
 
@@ -210,7 +211,8 @@ class OpenTime:
         signed: bool = True,
     ) -> ImageAnswer:
         """The image for a (verified) recipient at ``now``; ``record=False`` for previews.
-        ``signed=False``: the id is an unsigned subscriber key (see ``_load``)."""
+        ``signed=False``: the id is an unsigned subscriber key (see ``_load``). The open is
+        attributed to ``send_id`` only if that send was recorded."""
         block: Block | None = None
         try:
             snapshot, recipient_id = self._load(campaign_id, block_id, recipient_id, now, signed)
@@ -230,7 +232,7 @@ class OpenTime:
                     client.client,
                     client.open_kind,
                     store_decision=True,
-                    send=send_id,
+                    send=self.sends.recorded(campaign_id, send_id),
                 )
             return answer
         except REDIS_FAILURES as exc:
@@ -452,7 +454,7 @@ class OpenTime:
             snapshot, recipient_id = self._load(
                 campaign_id, block_id, who.recipient_id, now, who.signed
             )
-            send = send_id if send_id and valid_send_id(send_id) else None
+            send = self.sends.recorded(campaign_id, send_id)
             verdict = classify_click_of(
                 self.services, recipient_id, campaign_id, send, block_id, method, headers, now
             )

@@ -29,7 +29,9 @@ from server.services import Services
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 10_000
-MAX_BATCH = 256
+MAX_BATCH = 200
+"""Records per write: at most ~13 commands each, so a batch fits one packed chunk
+(``bulk_pipeline.CHUNK``) and a failure loses only its own batch."""
 LINGER_SECONDS = 0.002
 """How long the writer waits after the first queued record before writing the batch."""
 

@@ -22,6 +22,7 @@ from markupsafe import Markup
 from models.campaigns import Block
 from models.email_clients import ClientInfo, classify_open_request
 from models.newsletters import Newsletter
+from models.sends import valid_send_id
 from server.open_slots import SlotPage, SlotServer
 from server.open_time import REDIS_FAILURES, OpenTime
 from server.slot_views import click_query, pictures, slot_html, slot_item
@@ -74,13 +75,19 @@ class WebView:
     ) -> tuple[str, list[Section]] | None:
         """The page's title and sections; None if the campaign has no newsletter."""
         recipient_id = self.services.signer.verify(token)
-        query = click_query(token if recipient_id else None, send_id)
+        send_id = send_id if send_id and valid_send_id(send_id) else None
         try:
             page = self.slots.page(campaign_id, recipient_id, send_id, now)
         except REDIS_FAILURES:
             self.open_time.breaker.trip()
             self.open_time.metrics.redis_error("web_view")
             page = None
+        except Exception:
+            log.exception("web view slots of %s failed; showing the slot images", campaign_id)
+            page = None
+        if page is not None:
+            recipient_id = page.recipient_id  # None for an erased recipient
+        query = click_query(token if recipient_id else None, send_id)
         newsletter = page.newsletter if page else self.slots.known(campaign_id)
         if newsletter is None:
             return None
@@ -138,10 +145,11 @@ class WebView:
 
     @staticmethod
     def _image(image: str, link: str, block: Block | None, alt: str) -> Section:
+        retina = f"{image}{'&' if '?' in image else '?'}dpr=2"
         if block is None:
-            return Section(image=f"{image}&dpr=2", link=link)
+            return Section(image=retina, link=link)
         return Section(
-            image=f"{image}&dpr=2",
+            image=retina,
             link=link,
             width=block.width,
             height=block.height,
@@ -163,18 +171,18 @@ class WebView:
         base = self.services.settings.public_url
         try:
             assets = pictures(self.services, page.contents)
-        except REDIS_FAILURES:
+        except Exception:  # pictures are a nicety: without them items show no image
+            log.warning("web view pictures of %s unavailable", campaign_id)
             assets = {}
         found = []
         for number, content in enumerate(page.contents, start=1):
             url = f"{base}{slot_click_path(campaign_id, number)}{query}"
-            data = slot_item(
-                number, content, assets, url, base, self.services.settings.max_text_length
-            )
             if content.item is None:
                 found.append(self._slot_image(campaign_id, number, newsletter, query))
                 continue
             try:
+                max_length = self.services.settings.max_text_length
+                data = slot_item(number, content, assets, url, base, max_length)
                 found.append(Section(html=slot_html(content, data)))
             except Exception:
                 log.exception("web view slot %s/%d failed; showing its image", campaign_id, number)

@@ -139,7 +139,7 @@ def unsuppress(campaign_id: str, recipient_id: str) -> ResponseReturnValue:
     tag=TAG,
     body=SendRequest,
     response_media_type="text/csv",
-    errors=(404,),
+    errors=(404, 409, 422),
 )
 def export_send(campaign_id: str, body: SendRequest) -> ResponseReturnValue:
     """The day's audience with each recipient's token, send id and ESP fields, streamed; the
@@ -149,7 +149,9 @@ def export_send(campaign_id: str, body: SendRequest) -> ResponseReturnValue:
     newsletter = svc.newsletters.require(campaign_id)
     now = svc.clock()
     send = plan_send(newsletter, body.date, now)
-    rows = audience_export(svc).rows(newsletter, send, now)
+    export = audience_export(svc)
+    export.start(send)  # a running export of the same send is a 409, before any byte is sent
+    rows = export.rows(newsletter, send, now)
     body_text = encode_rows(rows, columns(newsletter), body.format)
     response = Response(stream_with_context(body_text), mimetype=MEDIA_TYPES[body.format])
     response.headers["X-Blanco-Send-Id"] = send.id

@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from typing import Any
+
+import pytest
 
 from models.audience_export import columns, encode_rows
 from models.decision import split_point
@@ -127,3 +130,29 @@ def test_csv_has_a_header_and_one_line_per_recipient(services: Services, clock: 
     assert parsed[1][0] == "anna"
     assert parsed[1][3:] == ["anna@example.com", '["a", "b"]']
     assert len(parsed) == 2
+
+
+def test_one_export_of_a_send_at_a_time(
+    services: Services, clock: FakeClock, client: Any, admin_headers: dict[str, str]
+) -> None:
+    from models.errors import Conflict
+
+    newsletter = store_newsletter(services, [item("x")])
+    for rid in ("anna", "bram"):
+        push(services, rid, 0.9)
+    send = plan_send(newsletter, None, clock.now)
+    first = audience_export(services).rows(newsletter, send, clock.now)
+    next(first)  # the first export is under way
+    with pytest.raises(Conflict):
+        list(audience_export(services).rows(newsletter, send, clock.now))
+    refused = client.post(
+        "/api/v1/campaigns/daily/sends", json={"format": "csv"}, headers=admin_headers
+    )
+    assert refused.status_code == 409
+    assert len(list(first)) == 1  # the first export finishes whole
+    assert services.sends.require("daily", send.id).counts.audience == 2
+    again = client.post(
+        "/api/v1/campaigns/daily/sends", json={"format": "jsonl"}, headers=admin_headers
+    )
+    assert again.status_code == 200
+    assert len(again.get_data(as_text=True).splitlines()) == 2

@@ -179,7 +179,7 @@ def test_a_slot_with_no_item_left_shows_its_fallback(
     assert client.get(click_url(services, anna, 1, SEND)).location.endswith("/items/only")
 
 
-def test_an_item_that_expired_after_the_ranking_falls_back(
+def test_an_item_that_expired_after_the_ranking_shows_the_fallback_but_clicks_follow_it(
     client: FlaskClient, services: Services, clock: FakeClock, anna: str
 ) -> None:
     ends = clock.now.replace(hour=12).isoformat()
@@ -189,7 +189,8 @@ def test_an_item_that_expired_after_the_ranking_falls_back(
     assert client.get(slot_url(services, anna, 1, SEND)).headers["X-Blanco-Fallback"] == (
         "item unavailable"
     )
-    assert client.get(click_url(services, anna, 1, SEND)).location == FALLBACK_URL
+    # the email showed the item when it was opened: a click days later still goes there
+    assert client.get(click_url(services, anna, 1, SEND)).location.endswith("/items/flash")
 
 
 def test_a_bot_click_does_not_fix_the_ranking(
@@ -281,3 +282,19 @@ def test_reports_per_send_count_that_sends_opens_and_clicks(
     assert second["slot-1"]["unique_opens"] == 1
     bad = client.get("/api/v1/campaigns/daily/report?send=nope", headers=admin_headers)
     assert bad.status_code == 422
+
+
+def test_block_opens_count_only_toward_recorded_sends(
+    client: FlaskClient, services: Services, redis_client: redis.Redis, clock: FakeClock, anna: str
+) -> None:
+    from models.sends import plan_send
+    from tests.factories import store_block, variant
+
+    newsletter = store_newsletter(services, ITEMS, slots=1)
+    store_block(services, [variant("v")])
+    services.sends.start(plan_send(newsletter, None, clock.now))
+    token = services.signer.sign(anna)
+    for send in (SEND, "2031-01-01", "not-a-date"):
+        assert client.get(f"/i/daily/hero.png?r={token}&s={send}").status_code == 200
+    sends = [f["send"] for _, f in redis_client.xrange(keys.campaign_events("daily"))]
+    assert sends == [SEND, "", ""]

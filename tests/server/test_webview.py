@@ -126,3 +126,16 @@ def test_an_unknown_newsletter_is_a_plain_404_page(client: FlaskClient) -> None:
     response = client.get("/v/nope?r=x")
     assert response.status_code == 404
     assert response.headers["Cache-Control"] == "no-cache, no-store, max-age=0, private"
+
+
+def test_the_page_survives_a_broken_stored_ranking_and_a_bad_send(
+    client: FlaskClient, services: Services, redis_client: redis.Redis
+) -> None:
+    setup(services)
+    redis_client.hset(keys.rankings("anna"), f"daily/{SEND}", "{bad json")
+    page = web_view(client, services, "anna")
+    assert "/s/daily/1.png?" in page  # the slot images instead of the items' live HTML
+    response = client.get("/v/daily?s=a%20b&c")
+    assert response.status_code == 200
+    assert "a b" not in response.get_data(as_text=True)
+    assert '/i/daily/hero.png?dpr=2"' in response.get_data(as_text=True)

@@ -74,6 +74,15 @@ class ImageAnswer:
     fallback_reason: str | None = None
 
 
+def changed(previous: Decision | None, decision: Decision) -> bool:
+    """Whether ``decision`` must be stored: a re-open that shows the same content to the same
+    client class needs no write (the stored one still says what the click follows)."""
+    if previous is None:
+        return True
+    same = (previous.variant_id, previous.version, previous.client, previous.holdout)
+    return same != (decision.variant_id, decision.version, decision.client, decision.holdout)
+
+
 class RedisBreaker:
     """After a Redis failure, skip Redis for a while so that requests do not queue on timeouts."""
 
@@ -231,7 +240,7 @@ class OpenTime:
                     "open",
                     client.client,
                     client.open_kind,
-                    store_decision=True,
+                    store_decision=changed(snapshot.previous, decision),
                     send=self.sends.recorded(campaign_id, send_id),
                 )
             return answer

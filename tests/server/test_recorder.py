@@ -11,15 +11,17 @@ from types import SimpleNamespace
 import pytest
 import redis
 from flask import Flask
+from flask.testing import FlaskClient
 
 from models import keys
 from models.decision import Decision
+from models.recipients import ScoresUpsert
 from server.config import load_settings
 from server.open_time import OpenTime
 from server.recorder import Record, Recorder
 from server.services import EXTENSION, Services
 from server.serving import gunicorn_options
-from tests.factories import store_block, store_recipient, variant
+from tests.factories import FakeClock, store_block, store_recipient, variant
 
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
 
@@ -89,3 +91,27 @@ def test_an_exiting_gunicorn_worker_writes_what_is_queued(
     exit_hook["worker_exit"](server, worker)
     assert redis_client.xlen(keys.campaign_events("daily")) == 3
     assert all(redis_client.exists(keys.decisions(r)) for r in ("anna", "bram", "chloe"))
+
+
+def test_a_reopen_showing_the_same_content_does_not_rewrite_the_decision(
+    client: FlaskClient, services: Services, redis_client: redis.Redis, clock: FakeClock
+) -> None:
+    store_block(
+        services,
+        [variant("hot", {"score": "p", "gte": 0.5}, priority=1), variant("cold")],
+    )
+    store_recipient(services, "anna", scores={"p": 0.9})
+    url = f"/i/daily/hero.png?r={services.signer.sign('anna')}"
+    client.get(url)
+    first = redis_client.hget(keys.decisions("anna"), "daily/hero")
+    clock.advance(minutes=5)
+    client.get(url)
+    assert redis_client.hget(keys.decisions("anna"), "daily/hero") == first  # same: no write
+    assert redis_client.xlen(keys.campaign_events("daily")) == 2  # both opens are counted
+    services.recipients.upsert_scores(
+        [ScoresUpsert.model_validate({"recipient_id": "anna", "scores": {"p": 0.1}})]
+    )
+    client.get(url)
+    stored = redis_client.hget(keys.decisions("anna"), "daily/hero")
+    assert stored is not None
+    assert '"v": "cold"' in stored

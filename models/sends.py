@@ -135,20 +135,6 @@ class SendStore:
         """Whether the send's export included the recipient."""
         return bool(self.redis.sismember(keys.send_members(campaign_id, send_id), recipient_id))
 
-    def forget_recipient(self, campaign_ids: list[str], recipient_id: str) -> int:
-        """Remove a recipient from every send and suppression list of these campaigns (for
-        erasure); return how many memberships were removed."""
-        pipe = self.redis.pipeline(transaction=False)
-        for campaign_id in campaign_ids:
-            pipe.zrange(keys.send_index(campaign_id), 0, -1)
-        send_lists = pipe.execute()
-        for campaign_id, send_ids in zip(campaign_ids, send_lists, strict=True):
-            pipe.srem(keys.suppressions(campaign_id), recipient_id)
-            for send_id in send_ids:
-                pipe.srem(keys.send_members(campaign_id, send_id), recipient_id)
-                pipe.srem(keys.send_holdout(campaign_id, send_id), recipient_id)
-                pipe.srem(keys.send_considered(campaign_id, send_id), recipient_id)
-        return sum(int(n) for n in pipe.execute())
 
 
 class SendMemberships:
@@ -160,7 +146,17 @@ class SendMemberships:
     def erase(self, client: redis.Redis, recipient_id: str) -> int:
         """Remove the recipient from them; return how many memberships were removed."""
         campaign_ids = sorted(client.smembers(keys.CAMPAIGN_INDEX))
-        return SendStore(client, ttl_seconds=1).forget_recipient(campaign_ids, recipient_id)
+        pipe = client.pipeline(transaction=False)
+        for campaign_id in campaign_ids:
+            pipe.zrange(keys.send_index(campaign_id), 0, -1)
+        send_lists = pipe.execute()
+        for campaign_id, send_ids in zip(campaign_ids, send_lists, strict=True):
+            pipe.srem(keys.suppressions(campaign_id), recipient_id)
+            for send_id in send_ids:
+                pipe.srem(keys.send_members(campaign_id, send_id), recipient_id)
+                pipe.srem(keys.send_holdout(campaign_id, send_id), recipient_id)
+                pipe.srem(keys.send_considered(campaign_id, send_id), recipient_id)
+        return sum(int(n) for n in pipe.execute())
 
 
 class RecordedSends:

@@ -136,7 +136,6 @@ class SendStore:
         return bool(self.redis.sismember(keys.send_members(campaign_id, send_id), recipient_id))
 
 
-
 class SendMemberships:
     """An erasure step: the recipient's place in every newsletter's sends (members, holdout,
     an export's working set) and suppression list."""

@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Literal
 
@@ -22,14 +23,14 @@ import redis
 
 from models import keys
 from models.bulk_pipeline import PackedPipeline
+from models.conditions import MAX_EVENT_LOOKBACK_DAYS
+from models.customer_data_store import queue_recent_event_index
 from models.decision import split_point
 from models.errors import Conflict
 from models.newsletters import Newsletter
 from models.recipient_reads import (
-    READS_PER_RECIPIENT,
     RecipientData,
     parse_recipient_reads,
-    queue_recipient_reads,
 )
 from models.score_freshness import ScoreMaxAges
 from models.sends import Send, SendCounts, SendStore
@@ -46,6 +47,42 @@ EXPORT_LOCK_SECONDS = 3600
 def columns(newsletter: Newsletter) -> list[str]:
     """The export's columns: id, token, send id, then the newsletter's ESP fields."""
     return ["recipient_id", TOKEN_COLUMN, SEND_COLUMN, *newsletter.esp_fields]
+
+
+@dataclass(frozen=True)
+class AudienceReads:
+    """What the export reads per recipient: always the profile (consent, ESP fields) and the
+    scores; segments and recent events only when the audience rule looks at them."""
+
+    segments: bool
+    events: bool
+
+    @classmethod
+    def of(cls, newsletter: Newsletter) -> AudienceReads:
+        """The reads ``newsletter``'s audience rule needs (a key name in the rule's JSON is
+        enough to read it: at worst one read too many, never one too few)."""
+        rule = newsletter.audience
+        text = rule.model_dump_json(by_alias=True) if rule is not None else ""
+        return cls('"segment"' in text, '"event"' in text or '"seen_within_days"' in text)
+
+    def queue(self, pipe: Any, ids: list[str], now: dt.datetime) -> int:
+        """Queue the reads of every recipient in ``ids``; return how many replies each has."""
+        since = now - dt.timedelta(days=MAX_EVENT_LOOKBACK_DAYS)
+        for rid in ids:
+            pipe.hgetall(keys.profile(rid))
+            pipe.hgetall(keys.scores(rid))
+            if self.segments:
+                pipe.smembers(keys.segments(rid))
+            if self.events:
+                queue_recent_event_index(pipe, rid, since)
+        return 2 + self.segments + self.events
+
+    def parse(self, replies: list[Any], now: dt.datetime, max_ages: ScoreMaxAges) -> RecipientData:
+        """One recipient's replies as RecipientData (what was not read is empty)."""
+        profile, scores, *rest = replies
+        segments = rest.pop(0) if self.segments else set()
+        events = rest.pop(0) if self.events else []
+        return parse_recipient_reads([profile, scores, segments, events], now, max_ages)
 
 
 class AudienceExport:
@@ -118,6 +155,7 @@ class AudienceExport:
         )
         considered = keys.send_considered(newsletter.campaign_id, send.id)
         self.redis.unlink(considered)
+        reads = AudienceReads.of(newsletter)
         while batch := list(islice(profile_keys, self.batch)):
             ids = list(dict.fromkeys(p[0] for key in batch if (p := keys.recipient_of(key))))
             if not ids:
@@ -127,16 +165,15 @@ class AudienceExport:
             pipe.sadd(considered, *ids)
             pipe.expire(considered, CONSIDERED_TTL_SECONDS)
             pipe.smismember(keys.suppressions(newsletter.campaign_id), ids)
-            for rid in ids:
-                queue_recipient_reads(pipe, rid, now)
+            reads_each = reads.queue(pipe, ids, now)
             replies = pipe.execute()
-            seen_before, suppressed, reads = replies[0], replies[3], replies[4:]
+            seen_before, suppressed, replies = replies[0], replies[3], replies[4:]
             chosen: list[tuple[str, RecipientData, str]] = []
             for index, rid in enumerate(ids):
                 if seen_before[index]:
                     continue  # SCAN returned this recipient before
-                start = index * READS_PER_RECIPIENT
-                data = parse_recipient_reads(reads[start:], now, self.max_ages)
+                start = index * reads_each
+                data = reads.parse(replies[start : start + reads_each], now, self.max_ages)
                 outcome = self.verdict(newsletter, rid, data, bool(suppressed[index]), now)
                 counts.considered += 1
                 setattr(counts, outcome, getattr(counts, outcome) + 1)

@@ -312,12 +312,19 @@ class SlotServer:
     # every slot at once (web view, AMP)
 
     def page(
-        self, campaign_id: str, recipient_id: str | None, send_id: str | None, now: dt.datetime
+        self,
+        campaign_id: str,
+        recipient_id: str | None,
+        send_id: str | None,
+        now: dt.datetime,
+        signed: bool = True,
     ) -> SlotPage | None:
         """What every slot of the newsletter shows this recipient for the send, from the same
         stored ranking as the slot images (ranking it now if no slot was fetched yet); None if
-        the campaign has no newsletter. Raises on Redis errors (callers answer a fallback)."""
-        snapshot = self._load(campaign_id, send_id, recipient_id, now)
+        the campaign has no newsletter. ``signed=False``: an unsigned subscriber key (restricted
+        content, and only where the campaign allows them). Raises on Redis errors (callers
+        answer a fallback)."""
+        snapshot = self._load(campaign_id, send_id, recipient_id, now, signed)
         recipient_id = None if snapshot.refused else recipient_id
         newsletter = snapshot.newsletter
         if newsletter is None or snapshot.campaign is None:

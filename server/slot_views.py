@@ -15,7 +15,7 @@ from renderers.card import CardParams, format_price, safe_fill
 from server.asset_routes import asset_path
 from server.open_slots import SlotContent
 from server.services import Services
-from server.urls import SEND_PARAM, TOKEN_PARAM
+from server.urls import KEY_PARAM, SEND_PARAM, TOKEN_PARAM
 
 DEFAULT_CURRENCY: str = CardParams.model_fields["currency"].default
 DEFAULT_LOCALE: str = CardParams.model_fields["locale"].default
@@ -42,11 +42,14 @@ def pictures(services: Services, contents: list[SlotContent]) -> dict[str, Asset
     }
 
 
-def click_query(token: str | None, send_id: str | None) -> str:
-    """``?r=…&s=…`` for slot URLs: pass the token only when it is genuine."""
+def click_query(token: str | None, send_id: str | None, subscriber_key: str | None = None) -> str:
+    """``?r=…&s=…`` for slot URLs: pass the token only when it is genuine (or, instead, an
+    accepted subscriber key as ``k=``)."""
     params = []
     if token is not None:
         params.append(f"{TOKEN_PARAM}={quote(token, safe='')}")
+    elif subscriber_key is not None:
+        params.append(f"{KEY_PARAM}={quote(subscriber_key, safe='')}")
     if send_id is not None:
         params.append(f"{SEND_PARAM}={send_id}")
     return "?" + "&".join(params) if params else ""

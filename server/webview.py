@@ -26,7 +26,9 @@ from models.sends import valid_send_id
 from server.open_slots import SlotPage, SlotServer
 from server.open_time import REDIS_FAILURES, OpenTime
 from server.slot_views import click_query, pictures, slot_html, slot_item
+from server.tokens import identify
 from server.urls import (
+    KEY_PARAM,
     SEND_PARAM,
     TOKEN_PARAM,
     click_path,
@@ -72,12 +74,15 @@ class WebView:
         send_id: str | None,
         client: ClientInfo,
         now: dt.datetime,
+        subscriber_key: str | None = None,
     ) -> tuple[str, list[Section]] | None:
-        """The page's title and sections; None if the campaign has no newsletter."""
-        recipient_id = self.services.signer.verify(token)
+        """The page's title and sections; None if the campaign has no newsletter. Without a
+        genuine token, a subscriber key counts where the campaign allows it (restricted)."""
+        who = identify(self.services.signer, token, subscriber_key)
+        recipient_id, signed = who.recipient_id, who.signed
         send_id = send_id if send_id and valid_send_id(send_id) else None
         try:
-            page = self.slots.page(campaign_id, recipient_id, send_id, now)
+            page = self.slots.page(campaign_id, recipient_id, send_id, now, signed)
         except REDIS_FAILURES:
             self.open_time.breaker.trip()
             self.open_time.metrics.redis_error("web_view")
@@ -86,13 +91,19 @@ class WebView:
             log.exception("web view slots of %s failed; showing the slot images", campaign_id)
             page = None
         if page is not None:
-            recipient_id = page.recipient_id  # None for an erased recipient
-        query = click_query(token if recipient_id else None, send_id)
+            recipient_id = page.recipient_id  # None when erased or not accepted
+        elif not signed:
+            recipient_id = None  # whether the campaign accepts keys is unknown
+        query = (
+            click_query(token, send_id)
+            if recipient_id and signed
+            else click_query(None, send_id, recipient_id)
+        )
         newsletter = page.newsletter if page else self.slots.known(campaign_id)
         if newsletter is None:
             return None
         found = [
-            self._block(newsletter, block_id, recipient_id, client, now, query)
+            self._block(newsletter, block_id, recipient_id, signed, client, now, query)
             for block_id in newsletter.blocks
         ]
         if page is not None:
@@ -110,6 +121,7 @@ class WebView:
         newsletter: Newsletter,
         block_id: str,
         recipient_id: str | None,
+        signed: bool,
         client: ClientInfo,
         now: dt.datetime,
         query: str,
@@ -131,7 +143,7 @@ class WebView:
             content = variant or shown.fallback
             if content.html is None:
                 return self._image(image, link, block, content.alt)
-            fields = snapshot.recipient.profile if variant is not None else {}
+            fields = snapshot.recipient.profile if variant is not None and signed else {}
             html = content.html.render({**fields, "click_url": link})
             if recipient_id is not None:
                 self.open_time.record(
@@ -236,6 +248,7 @@ def newsletter_page(campaign_id: str) -> Response:
         request.args.get(SEND_PARAM),
         client,
         view.services.clock(),
+        request.args.get(KEY_PARAM),
     )
     if built is None:
         page = render_template("gone.html")

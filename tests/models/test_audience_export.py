@@ -156,3 +156,48 @@ def test_one_export_of_a_send_at_a_time(
     )
     assert again.status_code == 200
     assert len(again.get_data(as_text=True).splitlines()) == 2
+
+
+def test_segment_and_event_rules_still_select_the_right_people(
+    services: Services, clock: FakeClock
+) -> None:
+    from models.customer_data import CustomerEvent
+
+    rule = {"any": [{"segment": "vip"}, {"event": "site_visit", "within_days": 7}]}
+    newsletter = store_newsletter(services, [item("x")], audience=rule)
+    push(services, "vip", None)
+    services.recipients.upsert_profiles(
+        [ProfileUpsert.model_validate({"recipient_id": "vip", "segments": ["vip"]})]
+    )
+    push(services, "visitor", None)
+    services.customer_data.add_events(
+        [
+            CustomerEvent.model_validate(
+                {"recipient_id": "visitor", "type": "site_visit", "at": clock.now.isoformat()}
+            )
+        ]
+    )
+    push(services, "neither", None)
+    send = plan_send(newsletter, None, clock.now)
+    rows = audience_export(services).rows(newsletter, send, clock.now)
+    assert sorted(row["recipient_id"] for row in rows) == ["vip", "visitor"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "segments", "events"),
+    [
+        (None, False, False),
+        ({"score": "travel_propensity", "gte": 0.7}, False, False),
+        ({"all": [{"segment": "vip"}, {"score": "p", "gte": 0.1}]}, True, False),
+        ({"not": {"event": "booking", "within_days": 3}}, False, True),
+        ({"seen_within_days": 90}, False, True),
+    ],
+)
+def test_the_export_reads_segments_and_events_only_for_rules_that_use_them(
+    services: Services, rule: dict[str, Any] | None, segments: bool, events: bool
+) -> None:
+    from models.audience_export import AudienceReads
+
+    extra: dict[str, Any] = {"audience": rule} if rule is not None else {}
+    newsletter = store_newsletter(services, [item("x")], **extra)
+    assert AudienceReads.of(newsletter) == AudienceReads(segments, events)

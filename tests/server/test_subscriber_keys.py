@@ -101,3 +101,23 @@ def test_the_embed_code_uses_the_key_field_only_where_allowed(
     (src,) = [a["src"] for tag, a in elements(merged) if tag == "img"]
     assert src is not None
     assert corner_color(client.get(src.removeprefix("http://blanco.test")).data) == hex_rgb(GOLD)
+
+
+def test_the_web_view_takes_an_allowed_key_with_restricted_content(
+    client: FlaskClient, services: Services, redis_client: redis.Redis
+) -> None:
+    greeting = {"source": "<h1>Hello {{ first_name }}</h1>", "defaults": {"first_name": "you"}}
+    hero = variant("gold", {"attr": "tier", "eq": "gold"}, background=GOLD)
+    store_block(services, [{**hero, "html": greeting}])
+    store_newsletter(services, [item("a", "x"), item("b", "y")], slots=2, blocks=["hero"])
+    store_recipient(services, "anna", {"first_name": "Anna", "tier": "gold", "consent_email": True})
+    allow_keys(services)
+    page = client.get("/v/daily?k=anna&s=2026-11-23").get_data(as_text=True)
+    assert "<h1>Hello you</h1>" in page  # Anna's variant, drawn without her name
+    assert "Anna" not in page
+    assert "/s/daily/1?k=anna&amp;s=2026-11-23" in page
+    assert redis_client.hexists(keys.rankings("anna"), "daily/2026-11-23")
+    allow_keys(services, allowed=False)
+    page = client.get("/v/daily?k=bram&s=2026-11-23").get_data(as_text=True)
+    assert "k=bram" not in page
+    assert not redis_client.exists(keys.rankings("bram"))

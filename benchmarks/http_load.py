@@ -258,7 +258,30 @@ def drive(
     )
 
 
-def _row(label: str, load: Load, baseline: Load) -> list[str]:
+def gunicorn_env(
+    redis_url: str,
+    signing_key: str,
+    port: int,
+    data_dir: Path,
+    options: HttpOptions,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment gunicorn runs the benchmark app in (``extra`` on top)."""
+    return {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "BLANCO_SIGNING_KEYS": signing_key,
+        "BLANCO_BIND": f"{HOST}:{port}",
+        "BLANCO_WORKERS": str(options.workers),
+        "BLANCO_THREADS": str(options.threads),
+        "BLANCO_DATA_DIR": str(data_dir),
+        "BLANCO_PUBLIC_URL": PUBLIC_URL,
+        "BLANCO_LOG_LEVEL": "WARNING",
+        **(extra or {}),
+    }
+
+
+def load_row(label: str, load: Load, baseline: Load) -> list[str]:
     """The shared timing columns plus the load generator's CPU share."""
     client_cpu = quotient(load.client_cpu, load.timing.elapsed)
     return [*timing_row(label, load.timing, baseline.timing), f"{client_cpu:.0%}"]
@@ -270,17 +293,7 @@ def run(
     """Start gunicorn, drive the constant route and the cache-hit image route, print them."""
     print(heading("3. Through gunicorn over HTTP on 127.0.0.1 (keep-alive load generator)"))
     port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "BLANCO_SIGNING_KEYS": signing_key,
-        "BLANCO_BIND": f"{HOST}:{port}",
-        "BLANCO_WORKERS": str(options.workers),
-        "BLANCO_THREADS": str(options.threads),
-        "BLANCO_DATA_DIR": str(workdir / "gunicorn"),
-        "BLANCO_PUBLIC_URL": PUBLIC_URL,
-        "BLANCO_LOG_LEVEL": "WARNING",
-    }
+    env = gunicorn_env(redis_url, signing_key, port, workdir / "gunicorn", options)
     hit_url = image_url("", CAMPAIGN_ID, BLOCK_ID, services.signer.sign(CACHE_HIT_RECIPIENT))
     routes = {"a": CONSTANT_PATH, "b": hit_url}
     share = max(1, options.requests // options.rounds)
@@ -317,8 +330,8 @@ def run(
         table(
             [*COLUMNS, "server CPU µs/req", "Redis µs/req", "client CPU"],
             [
-                _row("(a) constant PNG (baseline)", baseline, baseline),
-                _row("(b) image, cache hit", cache_hit, baseline),
+                load_row("(a) constant PNG (baseline)", baseline, baseline),
+                load_row("(b) image, cache hit", cache_hit, baseline),
             ],
         )
     )

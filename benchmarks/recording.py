@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import secrets
 import sys
 import tempfile
@@ -31,7 +30,6 @@ import redis
 from flask import Flask
 
 from benchmarks.harness import (
-    PUBLIC_URL,
     Target,
     Timing,
     bench_redis,
@@ -54,7 +52,15 @@ from benchmarks.http_app import (
     RECORDING_SWITCH_ENV,
     install_recording_switch,
 )
-from benchmarks.http_load import HOST, GunicornProcess, HttpOptions, Load, drive, free_port
+from benchmarks.http_load import (
+    GunicornProcess,
+    HttpOptions,
+    Load,
+    drive,
+    free_port,
+    gunicorn_env,
+    load_row,
+)
 from benchmarks.open_route import (
     ACCEPT,
     CACHE_HIT_RECIPIENT,
@@ -321,29 +327,6 @@ def _extra_us(recording: Timing, without: Timing) -> str:
     return "n/a" if math.isnan(extra) else f"{extra:,.0f}"
 
 
-def gunicorn_env(
-    redis_url: str, signing_key: str, port: int, data_dir: Path, options: HttpOptions
-) -> dict[str, str]:
-    """The environment gunicorn runs the benchmark app in, with the recording switch on."""
-    return {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "BLANCO_SIGNING_KEYS": signing_key,
-        "BLANCO_BIND": f"{HOST}:{port}",
-        "BLANCO_WORKERS": str(options.workers),
-        "BLANCO_THREADS": str(options.threads),
-        "BLANCO_DATA_DIR": str(data_dir),
-        "BLANCO_PUBLIC_URL": PUBLIC_URL,
-        "BLANCO_LOG_LEVEL": "WARNING",
-        RECORDING_SWITCH_ENV: "1",
-    }
-
-
-def _http_row(label: str, load: Load, baseline: Load) -> list[str]:
-    client_cpu = quotient(load.client_cpu, load.timing.elapsed)
-    return [*timing_row(label, load.timing, baseline.timing), f"{client_cpu:.0%}"]
-
-
 def _http_cpu_per_request(load: Load) -> float:
     timing = load.timing
     return quotient(timing.cpu + timing.redis_cpu + load.client_cpu, timing.count)
@@ -355,7 +338,14 @@ def run_http(
     """Start gunicorn with the recording switch, drive (a) and (b) in interleaved rounds."""
     print(heading("6. Recording cost through gunicorn over HTTP on 127.0.0.1"))
     port = free_port()
-    env = gunicorn_env(redis_url, signing_key, port, workdir / "gunicorn-recording", options)
+    env = gunicorn_env(
+        redis_url,
+        signing_key,
+        port,
+        workdir / "gunicorn-recording",
+        options,
+        {RECORDING_SWITCH_ENV: "1"},
+    )
     url = image_url("", CAMPAIGN_ID, BLOCK_ID, services.signer.sign(CACHE_HIT_RECIPIENT))
     routes = {"a": f"{url}&{RECORD_PARAM}=1", "b": f"{url}&{RECORD_PARAM}=0"}
     share = max(1, options.requests // options.rounds)
@@ -400,8 +390,8 @@ def run_http(
         table(
             [*COLUMNS, "server CPU µs/req", "Redis µs/req", "client CPU"],
             [
-                _http_row("(a) image, cache hit, records", recording, without),
-                _http_row("(b) image, cache hit, no recording", without, without),
+                load_row("(a) image, cache hit, records", recording, without),
+                load_row("(b) image, cache hit, no recording", without, without),
             ],
         )
     )

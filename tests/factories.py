@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
@@ -216,3 +217,17 @@ def redis_contents(client: redis.Redis, match: str = "*") -> dict[str, Any]:
         else:
             contents[key] = kind
     return contents
+
+
+def jsonl(*rows: dict[str, Any] | str) -> bytes:
+    """JSON Lines: dicts are encoded, strings sent as they are."""
+    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows).encode()
+
+
+def csv_file(header: list[str], *rows: list[Any]) -> bytes:
+    """A CSV file with a header row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode()

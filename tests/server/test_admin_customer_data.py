@@ -4,9 +4,6 @@ segmentation run."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from typing import Any
 
 import pytest
@@ -21,7 +18,15 @@ from tests.customer_fixtures import (
     NOW,
     order_rows,
 )
-from tests.factories import AdminApi, FakeClock, error_pointers, problem, redis_contents
+from tests.factories import (
+    AdminApi,
+    FakeClock,
+    csv_file,
+    error_pointers,
+    jsonl,
+    problem,
+    redis_contents,
+)
 
 NDJSON = "application/x-ndjson"
 CSV = "text/csv"
@@ -37,20 +42,6 @@ def api(client: FlaskClient, admin_headers: dict[str, str]) -> AdminApi:
 def ingest(client: FlaskClient, ingest_headers: dict[str, str]) -> AdminApi:
     """The admin API with an ingest-only key."""
     return AdminApi(client, ingest_headers)
-
-
-def jsonl(*rows: dict[str, Any] | str) -> bytes:
-    """JSON Lines: dicts are encoded, strings sent as they are."""
-    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows).encode()
-
-
-def csv_file(header: list[str], *rows: list[Any]) -> bytes:
-    """A CSV file with a header row."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode()
 
 
 def order(order_id: str = "o1", recipient_id: str = "anna", **extra: Any) -> dict[str, Any]:

@@ -4,9 +4,6 @@ reported by line, good ones stored, re-imports idempotent) and the scope the rou
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from typing import Any
 
 import pytest
@@ -17,7 +14,7 @@ from models import keys
 from server.admin_api import api as admin_api
 from server.api_operations import Operation
 from server.services import Services
-from tests.factories import AdminApi, error_pointers, problem, redis_contents
+from tests.factories import AdminApi, csv_file, error_pointers, jsonl, problem, redis_contents
 from tests.newsletter_fixtures import item, item_document
 
 NDJSON = "application/x-ndjson"
@@ -36,20 +33,6 @@ def api(client: FlaskClient, admin_headers: dict[str, str]) -> AdminApi:
 def ingest(client: FlaskClient, ingest_headers: dict[str, str]) -> AdminApi:
     """The admin API with an ingest-only key."""
     return AdminApi(client, ingest_headers)
-
-
-def jsonl(*rows: dict[str, Any] | str) -> bytes:
-    """JSON Lines: dicts are encoded, strings sent as they are."""
-    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows).encode()
-
-
-def csv_file(header: list[str], *rows: list[str]) -> bytes:
-    """A CSV file with a header row."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode()
 
 
 def errors_of(report: dict[str, Any]) -> list[tuple[int, str]]:

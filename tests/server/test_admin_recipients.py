@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from tests.conftest import SIGNING_KEY
 from tests.factories import (
     AdminApi,
     error_pointers,
+    jsonl,
     problem,
     redis_contents,
     store_block,
@@ -32,11 +32,6 @@ NDJSON = "application/x-ndjson"
 def api(client: FlaskClient, admin_headers: dict[str, str]) -> AdminApi:
     """The admin API with an admin key."""
     return AdminApi(client, admin_headers)
-
-
-def jsonl(*rows: dict[str, Any] | str) -> bytes:
-    """JSON Lines: dicts are encoded, strings sent as they are."""
-    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows).encode()
 
 
 def recipient_state(client: redis.Redis, recipient_id: str) -> dict[str, Any]:

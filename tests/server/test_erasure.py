@@ -4,7 +4,6 @@ cannot come back through ingest, and the erasure itself is logged without person
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from tests.factories import (
     FakeClock,
     corner_color,
     hex_rgb,
+    jsonl,
     problem,
     redis_contents,
     store_block,
@@ -58,11 +58,6 @@ def everything(redis_url: str) -> Iterator[redis.Redis]:
     )
     yield client
     client.close()
-
-
-def jsonl(*rows: dict[str, Any]) -> bytes:
-    """JSON Lines of ``rows``."""
-    return "".join(json.dumps(row) + "\n" for row in rows).encode()
 
 
 def token(services: Services, recipient_id: str = RID) -> dict[str, str]:

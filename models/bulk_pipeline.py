@@ -123,7 +123,8 @@ class PackedPipeline:
     into one buffer with hiredis, sent in one round trip, and their replies shaped as
     redis-py's pipeline shapes them (a dict for HGETALL, a set for SMEMBERS, (member, score)
     pairs for ``withscores``), without its per-command bookkeeping. It offers only the commands
-    those paths use. An error reply raises it."""
+    those paths use. An error reply raises it (``read_response`` does; the connection, with
+    replies left unread, is then closed)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
@@ -201,7 +202,4 @@ class PackedPipeline:
             raise
         finally:
             pool.release(connection)
-        for reply in replies:
-            if isinstance(reply, redis.ResponseError):
-                raise reply
         return [shape(reply) for shape, reply in zip(self._shapes, replies, strict=True)]

@@ -44,10 +44,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from flask import Blueprint, Response, current_app, json, request
+from flask import Blueprint, Response, json, request
 
 from models.sends import valid_send_id
 from renderers.card import CardParams
+from server.open_routes import slot_server
 from server.open_slots import SlotServer
 from server.open_time import REDIS_FAILURES
 from server.slot_views import click_query, pictures, slot_item
@@ -72,12 +73,6 @@ _SENDER = re.compile(r"[^@\s,]+@[^@\s,]+")
 def items_path(campaign_id: str) -> str:
     """Path of a newsletter's AMP items route."""
     return f"/amp/{campaign_id}/items.json"
-
-
-def slot_server() -> SlotServer:
-    """The app's newsletter slot service."""
-    service: SlotServer = current_app.extensions["blanco.slots"]
-    return service
 
 
 # CORS

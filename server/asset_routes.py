@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
 from models.assets import EXTENSIONS, valid_asset_id
-from server.open_time import LAST_RESORT, REDIS_FAILURES, OpenTime
+from server.open_routes import open_time as open_time_service
+from server.open_time import LAST_RESORT, REDIS_FAILURES
 
 log = logging.getLogger(__name__)
 bp = Blueprint("asset_files", __name__)
@@ -29,11 +30,6 @@ NOT_CACHED = "no-store"
 def asset_path(asset_id: str, media_type: str) -> str:
     """The public path of an asset: ``/a/<hex>.<ext>``."""
     return f"/a/{asset_id.removeprefix(ID_PREFIX)}.{EXTENSIONS.get(media_type, 'img')}"
-
-
-def _open_time() -> OpenTime:
-    service: OpenTime = current_app.extensions["blanco.open_time"]
-    return service
 
 
 def _not_found() -> Response:
@@ -55,7 +51,7 @@ def asset_file(asset_id: str, extension: str) -> ResponseReturnValue:
     full_id = asset_id if asset_id.startswith(ID_PREFIX) else ID_PREFIX + asset_id
     if not valid_asset_id(full_id):
         return _not_found()
-    open_time = _open_time()
+    open_time = open_time_service()
     if open_time.breaker.open:
         return _unavailable("redis")
     try:

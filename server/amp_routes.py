@@ -48,6 +48,7 @@ from flask import Blueprint, Response, json, request
 
 from models.sends import valid_send_id
 from renderers.card import CardParams
+from server.breaker import CircuitOpen
 from server.open_routes import slot_server
 from server.open_slots import SlotServer
 from server.open_time import REDIS_FAILURES
@@ -167,8 +168,10 @@ def amp_items(
         if page is None:
             return []
         assets = pictures(services, page.contents)
+    except CircuitOpen:
+        return []
     except REDIS_FAILURES as exc:
-        slots.open_time.breaker.trip()
+        slots.open_time.breaker.failed(exc)
         slots.open_time.metrics.redis_error("amp")
         log.warning("AMP items for %s: redis %s", campaign_id, type(exc).__name__)
         return []

@@ -52,12 +52,13 @@ def asset_file(asset_id: str, extension: str) -> ResponseReturnValue:
     if not valid_asset_id(full_id):
         return _not_found()
     open_time = open_time_service()
-    if open_time.breaker.open:
+    if not open_time.breaker.allow():
         return _unavailable("redis")
     try:
         found = open_time.services.assets.get_content(full_id)
+        open_time.breaker.succeeded()
     except REDIS_FAILURES as exc:
-        open_time.breaker.trip()
+        open_time.breaker.failed(exc)
         open_time.metrics.redis_error("asset")
         log.warning("asset file: redis %s", type(exc).__name__)
         return _unavailable("redis")

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
-import redis
 from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
@@ -36,8 +35,16 @@ from models.sends import valid_send_id
 from models.stats import variant_label
 from renderers.base import ContentUnavailable
 from server.api_operations import authorize
+from server.breaker import CircuitOpen
 from server.open_routes import open_time, slot_server
-from server.open_time import LAST_RESORT, REDIS_FAILURES, ImageAnswer, ImageOptions, OpenTime
+from server.open_time import (
+    LAST_RESORT,
+    REDIS_FAILURES,
+    UNAVAILABLE,
+    ImageAnswer,
+    ImageOptions,
+    OpenTime,
+)
 from server.problems import problem_response
 from server.services import services
 from server.slot_views import pictures, slot_item
@@ -156,8 +163,10 @@ class ChannelDecisions:
             if block is None:
                 return LAST_RESORT
             return self._stored_image(snapshot, block, options)
+        except CircuitOpen:
+            reason = "redis: circuit open"
         except REDIS_FAILURES as exc:
-            self.open_time.breaker.trip()
+            self.open_time.breaker.failed(exc)
             self.open_time.metrics.redis_error("channel")
             reason = f"redis: {type(exc).__name__}"
         except Exception:
@@ -208,9 +217,10 @@ class ChannelDecisions:
     def _load(
         self, campaign_id: str, block_id: str, recipient_id: str | None, now: dt.datetime
     ) -> Snapshot:
-        if self.open_time.breaker.open:
-            raise redis.ConnectionError("circuit open after a recent Redis failure")
-        return self.services.engine.load(campaign_id, block_id, recipient_id, now)
+        self.open_time.breaker.check()
+        snapshot = self.services.engine.load(campaign_id, block_id, recipient_id, now)
+        self.open_time.breaker.succeeded()
+        return snapshot
 
     def _record(self, recipient_id: str, decision: Decision, *, store: bool) -> None:
         """Store the decision (with ``store``) and append a ``view`` event, in one write; the
@@ -239,7 +249,7 @@ class ChannelDecisions:
             )
             pipe.execute()
         except REDIS_FAILURES as exc:
-            self.open_time.breaker.trip()
+            self.open_time.breaker.failed(exc)
             self.open_time.metrics.redis_error("record")
             self.open_time.metrics.event_lost(VIEW_EVENT)
             log.warning("could not record a channel view: redis %s", type(exc).__name__)
@@ -268,8 +278,8 @@ def authorize_channel() -> None:
 def _unavailable(what: str, exc: Exception) -> Response:
     """503 after a Redis failure (the page shows its own default); trips the breaker."""
     service = open_time()
-    if not service.breaker.open:
-        service.breaker.trip()
+    if not isinstance(exc, CircuitOpen):
+        service.breaker.failed(exc)
         service.metrics.redis_error("channel")
     log.warning("channel %s: redis %s", what, type(exc).__name__)
     response = problem_response(
@@ -326,7 +336,7 @@ def block_decision(campaign_id: str, block_id: str) -> ResponseReturnValue:
             request.args.get(TOKEN_PARAM),
             request.headers.get("User-Agent"),
         )
-    except REDIS_FAILURES as exc:
+    except UNAVAILABLE as exc:
         return _unavailable("decision", exc)
     return jsonify(answer.as_dict(services().settings.public_url))
 
@@ -361,7 +371,7 @@ def newsletter_slots(campaign_id: str) -> ResponseReturnValue:
         recipient_id = found.signer.verify(token)
         page = slot_server().page(campaign_id, recipient_id, send, found.clock())
         assets = pictures(found, page.contents) if page else {}
-    except REDIS_FAILURES as exc:
+    except UNAVAILABLE as exc:
         return _unavailable("slots", exc)
     if page is None:
         raise NotFound(f"campaign {campaign_id!r} has no newsletter")

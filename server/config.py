@@ -75,10 +75,11 @@ class Settings(BaseModel):
         description="Socket timeout for Redis calls; past it open-time routes serve fallbacks.",
     )
     redis_retry_after_seconds: float = Field(
-        2.0,
+        1.0,
         gt=0,
         description="After a Redis failure, open-time routes skip Redis for this long "
-        "(circuit breaker) and serve fallbacks at once.",
+        "(circuit breaker) and serve fallbacks at once; then one request tries Redis again, "
+        "and its success brings personal content back.",
     )
     decision_ttl_seconds: int = Field(
         60 * 24 * 3600,

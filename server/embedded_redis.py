@@ -15,6 +15,8 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -125,7 +127,13 @@ class EmbeddedRedis:
         if process is None or process.poll() is not None:
             return
         try:
-            redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=2).shutdown()
+            # no retries: the server closing the connection is the answer
+            client = redis.Redis(
+                unix_socket_path=str(self.socket_path),
+                socket_timeout=2,
+                retry=Retry(NoBackoff(), 0),
+            )
+            client.shutdown()
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             process.terminate()
         try:

@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from models import keys
 from models.bulk_pipeline import PackedPipeline
 from models.campaigns import Campaign
@@ -31,8 +29,16 @@ from models.newsletters import Newsletter, Slot, slot_block_id
 from models.recipient_reads import RecipientData, parse_recipient_reads, queue_recipient_reads
 from models.sends import valid_send_id
 from models.slot_ranking import SlotRanking, rank_items
+from server.breaker import CircuitOpen
 from server.click_signals import classify_click_of
-from server.open_time import LAST_RESORT, REDIS_FAILURES, ImageAnswer, ImageOptions, OpenTime
+from server.open_time import (
+    LAST_RESORT,
+    REDIS_FAILURES,
+    SKIPPED,
+    ImageAnswer,
+    ImageOptions,
+    OpenTime,
+)
 from server.tokens import identify
 
 log = logging.getLogger(__name__)
@@ -182,8 +188,10 @@ class SlotServer:
                     send=snapshot.send_id,
                 )
             return answer
+        except CircuitOpen:
+            return self._known_fallback(campaign_id, slot, SKIPPED, options)
         except REDIS_FAILURES as exc:
-            self.open_time.breaker.trip()
+            self.open_time.breaker.failed(exc)
             self.open_time.metrics.redis_error("open")
             return self._known_fallback(campaign_id, slot, f"redis: {type(exc).__name__}", options)
         except Exception:
@@ -238,7 +246,9 @@ class SlotServer:
     def _known_fallback(
         self, campaign_id: str, slot: int, reason: str, options: ImageOptions
     ) -> ImageAnswer:
-        log.warning("serving fallback for %s slot %d: %s", campaign_id, slot, reason)
+        # Redis failures are logged once per window, by the breaker
+        level = logging.DEBUG if reason.startswith("redis") else logging.WARNING
+        log.log(level, "serving fallback for %s slot %d: %s", campaign_id, slot, reason)
         with self._lock:
             newsletter = self._known.get(campaign_id)
         if newsletter is None or not 0 < slot <= len(newsletter.slots):
@@ -297,10 +307,11 @@ class SlotServer:
             if content.item is not None:
                 return content.item.url
             return content.shown_url or content.slot.fallback.target_url
+        except CircuitOpen:
+            pass
         except REDIS_FAILURES as exc:
-            self.open_time.breaker.trip()
+            self.open_time.breaker.failed(exc)
             self.open_time.metrics.redis_error("click")
-            log.warning("slot click for %s: redis %s", campaign_id, type(exc).__name__)
         except Exception:
             log.exception("slot click failed; redirecting to the fallback")
         with self._lock:
@@ -367,8 +378,7 @@ class SlotServer:
         now: dt.datetime,
         signed: bool = True,
     ) -> SlotSnapshot:
-        if self.open_time.breaker.open:
-            raise redis.ConnectionError("circuit open after a recent Redis failure")
+        self.open_time.breaker.check()
         send_id = send_id if send_id and valid_send_id(send_id) else None
         pipe = PackedPipeline(self.services.redis)
         pipe.get(keys.campaign(campaign_id))
@@ -381,6 +391,7 @@ class SlotServer:
             queue_recipient_reads(pipe, recipient_id, now)
             self.tombstones.queue_check(pipe, recipient_id)
         replies = pipe.execute()
+        self.open_time.breaker.succeeded()
         campaign = Campaign.model_validate_json(replies[0]) if replies[0] else None
         newsletter = parse_newsletter(replies[1]) if replies[1] else None
         if newsletter is not None:

@@ -36,6 +36,7 @@ from renderers.base import ContentUnavailable, RenderedImage, RenderRequest
 from renderers.fallback import TRANSPARENT_PNG
 from renderers.registry import ContentParams, renderer_for
 from renderers.templating import LIVE_FIELD
+from server.breaker import CircuitOpen, RedisBreaker
 from server.click_signals import classify_click_of
 from server.metrics import Metrics
 from server.recorder import Record, Recorder
@@ -45,9 +46,13 @@ from server.tokens import identify
 log = logging.getLogger(__name__)
 
 REDIS_FAILURES = (redis.RedisError, OSError)
+UNAVAILABLE = (*REDIS_FAILURES, CircuitOpen)
+"""Redis failed, or is skipped after a recent failure: the caller answers without it."""
 
 
 MAX_SCALE = 3
+SKIPPED = "redis: circuit open"
+"""The fallback reason of a request that skipped Redis after a recent failure."""
 
 
 @dataclass(frozen=True)
@@ -81,23 +86,6 @@ def changed(previous: Decision | None, decision: Decision) -> bool:
         return True
     same = (previous.variant_id, previous.version, previous.client, previous.holdout)
     return same != (decision.variant_id, decision.version, decision.client, decision.holdout)
-
-
-class RedisBreaker:
-    """After a Redis failure, skip Redis for a while so that requests do not queue on timeouts."""
-
-    def __init__(self, retry_after: float) -> None:
-        self.retry_after = retry_after
-        self._open_until = 0.0
-
-    @property
-    def open(self) -> bool:
-        """Whether Redis should be skipped now."""
-        return time.monotonic() < self._open_until
-
-    def trip(self) -> None:
-        """Record a failure."""
-        self._open_until = time.monotonic() + self.retry_after
 
 
 class KnownBlocks:
@@ -164,7 +152,9 @@ class OpenTime:
     ) -> None:
         self.services = services
         self.metrics = metrics
-        self.breaker = RedisBreaker(services.settings.redis_retry_after_seconds)
+        self.breaker = RedisBreaker(
+            services.settings.redis_retry_after_seconds, on_open=self._drop_connections
+        )
         self.known_blocks = KnownBlocks()
         self.decoded_assets = DecodedAssets()
         self.mpp_ranges = mpp_ranges
@@ -172,6 +162,11 @@ class OpenTime:
         self.recorder = Recorder(
             services, self._lost, background=services.settings.record_in_background
         )
+
+    def _drop_connections(self) -> None:
+        """Close the pooled connections (after a failure, they may all be broken)."""
+        for client in (self.services.redis, self.services.redis_bytes):
+            client.connection_pool.disconnect()
 
     # images
 
@@ -244,8 +239,10 @@ class OpenTime:
                     send=self.sends.recorded(campaign_id, send_id),
                 )
             return answer
+        except CircuitOpen:
+            return self._fallback_image(campaign_id, block_id, block, SKIPPED, options)
         except REDIS_FAILURES as exc:
-            self.breaker.trip()
+            self.breaker.failed(exc)
             self.metrics.redis_error("open")
             reason = f"redis: {type(exc).__name__}"
             return self._fallback_image(campaign_id, block_id, block, reason, options)
@@ -263,9 +260,9 @@ class OpenTime:
     ) -> tuple[Snapshot, str | None]:
         """The snapshot, and who it is for: nobody when the recipient was erased, or when an
         unsigned subscriber key comes to a campaign that does not allow them."""
-        if self.breaker.open:
-            raise redis.ConnectionError("circuit open after a recent Redis failure")
+        self.breaker.check()
         snapshot = self.services.engine.load(campaign_id, block_id, recipient_id, now)
+        self.breaker.succeeded()
         if snapshot.block is not None:
             self.known_blocks.remember(snapshot.block)
         campaign = snapshot.campaign
@@ -432,7 +429,9 @@ class OpenTime:
         reason: str,
         options: ImageOptions,
     ) -> ImageAnswer:
-        log.warning("serving fallback image for %s/%s: %s", campaign_id, block_id, reason)
+        # Redis failures are logged once per window, by the breaker
+        level = logging.DEBUG if reason.startswith("redis") else logging.WARNING
+        log.log(level, "serving fallback image for %s/%s: %s", campaign_id, block_id, reason)
         block = block or self.known_blocks.get(campaign_id, block_id)
         if block is None:
             self.metrics.fallback("last resort")
@@ -503,10 +502,11 @@ class OpenTime:
                 )
             variant = shown.variant(decision.variant_id) if decision.variant_id else None
             return variant.target_url if variant else shown.fallback.target_url
+        except CircuitOpen:
+            pass
         except REDIS_FAILURES as exc:
-            self.breaker.trip()
+            self.breaker.failed(exc)
             self.metrics.redis_error("click")
-            log.warning("click for %s/%s: redis %s", campaign_id, block_id, type(exc).__name__)
         except Exception:
             log.exception("click route failed; redirecting to the fallback")
         block = block or self.known_blocks.get(campaign_id, block_id)
@@ -568,7 +568,7 @@ class OpenTime:
         """The recorder could not write ``records``: count them, and trip the breaker on a
         Redis failure."""
         if error is not None and isinstance(error, REDIS_FAILURES):
-            self.breaker.trip()
+            self.breaker.failed(error)
             self.metrics.redis_error("record")
         for record in records:
             self.metrics.event_lost(record.event)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from models.api_keys import ApiKeyStore
 from models.asset_store import AssetStore
@@ -65,6 +67,8 @@ def redis_clients(settings: Settings) -> tuple[Redis, Redis]:
         "socket_timeout": settings.redis_timeout_seconds,
         "socket_connect_timeout": settings.redis_timeout_seconds,
         "health_check_interval": 30,
+        # no retry loop: the timeout and the open path's circuit breaker bound latency
+        "retry": Retry(NoBackoff(), 0),
     }
     text = Redis.from_url(settings.redis_url, decode_responses=True, **options)
     raw = Redis.from_url(settings.redis_url, decode_responses=False, **options)

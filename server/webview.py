@@ -23,6 +23,7 @@ from models.campaigns import Block
 from models.email_clients import ClientInfo, classify_open_request
 from models.newsletters import Newsletter
 from models.sends import valid_send_id
+from server.breaker import CircuitOpen
 from server.open_slots import SlotPage, SlotServer
 from server.open_time import REDIS_FAILURES, OpenTime
 from server.slot_views import click_query, pictures, slot_html, slot_item
@@ -83,8 +84,10 @@ class WebView:
         send_id = send_id if send_id and valid_send_id(send_id) else None
         try:
             page = self.slots.page(campaign_id, recipient_id, send_id, now, signed)
-        except REDIS_FAILURES:
-            self.open_time.breaker.trip()
+        except CircuitOpen:
+            page = None
+        except REDIS_FAILURES as exc:
+            self.open_time.breaker.failed(exc)
             self.open_time.metrics.redis_error("web_view")
             page = None
         except Exception:

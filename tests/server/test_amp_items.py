@@ -255,7 +255,7 @@ def test_redis_trouble_answers_an_empty_list_not_an_error(
     app: Flask, client: FlaskClient, services: Services, anna: str
 ) -> None:
     store_newsletter(services, ITEMS, slots=2)
-    app.extensions["blanco.open_time"].breaker.trip()
+    app.extensions["blanco.open_time"].breaker.failed()
     response, found = fetch(client, items_url(services, anna))
     assert (response.status_code, found) == (200, [])
     assert response.headers["AMP-Email-Allow-Sender"] == "news@shop.example"

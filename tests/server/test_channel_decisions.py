@@ -347,7 +347,7 @@ def test_when_redis_is_away_the_decision_is_a_503_problem(
     app: Flask, client: FlaskClient, targeted: Services, channel_headers: dict[str, str]
 ) -> None:
     open_time: OpenTime = app.extensions["blanco.open_time"]
-    open_time.breaker.trip()
+    open_time.breaker.failed()
     response = ask(client, channel_headers, targeted.signer.sign("anna"))
     problem(response, 503)
     assert response.headers["Retry-After"]

@@ -304,6 +304,6 @@ def timing_row(label: str, timing: Timing, baseline: Timing) -> list[str]:
 
 def recording_flush(app: Flask) -> Callable[[], bool]:
     """Flush the app's background recording (for ``run_series(settle=...)``)."""
-    open_time = app.extensions["blanco.open_time"]
+    open_time = app.extensions["blanco.open"]
     flush: Callable[[], bool] = open_time.recorder.flush
     return flush

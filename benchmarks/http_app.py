@@ -16,53 +16,53 @@ from flask import Flask, has_request_context, request
 from benchmarks.constant_route import register_constant_route
 from models.email_clients import ClientInfo
 from server import create_app
-from server.open_time import ImageAnswer, ImageOptions, OpenTime
+from server.open.answers import ImageAnswer, ImageOptions
+from server.open.core import OpenCore
+from server.open.routes import CORE
+from server.tokens import Identity
 
 RECORDING_SWITCH_ENV = "BLANCO_BENCH_RECORDING_SWITCH"
 RECORD_PARAM = "bench-record"
-OPEN_TIME_EXTENSION = "blanco.open_time"  # where server/app.py keeps the app's OpenTime
 DEFAULT_OPTIONS = ImageOptions()
 
 
-class SwitchableRecording(OpenTime):
-    """Blanco's open-time service, except that a request with ``bench-record=0`` in its query
-    string is served with ``image_for(record=False)``: the same work without the pipelined
-    write of the decision, the event and the counters."""
+class SwitchableRecording(OpenCore):
+    """Blanco's open core, except that a request with ``bench-record=0`` in its query string
+    is served with ``block_image(record=False)``: the same work without the write of the
+    decision, the event and the counters."""
 
-    def image_for(
+    def block_image(
         self,
         campaign_id: str,
         block_id: str,
-        recipient_id: str | None,
+        who: Identity,
         client: ClientInfo,
         now: dt.datetime,
         *,
         options: ImageOptions = DEFAULT_OPTIONS,
-        record: bool = True,
         send_id: str | None = None,
-        signed: bool = True,
+        record: bool = True,
     ) -> ImageAnswer:
-        """As :meth:`OpenTime.image_for`, not recording when the request says so."""
+        """As :meth:`OpenCore.block_image`, not recording when the request says so."""
         if record and has_request_context() and request.args.get(RECORD_PARAM) == "0":
             record = False
-        return super().image_for(
+        return super().block_image(
             campaign_id,
             block_id,
-            recipient_id,
+            who,
             client,
             now,
             options=options,
-            record=record,
             send_id=send_id,
-            signed=signed,
+            record=record,
         )
 
 
-def install_recording_switch(app: Flask) -> OpenTime:
+def install_recording_switch(app: Flask) -> OpenCore:
     """Serve ``app``'s opens through a :class:`SwitchableRecording` on the same services and
-    metrics; return the service it replaces (put it back to undo)."""
-    original: OpenTime = app.extensions[OPEN_TIME_EXTENSION]
-    app.extensions[OPEN_TIME_EXTENSION] = SwitchableRecording(
+    metrics; return the core it replaces (put it back to undo)."""
+    original: OpenCore = app.extensions[CORE]
+    app.extensions[CORE] = SwitchableRecording(
         original.services, original.metrics, original.mpp_ranges
     )
     return original

@@ -23,11 +23,11 @@ from pydantic import BaseModel
 
 from benchmarks.harness import bench_redis, redacted
 from models.bulk_ingest import ingest_jsonl
-from models.bulk_pipeline import Command
 from models.customer_data import CustomerEvent, Transaction
 from models.customer_data_store import CustomerDataStore
 from models.recipient_store import RecipientStore
 from models.recipients import ProfileUpsert, ScoresUpsert
+from models.storage.batch import Command
 
 M = TypeVar("M", bound=BaseModel)
 TARGET_ROWS_PER_SECOND = 50_000

@@ -32,7 +32,7 @@ from benchmarks.harness import (
     timing_row,
     with_redis_cpu,
 )
-from models import keys
+from models.event_stream import campaign_event_count
 from server.demo import BLOCK_ID, CAMPAIGN_ID
 from server.urls import TOKEN_PARAM, image_path
 
@@ -147,8 +147,7 @@ def run(app: Flask, options: OpenRouteOptions) -> list[Target]:
     for replay in (constant, hit):
         run_series(replay, count=options.warmup, max_seconds=10)
 
-    events_key = keys.campaign_events(CAMPAIGN_ID)
-    events_before = int(services.redis.xlen(events_key))
+    events_before = campaign_event_count(services.redis, CAMPAIGN_ID)
     parts: dict[str, list[Timing]] = {"a": [], "b": []}
     for _ in range(options.rounds):
         for name, replay in (("a", constant), ("b", hit)):
@@ -165,7 +164,7 @@ def run(app: Flask, options: OpenRouteOptions) -> list[Target]:
                 )
             )
     baseline, cache_hit = Timing.merged(parts["a"]), Timing.merged(parts["b"])
-    events_recorded = int(services.redis.xlen(events_key)) - events_before
+    events_recorded = campaign_event_count(services.redis, CAMPAIGN_ID) - events_before
 
     names = first_names(COLD_WARMUP + options.cold)
     ids = store_recipients(services, "bench-cold", names)

@@ -47,7 +47,6 @@ from benchmarks.harness import (
     with_redis_cpu,
 )
 from benchmarks.http_app import (
-    OPEN_TIME_EXTENSION,
     RECORD_PARAM,
     RECORDING_SWITCH_ENV,
     install_recording_switch,
@@ -69,11 +68,13 @@ from benchmarks.open_route import (
     WsgiReplay,
     prebuilt_environ,
 )
-from models import keys
 from models.email_clients import classify_open_request
+from models.event_stream import campaign_event_count
 from server.demo import BLOCK_ID, CAMPAIGN_ID, load_demo
-from server.open_time import OpenTime
+from server.open.core import OpenCore
+from server.open.routes import CORE
 from server.services import Services
+from server.tokens import Identity
 from server.urls import TOKEN_PARAM, image_path, image_url
 
 T = TypeVar("T")
@@ -127,14 +128,13 @@ class EventCount:
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self.key = keys.campaign_events(CAMPAIGN_ID)
         self.added: Counter[str] = Counter()
 
     def during(self, name: str, series: Callable[[], T]) -> Callable[[], T]:
         """``series``, counting the events it appends under ``name``."""
 
         def counted() -> T:
-            before = int(self.client.xlen(self.key))
+            before = campaign_event_count(self.client, CAMPAIGN_ID)
             result = series()
             self.added[name] += self._settled_length() - before
             return result
@@ -144,11 +144,11 @@ class EventCount:
     def _settled_length(self, quiet: float = 0.2, limit: float = 5.0) -> int:
         """The stream's length once no event has arrived for ``quiet`` seconds (gunicorn
         workers write their last records in the background after the responses)."""
-        length = int(self.client.xlen(self.key))
+        length = campaign_event_count(self.client, CAMPAIGN_ID)
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             time.sleep(quiet)
-            now = int(self.client.xlen(self.key))
+            now = campaign_event_count(self.client, CAMPAIGN_ID)
             if now == length:
                 break
             length = now
@@ -168,7 +168,7 @@ class DirectCalls:
     """``OpenTime.image_for`` for the cache-hit recipient, as the image route calls it once the
     token is verified; times each call and checks the answer outside the timed part."""
 
-    def __init__(self, open_time: OpenTime, recipient_id: str, *, record: bool) -> None:
+    def __init__(self, open_time: OpenCore, recipient_id: str, *, record: bool) -> None:
         self.open_time = open_time
         self.recipient_id = recipient_id
         self.record = record
@@ -179,10 +179,10 @@ class DirectCalls:
     def __call__(self, index: int) -> float:
         """One call; its latency."""
         begin = time.perf_counter()
-        answer = self.open_time.image_for(
+        answer = self.open_time.block_image(
             CAMPAIGN_ID,
             BLOCK_ID,
-            self.recipient_id,
+            Identity(self.recipient_id),
             self.client,
             self.open_time.services.clock(),
             record=self.record,
@@ -211,11 +211,11 @@ def run(app: Flask, options: RecordingOptions) -> list[Target]:
     try:
         return _run_in_process(app, services, original, options)
     finally:
-        app.extensions[OPEN_TIME_EXTENSION] = original
+        app.extensions[CORE] = original
 
 
 def _run_in_process(
-    app: Flask, services: Services, open_time: OpenTime, options: RecordingOptions
+    app: Flask, services: Services, open_time: OpenCore, options: RecordingOptions
 ) -> list[Target]:
     path = image_path(CAMPAIGN_ID, BLOCK_ID)
     token = services.signer.sign(CACHE_HIT_RECIPIENT)

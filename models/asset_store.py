@@ -15,6 +15,7 @@ import redis
 from models import keys
 from models.assets import Asset, asset_id_for, default_name, valid_asset_id
 from models.campaigns import utc_now
+from models.config_versions import announce_config
 from models.errors import NotFound
 from models.image_validation import ImageLimits, validate_image
 
@@ -117,5 +118,6 @@ class AssetStore:
             raise NotFound(f"no asset {asset_id!r}")
         removed = self.redis.delete(keys.asset_meta(asset_id), keys.asset(asset_id))
         self.redis.srem(keys.ASSET_INDEX, asset_id)
+        announce_config(self.redis)
         if not removed:
             raise NotFound(f"no asset {asset_id!r}")

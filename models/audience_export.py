@@ -22,7 +22,6 @@ from typing import Any, Literal
 import redis
 
 from models import keys
-from models.bulk_pipeline import PackedPipeline
 from models.conditions import MAX_EVENT_LOOKBACK_DAYS
 from models.customer_data_store import queue_recent_event_index
 from models.decision import split_point
@@ -30,10 +29,12 @@ from models.errors import Conflict
 from models.newsletters import Newsletter
 from models.recipient_reads import (
     RecipientData,
-    parse_recipient_reads,
+    recipient_data,
 )
 from models.score_freshness import ScoreMaxAges
 from models.sends import Send, SendCounts, SendStore
+from models.storage.batch import Batch
+from models.storage.scan import scan_every_primary
 
 ExportFormat = Literal["csv", "jsonl"]
 TOKEN_COLUMN = "blanco_token"  # noqa: S105 - a column name, not a secret
@@ -65,24 +66,36 @@ class AudienceReads:
         text = rule.model_dump_json(by_alias=True) if rule is not None else ""
         return cls('"segment"' in text, '"event"' in text or '"seen_within_days"' in text)
 
-    def queue(self, pipe: Any, ids: list[str], now: dt.datetime) -> int:
-        """Queue the reads of every recipient in ``ids``; return how many replies each has."""
+    def queue(self, batch: Batch, recipient_id: str, now: dt.datetime) -> QueuedAudienceRead:
+        """Queue the reads of one recipient (all on the recipient's hash slot)."""
         since = now - dt.timedelta(days=MAX_EVENT_LOOKBACK_DAYS)
-        for rid in ids:
-            pipe.hgetall(keys.profile(rid))
-            pipe.hgetall(keys.scores(rid))
-            if self.segments:
-                pipe.smembers(keys.segments(rid))
-            if self.events:
-                queue_recent_event_index(pipe, rid, since)
-        return 2 + self.segments + self.events
+        return QueuedAudienceRead(
+            profile=batch.hgetall(keys.profile(recipient_id)),
+            scores=batch.hgetall(keys.scores(recipient_id)),
+            segments=batch.smembers(keys.segments(recipient_id)) if self.segments else None,
+            events=queue_recent_event_index(batch, recipient_id, since) if self.events else None,
+        )
+
+
+@dataclass(frozen=True)
+class QueuedAudienceRead:
+    """Where one recipient's reads are in a batch (segments and events only when read)."""
+
+    profile: int
+    scores: int
+    segments: int | None
+    events: int | None
 
     def parse(self, replies: list[Any], now: dt.datetime, max_ages: ScoreMaxAges) -> RecipientData:
-        """One recipient's replies as RecipientData (what was not read is empty)."""
-        profile, scores, *rest = replies
-        segments = rest.pop(0) if self.segments else set()
-        events = rest.pop(0) if self.events else []
-        return parse_recipient_reads([profile, scores, segments, events], now, max_ages)
+        """The recipient's data (what was not read is empty)."""
+        return recipient_data(
+            replies[self.profile],
+            replies[self.scores],
+            replies[self.segments] if self.segments is not None else set(),
+            replies[self.events] if self.events is not None else [],
+            now,
+            max_ages,
+        )
 
 
 class AudienceExport:
@@ -150,36 +163,34 @@ class AudienceExport:
         counts = SendCounts()
         members = keys.send_members(newsletter.campaign_id, send.id)
         holdout = keys.send_holdout(newsletter.campaign_id, send.id)
-        profile_keys = self.redis.scan_iter(
-            match=keys.PROFILE_KEY_PATTERN, count=self.batch, _type="hash"
+        profile_keys = scan_every_primary(
+            self.redis, keys.PROFILE_KEY_PATTERN, self.batch, key_type="hash"
         )
         considered = keys.send_considered(newsletter.campaign_id, send.id)
         self.redis.unlink(considered)
         reads = AudienceReads.of(newsletter)
-        while batch := list(islice(profile_keys, self.batch)):
-            ids = list(dict.fromkeys(p[0] for key in batch if (p := keys.recipient_of(key))))
+        while batch_keys := list(islice(profile_keys, self.batch)):
+            ids = list(dict.fromkeys(p[0] for key in batch_keys if (p := keys.recipient_of(key))))
             if not ids:
                 continue
-            pipe = PackedPipeline(self.redis)
-            pipe.smismember(considered, ids)
-            pipe.sadd(considered, *ids)
-            pipe.expire(considered, CONSIDERED_TTL_SECONDS)
-            pipe.smismember(keys.suppressions(newsletter.campaign_id), ids)
-            reads_each = reads.queue(pipe, ids, now)
-            replies = pipe.execute()
-            seen_before, suppressed, replies = replies[0], replies[3], replies[4:]
+            batch = Batch(self.redis)  # the campaign's node, and every recipient's
+            seen_before = batch.smismember(considered, ids)
+            batch.sadd(considered, *ids)
+            batch.expire(considered, CONSIDERED_TTL_SECONDS)
+            suppressed = batch.smismember(keys.suppressions(newsletter.campaign_id), ids)
+            queued = [reads.queue(batch, rid, now) for rid in ids]
+            replies = batch.execute()
             chosen: list[tuple[str, RecipientData, str]] = []
-            for index, rid in enumerate(ids):
-                if seen_before[index]:
+            for index, (rid, read) in enumerate(zip(ids, queued, strict=True)):
+                if replies[seen_before][index]:
                     continue  # SCAN returned this recipient before
-                start = index * reads_each
-                data = reads.parse(replies[start : start + reads_each], now, self.max_ages)
-                outcome = self.verdict(newsletter, rid, data, bool(suppressed[index]), now)
+                data = read.parse(replies, now, self.max_ages)
+                outcome = self.verdict(newsletter, rid, data, bool(replies[suppressed][index]), now)
                 counts.considered += 1
                 setattr(counts, outcome, getattr(counts, outcome) + 1)
                 if outcome in ("audience", "holdout"):
                     chosen.append((rid, data, outcome))
-            writes = PackedPipeline(self.redis)
+            writes = Batch(self.redis)
             for key, outcome in ((members, "audience"), (holdout, "holdout")):
                 if ids_out := [rid for rid, _, chosen_as in chosen if chosen_as == outcome]:
                     writes.sadd(key, *ids_out)

@@ -19,7 +19,9 @@ from models.campaigns import (
     CampaignSpec,
     utc_now,
 )
+from models.config_versions import announce_config
 from models.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
+from models.storage.batch import Batch
 
 
 @lru_cache(maxsize=1024)
@@ -47,6 +49,7 @@ class CampaignStore:
         if not self.redis.set(keys.campaign(spec.id), campaign.model_dump_json(), nx=True):
             raise Conflict(f"campaign {spec.id!r} already exists")
         self.redis.sadd(keys.CAMPAIGN_INDEX, spec.id)
+        announce_config(self.redis)
         return campaign
 
     def get_campaign(self, campaign_id: str) -> Campaign | None:
@@ -64,8 +67,10 @@ class CampaignStore:
     def list_campaigns(self) -> list[Campaign]:
         """All campaigns, by id."""
         ids = sorted(self.redis.smembers(keys.CAMPAIGN_INDEX))
-        documents = self.redis.mget([keys.campaign(i) for i in ids]) if ids else []
-        return [Campaign.model_validate_json(d) for d in documents if d]
+        batch = Batch(self.redis)  # one key per campaign, on many nodes of a cluster
+        for campaign_id in ids:
+            batch.get(keys.campaign(campaign_id))
+        return [Campaign.model_validate_json(d) for d in batch.execute() if d]
 
     def update_campaign(self, spec: CampaignSpec) -> Campaign:
         """Replace a campaign's settings; NotFound if it does not exist."""
@@ -74,6 +79,7 @@ class CampaignStore:
             **spec.model_dump(), created_at=current.created_at, updated_at=utc_now()
         )
         self.redis.set(keys.campaign(spec.id), campaign.model_dump_json(), xx=True)
+        announce_config(self.redis)
         return campaign
 
     def delete_campaign(self, campaign_id: str) -> None:
@@ -86,8 +92,9 @@ class CampaignStore:
                 keys.block(campaign_id, block_id),
                 keys.block_versions(campaign_id, block_id),
             ]
-        self.redis.delete(*doomed)
+        self.redis.delete(*doomed)  # one hash slot: the campaign's
         self.redis.srem(keys.CAMPAIGN_INDEX, campaign_id)
+        announce_config(self.redis)
 
     # blocks
 
@@ -142,6 +149,7 @@ class CampaignStore:
                         pipe.hdel(versions_key, str(version - self.history))
                     pipe.sadd(keys.block_index(campaign_id), spec.id)
                     pipe.execute()
+                    announce_config(self.redis)
                     return block, current is None
                 except redis.WatchError:
                     continue
@@ -185,3 +193,4 @@ class CampaignStore:
         self.require_block(campaign_id, block_id)
         self.redis.delete(keys.block(campaign_id, block_id))
         self.redis.srem(keys.block_index(campaign_id), block_id)
+        announce_config(self.redis)

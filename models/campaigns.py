@@ -106,6 +106,16 @@ class BlockSpec(_Model):
         """The variant with ``variant_id``, if any."""
         return next((v for v in self.variants if v.id == variant_id), None)
 
+    def shown(self, variant_id: str | None) -> Variant | FallbackContent:
+        """What a decision for ``variant_id`` shows: that variant, else (None, or a variant
+        this version does not have) the fallback."""
+        variant = self.variant(variant_id) if variant_id else None
+        return variant if variant is not None else self.fallback
+
+    def target_url(self, variant_id: str | None) -> str:
+        """Where a click on what ``variant_id`` showed goes (the fallback's URL if nothing)."""
+        return self.shown(variant_id).target_url
+
 
 class Block(BlockSpec):
     """A stored block version: the spec plus the campaign, version number and time."""

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 import redis
 
 from models import keys
-from models.bulk_pipeline import Command
 from models.customer_data import (
     MEMBER_SEPARATOR,
     CustomerEvent,
@@ -38,6 +36,7 @@ from models.customer_data import (
 )
 from models.erasure import Tombstones, send_unless_erased
 from models.recipient_store import LAST_ORDER_FIELD
+from models.storage.batch import Batch, Command
 
 # Store one transaction (replacing an earlier version of the order); if the recipient has a
 # profile (KEYS[2]), raise its latest-order time (field ARGV[4]) to this order's if later. The
@@ -84,17 +83,19 @@ def recent_event_keys(recipient_id: str) -> list[str]:
 
 
 def queue_recent_event_index(
-    pipe: Any, recipient_id: str, since: dt.datetime, limit: int = 100
-) -> None:
-    """Queue, on ``pipe``, the read of the recipient's events since ``since``, newest first;
-    its reply goes to ``parse_event_index``."""
-    pipe.zrevrangebyscore(
-        keys.events_by_time(recipient_id),
-        "+inf",
-        since.timestamp(),
-        start=0,
-        num=limit,
-        withscores=True,
+    batch: Batch, recipient_id: str, since: dt.datetime, limit: int = 100
+) -> int:
+    """Queue, on ``batch``, the read of the recipient's events since ``since``, newest first;
+    its reply goes to ``parse_event_index``. Returns the reply's position."""
+    return int(
+        batch.zrevrangebyscore(
+            keys.events_by_time(recipient_id),
+            "+inf",
+            since.timestamp(),
+            start=0,
+            num=limit,
+            withscores=True,
+        )
     )
 
 
@@ -203,7 +204,6 @@ class CustomerDataStore:
     def recent_event_refs(self, recipient_id: str, since: dt.datetime) -> list[EventRef]:
         """Types and times of the recipient's events since ``since``, newest first (the
         decision engine's view, read on its own here)."""
-        pipe = self.redis.pipeline(transaction=False)
-        queue_recent_event_index(pipe, recipient_id, since)
-        (rows,) = pipe.execute()
-        return parse_event_index(rows)
+        batch = Batch(self.redis)
+        index = queue_recent_event_index(batch, recipient_id, since)
+        return parse_event_index(batch.execute()[index])

@@ -15,20 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from models import keys
-from models.bulk_pipeline import PackedPipeline
-from models.campaign_store import CampaignStore, parse_block
-from models.campaigns import Block, Campaign, Variant, utc_now
+from models.campaigns import Block, Campaign, Variant
 from models.conditions import Audience
 from models.email_clients import ClientInfo
-from models.erasure import Tombstones
 from models.experiments import Totals, thompson_choice
 from models.live_data import NO_LIVE_VALUES, LiveFields, LiveValues
-from models.live_store import LiveCache
-from models.recipient_reads import RecipientData, parse_recipient_reads, queue_recipient_reads
-from models.score_freshness import NO_LIMIT, ScoreMaxAges
+from models.recipient_reads import RecipientData
+from models.storage.batch import Batch
 
 FALLBACK = None
 
@@ -85,7 +79,8 @@ def decision_field(campaign_id: str, block_id: str) -> str:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Everything one open needs, loaded in one pipelined round-trip."""
+    """Everything a decision needs: the configuration (from the worker's cache) and what the
+    open read of its recipient."""
 
     campaign: Campaign | None
     block: Block | None
@@ -172,66 +167,25 @@ def choose_variant(
     return level[-1], f"split among {len(level)}"
 
 
+BlockVersions = Callable[[Block, int], Block | None]
+"""Finds a past version of a block (the configuration cache)."""
+
+
+def _current_only(current: Block, version: int) -> Block | None:
+    return current if version == current.version else None
+
+
 class DecisionEngine:
-    """Loads what a decision needs, decides, and stores the decision for the click."""
+    """Decides which content of a block a recipient sees now (no I/O of its own: the open
+    path loads the snapshot, and stores and records the decision)."""
 
     def __init__(
         self,
-        client: redis.Redis,
-        campaigns: CampaignStore,
-        ttl_seconds: int,
         totals: Callable[[str, str], Totals] = NO_TOTALS,
-        max_ages: ScoreMaxAges = NO_LIMIT,
-        tombstones: Tombstones | None = None,
-        live: LiveCache | None = None,
+        block_version: BlockVersions = _current_only,
     ) -> None:
-        self.redis = client
-        self.campaigns = campaigns
-        self.ttl = ttl_seconds
         self.totals = totals
-        self.max_ages = max_ages
-        self.tombstones = tombstones
-        self.live = live
-
-    def load(
-        self,
-        campaign_id: str,
-        block_id: str,
-        recipient_id: str | None,
-        now: dt.datetime | None = None,
-    ) -> Snapshot:
-        """Campaign, block, the live sources' version and (for a verified recipient) profile,
-        scores, segments, the previous decision and whether the recipient was erased, in one
-        pipelined round-trip. Stale scores are left out; an erased recipient's snapshot holds
-        no data. The live sources come from this worker's copy, re-read only when the version
-        moved."""
-        now = now or utc_now()
-        pipe = PackedPipeline(self.redis)
-        pipe.get(keys.campaign(campaign_id))
-        pipe.get(keys.block(campaign_id, block_id))
-        if self.live is not None:
-            self.live.queue_version(pipe)
-        if recipient_id is not None:
-            pipe.hget(keys.decisions(recipient_id), decision_field(campaign_id, block_id))
-            queue_recipient_reads(pipe, recipient_id, now)
-            if self.tombstones is not None:
-                self.tombstones.queue_check(pipe, recipient_id)
-        results = pipe.execute()
-        live = self.live.at_version(results.pop(2)) if self.live is not None else NO_LIVE_VALUES
-        campaign = Campaign.model_validate_json(results[0]) if results[0] else None
-        block = parse_block(results[1]) if results[1] else None
-        if recipient_id is None:
-            return Snapshot(campaign, block, RecipientData(), None, live=live)
-        if self.tombstones is not None and Tombstones.parse_check(results[-1]):
-            return Snapshot(campaign, block, RecipientData(), None, erased=True, live=live)
-        previous = results[2]
-        return Snapshot(
-            campaign,
-            block,
-            parse_recipient_reads(results[3:], now, self.max_ages),
-            Decision.from_json(campaign_id, block_id, previous) if previous else None,
-            live=live,
-        )
+        self.block_version = block_version
 
     def decide(
         self,
@@ -239,7 +193,7 @@ class DecisionEngine:
         recipient_id: str | None,
         now: dt.datetime,
         client: ClientInfo,
-    ) -> tuple[Decision, Block | None]:
+    ) -> tuple[Decision, Block]:
         """The decision for this open and the block version it refers to."""
         block = snapshot.block
         if block is None or snapshot.campaign is None:
@@ -301,14 +255,9 @@ class DecisionEngine:
         )
         return decision, block
 
-    def block_version(self, current: Block, version: int) -> Block | None:
-        """The block as it was at ``version`` (the current one needs no lookup)."""
-        if version == current.version:
-            return current
-        return self.campaigns.get_block_version(current.campaign_id, current.id, version)
 
-    def record(self, recipient_id: str, decision: Decision, pipe: Any) -> None:
-        """Queue storing the decision, with its TTL, on ``pipe``."""
-        key = keys.decisions(recipient_id)
-        pipe.hset(key, decision_field(decision.campaign_id, decision.block_id), decision.to_json())
-        pipe.expire(key, self.ttl)
+def queue_store_decision(batch: Batch, recipient_id: str, decision: Decision, ttl: int) -> None:
+    """Queue storing ``decision`` (what the recipient's click will follow), with its TTL."""
+    key = keys.decisions(recipient_id)
+    batch.hset(key, decision_field(decision.campaign_id, decision.block_id), decision.to_json())
+    batch.expire(key, ttl)

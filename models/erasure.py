@@ -3,10 +3,12 @@
 ``Eraser.erase`` does three things, in this order:
 
 1. It adds a **tombstone** for the id (``Tombstones``): an HMAC of the id under each signing key,
-   in one set (``models.keys.ERASED_RECIPIENTS``), so the set holds no readable id. From then on
+   in a set beside the recipient's keys (``models.keys.erased_marks``: the same Redis Cluster
+   slot, under a tag that names nobody), so the set holds no readable id. From then on
    the open path treats the recipient's tokens as unverified (fallback content, nothing stored
    or recorded), and ingest refuses rows for the id (``send_unless_erased``, one SMISMEMBER per
-   chunk), also when the data team's next import still carries it.
+   chunk and node), also when the data team's next import still carries it. Workers are told
+   (``announce_erasure``) so they drop the personal renders they hold in memory.
 2. It runs every **erasure step** (``erasure_steps``): each removes one kind of data about the
    recipient and says how many keys (or set members) it removed. The recipient's own keys
    (``models.keys.recipient_keys``: profile, segments, scores, decisions, transactions, events,
@@ -26,6 +28,7 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Protocol, TypeVar
 
@@ -33,9 +36,12 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field
 
 from models import keys
-from models.bulk_pipeline import Command, send_items
+from models.config_versions import announce_erasure
 from models.errors import Conflict
+from models.render_cache import PersonalRenders
 from models.sends import SendMemberships
+from models.storage.batch import Batch, Command, send_items
+from models.storage.clients import cluster_of
 
 TOMBSTONE_BYTES = 16
 _DOMAIN = b"blanco-erased-v1\x00"
@@ -94,37 +100,73 @@ class Tombstones:
             found.append(mac.hexdigest())
         return found
 
-    def queue_check(self, pipe: Any, recipient_id: str) -> None:
-        """Queue, on ``pipe``, whether the recipient was erased (read it with
-        ``parse_check``)."""
-        pipe.smismember(keys.ERASED_RECIPIENTS, self.marks(recipient_id))
-
-    @staticmethod
-    def parse_check(reply: Sequence[Any]) -> bool:
-        """The reply of ``queue_check``: whether the recipient was erased."""
-        return any(int(found) for found in reply)
+    def queue_check(self, batch: Batch, recipient_id: str) -> TombstoneCheck:
+        """Queue, on ``batch``, whether the recipient was erased: the tombstones kept beside
+        the recipient's keys (the same node), and on a single Redis also those Blanco 0.1 kept
+        in one set."""
+        marks = self.marks(recipient_id)
+        here = batch.smismember(keys.erased_marks(recipient_id), marks)
+        legacy = (
+            None if cluster_of(self.redis) else batch.smismember(keys.ERASED_RECIPIENTS_V1, marks)
+        )
+        return TombstoneCheck(here, legacy)
 
     def is_erased(self, recipient_id: str) -> bool:
         """Whether ``recipient_id`` was erased."""
-        return self.parse_check(
-            self.redis.smismember(keys.ERASED_RECIPIENTS, self.marks(recipient_id))
-        )
+        batch = Batch(self.redis)
+        check = self.queue_check(batch, recipient_id)
+        return check.erased(batch.execute())
 
     def erased_among(self, recipient_ids: Collection[str]) -> set[str]:
-        """Those of ``recipient_ids`` that were erased, in one round trip."""
+        """Those of ``recipient_ids`` that were erased: one SMISMEMBER per tombstone set they
+        fall in (and, on a single Redis, one on Blanco 0.1's set), in one round trip per node."""
         ids = list(recipient_ids)
         if not ids:
             return set()
+        by_set: dict[str, list[str]] = {}
+        for rid in ids:
+            by_set.setdefault(keys.erased_marks(rid), []).append(rid)
+        batch = Batch(self.redis)
+        asked = [
+            (members, batch.smismember(key, [m for rid in members for m in self.marks(rid)]))
+            for key, members in by_set.items()
+        ]
+        legacy = None
+        if cluster_of(self.redis) is None:
+            legacy = batch.smismember(
+                keys.ERASED_RECIPIENTS_V1, [m for rid in ids for m in self.marks(rid)]
+            )
+        replies = batch.execute()
         width = len(self._macs)
-        marks = [mark for rid in ids for mark in self.marks(rid)]
-        found = self.redis.smismember(keys.ERASED_RECIPIENTS, marks)
-        if width == 1:
-            return {rid for rid, hit in zip(ids, found, strict=True) if hit}
-        return {rid for n, rid in enumerate(ids) if any(found[n * width : (n + 1) * width])}
+        erased = set()
+        for members, position in asked:
+            found = replies[position]
+            erased |= {
+                rid for n, rid in enumerate(members) if any(found[n * width : (n + 1) * width])
+            }
+        if legacy is not None:
+            found = replies[legacy]
+            erased |= {rid for n, rid in enumerate(ids) if any(found[n * width : (n + 1) * width])}
+        return erased
 
     def add(self, recipient_id: str) -> None:
         """Mark ``recipient_id`` as erased."""
-        self.redis.sadd(keys.ERASED_RECIPIENTS, *self.marks(recipient_id))
+        self.redis.sadd(keys.erased_marks(recipient_id), *self.marks(recipient_id))
+
+
+@dataclass(frozen=True)
+class TombstoneCheck:
+    """Where a queued tombstone check's replies are in its batch."""
+
+    here: int
+    legacy: int | None = None
+
+    def erased(self, replies: Sequence[Any]) -> bool:
+        """Whether the replies say the recipient was erased."""
+        found = list(replies[self.here])
+        if self.legacy is not None:
+            found += replies[self.legacy]
+        return any(int(hit) for hit in found)
 
 
 def send_unless_erased(
@@ -136,7 +178,7 @@ def send_unless_erased(
     chunk: int = CHUNK,
 ) -> int:
     """Send the commands of every item whose recipient was not erased (see
-    ``models.bulk_pipeline.send_items``), checking the tombstones once per chunk; return how
+    ``models.storage.batch.send_items``), checking the tombstones once per chunk; return how
     many were stored, or raise ErasedRecipients after storing the others."""
     if tombstones is None:
         return send_items(client, items, commands)
@@ -179,7 +221,7 @@ class RecipientKeys:
 def erasure_steps() -> tuple[ErasureStep, ...]:
     """Every step of an erasure, in order. Add a step here for data about a recipient that is
     kept outside ``models.keys.recipient_keys``."""
-    return (RecipientKeys(), SendMemberships())
+    return (PersonalRenders(), RecipientKeys(), SendMemberships())
 
 
 class ErasureRecord(BaseModel):
@@ -232,6 +274,7 @@ class Eraser:
         """Tombstone the id, run every step, then log the erasure; return the audit record."""
         self.tombstones.add(recipient_id)
         removed = sum(step.erase(self.redis, recipient_id) for step in self.steps)
+        announce_erasure(self.redis)
         record = ErasureRecord(
             at=now,
             api_key_id=api_key_id,

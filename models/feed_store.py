@@ -1,23 +1,22 @@
 """Content feeds in Redis: items by id in one hash per feed, with a version counter.
 
-Open-time code keeps each feed's parsed items in memory (``FeedCache``) and re-reads them
-when the version moves, checked at most every ``refresh_seconds``.
+Open-time code keeps each feed's parsed items in memory (``models.config_cache``) and re-reads
+them when the feed's version moved.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import redis
 
 from models import keys
-from models.bulk_pipeline import Command, send_items
+from models.config_versions import announce_config
 from models.content_feed import ContentItem
 from models.errors import FieldError, InvalidInput, NotFound
+from models.storage.batch import Command, send_items
 
 FEED_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -29,6 +28,12 @@ class Feed:
     feed_id: str
     version: int
     items: dict[str, ContentItem]
+
+
+def parse_feed(feed_id: str, version: str | None, documents: dict[str, str]) -> Feed:
+    """A feed from its stored version counter and items hash."""
+    items = {i: ContentItem.model_validate_json(d) for i, d in sorted(documents.items())}
+    return Feed(feed_id, int(version or 0), items)
 
 
 class FeedStore:
@@ -55,23 +60,28 @@ class FeedStore:
 
     def put_items(self, feed_id: str, items: Iterable[ContentItem]) -> int:
         """Upsert items by id, pipelined; return how many were written."""
-        return send_items(self.redis, items, lambda item: self.item_commands(feed_id, item))
+        written = send_items(self.redis, items, lambda item: self.item_commands(feed_id, item))
+        announce_config(self.redis)
+        return written
 
     def delete_item(self, feed_id: str, item_id: str) -> None:
         """Remove an item; NotFound (and nothing changed) if the feed has no such item."""
         if not self.redis.hdel(keys.feed_items(feed_id), item_id):
             raise NotFound(f"no item {item_id!r} in feed {feed_id!r}")
         self.redis.incr(keys.feed_version(feed_id))
+        announce_config(self.redis)
 
     def delete_feed(self, feed_id: str) -> None:
         """Remove a feed and its items; NotFound (and nothing changed) if there is no such
         feed."""
-        pipe = self.redis.pipeline()
-        pipe.delete(keys.feed_items(feed_id))
-        pipe.srem(keys.FEED_INDEX, feed_id)
-        if not any(pipe.execute()):
+        # not atomic (two hash slots): the items go first, so a feed is never listed without
+        # being deletable again
+        removed = self.redis.delete(keys.feed_items(feed_id))
+        unlisted = self.redis.srem(keys.FEED_INDEX, feed_id)
+        if not removed and not unlisted:
             raise NotFound(f"no feed {feed_id!r}")
         self.redis.incr(keys.feed_version(feed_id))
+        announce_config(self.redis)
 
     def list_feeds(self) -> list[str]:
         """The ids of the feeds (an emptied feed stays listed until it is deleted)."""
@@ -88,32 +98,4 @@ class FeedStore:
         pipe.get(keys.feed_version(feed_id))
         pipe.hgetall(keys.feed_items(feed_id))
         version, documents = pipe.execute()
-        items = {i: ContentItem.model_validate_json(d) for i, d in sorted(documents.items())}
-        return Feed(feed_id, int(version or 0), items)
-
-
-class FeedCache:
-    """Parsed feeds kept in memory; a feed is re-read when its version has moved, and its
-    version is checked at most every ``refresh_seconds``."""
-
-    def __init__(self, store: FeedStore, refresh_seconds: float = 2.0) -> None:
-        self.store = store
-        self.refresh_seconds = refresh_seconds
-        self._feeds: dict[str, tuple[Feed, float]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, feed_id: str) -> Feed:
-        """The feed, at most ``refresh_seconds`` behind Redis."""
-        with self._lock:
-            held = self._feeds.get(feed_id)
-        now = time.monotonic()
-        if held is not None and now - held[1] < self.refresh_seconds:
-            return held[0]
-        if held is not None:
-            version = int(self.store.redis.get(keys.feed_version(feed_id)) or 0)
-            feed = held[0] if version == held[0].version else self.store.load(feed_id)
-        else:
-            feed = self.store.load(feed_id)
-        with self._lock:
-            self._feeds[feed_id] = (feed, now)
-        return feed
+        return parse_feed(feed_id, version, documents)

@@ -7,6 +7,8 @@ slot, so that their multi-key operations (transactions, pipelines, erasure) stay
 
 from __future__ import annotations
 
+from models.storage.slots import slot_of, slot_tag
+
 PREFIX = "blanco"
 
 CAMPAIGN_INDEX = f"{PREFIX}:cfg:campaigns"
@@ -18,6 +20,13 @@ FEED_INDEX = f"{PREFIX}:cfg:feeds"
 PERSONA_RULES = f"{PREFIX}:cfg:personas"
 """JSON document (``models.segmentation.PersonaRules``): the rules that assign a persona."""
 
+
+CONFIG_VERSION = f"{PREFIX}:cfg:{{versions}}:config"
+"""Counter that every write of open-time configuration moves (campaigns, blocks, newsletters,
+sends, feeds, assets): each worker checks it about once a second and re-reads what it holds
+(``models.config_cache``)."""
+PRIVACY_VERSION = f"{PREFIX}:cfg:{{versions}}:privacy"
+"""Counter that every erasure moves: workers then drop the personal renders they hold."""
 
 LIVE_SOURCES = f"{PREFIX}:cfg:{{live}}:sources"
 """Hash of live source name -> JSON document (``models.live_data.LiveSource``): the values the
@@ -111,28 +120,43 @@ def feed_version(feed_id: str) -> str:
     return f"{_feed(feed_id)}:version"
 
 
-def _measured(campaign_id: str) -> str:
-    return f"{PREFIX}:ev:{{e:{campaign_id}}}"
+MEASUREMENT_SHARDS = 16
+"""A campaign's events and counters are split over this many shards (by recipient), each its own
+hash slot, so that one busy campaign's counting spreads over the nodes of a Redis Cluster. A
+recipient always falls in the same shard, so unique counts of the shards add up."""
+Shard = int | None
+"""A measurement shard, or None for the unsharded keys that Blanco 0.1 wrote (still read)."""
+SHARDS_READ: tuple[Shard, ...] = (*range(MEASUREMENT_SHARDS), None)
+"""Every shard a report reads: the shards, then the keys of 0.1."""
 
 
-def campaign_events(campaign_id: str) -> str:
-    """Stream of open and click events of a campaign (with the decision they showed)."""
-    return f"{_measured(campaign_id)}:events"
+def _measured(campaign_id: str, shard: Shard) -> str:
+    if shard is None:
+        return f"{PREFIX}:ev:{{e:{campaign_id}}}"
+    return f"{PREFIX}:ev:{{e:{campaign_id}:{shard}}}"
 
 
-def stats_counts(campaign_id: str, day: str) -> str:
-    """Hash of ``event|block|variant|client|kind`` -> count for one UTC day."""
-    return f"{_measured(campaign_id)}:{day}:counts"
+def campaign_events(campaign_id: str, shard: Shard) -> str:
+    """Stream of a campaign's open, click and view events (with the decision they showed), one
+    per shard."""
+    return f"{_measured(campaign_id, shard)}:events"
 
 
-def stats_unique(campaign_id: str, day: str, event: str, block_id: str, variant: str) -> str:
+def stats_counts(campaign_id: str, day: str, shard: Shard) -> str:
+    """Hash of ``event|block|variant|client|kind`` -> count for one UTC day (or send bucket)."""
+    return f"{_measured(campaign_id, shard)}:{day}:counts"
+
+
+def stats_unique(
+    campaign_id: str, day: str, event: str, block_id: str, variant: str, shard: Shard
+) -> str:
     """HyperLogLog of the (pseudonymous) recipients behind an event on one day."""
-    return f"{_measured(campaign_id)}:{day}:unique:{event}:{block_id}:{variant}"
+    return f"{_measured(campaign_id, shard)}:{day}:unique:{event}:{block_id}:{variant}"
 
 
-def stats_totals(campaign_id: str) -> str:
+def stats_totals(campaign_id: str, shard: Shard) -> str:
     """Hash of ``block|variant|event`` -> all-time human count (for the bandit)."""
-    return f"{_measured(campaign_id)}:totals"
+    return f"{_measured(campaign_id, shard)}:totals"
 
 
 def _asset(asset_id: str) -> str:
@@ -217,6 +241,12 @@ def recent_clicks(recipient_id: str) -> str:
     return f"{_recipient(recipient_id)}:recent-clicks"
 
 
+def personal_renders(recipient_id: str) -> str:
+    """Set of the digests of the renders stored in the render cache for this recipient's opens
+    that drew their profile fields (an erasure deletes those renders)."""
+    return f"{_recipient(recipient_id)}:renders"
+
+
 def recipient_keys(recipient_id: str) -> list[str]:
     """All keys that hold data about one recipient (erasure deletes these)."""
     return [
@@ -229,6 +259,7 @@ def recipient_keys(recipient_id: str) -> list[str]:
         events_by_time(recipient_id),
         rankings(recipient_id),
         recent_clicks(recipient_id),
+        personal_renders(recipient_id),
     ]
 
 
@@ -242,8 +273,21 @@ def render_cache(digest: str) -> str:
     return f"{PREFIX}:render:{digest}"
 
 
-ERASED_RECIPIENTS = f"{PREFIX}:privacy:erased"
-"""Set of the tombstones of erased recipients: a keyed hash of the id per signing key
-(``models.erasure.Tombstones``), never the id. Kept without a TTL: an erased id stays refused."""
+def recipient_slot(recipient_id: str) -> int:
+    """The Redis Cluster slot of every key of one recipient."""
+    return slot_of(f"r:{recipient_id}")
+
+
+def erased_marks(recipient_id: str) -> str:
+    """Set of the tombstones of erased recipients (``models.erasure.Tombstones``: a keyed hash
+    of the id per signing key, never the id) whose keys share this recipient's slot; its hash
+    tag is a tag of that slot (``models.storage.slots``), so the open's read of the recipient
+    checks it on the same node, and the key names nobody. Kept without a TTL: an erased id
+    stays refused."""
+    return f"{PREFIX}:privacy:{{{slot_tag(recipient_slot(recipient_id))}}}:erased"
+
+
+ERASED_RECIPIENTS_V1 = f"{PREFIX}:privacy:erased"
+"""The one set of tombstones that Blanco 0.1 kept (still checked on a single Redis)."""
 ERASURE_AUDIT = f"{PREFIX}:audit:erasures"
 """Stream of erasures (time, API key, request id, keys removed), bounded, without recipient ids."""

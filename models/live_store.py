@@ -1,10 +1,10 @@
 """Where live sources live: one Redis hash of every source, and a version token that moves
-with every write; and each worker's copy of them, refreshed only when the token moved.
+with every write (the same hash slot, one transaction).
 
-The open reads the token in its one pipelined round-trip (``LiveCache.queue_version``), so a
-push changes the very next open, and a worker spends an extra round-trip only on its first open
-after a change. The copy holds the pushes' times, not a verdict: freshness is judged at each
-open, so a held copy never makes stale data look fresh.
+Each worker keeps a copy of the sources (``models.config_cache``), checks the token about once a
+second and re-reads them when it moved, so a push shows on every worker within about a second.
+The copy holds the pushes' times, not a verdict: freshness is judged at each open, so a held
+copy never makes stale data look fresh.
 """
 
 from __future__ import annotations
@@ -77,8 +77,13 @@ class LiveStore:
         pipe.get(keys.LIVE_VERSION)
         pipe.hgetall(keys.LIVE_SOURCES)
         version, documents = pipe.execute()
-        parsed = {name: _parse(name, document) for name, document in documents.items()}
-        return version, LiveValues({n: s for n, s in parsed.items() if s is not None})
+        return version, parse_sources(documents)
+
+
+def parse_sources(documents: dict[str, str]) -> LiveValues:
+    """The live sources from the stored hash (an unreadable one is left out)."""
+    parsed = {name: _parse(name, document) for name, document in documents.items()}
+    return LiveValues({n: s for n, s in parsed.items() if s is not None})
 
 
 def _parse(name: str, document: str) -> LiveSource | None:
@@ -87,29 +92,3 @@ def _parse(name: str, document: str) -> LiveSource | None:
     except ValidationError:
         log.warning("unreadable live source %r; ignored", name)
         return None
-
-
-_NOT_LOADED = object()
-
-
-class LiveCache:
-    """One worker's copy of the live sources, reloaded when the version token has moved."""
-
-    def __init__(self, store: LiveStore) -> None:
-        self.store = store
-        self._held: tuple[object, LiveValues] = (_NOT_LOADED, LiveValues())
-
-    @staticmethod
-    def queue_version(pipe: Any) -> None:
-        """Queue reading the version token on the open's pipeline (one reply)."""
-        pipe.get(keys.LIVE_VERSION)
-
-    def at_version(self, version: str | None) -> LiveValues:
-        """The sources as of ``version`` (the reply of ``queue_version``) or later; reads them
-        from Redis only when the held copy is of another version. Raises Redis errors."""
-        held_version, values = self._held
-        if held_version == version:
-            return values
-        loaded_version, values = self.store.load()
-        self._held = (loaded_version, values)  # one assignment: threads see old or new, whole
-        return values

@@ -9,6 +9,7 @@ import redis
 
 from models import keys
 from models.campaigns import utc_now
+from models.config_versions import announce_config
 from models.errors import NotFound
 from models.newsletters import Newsletter, NewsletterSpec
 
@@ -41,6 +42,7 @@ class NewsletterStore:
             keys.newsletter(campaign_id),
             newsletter.model_dump_json(by_alias=True, exclude_none=True),
         )
+        announce_config(self.redis)
         return newsletter, current is None
 
     def get(self, campaign_id: str) -> Newsletter | None:
@@ -59,6 +61,7 @@ class NewsletterStore:
         """Remove the newsletter (its sends stay, for reports); NotFound if there is none."""
         if not self.redis.delete(keys.newsletter(campaign_id)):
             raise NotFound(f"campaign {campaign_id!r} has no newsletter")
+        announce_config(self.redis)
 
     def suppress(self, campaign_id: str, recipient_ids: Iterable[str]) -> int:
         """Leave recipients out of the audience; return how many were newly suppressed."""

@@ -15,9 +15,7 @@ from models.customer_data import last_event_times, parse_event_index
 from models.customer_data_store import queue_recent_event_index
 from models.recipient_store import AttributeTimes, decode_scores, last_order, read_profile
 from models.score_freshness import ScoreMaxAges
-
-READS_PER_RECIPIENT = 4
-"""Replies that ``queue_recipient_reads`` queues and ``parse_recipient_reads`` takes."""
+from models.storage.batch import Batch
 
 CONSENT_ATTRIBUTE = "consent_personalisation"
 """A profile with this attribute set to ``false`` gets generic content and no profile use."""
@@ -69,19 +67,49 @@ class RecipientData:
         )
 
 
-def queue_recipient_reads(pipe: Any, recipient_id: str, now: dt.datetime) -> None:
-    """Queue the reads of ``RecipientData`` on ``pipe`` (``READS_PER_RECIPIENT`` replies)."""
-    pipe.hgetall(keys.profile(recipient_id))
-    pipe.hgetall(keys.scores(recipient_id))
-    pipe.smembers(keys.segments(recipient_id))
-    queue_recent_event_index(pipe, recipient_id, now - dt.timedelta(days=MAX_EVENT_LOOKBACK_DAYS))
+@dataclass(frozen=True)
+class QueuedRecipientReads:
+    """Where the reads of one recipient's ``RecipientData`` are in a batch."""
+
+    profile: int
+    scores: int
+    segments: int
+    events: int
+
+    def parse(self, replies: list[Any], now: dt.datetime, max_ages: ScoreMaxAges) -> RecipientData:
+        """The recipient's data from the batch's replies."""
+        return recipient_data(
+            replies[self.profile],
+            replies[self.scores],
+            replies[self.segments],
+            replies[self.events],
+            now,
+            max_ages,
+        )
 
 
-def parse_recipient_reads(
-    replies: list[Any], now: dt.datetime, max_ages: ScoreMaxAges
+def queue_recipient_reads(
+    batch: Batch, recipient_id: str, now: dt.datetime
+) -> QueuedRecipientReads:
+    """Queue the reads of ``RecipientData`` on ``batch`` (all on the recipient's hash slot)."""
+    since = now - dt.timedelta(days=MAX_EVENT_LOOKBACK_DAYS)
+    return QueuedRecipientReads(
+        profile=batch.hgetall(keys.profile(recipient_id)),
+        scores=batch.hgetall(keys.scores(recipient_id)),
+        segments=batch.smembers(keys.segments(recipient_id)),
+        events=queue_recent_event_index(batch, recipient_id, since),
+    )
+
+
+def recipient_data(
+    raw_profile: Mapping[str, str],
+    raw_scores: dict[str, str],
+    segments: set[str],
+    event_index: list[tuple[str, float]],
+    now: dt.datetime,
+    max_ages: ScoreMaxAges,
 ) -> RecipientData:
-    """The replies of ``queue_recipient_reads`` as RecipientData."""
-    raw_profile, raw_scores, segments, event_index = replies[:READS_PER_RECIPIENT]
+    """RecipientData from the stored profile, scores, segments and recent event index."""
     events = last_event_times(parse_event_index(event_index))
     stored = read_profile(raw_profile)
     ordered = last_order(stored.hidden)

@@ -30,10 +30,10 @@ from typing import Any, NamedTuple
 import redis
 
 from models import keys
-from models.bulk_pipeline import Command
 from models.campaigns import utc_now
 from models.erasure import Tombstones, send_unless_erased
 from models.recipients import ProfileUpsert, ScoresUpsert, ScoreValue
+from models.storage.batch import Command
 
 UPDATED_AT_FIELD = "_updated_at"
 HIDDEN_PREFIX = "_"

@@ -7,7 +7,6 @@ from collections import defaultdict
 from dataclasses import asdict, replace
 from typing import Any
 
-from models import keys
 from models.experiments import Comparison, compare
 from models.stats import FALLBACK_VARIANT, HOLDOUT_KIND, ReportRow, StatsStore, send_bucket
 
@@ -86,21 +85,7 @@ def _unique_over_range(
     stats: StatsStore, campaign_id: str, buckets: list[str], totals: list[ReportRow]
 ) -> None:
     """Unique counts over the whole range (a recipient opening on two days counts once)."""
-    if not totals:
-        return
-    pipe = stats.redis.pipeline(transaction=False)
-    for total in totals:
-        for event in ("open", "click"):
-            pipe.pfcount(
-                *[
-                    keys.stats_unique(campaign_id, bucket, event, total.block_id, total.variant)
-                    for bucket in buckets
-                ]
-            )
-    counts = pipe.execute()
-    for index, total in enumerate(totals):
-        total.unique_opens = int(counts[2 * index])
-        total.unique_clicks = int(counts[2 * index + 1])
+    stats.fill_uniques(campaign_id, [(buckets, total) for total in totals])
 
 
 def block_comparisons(stats: StatsStore, campaign_id: str, block_id: str) -> list[Comparison]:

@@ -15,6 +15,7 @@ import redis
 from pydantic import BaseModel, ConfigDict
 
 from models import keys
+from models.config_versions import announce_config
 from models.errors import FieldError, InvalidInput, NotFound
 from models.newsletters import Newsletter
 
@@ -99,12 +100,14 @@ class SendStore:
         self._queue_save(pipe, send)
         pipe.zadd(keys.send_index(send.campaign_id), {send.id: send.send_time.timestamp()})
         pipe.execute()
+        announce_config(self.redis)
 
     def save(self, send: Send) -> None:
         """Store the send's record (e.g. with its final counts)."""
         pipe = self.redis.pipeline()
         self._queue_save(pipe, send)
         pipe.execute()
+        announce_config(self.redis)
 
     def _queue_save(self, pipe: redis.client.Pipeline, send: Send) -> None:
         pipe.set(keys.send(send.campaign_id, send.id), send.model_dump_json(), ex=self.ttl)

@@ -1,9 +1,13 @@
-"""Real-time counters of opens and clicks, written in the same pipeline as the event.
+"""Real-time counters of opens and clicks, written in the same batch as the event.
 
 Per campaign and UTC day, one hash counts events by ``event|block|variant|client|kind`` and one
 HyperLogLog per ``event|block|variant`` counts unique recipients (opens by people or proxies,
 clicks by people). A totals hash per campaign keeps human opens and clicks per block and variant
 for the bandit. Every key expires after the retention period.
+
+Each of these keys is split over ``keys.MEASUREMENT_SHARDS`` shards by recipient (``shard_of``),
+so that one campaign's counting spreads over a cluster's nodes; reading sums the shards (a
+recipient is in one shard only, so unique counts add up too).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +24,7 @@ from typing import Any
 import redis
 
 from models import keys
+from models.storage.batch import Batch
 
 FALLBACK_VARIANT = "_fallback"
 HOLDOUT_KIND = "holdout"
@@ -64,6 +70,11 @@ def send_bucket(send_id: str) -> str:
     return f"send:{send_id}"
 
 
+def shard_of(pseudonym: str) -> int:
+    """The measurement shard of a recipient, by the pseudonym events carry."""
+    return zlib.crc32(pseudonym.encode()) % keys.MEASUREMENT_SHARDS
+
+
 def _day(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).date().isoformat()
 
@@ -96,29 +107,33 @@ class StatsStore:
         variant = HOLDOUT_KIND if event.holdout else event.variant
         field = f"{event.event}|{event.block_id}|{variant}|{event.client}|{event.kind}"
         buckets = [_day(event.at)] + ([send_bucket(event.send)] if event.send else [])
+        shard = shard_of(event.recipient_id)
         for bucket in buckets:
-            counts = keys.stats_counts(event.campaign_id, bucket)
+            counts = keys.stats_counts(event.campaign_id, bucket, shard)
             pipe.hincrby(counts, field, 1)
             self._expire(pipe, counts)
             if event.unique_countable:
                 unique = keys.stats_unique(
-                    event.campaign_id, bucket, event.event, event.block_id, variant
+                    event.campaign_id, bucket, event.event, event.block_id, variant, shard
                 )
                 pipe.pfadd(unique, event.recipient_id)
                 self._expire(pipe, unique)
         if event.unique_countable and not event.holdout:
-            totals = keys.stats_totals(event.campaign_id)
+            totals = keys.stats_totals(event.campaign_id, shard)
             pipe.hincrby(totals, f"{event.block_id}|{variant}|{event.event}", 1)
             self._expire(pipe, totals)
 
     def totals(self, campaign_id: str, block_id: str) -> dict[str, tuple[int, int]]:
         """Human (or proxied) opens and human clicks per variant of a block, all time."""
-        raw = self.redis.hgetall(keys.stats_totals(campaign_id))
+        batch = Batch(self.redis)
+        for shard in keys.SHARDS_READ:
+            batch.hgetall(keys.stats_totals(campaign_id, shard))
         result: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for name, count in raw.items():
-            block, variant, event = name.split("|")
-            if block == block_id and event in COUNTED_EVENTS:
-                result[variant][COUNTED_EVENTS.index(event)] += int(count)
+        for raw in batch.execute():
+            for name, count in raw.items():
+                block, variant, event = name.split("|")
+                if block == block_id and event in COUNTED_EVENTS:
+                    result[variant][COUNTED_EVENTS.index(event)] += int(count)
         return {variant: (opens, clicks) for variant, (opens, clicks) in result.items()}
 
     def report(
@@ -127,33 +142,45 @@ class StatsStore:
         """One row per bucket (a UTC day, or a send's ``send_bucket``), block and variant that
         had events."""
         day_list = list(buckets)
-        pipe = self.redis.pipeline(transaction=False)
+        batch = Batch(self.redis)
         for day in day_list:
-            pipe.hgetall(keys.stats_counts(campaign_id, day))
-        day_counts = pipe.execute()
+            for shard in keys.SHARDS_READ:
+                batch.hgetall(keys.stats_counts(campaign_id, day, shard))
+        day_counts = iter(batch.execute())
         rows: dict[tuple[str, str, str], ReportRow] = {}
-        for day, counts in zip(day_list, day_counts, strict=True):
-            for name, count in counts.items():
-                event, block, variant, client, kind = name.split("|")
-                if block_id is not None and block != block_id:
-                    continue
-                row = rows.setdefault((day, block, variant), ReportRow(day, block, variant))
-                row.add(event, client, kind, int(count))
+        for day in day_list:
+            for _ in keys.SHARDS_READ:
+                for name, count in next(day_counts).items():
+                    event, block, variant, client, kind = name.split("|")
+                    if block_id is not None and block != block_id:
+                        continue
+                    row = rows.setdefault((day, block, variant), ReportRow(day, block, variant))
+                    row.add(event, client, kind, int(count))
         ordered = sorted(rows.values(), key=lambda r: (r.day, r.block_id, r.variant))
-        if ordered:
-            pipe = self.redis.pipeline(transaction=False)
-            for row in ordered:
-                pipe.pfcount(
-                    keys.stats_unique(campaign_id, row.day, "open", row.block_id, row.variant)
-                )
-                pipe.pfcount(
-                    keys.stats_unique(campaign_id, row.day, "click", row.block_id, row.variant)
-                )
-            uniques = pipe.execute()
-            for index, row in enumerate(ordered):
-                row.unique_opens = int(uniques[2 * index])
-                row.unique_clicks = int(uniques[2 * index + 1])
+        self.fill_uniques(campaign_id, [([row.day], row) for row in ordered])
         return ordered
+
+    def fill_uniques(self, campaign_id: str, wanted: list[tuple[list[str], ReportRow]]) -> None:
+        """Set each row's unique opens and clicks over its buckets (a recipient in several
+        buckets counts once): per shard one PFCOUNT over the buckets (a shard's keys share a
+        hash slot), summed over the shards; all in one batch."""
+        batch = Batch(self.redis)
+        for buckets, row in wanted:
+            for event in COUNTED_EVENTS:
+                for shard in keys.SHARDS_READ:
+                    batch.add(
+                        "PFCOUNT",
+                        *[
+                            keys.stats_unique(
+                                campaign_id, b, event, row.block_id, row.variant, shard
+                            )
+                            for b in buckets
+                        ],
+                    )
+        counts = iter(batch.execute())
+        for _, row in wanted:
+            row.unique_opens = sum(int(next(counts)) for _ in keys.SHARDS_READ)
+            row.unique_clicks = sum(int(next(counts)) for _ in keys.SHARDS_READ)
 
 
 @dataclass

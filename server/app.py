@@ -12,21 +12,16 @@ from werkzeug.exceptions import HTTPException
 
 from models.email_clients import AddressRanges, parse_egress_ranges
 from models.errors import BlancoError
-from models.feed_store import FeedCache
-from server import amp_routes, asset_routes
 from server.admin_api import api
-from server.channel_routes import bp as channel_bp
 from server.config import ConfigError, Settings, load_settings
 from server.logs import install_request_ids
 from server.metrics import install_metrics
-from server.open_routes import bp as open_time_bp
-from server.open_slots import SlotServer
-from server.open_time import OpenTime
+from server.open import amp, assets, channel, routes, webview
+from server.open.core import OpenCore
+from server.open.slots import SlotServer
 from server.ops_routes import bp as ops_bp
 from server.problems import problem_response
 from server.services import EXTENSION, build_services
-from server.webview import WebView
-from server.webview import bp as web_view_bp
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 log = logging.getLogger(__name__)
@@ -47,18 +42,18 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = blanco
     install_request_ids(app)
     metrics = install_metrics(app)
-    open_time = OpenTime(blanco, metrics, _mpp_ranges(settings))
-    app.extensions["blanco.open_time"] = open_time
-    slots = SlotServer(open_time, FeedCache(blanco.feeds))
-    app.extensions["blanco.slots"] = slots
-    app.extensions["blanco.web_view"] = WebView(open_time, slots)
-    app.register_blueprint(open_time_bp)
-    app.register_blueprint(web_view_bp)
-    app.register_blueprint(amp_routes.bp)
-    app.register_blueprint(asset_routes.bp)
+    core = OpenCore(blanco, metrics, _mpp_ranges(settings))
+    app.extensions[routes.CORE] = core
+    slots = SlotServer(core)
+    app.extensions[routes.SLOTS] = slots
+    app.extensions[webview.EXTENSION] = webview.WebView(core, slots)
+    app.register_blueprint(routes.bp)
+    app.register_blueprint(webview.bp)
+    app.register_blueprint(amp.bp)
+    app.register_blueprint(assets.bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(api.blueprint)
-    app.register_blueprint(channel_bp)
+    app.register_blueprint(channel.bp)
     _register_error_handlers(app)
     return app
 

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from models.score_freshness import ScoreMaxAges
+from models.storage.clients import RedisTarget, parse_redis_url
 
 ENV_PREFIX = "BLANCO_"
 PLACEHOLDER_KEYS = frozenset({"", "change-me", "changeme", "secret", "placeholder", "xxx"})
@@ -45,8 +46,11 @@ class Settings(BaseModel):
 
     redis_url: str = Field(
         "",
-        description="Redis to use (env `REDIS_URL`). Empty: `blanco serve`/`demo` start an "
-        "embedded Redis under the data folder.",
+        description="Redis to use (env `REDIS_URL`): `redis://`, `rediss://` or `unix://` for "
+        "one Redis; `redis+cluster://host:port[,host:port…]` (or `rediss+cluster://`) for a "
+        "Redis Cluster; `redis+sentinel://host:port[,host:port…]/service` (or "
+        "`rediss+sentinel://`) for the primary Sentinel names. Empty: `blanco serve`/`demo` "
+        "start an embedded Redis under the data folder.",
     )
     signing_keys: tuple[str, ...] = Field(
         (),
@@ -80,6 +84,13 @@ class Settings(BaseModel):
         description="After a Redis failure, open-time routes skip Redis for this long "
         "(circuit breaker) and serve fallbacks at once; then one request tries Redis again, "
         "and its success brings personal content back.",
+    )
+    config_check_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How often each worker checks whether configuration (campaigns, blocks, "
+        "newsletters, sends, feeds, live data) changed; an edit shows on every worker within "
+        "about this long. 0 checks on every open (one more Redis round trip each).",
     )
     decision_ttl_seconds: int = Field(
         60 * 24 * 3600,
@@ -283,6 +294,18 @@ class Settings(BaseModel):
         rates = parse_exchange_rates(self.segmentation_exchange_rates)
         rates[self.segmentation_currency] = Decimal(1)
         return rates
+
+    @field_validator("redis_url")
+    @classmethod
+    def _usable_redis_url(cls, value: str) -> str:
+        if value:
+            parse_redis_url(value)  # RedisUrlError (a ValueError) names the problem, redacted
+        return value
+
+    @property
+    def redis_target(self) -> RedisTarget:
+        """What ``redis_url`` points at (it must be set)."""
+        return parse_redis_url(self.redis_url)
 
     @field_validator("public_url")
     @classmethod

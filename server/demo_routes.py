@@ -8,9 +8,9 @@ from flask import Blueprint, render_template
 
 from server.demo import BLOCK_ID, CAMPAIGN_ID, DEMO_RECIPIENTS
 from server.demo_newsletter import SLOTS
+from server.open.webview import web_view_url
 from server.services import services
 from server.urls import SEND_PARAM, click_url, image_url, slot_click_path, slot_image_path
-from server.webview import web_view_url
 
 bp = Blueprint("demo", __name__)
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import current_app
-from redis import Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from models.api_keys import ApiKeyStore
 from models.asset_store import AssetStore
@@ -17,39 +15,49 @@ from models.audience_export import AudienceExport
 from models.campaign_store import CampaignStore
 from models.campaigns import utc_now
 from models.customer_data_store import CustomerDataStore
-from models.decision import DecisionEngine
 from models.erasure import Eraser, Tombstones
 from models.feed_store import FeedStore
 from models.image_validation import ImageLimits
-from models.live_store import LiveCache, LiveStore
+from models.live_store import LiveStore
 from models.newsletter_store import NewsletterStore
 from models.recipient_store import RecipientStore
 from models.render_cache import RenderCache
 from models.segmentation import LifecycleThresholds
 from models.segmentation_job import PersonaStore, SegmentationJob
 from models.sends import SendStore
-from models.stats import CachedTotals, StatsStore
+from models.stats import StatsStore
+from models.storage.clients import connect
 from server.config import Settings
 from server.tokens import TokenSigner
 
 EXTENSION = "blanco"
 
 
+ADMIN_RETRIES = 2
+"""Retries of a failed admin or job call (with a short backoff); open-time calls never retry."""
+
+
 @dataclass
 class Services:
-    """Everything the views need. ``clock`` is injectable so tests can move time."""
+    """Everything the views need. ``clock`` is injectable so tests can move time.
+
+    ``redis`` (text) and ``redis_bytes`` serve the admin API and jobs, and retry a failed call
+    a little; ``redis_open`` serves the open path and never retries: its timeout and the
+    circuit breakers bound an open's latency. All three reach the same Redis (a single server,
+    a Redis Cluster or the primary Sentinel names)."""
 
     settings: Settings
-    redis: Redis
-    redis_bytes: Redis
+    redis: Any
+    redis_bytes: Any
+    redis_open: Any
     campaigns: CampaignStore
     recipients: RecipientStore
     api_keys: ApiKeyStore
     assets: AssetStore
-    engine: DecisionEngine
     render_cache: RenderCache
     stats: StatsStore
     signer: TokenSigner
+    tombstones: Tombstones
     customer_data: CustomerDataStore
     eraser: Eraser
     personas: PersonaStore
@@ -61,23 +69,20 @@ class Services:
     clock: Callable[[], dt.datetime] = field(default=utc_now)
 
 
-def redis_clients(settings: Settings) -> tuple[Redis, Redis]:
-    """A text client and a bytes client on one shared connection setup (no I/O yet)."""
-    options = {
-        "socket_timeout": settings.redis_timeout_seconds,
-        "socket_connect_timeout": settings.redis_timeout_seconds,
-        "health_check_interval": 30,
-        # no retry loop: the timeout and the open path's circuit breaker bound latency
-        "retry": Retry(NoBackoff(), 0),
-    }
-    text = Redis.from_url(settings.redis_url, decode_responses=True, **options)
-    raw = Redis.from_url(settings.redis_url, decode_responses=False, **options)
-    return text, raw
+def redis_clients(settings: Settings) -> tuple[Any, Any, Any]:
+    """The admin text client, the bytes client and the open path's text client for the
+    configured Redis (no I/O yet: a cluster is discovered on first use)."""
+    target = settings.redis_target
+    timeout = settings.redis_timeout_seconds
+    text = connect(target, decode=True, timeout=timeout, retries=ADMIN_RETRIES)
+    raw = connect(target, decode=False, timeout=timeout)
+    open_path = connect(target, decode=True, timeout=timeout)
+    return text, raw, open_path
 
 
 def build_services(settings: Settings) -> Services:
     """Wire the stores to their Redis clients."""
-    text, raw = redis_clients(settings)
+    text, raw, open_path = redis_clients(settings)
     campaigns = CampaignStore(
         text, history=settings.block_history, max_pixels=settings.max_image_pixels
     )
@@ -89,6 +94,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         redis=text,
         redis_bytes=raw,
+        redis_open=open_path,
         campaigns=campaigns,
         recipients=RecipientStore(
             text, ttl_seconds=settings.profile_ttl_seconds, tombstones=tombstones
@@ -98,15 +104,6 @@ def build_services(settings: Settings) -> Services:
             raw,
             ImageLimits(max_bytes=settings.asset_max_bytes, max_pixels=settings.asset_max_pixels),
         ),
-        engine=DecisionEngine(
-            text,
-            campaigns,
-            ttl_seconds=settings.decision_ttl_seconds,
-            totals=CachedTotals(stats, seconds=5.0),
-            max_ages=settings.max_score_ages,
-            tombstones=tombstones,
-            live=LiveCache(live),
-        ),
         render_cache=RenderCache(
             raw,
             ttl_seconds=settings.render_cache_ttl_seconds,
@@ -115,6 +112,7 @@ def build_services(settings: Settings) -> Services:
         ),
         stats=stats,
         signer=TokenSigner(settings.signing_keys),
+        tombstones=tombstones,
         customer_data=CustomerDataStore(
             text,
             ttl_seconds=settings.profile_ttl_seconds,

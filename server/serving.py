@@ -41,8 +41,8 @@ def _child_exit(server: Any, worker: Any) -> None:
 def _worker_exit(server: Any, worker: Any) -> None:
     """gunicorn hook, in the exiting worker: write the opens and clicks still queued."""
     extensions = getattr(getattr(worker, "wsgi", None), "extensions", {})
-    open_time = extensions.get("blanco.open_time")
-    if open_time is not None and not open_time.recorder.flush(timeout=5.0):
+    core = extensions.get("blanco.open")
+    if core is not None and not core.recorder.flush(timeout=5.0):
         server.log.warning("worker %s exited before all events were recorded", worker.pid)
 
 

@@ -72,6 +72,7 @@ def make_app(
             "data_dir": tmp_path / "data",
             "public_url": "http://blanco.test",
             "record_in_background": False,  # tests read Redis right after a request
+            "config_check_seconds": 0,  # tests open right after a configuration write
         }
         settings.update(overrides)
         app = create_app(settings)

@@ -9,12 +9,15 @@ import json
 from typing import Any
 
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 from werkzeug.test import TestResponse
 
 from models.campaigns import Block, BlockSpec, CampaignSpec
 from models.recipients import ProfileUpsert, ScoresUpsert
+from models.storage.batch import SINGLE_NODE
+from models.storage.clients import cluster_of
 from server.services import Services
 
 
@@ -231,3 +234,19 @@ def csv_file(header: list[str], *rows: list[Any]) -> bytes:
     writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue().encode()
+
+
+def open_every_breaker(app: Flask) -> None:
+    """Put the app in the state right after every Redis node failed: the open path's circuit
+    breakers skip each node for their window."""
+    core = app.extensions["blanco.open"]
+    for node in redis_nodes(core.services.redis_open):
+        core.breakers.failed(node)
+
+
+def redis_nodes(client: Any) -> list[str]:
+    """The node names the open path's breakers know the client's Redis by."""
+    cluster = cluster_of(client)
+    if cluster is None:
+        return [SINGLE_NODE]
+    return [node.name for node in cluster.get_primaries()]

@@ -29,7 +29,6 @@ from pydantic import BaseModel, Field
 from models.newsletters import Newsletter
 from server.admin_api.newsletters import NEWSLETTER, TAG
 from server.admin_api.registry import api
-from server.amp_routes import items_path
 from server.embed_codes import (
     DEFAULT_SEND_FIELD,
     DEFAULT_TOKEN_FIELD,
@@ -42,6 +41,7 @@ from server.embed_codes import (
     merge_url,
     slot_target,
 )
+from server.open.amp import items_path
 from server.services import services
 from server.urls import slot_click_path, slot_image_path
 

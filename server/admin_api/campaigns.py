@@ -15,9 +15,12 @@ from models.email_clients import classify_open
 from models.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
 from models.recipients import valid_recipient_id
 from server.admin_api.registry import api
-from server.open_routes import open_time
+from server.open.answers import ImageOptions
+from server.open.core import BlockOpen, Decided
+from server.open.routes import open_core
 from server.problems import invalid
 from server.services import services
+from server.tokens import Identity
 from server.urls import click_url, image_url
 
 TAG_CAMPAIGNS = "campaigns"
@@ -415,6 +418,20 @@ def _recipient_arg() -> str:
     return recipient_id
 
 
+def _decided(
+    campaign_id: str, block_id: str, recipient_id: str, moment: dt.datetime
+) -> tuple[Decided, BlockOpen]:
+    """What the open core decides for the recipient at ``moment``, on the configuration as
+    stored now (records nothing; Redis failures are raised, for a 503)."""
+    core = open_core()
+    core.config.refresh(force=True)
+    opened = core.load_block(campaign_id, block_id, Identity(recipient_id), moment)
+    client = classify_open(request.args.get("user_agent"))
+    # decided for the named recipient even when erased, so the reason says so
+    decision, shown = core.engine.decide(opened.snapshot, recipient_id, moment, client)
+    return Decided(decision, shown), opened
+
+
 QUERY_PREVIEW = {
     "recipient_id": "The recipient (required).",
     "at": "ISO 8601 moment to decide for (default: now).",
@@ -434,14 +451,9 @@ QUERY_PREVIEW = {
 def explain_decision(campaign_id: str, block_id: str) -> ResponseReturnValue:
     """Decide for ``recipient_id`` at ``at`` without recording anything."""
     recipient_id, moment = _recipient_arg(), _moment()
-    engine = services().engine
     services().campaigns.require_block(campaign_id, block_id)
-    snapshot = engine.load(campaign_id, block_id, recipient_id, moment)
-    decision, shown = engine.decide(
-        snapshot, recipient_id, moment, classify_open(request.args.get("user_agent"))
-    )
-    assert shown is not None
-    variant = shown.variant(decision.variant_id) if decision.variant_id else None
+    decided, _ = _decided(campaign_id, block_id, recipient_id, moment)
+    decision = decided.decision
     explanation = DecisionExplanation(
         campaign_id=campaign_id,
         block_id=block_id,
@@ -450,7 +462,7 @@ def explain_decision(campaign_id: str, block_id: str) -> ResponseReturnValue:
         version=decision.version,
         variant_id=decision.variant_id,
         reason=decision.reason,
-        target_url=variant.target_url if variant else shown.fallback.target_url,
+        target_url=decided.shown.target_url(decision.variant_id),
     )
     return jsonify(explanation.model_dump(mode="json"))  # keeps ``variant_id: null``
 
@@ -468,9 +480,9 @@ def preview(campaign_id: str, block_id: str) -> ResponseReturnValue:
     """The image ``recipient_id`` would get at ``at``; nothing is recorded."""
     recipient_id, moment = _recipient_arg(), _moment()
     services().campaigns.require_block(campaign_id, block_id)
-    client = classify_open(request.args.get("user_agent"))
-    answer = open_time().image_for(
-        campaign_id, block_id, recipient_id, client, moment, record=False
+    decided, opened = _decided(campaign_id, block_id, recipient_id, moment)
+    answer = (
+        open_core().draw(decided, opened.visitor, opened.snapshot, moment, ImageOptions()).answer
     )
     return Response(
         answer.image.body, mimetype=answer.image.media_type, headers={"Cache-Control": "no-store"}

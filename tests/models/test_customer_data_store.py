@@ -24,6 +24,7 @@ from models.customer_data_store import (
     queue_recent_event_index,
     recent_event_keys,
 )
+from models.storage.batch import Batch
 from tests.factories import redis_contents
 
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
@@ -226,11 +227,10 @@ def test_the_index_answers_event_conditions_in_one_pipeline(
     )
     assert recent_event_keys("anna") == [keys.events_by_time("anna")]
     assert store.recent_event_keys("anna") == recent_event_keys("anna")
-    pipe = redis_client.pipeline(transaction=False)
-    pipe.hgetall(keys.profile("anna"))
-    queue_recent_event_index(pipe, "anna", NOW - dt.timedelta(days=7))
-    _, rows = pipe.execute()
-    refs = parse_event_index(rows)
+    batch = Batch(redis_client)
+    batch.hgetall(keys.profile("anna"))
+    index = queue_recent_event_index(batch, "anna", NOW - dt.timedelta(days=7))
+    refs = parse_event_index(batch.execute()[index])
     assert [r.type for r in refs] == ["site_visit", "site_visit", "cs_contact"]
     assert refs[2] == EventRef("cs_contact", "cs-9", NOW - dt.timedelta(days=3))
     latest = last_event_times(refs)

@@ -16,12 +16,7 @@ from models.conditions import AttributeCondition, SeenCondition
 from models.csv_rows import PROFILES
 from models.customer_data import CustomerEvent, Transaction
 from models.customer_data_store import CustomerDataStore
-from models.recipient_reads import (
-    READS_PER_RECIPIENT,
-    RecipientData,
-    parse_recipient_reads,
-    queue_recipient_reads,
-)
+from models.recipient_reads import RecipientData, queue_recipient_reads
 from models.recipient_store import (
     LAST_ORDER_FIELD,
     AttributeTimes,
@@ -33,6 +28,7 @@ from models.recipient_store import (
 )
 from models.recipients import ProfileUpsert
 from models.score_freshness import NO_LIMIT
+from models.storage.batch import Batch
 
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
 TTL = 3600
@@ -89,12 +85,10 @@ def visit(at: dt.datetime, kind: str = "site_visit") -> CustomerEvent:
 
 def read(client: redis.Redis, recipient_id: str = "anna") -> RecipientData:
     """The recipient's data as the open's pipelined read gives it."""
-    pipe = client.pipeline(transaction=False)
-    pipe.get("unrelated")  # the open queues its own reads first
-    queue_recipient_reads(pipe, recipient_id, NOW)
-    replies = pipe.execute()
-    assert len(replies) == 1 + READS_PER_RECIPIENT
-    return parse_recipient_reads(replies[1:], NOW, NO_LIMIT)
+    batch = Batch(client)
+    batch.get("unrelated")  # the open queues its own reads too
+    queued = queue_recipient_reads(batch, recipient_id, NOW)
+    return queued.parse(batch.execute(), NOW, NO_LIMIT)
 
 
 # per-attribute sources

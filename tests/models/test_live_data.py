@@ -13,6 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from models import keys
 from models.campaigns import Block, BlockSpec
 from models.conditions import Audience, Condition
+from models.config_cache import ConfigCache
 from models.decision import choose_variant
 from models.errors import Conflict, field_errors
 from models.live_data import (
@@ -23,7 +24,7 @@ from models.live_data import (
     LiveSource,
     LiveValues,
 )
-from models.live_store import LiveCache, LiveStore
+from models.live_store import LiveStore
 from renderers.base import RenderRequest
 from renderers.registry import ContentParams, renderer_for
 from renderers.templating import LivePath, fill, live_reads
@@ -241,35 +242,12 @@ def test_the_number_of_sources_is_bounded(store: LiveStore) -> None:
     assert len(store.list()) == MAX_SOURCES
 
 
-class CountingStore(LiveStore):
-    """A real store that counts how often the worker's copy is re-read."""
-
-    loads = 0
-
-    def load(self) -> tuple[str | None, LiveValues]:
-        self.loads += 1
-        return super().load()
-
-
-def test_a_worker_rereads_only_when_the_version_moved(redis_client: redis.Redis) -> None:
-    store = CountingStore(redis_client)
-    cache = LiveCache(store)
-    version = redis_client.get(keys.LIVE_VERSION)
-    assert cache.at_version(version).sources == {}
-    assert cache.at_version(version).sources == {}
-    assert store.loads == 1
-    store.put(push(seats_left=3), NOW)
-    moved = redis_client.get(keys.LIVE_VERSION)
-    assert cache.at_version(moved).sources["flights"].values == {"seats_left": 3}
-    assert cache.at_version(moved).sources["flights"].values == {"seats_left": 3}
-    assert store.loads == 2
-
-
 def test_a_held_copy_never_makes_stale_data_fresh(redis_client: redis.Redis) -> None:
     store = LiveStore(redis_client)
     store.put(push(max_age=60), NOW)
-    cache = LiveCache(store)
-    held = cache.at_version(redis_client.get(keys.LIVE_VERSION))
+    cache = ConfigCache(redis_client, check_every=0)
+    cache.refresh()
+    held = cache.live()
     assert held.fresh(NOW + dt.timedelta(seconds=60)) == {"flights": {"seats_left": 12}}
     assert held.fresh(NOW + dt.timedelta(seconds=61)) == {}
 

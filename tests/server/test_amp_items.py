@@ -17,11 +17,12 @@ from werkzeug.test import TestResponse
 
 from models import keys
 from models.campaigns import CampaignSpec
+from models.event_stream import campaign_event_entries
 from models.newsletters import NewsletterSpec
 from models.sends import plan_send
 from server.config import ConfigError, load_settings
 from server.services import Services
-from tests.factories import FALLBACK_URL, decode_image, store_recipient
+from tests.factories import FALLBACK_URL, decode_image, open_every_breaker, store_recipient
 from tests.newsletter_fixtures import item, slot_url, store_newsletter
 
 SEND = "2026-11-23"
@@ -94,7 +95,7 @@ def path_of(url: str) -> str:
 
 def events(redis_client: redis.Redis) -> list[dict[str, str]]:
     """The campaign's events, oldest first."""
-    return [fields for _, fields in redis_client.xrange(keys.campaign_events("daily"))]
+    return [fields for _, fields in campaign_event_entries(redis_client, "daily")]
 
 
 def png(width: int = 40, height: int = 30) -> bytes:
@@ -255,7 +256,7 @@ def test_redis_trouble_answers_an_empty_list_not_an_error(
     app: Flask, client: FlaskClient, services: Services, anna: str
 ) -> None:
     store_newsletter(services, ITEMS, slots=2)
-    app.extensions["blanco.open_time"].breaker.failed()
+    open_every_breaker(app)
     response, found = fetch(client, items_url(services, anna))
     assert (response.status_code, found) == (200, [])
     assert response.headers["AMP-Email-Allow-Sender"] == "news@shop.example"

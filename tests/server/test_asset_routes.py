@@ -88,7 +88,7 @@ def test_redis_trouble_answers_an_uncacheable_transparent_image(
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Blanco-Fallback"] == "redis"
     assert decode_image(response.data).size == (1, 1)
-    assert not app.extensions["blanco.open_time"].breaker.closed
+    assert not app.extensions["blanco.open"].breakers.all_closed
     # while the breaker is open Redis is not asked at all
     monkeypatch.undo()
     assert client.get(f"/a/{hex_of(asset)}.jpg").headers["X-Blanco-Fallback"] == "redis"

@@ -160,7 +160,7 @@ def test_personalisation_returns_after_a_restart_under_continuous_load(
     breaker_log = [
         (round(r.created - caplog.records[0].created, 2), r.getMessage())
         for r in caplog.records
-        if r.name == "server.breaker"
+        if r.name == "models.storage.breakers"
     ]
     assert all(a.personalised for a in recovered), (
         f"{sum(not a.personalised for a in recovered)} of {len(recovered)} answers after "

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from models import keys
-from server.open_time import OpenTime
+from models.event_stream import campaign_event_entries
 from server.services import Services
 from tests.factories import (
     FALLBACK_BACKGROUND,
@@ -19,6 +19,7 @@ from tests.factories import (
     FakeClock,
     corner_color,
     hex_rgb,
+    open_every_breaker,
     problem,
     store_block,
     store_recipient,
@@ -102,7 +103,7 @@ def site_image(client: FlaskClient, image_url: str) -> TestResponse:
 
 
 def stream_types(redis_client: redis.Redis) -> list[str]:
-    return [fields["type"] for _, fields in redis_client.xrange(keys.campaign_events("daily"))]
+    return [fields["type"] for _, fields in campaign_event_entries(redis_client, "daily")]
 
 
 def counters(redis_client: redis.Redis) -> dict[str, Any]:
@@ -314,7 +315,7 @@ def test_channel_calls_count_no_open_or_click(
     assert counters(redis_client) == before
     assert client.get("/api/v1/campaigns/daily/report", headers=admin_headers).get_json() == report
     assert stream_types(redis_client) == ["open", "click", "view", "view", "view"]
-    views = [f for _, f in redis_client.xrange(keys.campaign_events("daily"))][2:]
+    views = [f for _, f in campaign_event_entries(redis_client, "daily")][2:]
     assert {f["client"] for f in views} == {"web"}
     assert "anna" not in repr(views)
 
@@ -346,8 +347,7 @@ def test_site_image_of_a_recipient_without_a_decision_is_the_fallback(
 def test_when_redis_is_away_the_decision_is_a_503_problem(
     app: Flask, client: FlaskClient, targeted: Services, channel_headers: dict[str, str]
 ) -> None:
-    open_time: OpenTime = app.extensions["blanco.open_time"]
-    open_time.breaker.failed()
+    open_every_breaker(app)
     response = ask(client, channel_headers, targeted.signer.sign("anna"))
     problem(response, 503)
     assert response.headers["Retry-After"]

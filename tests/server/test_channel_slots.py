@@ -9,6 +9,7 @@ import redis
 from flask.testing import FlaskClient
 
 from models import keys
+from models.event_stream import campaign_event_entries
 from models.recipients import ScoresUpsert
 from server.services import Services
 from tests.factories import FALLBACK_URL, problem, store_recipient
@@ -54,7 +55,7 @@ def opened_items(redis_client: redis.Redis) -> dict[int, str]:
     """Slot number -> item id, from the open events of the campaign's stream."""
     return {
         int(fields["block"].removeprefix("slot-")): fields["variant"]
-        for _, fields in redis_client.xrange(keys.campaign_events("daily"))
+        for _, fields in campaign_event_entries(redis_client, "daily")
         if fields["type"] == "open"
     }
 
@@ -159,7 +160,7 @@ def test_slots_record_no_open_or_click(
 ) -> None:
     store_newsletter(services, ITEMS, slots=3)
     slots(client, channel_headers, services.signer.sign(anna))
-    assert redis_client.xlen(keys.campaign_events("daily")) == 0
+    assert len(campaign_event_entries(redis_client, "daily")) == 0
     assert list(redis_client.scan_iter(match="blanco:ev:*")) == []
 
 

@@ -10,6 +10,7 @@ import redis
 from flask.testing import FlaskClient
 
 from models import keys
+from models.event_stream import campaign_event_entries
 from models.sends import plan_send
 from server.services import Services
 from tests.factories import FakeClock, store_recipient
@@ -26,9 +27,7 @@ BROWSER = {
 
 def click_kinds(redis_client: redis.Redis) -> list[str]:
     return [
-        f["kind"]
-        for _, f in redis_client.xrange(keys.campaign_events("daily"))
-        if f["type"] == "click"
+        f["kind"] for _, f in campaign_event_entries(redis_client, "daily") if f["type"] == "click"
     ]
 
 
@@ -106,6 +105,6 @@ def test_a_block_click_right_after_the_send_is_a_scanners_too(
     response = client.get(f"/c/daily/hero?r={token}&s={SEND}", headers=BROWSER)
     assert response.status_code == 302
     assert response.location == "https://shop.example/v"
-    events = [f for _, f in redis_client.xrange(keys.campaign_events("daily"))]
+    events = [f for _, f in campaign_event_entries(redis_client, "daily")]
     assert [(e["block"], e["kind"], e["send"]) for e in events] == [("hero", "bot", SEND)]
     assert not redis_client.hexists(keys.decisions("anna"), "daily/hero")

@@ -308,29 +308,6 @@ def test_the_decision_preview_explains_a_stale_source(
     assert explained["reason"] == "no variant matched"
 
 
-def test_an_open_reads_the_sources_only_after_a_change(
-    client: FlaskClient, ingest: AdminApi, banner_block: Services, redis_client: redis.Redis
-) -> None:
-    ingest.put("/live/flights", json=seats(12))
-    cache = banner_block.engine.live
-    assert cache is not None
-    loads: list[int] = []
-    original = cache.store.load
-
-    def counted() -> Any:
-        loads.append(1)
-        return original()
-
-    cache.store.load = counted  # type: ignore[method-assign]
-    for _ in range(3):
-        open_image(client, banner_block)
-    assert len(loads) == 1
-    ingest.put("/live/flights", json=seats(11))
-    for _ in range(3):
-        open_image(client, banner_block)
-    assert len(loads) == 2
-
-
 def test_blocks_validate_live_settings(admin: AdminApi) -> None:
     admin.post("/campaigns", json={"id": "daily"})
     bad = {

@@ -9,7 +9,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models import keys
+from models.event_stream import campaign_event_entries
 from server.services import Services
 from tests.esp_merges import MERGE_CASES, MERGE_IDS, Merge, elements
 from tests.factories import (
@@ -82,7 +82,7 @@ def test_the_merged_newsletter_works_end_to_end(
     assert client.get(links[0].removeprefix(PUBLIC)).status_code == 200
     shown = {
         f["block"]: f["variant"]
-        for _, f in redis_client.xrange(keys.campaign_events("daily"))
+        for _, f in campaign_event_entries(redis_client, "daily")
         if f["type"] == "open"
     }
     assert client.get(links[1].removeprefix(PUBLIC)).location == "https://shop.example/hi"

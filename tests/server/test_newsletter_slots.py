@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from models import keys
+from models.event_stream import campaign_event_entries
 from models.recipients import ScoresUpsert
 from server.services import Services
 from tests.factories import FALLBACK_URL, FakeClock, decode_image, store_recipient
@@ -32,7 +33,7 @@ ITEMS = [
 def opened_items(redis_client: redis.Redis, event: str = "open") -> dict[str, str]:
     """Slot block id -> item id, from the campaign's event stream."""
     shown: dict[str, str] = {}
-    for _, fields in redis_client.xrange(keys.campaign_events("daily")):
+    for _, fields in campaign_event_entries(redis_client, "daily"):
         if fields["type"] == event:
             shown[fields["block"]] = fields["variant"]
     return shown
@@ -201,7 +202,7 @@ def test_a_bot_click_does_not_fix_the_ranking(
     response = client.head(click_url(services, anna, 1, SEND), headers=scanner)
     assert response.status_code == 302
     assert not redis_client.exists(keys.rankings(anna))
-    kinds = [f["kind"] for _, f in redis_client.xrange(keys.campaign_events("daily"))]
+    kinds = [f["kind"] for _, f in campaign_event_entries(redis_client, "daily")]
     assert kinds == ["bot"]
 
 
@@ -245,7 +246,7 @@ def test_open_events_carry_the_send(
     services.sends.start(plan_send(newsletter, None, services.clock()))
     client.get(slot_url(services, anna, 1, SEND))
     client.get(slot_url(services, anna, 1, "2026-11-20"))  # a send that was never recorded
-    sends = [f["send"] for _, f in redis_client.xrange(keys.campaign_events("daily"))]
+    sends = [f["send"] for _, f in campaign_event_entries(redis_client, "daily")]
     assert sends == [SEND, ""]
 
 
@@ -296,5 +297,5 @@ def test_block_opens_count_only_toward_recorded_sends(
     token = services.signer.sign(anna)
     for send in (SEND, "2031-01-01", "not-a-date"):
         assert client.get(f"/i/daily/hero.png?r={token}&s={send}").status_code == 200
-    sends = [f["send"] for _, f in redis_client.xrange(keys.campaign_events("daily"))]
+    sends = [f["send"] for _, f in campaign_event_entries(redis_client, "daily")]
     assert sends == [SEND, "", ""]

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from models import keys
+from models.event_stream import campaign_event_entries
 from server.services import Services
 from tests.factories import (
     FALLBACK_BACKGROUND,
@@ -203,7 +204,7 @@ def test_decision_is_stored_with_version_and_ttl(client: FlaskClient, targeted: 
 def test_open_appends_an_event(client: FlaskClient, targeted: Services) -> None:
     image(client, targeted, "anna")
     click(client, targeted, "anna")
-    events = targeted.redis.xrange(keys.campaign_events("daily"))
+    events = campaign_event_entries(targeted.redis, "daily")
     assert [e[1]["type"] for e in events] == ["open", "click"]
     assert events[0][1]["variant"] == "hot"
 

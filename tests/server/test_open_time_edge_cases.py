@@ -11,7 +11,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from models import keys
+from models.event_stream import campaign_event_entries
 from models.recipients import ProfileUpsert
 from server.services import EXTENSION, Services
 from tests.factories import AdminApi, error_pointers, store_block, store_recipient, variant
@@ -69,7 +69,7 @@ def test_an_erased_recipient_records_nothing_through_amp_or_the_web_view(
     assert amp.status_code == 200
     assert amp.get_json()["items"]  # the generic items
     assert "erin" not in amp.get_data(as_text=True)
-    assert not redis_client.exists(keys.campaign_events("daily"))
+    assert not campaign_event_entries(redis_client, "daily")
     assert not [k for k in redis_client.keys("*") if "erin" in k]
 
 

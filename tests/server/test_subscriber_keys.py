@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 from models import keys
 from models.campaigns import CampaignSpec
+from models.event_stream import campaign_event_entries
 from server.services import Services
 from tests.esp_merges import elements, mailchimp
 from tests.factories import (
@@ -53,7 +54,7 @@ def test_an_allowed_key_decides_for_the_recipient_without_drawing_their_profile(
     assert corner_color(by_token.data) == hex_rgb(GOLD)
     assert by_key.headers["ETag"] != by_token.headers["ETag"]  # drawn without "Anna"
     assert client.get("/c/daily/hero?k=anna").location == "https://shop.example/gold"
-    kinds = [f["type"] for _, f in redis_client.xrange(keys.campaign_events("daily"))]
+    kinds = [f["type"] for _, f in campaign_event_entries(redis_client, "daily")]
     assert kinds == ["open", "open", "click"]
 
 
@@ -66,7 +67,7 @@ def test_a_campaign_that_does_not_allow_keys_ignores_them(
     assert response.headers["X-Blanco-Fallback"] == "no verified recipient"
     assert client.get("/c/daily/hero?k=anna").location == "https://shop.example/generic"
     assert not redis_client.exists(keys.decisions("anna"))
-    assert not redis_client.exists(keys.campaign_events("daily"))
+    assert not campaign_event_entries(redis_client, "daily")
 
 
 @pytest.mark.usefixtures("gold")

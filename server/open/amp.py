@@ -46,13 +46,13 @@ from typing import Any, Protocol
 
 from flask import Blueprint, Response, json, request
 
+from models.assets import Asset
 from models.sends import valid_send_id
 from renderers.card import CardParams
-from server.breaker import CircuitOpen
-from server.open_routes import slot_server
-from server.open_slots import SlotServer
-from server.open_time import REDIS_FAILURES
-from server.slot_views import click_query, pictures, slot_item
+from server.open.routes import slot_server
+from server.open.slot_views import click_query, pictures, slot_item
+from server.open.slots import SlotPage, SlotServer
+from server.tokens import Identity
 from server.urls import SEND_PARAM, TOKEN_PARAM, slot_click_path
 
 log = logging.getLogger(__name__)
@@ -160,21 +160,19 @@ def amp_items(
     """One ``amp-list`` item per slot for the token's recipient and the send; [] when the
     campaign has no newsletter or Redis fails. Records the opens when ``record``."""
     services = slots.services
-    recipient_id = services.signer.verify(token)
+    core = slots.core
     send_id = send_id if send_id and valid_send_id(send_id) else None
     now = services.clock()
-    try:
-        page = slots.page(campaign_id, recipient_id, send_id, now)
-        if page is None:
-            return []
-        assets = pictures(services, page.contents)
-    except CircuitOpen:
+
+    def attempt() -> tuple[SlotPage, dict[str, Asset]] | None:
+        opened = slots.load(campaign_id, send_id, Identity(services.signer.verify(token)), now)
+        page = slots.page(opened, now)
+        return (page, pictures(core.config, page.contents)) if page is not None else None
+
+    found = core.guarded("amp", attempt, lambda reason: None)
+    if found is None:
         return []
-    except REDIS_FAILURES as exc:
-        slots.open_time.breaker.failed(exc)
-        slots.open_time.metrics.redis_error("amp")
-        log.warning("AMP items for %s: redis %s", campaign_id, type(exc).__name__)
-        return []
+    page, assets = found
     recipient_id = page.recipient_id  # None for an erased recipient: record nothing
     query = click_query(token if recipient_id is not None else None, send_id)
     public = services.settings.public_url
@@ -192,7 +190,7 @@ def amp_items(
     ]
     if record and recipient_id is not None:
         for number, content in enumerate(page.contents, start=1):
-            slots.open_time.record(
+            core.record(
                 recipient_id,
                 slots.decision(page.newsletter, number, content, AMP_CLIENT, now),
                 "open",

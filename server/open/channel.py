@@ -16,7 +16,6 @@ counters and reports stay email-only. Their decisions carry the client class ``w
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,29 +24,22 @@ from urllib.parse import quote
 from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from models import keys
 from models.api_keys import ApiKey
 from models.campaigns import Block, Variant
-from models.decision import Decision, Snapshot
+from models.decision import Decision
 from models.email_clients import ClientInfo, classify_open
 from models.errors import BlancoError, Forbidden, NotFound
 from models.sends import valid_send_id
-from models.stats import variant_label
-from renderers.base import ContentUnavailable
+from models.storage.batch import UNAVAILABLE
+from models.storage.breakers import CircuitOpen
 from server.api_operations import authorize
-from server.breaker import CircuitOpen
-from server.open_routes import open_time, slot_server
-from server.open_time import (
-    LAST_RESORT,
-    REDIS_FAILURES,
-    UNAVAILABLE,
-    ImageAnswer,
-    ImageOptions,
-    OpenTime,
-)
+from server.open.answers import LAST_RESORT, ImageAnswer, ImageOptions
+from server.open.core import Decided, OpenCore
+from server.open.routes import image_options, open_core, slot_server
+from server.open.slot_views import pictures, slot_item
 from server.problems import problem_response
 from server.services import services
-from server.slot_views import pictures, slot_item
+from server.tokens import Identity
 from server.urls import SEND_PARAM, TOKEN_PARAM
 
 log = logging.getLogger(__name__)
@@ -104,8 +96,8 @@ class ChannelAnswer:
             "version": self.decision.version,
             "source": self.source,
             "decided_at": self.decision.decided_at.isoformat(),
-            "alt": variant.alt if variant else self.shown.fallback.alt,
-            "target_url": variant.target_url if variant else self.shown.fallback.target_url,
+            "alt": self.shown.shown(self.decision.variant_id).alt,
+            "target_url": self.shown.target_url(self.decision.variant_id),
             "image_url": image,
         }
 
@@ -116,148 +108,85 @@ def channel_image_path(campaign_id: str, block_id: str) -> str:
 
 
 class ChannelDecisions:
-    """Answers the cross-channel endpoints with OpenTime's engine, renderer and breaker."""
+    """Answers the cross-channel endpoints with the open core's one pass."""
 
-    def __init__(self, open_time: OpenTime) -> None:
-        self.open_time = open_time
-        self.services = open_time.services
+    def __init__(self, core: OpenCore) -> None:
+        self.core = core
+        self.services = core.services
 
     def decision(
         self, campaign_id: str, block_id: str, token: str | None, user_agent: str | None
     ) -> ChannelAnswer:
         """What the email showed, else a decision made (and stored) now; NotFound for an
-        unknown campaign or block. Raises Redis errors."""
-        recipient_id = self.services.signer.verify(token)
+        unknown campaign or block. Raises Redis failures (and CircuitOpen)."""
+        core = self.core
         now = self.services.clock()
-        snapshot = self._load(campaign_id, block_id, recipient_id, now)
-        if snapshot.erased:
-            recipient_id = None
-        block = snapshot.block
-        if block is None or snapshot.campaign is None:
+        opened = core.load_block(
+            campaign_id, block_id, Identity(self.services.signer.verify(token)), now
+        )
+        block = opened.block
+        if block is None or opened.campaign is None:
             raise NotFound(f"no block {block_id!r} in campaign {campaign_id!r}")
+        recipient_id = opened.visitor.recipient_id
         verified = token if recipient_id is not None else None
-        previous = snapshot.previous
+        previous = opened.previous
         if recipient_id is not None and previous and previous.client != CHANNEL_CLIENT:
-            shown = self.services.engine.block_version(block, previous.version)
+            shown = core.config.block_version(block, previous.version)
             if shown is not None:
                 self._record(recipient_id, previous, store=False)
                 return ChannelAnswer(previous, shown, "email", verified)
         client = ClientInfo(CHANNEL_CLIENT, classify_open(user_agent).device, "unknown")
-        decision, shown_version = self.services.engine.decide(snapshot, recipient_id, now, client)
-        self.open_time.metrics.decision(campaign_id, block_id, decision.variant_id)
+        decided = core.decide(opened, client, now)
         if recipient_id is not None:
-            self._record(recipient_id, decision, store=True)
-        return ChannelAnswer(decision, shown_version or block, "decided", verified)
+            self._record(recipient_id, decided.decision, store=True)
+        return ChannelAnswer(decided.decision, decided.shown, "decided", verified)
 
     def image(
         self, campaign_id: str, block_id: str, token: str | None, options: ImageOptions
     ) -> ImageAnswer:
         """The stored decision's image (the fallback when there is none); decides and records
         nothing, so a page showing it counts no open. Never raises."""
-        block: Block | None = None
-        try:
-            snapshot = self._load(
-                campaign_id, block_id, self.services.signer.verify(token), self.services.clock()
-            )
-            block = snapshot.block
+        core = self.core
+        now = self.services.clock()
+
+        def attempt() -> ImageAnswer:
+            who = Identity(self.services.signer.verify(token))
+            opened = core.load_block(campaign_id, block_id, who, now)
+            block = opened.block
             if block is None:
                 return LAST_RESORT
-            return self._stored_image(snapshot, block, options)
-        except CircuitOpen:
-            reason = "redis: circuit open"
-        except REDIS_FAILURES as exc:
-            self.open_time.breaker.failed(exc)
-            self.open_time.metrics.redis_error("channel")
-            reason = f"redis: {type(exc).__name__}"
-        except Exception:
-            log.exception("channel image failed; serving the fallback")
-            reason = "error"
-        block = block or self.open_time.known_blocks.get(campaign_id, block_id)
-        if block is None:
-            return LAST_RESORT
-        return self._fallback(block, reason, options, use_redis=False)
+            previous = opened.previous
+            shown = core.config.block_version(block, previous.version) if previous else None
+            if previous is None or shown is None:
+                return core.block_fallback(block, "no decision", now, options)
+            if shown.variant(previous.variant_id or "") is None:
+                return core.block_fallback(shown, "decided fallback", now, options)
+            return core.draw(
+                Decided(previous, shown), opened.visitor, opened.snapshot, now, options
+            ).answer
 
-    def _stored_image(self, snapshot: Snapshot, block: Block, options: ImageOptions) -> ImageAnswer:
-        """The stored decision drawn as the email drew it; raises renderer and Redis errors."""
-        previous = None if snapshot.erased else snapshot.previous
-        shown = self.services.engine.block_version(block, previous.version) if previous else None
-        if previous is None or shown is None:
-            return self._fallback(block, "no decision", options, use_redis=True)
-        variant = shown.variant(previous.variant_id) if previous.variant_id else None
-        if variant is None:
-            return self._fallback(shown, "decided fallback", options, use_redis=True)
-        try:
-            return self.open_time.render(
-                shown.width,
-                shown.height,
-                variant.content,
-                snapshot.render_fields(self.services.clock()),
-                self.services.clock(),
-                options,
-                personalised=True,
-                first_open=previous.first_open_at,
-            )
-        except ContentUnavailable:
-            return self._fallback(shown, "content unavailable", options, use_redis=True)
-
-    def _fallback(
-        self, block: Block, reason: str, options: ImageOptions, *, use_redis: bool
-    ) -> ImageAnswer:
-        return self.open_time.render_fallback(
-            block.width,
-            block.height,
-            block.fallback,
-            f"{block.campaign_id}/{block.id}",
-            self.services.clock(),
-            reason,
-            options,
-            use_redis,
+        return core.guarded(
+            "channel",
+            attempt,
+            lambda reason: core.known_block_fallback(campaign_id, block_id, reason, options),
         )
 
-    def _load(
-        self, campaign_id: str, block_id: str, recipient_id: str | None, now: dt.datetime
-    ) -> Snapshot:
-        self.open_time.breaker.check()
-        snapshot = self.services.engine.load(campaign_id, block_id, recipient_id, now)
-        self.open_time.breaker.succeeded()
-        return snapshot
-
     def _record(self, recipient_id: str, decision: Decision, *, store: bool) -> None:
-        """Store the decision (with ``store``) and append a ``view`` event, in one write; the
-        open and click counters are left alone. A failure is logged, never raised."""
-        now = self.services.clock()
-        try:
-            pipe = self.services.redis.pipeline(transaction=False)
-            if store:
-                self.services.engine.record(recipient_id, decision, pipe)
-            pipe.xadd(
-                keys.campaign_events(decision.campaign_id),
-                {
-                    "type": VIEW_EVENT,
-                    "block": decision.block_id,
-                    "variant": variant_label(decision.variant_id),
-                    "version": decision.version,
-                    "recipient": self.services.signer.pseudonym(recipient_id),
-                    "client": CHANNEL_CLIENT,
-                    "kind": "channel",
-                    "holdout": int(decision.holdout),
-                    "send": "",
-                    "at": now.isoformat(),
-                },
-                maxlen=self.services.settings.event_stream_max_length,
-                approximate=True,
-            )
-            pipe.execute()
-        except REDIS_FAILURES as exc:
-            self.open_time.breaker.failed(exc)
-            self.open_time.metrics.redis_error("record")
-            self.open_time.metrics.event_lost(VIEW_EVENT)
-            log.warning("could not record a channel view: redis %s", type(exc).__name__)
+        """Store the decision (with ``store``) and append a ``view`` event; the open and click
+        counters are left alone. A failure is counted, never raised."""
+        self.core.record(
+            recipient_id,
+            decision,
+            VIEW_EVENT,
+            CHANNEL_CLIENT,
+            "channel",
+            store_decision=store,
+        )
 
 
 def channel() -> ChannelDecisions:
-    """The cross-channel service over the app's open-time service (it holds no state)."""
-    return ChannelDecisions(open_time())
+    """The cross-channel service over the app's open core (it holds no state)."""
+    return ChannelDecisions(open_core())
 
 
 def authorize_channel() -> None:
@@ -275,13 +204,11 @@ def authorize_channel() -> None:
         )
 
 
-def _unavailable(what: str, exc: Exception) -> Response:
-    """503 after a Redis failure (the page shows its own default); trips the breaker."""
-    service = open_time()
+def _unavailable(what: str, exc: BaseException) -> Response:
+    """503 after a Redis failure (the page shows its own default); the breakers already know."""
     if not isinstance(exc, CircuitOpen):
-        service.breaker.failed(exc)
-        service.metrics.redis_error("channel")
-    log.warning("channel %s: redis %s", what, type(exc).__name__)
+        open_core().metrics.redis_error("channel")
+        log.warning("channel %s: redis %s", what, type(exc).__name__)
     response = problem_response(
         ChannelUnavailable("Blanco cannot answer right now; show your default content")
     )
@@ -345,12 +272,7 @@ def block_decision(campaign_id: str, block_id: str) -> ResponseReturnValue:
 def block_image(campaign_id: str, block_id: str, extension: str) -> Response:
     """The image of what the decision endpoint answered, for ``<img>`` on a page (no key: the
     signed token is the credential, as in the email); records no open."""
-    answer = channel().image(
-        campaign_id,
-        block_id,
-        request.args.get(TOKEN_PARAM),
-        ImageOptions.from_request(request.args.get("dpr"), request.headers.get("Accept")),
-    )
+    answer = channel().image(campaign_id, block_id, request.args.get(TOKEN_PARAM), image_options())
     response = Response(answer.image.body, mimetype=answer.image.media_type)
     response.headers["ETag"] = answer.etag
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -366,11 +288,13 @@ def newsletter_slots(campaign_id: str) -> ResponseReturnValue:
     authorize_channel()
     token, send = request.args.get(TOKEN_PARAM), request.args.get(SEND_PARAM)
     found = services()
+    core = open_core()
+    slots = slot_server()
     try:
-        # SlotServer checks the breaker itself (and raises a Redis error when it is open)
-        recipient_id = found.signer.verify(token)
-        page = slot_server().page(campaign_id, recipient_id, send, found.clock())
-        assets = pictures(found, page.contents) if page else {}
+        now = found.clock()
+        opened = slots.load(campaign_id, send, Identity(found.signer.verify(token)), now)
+        page = slots.page(opened, now)
+        assets = pictures(core.config, page.contents) if page else {}
     except UNAVAILABLE as exc:
         return _unavailable("slots", exc)
     if page is None:

@@ -15,9 +15,11 @@ import logging
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
-from models.assets import EXTENSIONS, valid_asset_id
-from server.open_routes import open_time as open_time_service
-from server.open_time import LAST_RESORT, REDIS_FAILURES
+from models import keys
+from models.assets import EXTENSIONS, Asset, valid_asset_id
+from models.storage.batch import Batch
+from server.open.answers import LAST_RESORT
+from server.open.routes import open_core
 
 log = logging.getLogger(__name__)
 bp = Blueprint("asset_files", __name__)
@@ -51,25 +53,25 @@ def asset_file(asset_id: str, extension: str) -> ResponseReturnValue:
     full_id = asset_id if asset_id.startswith(ID_PREFIX) else ID_PREFIX + asset_id
     if not valid_asset_id(full_id):
         return _not_found()
-    open_time = open_time_service()
-    if not open_time.breaker.allow():
-        return _unavailable("redis")
-    try:
-        found = open_time.services.assets.get_content(full_id)
-        open_time.breaker.succeeded()
-    except REDIS_FAILURES as exc:
-        open_time.breaker.failed(exc)
-        open_time.metrics.redis_error("asset")
-        log.warning("asset file: redis %s", type(exc).__name__)
-        return _unavailable("redis")
-    except Exception:
-        log.exception("asset file failed; answering a transparent image")
-        return _unavailable("error")
-    if found is None:
-        return _not_found()
-    asset, data = found
-    response = Response(data, mimetype=asset.media_type)
-    response.headers["Cache-Control"] = IMMUTABLE
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.set_etag(asset.id.removeprefix(ID_PREFIX))
-    return response.make_conditional(request)
+    core = open_core()
+
+    def attempt() -> Response:
+        batch = Batch(core.services.redis_bytes, guard=core.breakers)
+        meta = batch.get(keys.asset_meta(full_id))  # one hash slot: the asset's
+        data = batch.get(keys.asset(full_id))
+        replies = batch.execute()
+        if not replies[meta] or replies[data] is None:
+            return _not_found()
+        asset = Asset.model_validate_json(replies[meta])
+        response = Response(bytes(replies[data]), mimetype=asset.media_type)
+        response.headers["Cache-Control"] = IMMUTABLE
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.set_etag(asset.id.removeprefix(ID_PREFIX))
+        response.make_conditional(request)
+        return response
+
+    return core.guarded(
+        "asset",
+        attempt,
+        lambda reason: _unavailable("redis" if reason.startswith("redis") else "error"),
+    )

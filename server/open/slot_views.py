@@ -9,12 +9,11 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
-from models import keys
 from models.assets import Asset, valid_asset_id
+from models.config_cache import ConfigCache
 from renderers.card import CardParams, format_price, safe_fill
-from server.asset_routes import asset_path
-from server.open_slots import SlotContent
-from server.services import Services
+from server.open.assets import asset_path
+from server.open.slots import SlotContent
 from server.urls import KEY_PARAM, SEND_PARAM, TOKEN_PARAM
 
 DEFAULT_CURRENCY: str = CardParams.model_fields["currency"].default
@@ -29,17 +28,11 @@ def picture(content: SlotContent) -> str | None:
     return content.item.image_asset or (layout_asset if isinstance(layout_asset, str) else None)
 
 
-def pictures(services: Services, contents: list[SlotContent]) -> dict[str, Asset]:
-    """The metadata of the slots' pictures, by asset id, in one pipelined read."""
+def pictures(config: ConfigCache, contents: list[SlotContent]) -> dict[str, Asset]:
+    """The metadata of the slots' pictures, by asset id (from the configuration cache: asset
+    metadata never changes once stored)."""
     wanted = sorted({p for c in contents if (p := picture(c)) and valid_asset_id(p)})
-    if not wanted:
-        return {}
-    documents = services.redis.mget([keys.asset_meta(asset_id) for asset_id in wanted])
-    return {
-        asset_id: Asset.model_validate_json(document)
-        for asset_id, document in zip(wanted, documents, strict=True)
-        if document
-    }
+    return config.assets(wanted) if wanted else {}
 
 
 def click_query(token: str | None, send_id: str | None, subscriber_key: str | None = None) -> str:

@@ -6,7 +6,9 @@ slots. A block whose shown content has live ``html`` is decided here (like an im
 stored, so its click follows, and recorded), the others are shown as their image, which decides
 when the browser fetches it. Slots show their item's live HTML from the stored ranking (and
 record the open), falling back to the slot image when the item's HTML cannot be rendered. The
-page is ``noindex`` and never stored by caches; a failing part shows its image instead.
+whole page reads its recipient once (the open core's one read). The page is ``noindex`` and
+never stored by caches; a failing part shows its image instead, and when Redis is away every
+part is an image.
 """
 
 from __future__ import annotations
@@ -23,11 +25,9 @@ from models.campaigns import Block
 from models.email_clients import ClientInfo, classify_open_request
 from models.newsletters import Newsletter
 from models.sends import valid_send_id
-from server.breaker import CircuitOpen
-from server.open_slots import SlotPage, SlotServer
-from server.open_time import REDIS_FAILURES, OpenTime
-from server.slot_views import click_query, pictures, slot_html, slot_item
-from server.tokens import identify
+from server.open.core import BlockOpen, OpenCore
+from server.open.slot_views import click_query, pictures, slot_html, slot_item
+from server.open.slots import SlotOpen, SlotPage, SlotServer
 from server.urls import (
     KEY_PARAM,
     SEND_PARAM,
@@ -41,6 +41,7 @@ from server.urls import (
 log = logging.getLogger(__name__)
 bp = Blueprint("web_view", __name__)
 NO_STORE = "no-cache, no-store, max-age=0, private"
+EXTENSION = "blanco.web_view"
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,12 @@ def web_view_path(campaign_id: str) -> str:
 
 
 class WebView:
-    """Builds the page from the open-time services."""
+    """Builds the page from the open core."""
 
-    def __init__(self, open_time: OpenTime, slots: SlotServer) -> None:
-        self.open_time = open_time
+    def __init__(self, core: OpenCore, slots: SlotServer) -> None:
+        self.core = core
         self.slots = slots
-        self.services = open_time.services
+        self.services = core.services
 
     def sections(
         self,
@@ -78,88 +79,103 @@ class WebView:
         subscriber_key: str | None = None,
     ) -> tuple[str, list[Section]] | None:
         """The page's title and sections; None if the campaign has no newsletter. Without a
-        genuine token, a subscriber key counts where the campaign allows it (restricted)."""
-        who = identify(self.services.signer, token, subscriber_key)
-        recipient_id, signed = who.recipient_id, who.signed
+        genuine token, a subscriber key counts where the campaign allows it (restricted). The
+        recipient's data, block decisions and slot ranking come from one read."""
+        core = self.core
+        who = core.identify(token, subscriber_key)
         send_id = send_id if send_id and valid_send_id(send_id) else None
-        try:
-            page = self.slots.page(campaign_id, recipient_id, send_id, now, signed)
-        except CircuitOpen:
-            page = None
-        except REDIS_FAILURES as exc:
-            self.open_time.breaker.failed(exc)
-            self.open_time.metrics.redis_error("web_view")
-            page = None
-        except Exception:
-            log.exception("web view slots of %s failed; showing the slot images", campaign_id)
-            page = None
-        if page is not None:
-            recipient_id = page.recipient_id  # None when erased or not accepted
-        elif not signed:
-            recipient_id = None  # whether the campaign accepts keys is unknown
-        query = (
-            click_query(token, send_id)
-            if recipient_id and signed
-            else click_query(None, send_id, recipient_id)
-        )
-        newsletter = page.newsletter if page else self.slots.known(campaign_id)
-        if newsletter is None:
-            return None
-        found = [
-            self._block(newsletter, block_id, recipient_id, signed, client, now, query)
-            for block_id in newsletter.blocks
-        ]
-        if page is not None:
-            found += self._slots(page, recipient_id, client, now, query)
-        else:
+
+        def attempt() -> tuple[str, list[Section]] | None:
+            core.config.refresh()
+            _, newsletter = core.config.campaign_and_newsletter(campaign_id)
+            if newsletter is None:
+                return None
+            opened = self.slots.load(
+                campaign_id, send_id, who, now, blocks=tuple(newsletter.blocks)
+            )
+            page = self.slots.page(opened, now)
+            if page is None:
+                return None
+            visitor = opened.visitor
+            query = self._query(token, send_id, visitor.recipient_id, who.signed)
+            found = [
+                self._block(opened, block_id, client, now, query) for block_id in newsletter.blocks
+            ]
+            found += self._slots(page, visitor.recipient_id, client, now, query)
+            return newsletter.name or campaign_id, found
+
+        def images_only(reason: str) -> tuple[str, list[Section]] | None:
+            newsletter = core.config.last_known_newsletter(campaign_id)
+            if newsletter is None:
+                return None
+            recipient_id = who.recipient_id if who.signed else None
+            query = self._query(token, send_id, recipient_id, who.signed)
+            found = [
+                self._block_image(newsletter.campaign_id, b, None, "", query)
+                for b in newsletter.blocks
+            ]
             found += [
                 self._slot_image(campaign_id, n, newsletter, query) for n in _numbers(newsletter)
             ]
-        return newsletter.name or campaign_id, found
+            return newsletter.name or campaign_id, found
+
+        return core.guarded("web_view", attempt, images_only)
+
+    @staticmethod
+    def _query(
+        token: str | None, send_id: str | None, recipient_id: str | None, signed: bool
+    ) -> str:
+        """The query of the page's image and click URLs: the genuine token, else an accepted
+        subscriber key, and the send."""
+        if recipient_id is not None and signed:
+            return click_query(token, send_id)
+        return click_query(None, send_id, recipient_id)
 
     # blocks
 
     def _block(
         self,
-        newsletter: Newsletter,
+        opened: SlotOpen,
         block_id: str,
-        recipient_id: str | None,
-        signed: bool,
         client: ClientInfo,
         now: dt.datetime,
         query: str,
     ) -> Section:
-        campaign_id = newsletter.campaign_id
-        base = self.services.settings.public_url
-        image = f"{base}{image_path(campaign_id, block_id)}{query}"
-        link = f"{base}{click_path(campaign_id, block_id)}{query}"
+        core = self.core
+        campaign_id = opened.newsletter.campaign_id if opened.newsletter else ""
         block: Block | None = None
         try:
-            snapshot = self.services.engine.load(campaign_id, block_id, recipient_id, now)
-            recipient_id = None if snapshot.erased else recipient_id
-            block = snapshot.block
+            campaign, block = core.config.campaign_and_block(campaign_id, block_id)
             if block is None:
-                return Section(image=image, link=link)
-            decision, shown = self.services.engine.decide(snapshot, recipient_id, now, client)
-            shown = shown or block
-            variant = shown.variant(decision.variant_id) if decision.variant_id else None
-            content = variant or shown.fallback
+                return self._block_image(campaign_id, block_id, None, "", query)
+            visitor = opened.visitor
+            snapshot = core.snapshot(campaign, block, visitor, campaign_id, block_id)
+            decided = core.decide(
+                BlockOpen(campaign_id, block_id, campaign, block, visitor, snapshot), client, now
+            )
+            decision = decided.decision
+            content = decided.shown.shown(decision.variant_id)
             if content.html is None:
-                return self._image(image, link, block, content.alt)
-            fields = snapshot.recipient.profile if variant is not None and signed else {}
+                return self._block_image(campaign_id, block_id, block, content.alt, query)
+            fields = visitor.profile if decision.variant_id is not None else {}
+            link = f"{self.services.settings.public_url}{click_path(campaign_id, block_id)}{query}"
             html = content.html.render({**fields, "click_url": link})
-            if recipient_id is not None:
-                self.open_time.record(
-                    recipient_id, decision, "open", client.client, client.open_kind,
+            if visitor.recipient_id is not None:
+                core.record(
+                    visitor.recipient_id, decision, "open", client.client, client.open_kind,
                     store_decision=True,
                 )  # fmt: skip
             return Section(html=html)
         except Exception:
             log.exception("web view block %s/%s failed; showing its image", campaign_id, block_id)
-            return self._image(image, link, block, "")
+            return self._block_image(campaign_id, block_id, block, "", query)
 
-    @staticmethod
-    def _image(image: str, link: str, block: Block | None, alt: str) -> Section:
+    def _block_image(
+        self, campaign_id: str, block_id: str, block: Block | None, alt: str, query: str
+    ) -> Section:
+        base = self.services.settings.public_url
+        image = f"{base}{image_path(campaign_id, block_id)}{query}"
+        link = f"{base}{click_path(campaign_id, block_id)}{query}"
         retina = f"{image}{'&' if '?' in image else '?'}dpr=2"
         if block is None:
             return Section(image=retina, link=link)
@@ -185,7 +201,7 @@ class WebView:
         campaign_id = newsletter.campaign_id
         base = self.services.settings.public_url
         try:
-            assets = pictures(self.services, page.contents)
+            assets = pictures(self.core.config, page.contents)
         except Exception:  # pictures are a nicety: without them items show no image
             log.warning("web view pictures of %s unavailable", campaign_id)
             assets = {}
@@ -204,7 +220,7 @@ class WebView:
                 found.append(self._slot_image(campaign_id, number, newsletter, query))
                 continue
             if recipient_id is not None:
-                self.open_time.record(
+                self.core.record(
                     recipient_id,
                     self.slots.decision(newsletter, number, content, client.client, now),
                     "open",
@@ -236,7 +252,7 @@ def _numbers(newsletter: Newsletter) -> range:
 
 def web_view() -> WebView:
     """The app's web view."""
-    found: WebView = current_app.extensions["blanco.web_view"]
+    found: WebView = current_app.extensions[EXTENSION]
     return found
 
 

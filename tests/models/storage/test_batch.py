@@ -1,4 +1,5 @@
-"""Packed bulk writes: order, chunking, error replies, and a clean connection afterwards."""
+"""Batches: order, chunking, error replies, replies shaped as redis-py shapes them, and a clean
+connection afterwards."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import pytest
 import redis
 
-from models.bulk_pipeline import Command, PackedPipeline, send_commands
+from models.storage.batch import Batch, Command, send_commands
 
 
 def test_commands_run_in_order_across_chunks(redis_client: redis.Redis) -> None:
@@ -75,7 +76,7 @@ def test_packed_reads_answer_exactly_what_a_redis_py_pipeline_answers(
         pipe.zrevrangebyscore("z", "+inf", 1.6, start=0, num=10, withscores=True)
         pipe.zrevrangebyscore("z", "+inf", "-inf")
 
-    packed = PackedPipeline(redis_client)
+    packed = Batch(redis_client)
     queue(packed)
     reference = redis_client.pipeline(transaction=False)
     queue(reference)
@@ -84,7 +85,7 @@ def test_packed_reads_answer_exactly_what_a_redis_py_pipeline_answers(
 
 def test_packed_reads_raise_an_error_reply(redis_client: redis.Redis) -> None:
     redis_client.set("s", "x")
-    packed = PackedPipeline(redis_client)
+    packed = Batch(redis_client)
     packed.hgetall("s")  # WRONGTYPE
     with pytest.raises(redis.ResponseError):
         packed.execute()

@@ -1,10 +1,12 @@
-"""A circuit breaker for Redis on the open-time path.
+"""Circuit breakers for Redis on the open-time path, one per node.
 
-After a Redis failure, open-time requests skip Redis for ``retry_after`` seconds and answer
+After a node fails, open-time requests skip that node for ``retry_after`` seconds and answer
 fallbacks at once, so that they do not queue on timeouts. When the window is over, one request
 goes through as a probe (half-open); its success closes the breaker, its failure opens a new
 window. A skipped request raises ``CircuitOpen``, which is not a Redis failure: it never
-extends the window, so the breaker closes under steady traffic too.
+extends the window, so the breaker closes under steady traffic too. On a Redis Cluster each
+node has its own breaker, so one slow node does not turn recipients on healthy nodes to
+fallbacks.
 """
 
 from __future__ import annotations
@@ -95,3 +97,54 @@ class RedisBreaker:
             why,
             self.retry_after,
         )
+
+
+class Breakers:
+    """One breaker per Redis node, made on first use (the ``NodeGuard`` of open-time batches).
+    ``on_open(node)`` runs when a node's window opens (e.g. to drop its pooled connections)."""
+
+    def __init__(
+        self,
+        retry_after: float,
+        on_open: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.retry_after = retry_after
+        self.on_open = on_open
+        self._clock = clock
+        self._breakers: dict[str, RedisBreaker] = {}
+        self._lock = threading.Lock()
+
+    def of(self, node: str) -> RedisBreaker:
+        """The breaker of ``node``."""
+        breaker = self._breakers.get(node)
+        if breaker is None:
+            with self._lock:
+                breaker = self._breakers.get(node)
+                if breaker is None:
+                    on_open = self.on_open
+                    breaker = RedisBreaker(
+                        self.retry_after,
+                        name=f"redis {node}",
+                        clock=self._clock,
+                        on_open=(lambda: on_open(node)) if on_open else None,
+                    )
+                    self._breakers[node] = breaker
+        return breaker
+
+    @property
+    def all_closed(self) -> bool:
+        """Whether every node is in use."""
+        return all(b.closed for b in list(self._breakers.values()))
+
+    def check(self, node: str) -> None:
+        """Raise CircuitOpen unless a request may use ``node`` now."""
+        self.of(node).check()
+
+    def succeeded(self, node: str) -> None:
+        """A call to ``node`` went through."""
+        self.of(node).succeeded()
+
+    def failed(self, node: str, error: BaseException | None = None) -> None:
+        """A call to ``node`` failed."""
+        self.of(node).failed(error)

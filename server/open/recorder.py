@@ -1,13 +1,15 @@
-"""Recording opens and clicks: the decision, the stream event and the counters, written in one
-pipeline, either inline or by a background thread per worker that batches them.
+"""Recording opens, clicks and views: the decision, the stream event and the counters, written in
+one batch, either inline or by a background thread per worker that batches them.
 
 In the background (the default), an open costs the request only the building of a small
 record: a thread writes every record waiting at that moment in one pipeline, so the second
-Redis round-trip leaves the request path and is shared by many requests. The queue is bounded;
-a record that does not fit, or whose write fails, is counted as lost (``blanco_events_lost``),
-never raised. Workers flush what is queued when they exit (a gunicorn hook). Inline recording
-(``BLANCO_RECORD_IN_BACKGROUND=false``) writes before the response, which tests use to read
-Redis right after a request.
+Redis round-trip leaves the request path and is shared by many requests. On a Redis Cluster the
+batch goes to every node it touches at once (the recipient's node for the decision, the shard
+nodes for the counters). The queue is bounded; a record that does not fit, or one of whose
+writes fails, is counted as lost (``blanco_events_lost``), never raised; the records of a batch
+whose writes all went through are not. Workers flush what is queued when they exit (a gunicorn
+hook). Inline recording (``BLANCO_RECORD_IN_BACKGROUND=false``) writes before the response,
+which tests use to read Redis right after a request.
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from models import keys
-from models.bulk_pipeline import CommandBuffer, send_commands
-from models.decision import Decision
-from models.stats import CountedEvent, variant_label
+from models.decision import Decision, queue_store_decision
+from models.render_cache import queue_personal_render
+from models.stats import CountedEvent, shard_of, variant_label
+from models.storage.batch import Batch, NodeGuard
 from server.services import Services
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 10_000
 MAX_BATCH = 200
 """Records per write: at most ~13 commands each, so a batch fits one packed chunk
-(``bulk_pipeline.CHUNK``) and a failure loses only its own batch."""
+(``models.storage.batch.CHUNK``) and a failure loses only its own batch."""
 LINGER_SECONDS = 0.002
 """How long the writer waits after the first queued record before writing the batch."""
 
@@ -49,6 +52,8 @@ class Record:
     store_decision: bool
     send: str | None
     at: dt.datetime
+    personal_render: str | None = None
+    """The digest of a personal render this open stored, to index under the recipient."""
 
 
 Lost = Callable[[Sequence[Record], Exception | None], None]
@@ -65,11 +70,13 @@ class Recorder:
         lost: Lost,
         *,
         background: bool,
+        guard: NodeGuard | None = None,
         max_queued: int = MAX_QUEUED,
         max_batch: int = MAX_BATCH,
         linger: float = LINGER_SECONDS,
     ) -> None:
         self.services = services
+        self.guard = guard
         self.linger = linger
         self.lost = lost
         self.background = background
@@ -103,15 +110,29 @@ class Recorder:
         threading.Thread(target=wait_for_the_queue, daemon=True).start()
         return done.wait(timeout)
 
-    def write(self, batch: Sequence[Record]) -> None:
-        """Write ``batch`` in one pipeline; report the loss instead of raising."""
+    def write(self, records: Sequence[Record]) -> None:
+        """Write ``records`` in one batch; report the ones lost instead of raising."""
         try:
-            buffer = CommandBuffer()
-            for record in batch:
-                self._queue_commands(buffer, record)
-            send_commands(self.services.redis, buffer.commands)
-        except Exception as exc:  # Redis errors mostly; nothing may escape the writer
-            self.lost(batch, exc)
+            batch = Batch(self.services.redis, decode=False, guard=self.guard)
+            ends = []
+            for record in records:
+                self._queue_commands(batch, record)
+                ends.append(len(batch))
+            replies = batch.execute(raising=False)
+        except Exception as exc:  # nothing may escape the writer
+            self.lost(records, exc)
+            return
+        start = 0
+        failed: list[Record] = []
+        error: Exception | None = None
+        for record, end in zip(records, ends, strict=True):
+            errors = [r for r in replies[start:end] if isinstance(r, Exception)]
+            if errors:
+                failed.append(record)
+                error = error or errors[0]
+            start = end
+        if failed:
+            self.lost(failed, error)
 
     def _ensure_writer(self) -> None:
         pid = os.getpid()
@@ -139,12 +160,17 @@ class Recorder:
                 for _ in batch:
                     self._queue.task_done()
 
-    def _queue_commands(self, pipe: CommandBuffer, record: Record) -> None:
+    def _queue_commands(self, pipe: Batch, record: Record) -> None:
         shown = record.shown
+        settings = self.services.settings
         if record.store_decision:
-            self.services.engine.record(record.recipient_id, shown, pipe)
+            queue_store_decision(pipe, record.recipient_id, shown, settings.decision_ttl_seconds)
+        if record.personal_render is not None:
+            queue_personal_render(
+                pipe, record.recipient_id, record.personal_render, settings.render_cache_ttl_seconds
+            )
         pipe.xadd(
-            keys.campaign_events(shown.campaign_id),
+            keys.campaign_events(shown.campaign_id, shard_of(record.pseudonym)),
             {
                 "type": record.event,
                 "block": shown.block_id,

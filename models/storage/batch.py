@@ -1,0 +1,422 @@
+"""Batches of Redis commands packed with hiredis and routed by node.
+
+redis-py's ``Pipeline`` spends most of a hot path's client CPU on per-command bookkeeping, and
+on a Redis Cluster a pipeline must be split by node anyway. A ``Batch`` packs its commands into
+one buffer per node, sends every node's buffer before reading any reply, and returns the replies
+in the order the commands were added, shaped as redis-py shapes them (a dict for HGETALL, a set
+for SMEMBERS, (member, score) pairs for ``withscores``).
+
+On a single Redis (or a Sentinel-managed primary) that is one buffer and one round trip, as
+before. On a Redis Cluster, commands are grouped by the node that owns each key's slot (the key
+is the command's first argument unless stated). A ``MOVED`` reply updates the client's slot map
+and the command is sent once more to the new owner; an ``ASK`` reply sends it once more to the
+importing node after ``ASKING``. Nothing here is atomic across nodes: commands to different
+nodes may be applied while another node fails, as with any non-transactional pipeline.
+
+Error replies are read like any other (so the connection stays clean for the pool); after the
+whole batch, the first failure is raised (or, on request, returned in place of its reply). A
+node that cannot be reached gives ``NodeFailure``, which names the node and is a
+``redis.ConnectionError``. An optional guard (the open path's per-node circuit breakers) is asked
+before each node is used and told how it went.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, Protocol, TypeVar
+
+import hiredis
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import AskError, MovedError
+
+from models.storage.breakers import CircuitOpen
+from models.storage.clients import cluster_of
+
+Command = tuple[str | bytes | int | float, ...]
+Shape = Callable[[Any], Any]
+_pack: Callable[[Command], bytes] = hiredis.pack_command  # type: ignore[assignment]  # stub: 1-tuple
+CHUNK = 3000
+"""Commands per round trip in ``send_commands``."""
+_SCRIPTS = ("EVAL", "EVALSHA")
+"""Commands whose first key is their fourth argument (after the script and the key count)."""
+SINGLE_NODE = "redis"
+"""The node name of a single Redis (or of the primary behind Sentinel)."""
+REDIS_FAILURES: tuple[type[BaseException], ...] = (
+    redis.RedisError,
+    redis.exceptions.RedisClusterException,
+    OSError,
+)
+"""What a Redis call can raise when Redis is away, slow or being resharded."""
+UNAVAILABLE: tuple[type[BaseException], ...] = (*REDIS_FAILURES, CircuitOpen)
+"""A Redis failure, or a node skipped by its circuit breaker: the caller answers without it."""
+
+
+class NodeFailure(redis.ConnectionError):  # type: ignore[misc]  # redis-py is untyped here
+    """A node could not be reached or did not answer in time."""
+
+    def __init__(self, node: str, cause: BaseException) -> None:
+        super().__init__(f"{node}: {type(cause).__name__}")
+        self.node = node
+        self.cause = cause
+
+
+class NodeGuard(Protocol):
+    """Decides whether a node may be used now, and hears how each use went."""
+
+    def check(self, node: str) -> None:
+        """Raise CircuitOpen to skip ``node``."""
+
+    def succeeded(self, node: str) -> None:
+        """``node`` answered."""
+
+    def failed(self, node: str, error: BaseException | None = None) -> None:
+        """``node`` failed."""
+
+
+def _pairs(reply: list[Any] | dict[Any, Any]) -> dict[Any, Any]:
+    if isinstance(reply, dict):  # RESP3 answers a map
+        return reply
+    return dict(zip(reply[::2], reply[1::2], strict=True))
+
+
+def _scored(reply: list[Any]) -> list[tuple[Any, float]]:
+    if reply and isinstance(reply[0], list):  # RESP3 answers [member, score] pairs
+        return [(member, float(score)) for member, score in reply]
+    return [(member, float(score)) for member, score in zip(reply[::2], reply[1::2], strict=True)]
+
+
+def _same(reply: Any) -> Any:
+    return reply
+
+
+@dataclass
+class _Route:
+    """The commands (by position) going to one node, and that node's connection."""
+
+    name: str
+    client: redis.Redis
+    positions: list[int] = field(default_factory=list)
+    asking: bool = False
+
+
+def node_name(client: Any, key: str | bytes) -> str:
+    """The name of the node that holds ``key`` (``SINGLE_NODE`` on a single Redis)."""
+    cluster = cluster_of(client)
+    if cluster is None:
+        return SINGLE_NODE
+    node: ClusterNode = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(key))
+    return str(node.name)
+
+
+class Batch:
+    """Queued commands, sent per node in one round trip each, replies shaped and in order."""
+
+    def __init__(self, client: Any, *, decode: bool = True, guard: NodeGuard | None = None) -> None:
+        self.client = client
+        self.guard = guard
+        """Asked before each node is used and told how it went (the open path's breakers)."""
+        self.decode = decode
+        """False reads replies as bytes (bulk writes only check for errors: a little faster)."""
+        self._commands: list[Command] = []
+        self._shapes: list[Shape] = []
+        self._keys: list[str | bytes] = []
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+    def add(
+        self, *command: str | bytes | int | float, shape: Shape = _same, key: Any = None
+    ) -> int:
+        """Queue ``command`` (routed by ``key``, else its first argument); its position."""
+        self._commands.append(command)
+        self._shapes.append(shape)
+        if key is None:
+            key = command[3] if command[0] in _SCRIPTS else command[1]
+        self._keys.append(key)
+        return len(self._commands) - 1
+
+    # the commands the hot paths use, named as redis-py names them
+
+    def get(self, name: str) -> int:
+        """Queue GET."""
+        return self.add("GET", name)
+
+    def exists(self, name: str) -> int:
+        """Queue EXISTS (a count)."""
+        return self.add("EXISTS", name)
+
+    def hget(self, name: str, key: str) -> int:
+        """Queue HGET."""
+        return self.add("HGET", name, key)
+
+    def hlen(self, name: str) -> int:
+        """Queue HLEN."""
+        return self.add("HLEN", name)
+
+    def hgetall(self, name: str) -> int:
+        """Queue HGETALL (a dict)."""
+        return self.add("HGETALL", name, shape=_pairs)
+
+    def hset(self, name: str, key: str, value: str) -> int:
+        """Queue HSET of one field."""
+        return self.add("HSET", name, key, value)
+
+    def hsetnx(self, name: str, key: str, value: str) -> int:
+        """Queue HSETNX."""
+        return self.add("HSETNX", name, key, value)
+
+    def hincrby(self, name: str, key: str, amount: int = 1) -> int:
+        """Queue HINCRBY."""
+        return self.add("HINCRBY", name, key, amount)
+
+    def expire(self, name: str, seconds: int) -> int:
+        """Queue EXPIRE."""
+        return self.add("EXPIRE", name, seconds)
+
+    def smembers(self, name: str) -> int:
+        """Queue SMEMBERS (a set)."""
+        return self.add("SMEMBERS", name, shape=set)
+
+    def sadd(self, name: str, *values: str) -> int:
+        """Queue SADD (how many were new)."""
+        return self.add("SADD", name, *values)
+
+    def smismember(self, name: str, values: list[str]) -> int:
+        """Queue SMISMEMBER (a list of 0/1)."""
+        return self.add("SMISMEMBER", name, *values)
+
+    def pfadd(self, name: str, *values: str) -> int:
+        """Queue PFADD."""
+        return self.add("PFADD", name, *values)
+
+    def xadd(
+        self,
+        name: str,
+        fields: dict[str, str | int],
+        maxlen: int | None = None,
+        approximate: bool = True,
+    ) -> int:
+        """Queue XADD with an auto id, trimmed to about ``maxlen`` entries."""
+        trim: tuple[str | int, ...] = ()
+        if maxlen is not None:
+            trim = ("MAXLEN", "~", maxlen) if approximate else ("MAXLEN", maxlen)
+        flat = [part for pair in fields.items() for part in pair]
+        return self.add("XADD", name, *trim, "*", *flat)
+
+    def zrevrangebyscore(
+        self,
+        name: str,
+        max: str | float,
+        min: str | float,
+        start: int | None = None,
+        num: int | None = None,
+        withscores: bool = False,
+    ) -> int:
+        """Queue ZREVRANGEBYSCORE (with ``withscores``, (member, score) pairs)."""
+        command: list[str | int | float] = ["ZREVRANGEBYSCORE", name, max, min]
+        if withscores:
+            command.append("WITHSCORES")
+        if start is not None and num is not None:
+            command += ["LIMIT", start, num]
+        return self.add(*command, shape=_scored if withscores else _same)
+
+    def zrangebyscore(
+        self, name: str, min: str | float, max: str | float, withscores: bool = False
+    ) -> int:
+        """Queue ZRANGEBYSCORE (with ``withscores``, (member, score) pairs)."""
+        command: list[str | float] = ["ZRANGEBYSCORE", name, min, max]
+        if withscores:
+            command.append("WITHSCORES")
+        return self.add(*command, shape=_scored if withscores else _same)
+
+    def zadd(self, name: str, mapping: dict[str, float]) -> int:
+        """Queue ZADD."""
+        flat = [part for member, score in mapping.items() for part in (score, member)]
+        return self.add("ZADD", name, *flat)
+
+    def zremrangebyscore(self, name: str, min: str | float, max: str | float) -> int:
+        """Queue ZREMRANGEBYSCORE."""
+        return self.add("ZREMRANGEBYSCORE", name, min, max)
+
+    # sending
+
+    def node(self) -> str:
+        """The one node every queued command goes to (for a single-slot batch such as an
+        open's read); ValueError if they go to several."""
+        names = {node_name(self.client, key) for key in self._keys}
+        if len(names) != 1:
+            raise ValueError(f"the batch spans {len(names)} nodes")
+        return names.pop()
+
+    def execute(self, *, raising: bool = True) -> list[Any]:
+        """Send every queued command (one round trip per node); their shaped replies, in
+        order. With ``raising`` (the default), the first failure is raised: an error reply,
+        NodeFailure for a node that did not answer, CircuitOpen for a node its guard skips.
+        Without, failures stand in the list in place of their replies."""
+        if not self._commands:
+            return []
+        cluster = cluster_of(self.client)
+        if cluster is None:
+            route = _Route(SINGLE_NODE, self.client, list(range(len(self._commands))))
+            replies: list[Any] = [None] * len(self._commands)
+            self._exchange([route], replies)
+        else:
+            replies = self._execute_on(cluster)
+        failures = [r for r in replies if isinstance(r, BaseException)]
+        if failures and raising:
+            raise failures[0]
+        return [
+            reply if isinstance(reply, BaseException) else shape(reply)
+            for shape, reply in zip(self._shapes, replies, strict=True)
+        ]
+
+    def _execute_on(self, cluster: RedisCluster) -> list[Any]:
+        replies: list[Any] = [None] * len(self._commands)
+        routes = self._routes(cluster, range(len(self._commands)))
+        self._exchange(routes, replies)
+        redirected = [i for i, reply in enumerate(replies) if isinstance(reply, AskError)]
+        if redirected:
+            self._exchange(self._redirects(cluster, redirected, replies), replies)
+        return replies
+
+    def _routes(self, cluster: RedisCluster, positions: Iterable[int]) -> list[_Route]:
+        routes: dict[str, _Route] = {}
+        manager = cluster.nodes_manager
+        for position in positions:
+            node = manager.get_node_from_slot(cluster.keyslot(self._keys[position]))
+            route = routes.get(node.name)
+            if route is None:
+                route = routes[node.name] = _Route(node.name, cluster.get_redis_connection(node))
+            route.positions.append(position)
+        return list(routes.values())
+
+    def _redirects(
+        self, cluster: RedisCluster, positions: list[int], replies: list[Any]
+    ) -> list[_Route]:
+        """Routes for the commands that were redirected: MOVED updates the slot map and goes to
+        the new owner; ASK goes to the importing node, after ASKING."""
+        moved = []
+        asking: dict[str, _Route] = {}
+        for position in positions:
+            error: AskError = replies[position]
+            if isinstance(error, MovedError):
+                cluster.nodes_manager.move_slot(error)
+                moved.append(position)
+                continue
+            node = cluster.get_node(host=error.host, port=error.port)
+            if node is None:
+                node = ClusterNode(error.host, error.port)
+                cluster.nodes_manager.create_redis_connections([node])
+            route = asking.get(node.name)
+            if route is None:
+                client = cluster.get_redis_connection(node)
+                route = asking[node.name] = _Route(node.name, client, asking=True)
+            route.positions.append(position)
+        return self._routes(cluster, moved) + list(asking.values())
+
+    def _exchange(self, routes: list[_Route], replies: list[Any]) -> None:
+        """Send each route's commands, then read every reply into ``replies``; a route whose
+        node fails (or is skipped by the guard) gets the failure as each of its replies."""
+        guard = self.guard
+        sent: list[tuple[_Route, Any]] = []
+        for route in routes:
+            try:
+                if guard is not None:
+                    guard.check(route.name)
+                connection = route.client.connection_pool.get_connection()
+            except UNAVAILABLE as exc:
+                self._fail(route, replies, exc)
+                continue
+            try:
+                connection.send_packed_command([self._pack(route)])
+            except REDIS_FAILURES as exc:
+                self._drop(route, connection)
+                self._fail(route, replies, exc)
+                continue
+            except BaseException:
+                self._drop(route, connection)
+                raise
+            sent.append((route, connection))
+        for index, (route, connection) in enumerate(sent):
+            try:
+                self._read(route, connection, replies)
+            except REDIS_FAILURES as exc:
+                self._drop(route, connection)
+                self._fail(route, replies, exc)
+                continue
+            except BaseException:
+                for other, unread in sent[index:]:
+                    self._drop(other, unread)
+                raise
+            route.client.connection_pool.release(connection)
+            if guard is not None:
+                guard.succeeded(route.name)
+
+    def _fail(self, route: _Route, replies: list[Any], error: BaseException) -> None:
+        failure = error if isinstance(error, CircuitOpen) else NodeFailure(route.name, error)
+        if self.guard is not None and not isinstance(error, CircuitOpen):
+            self.guard.failed(route.name, error)
+        for position in route.positions:
+            replies[position] = failure
+
+    @staticmethod
+    def _drop(route: _Route, connection: Any) -> None:
+        """Close a connection whose replies were not all read, and give it back."""
+        connection.disconnect()
+        route.client.connection_pool.release(connection)
+
+    def _pack(self, route: _Route) -> bytes:
+        if route.asking:
+            return b"".join(_pack(("ASKING",)) + _pack(self._commands[p]) for p in route.positions)
+        return b"".join([_pack(self._commands[p]) for p in route.positions])
+
+    def _read(self, route: _Route, connection: Any, replies: list[Any]) -> None:
+        for position in route.positions:
+            if route.asking:
+                _reply(connection, self.decode)  # +OK to ASKING
+            replies[position] = _reply(connection, self.decode)
+
+
+def _reply(connection: Any, decode: bool) -> Any:
+    """One reply; an error reply is returned, not raised (the others must still be read)."""
+    try:
+        if decode:
+            return connection.read_response()
+        return connection.read_response(disable_decoding=True)
+    except redis.ResponseError as error:
+        return error
+
+
+def send_commands(client: Any, commands: Iterable[Command], chunk: int = CHUNK) -> int:
+    """Run write ``commands`` in order, ``chunk`` per round trip (per node); return how many
+    were sent. Raises the first error reply of a chunk after the chunk; later chunks are not
+    sent (commands before it, and the rest of its chunk, are applied)."""
+    sent = 0
+    iterator = iter(commands)
+    while batch_commands := list(islice(iterator, chunk)):
+        batch = Batch(client, decode=False)
+        for command in batch_commands:
+            batch.add(*command)
+        batch.execute()
+        sent += len(batch_commands)
+    return sent
+
+
+T = TypeVar("T")
+
+
+def send_items(client: Any, items: Iterable[T], commands: Callable[[T], Iterator[Command]]) -> int:
+    """Send the commands of every item (see ``send_commands``); return how many items."""
+    count = 0
+
+    def all_commands() -> Iterator[Command]:
+        nonlocal count
+        for item in items:
+            count += 1
+            yield from commands(item)
+
+    send_commands(client, all_commands())
+    return count

@@ -1,0 +1,195 @@
+"""Drawing what an open shows: a renderer's output, or the render cache's copy of it.
+
+A render is a pure function of (content, fields, size, moment), cached by a hash of those
+inputs: first in the worker's memory, then in Redis (shared by all workers). The Redis copy is
+a nicety: when its node fails or is skipped, the image is drawn here and the open goes on. A
+render that drew profile fields is *personal*: it is indexed under its recipient so an erasure
+deletes it from Redis, and every worker drops the personal renders it holds in memory when any
+recipient is erased.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from PIL import Image
+
+from models import keys
+from models.campaigns import FallbackContent
+from models.live_data import LiveFields
+from models.render_cache import RenderCache
+from models.storage.batch import UNAVAILABLE, Batch
+from models.storage.breakers import Breakers
+from renderers.base import RenderedImage, RenderRequest
+from renderers.registry import ContentParams, renderer_for
+from renderers.templating import LIVE_FIELD
+from server.metrics import Metrics
+from server.open.answers import LAST_RESORT, ImageAnswer, ImageOptions
+from server.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class DecodedAssets:
+    """Decoded uploaded images by id; ids are content hashes, so entries never go stale."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._images: OrderedDict[str, Image.Image] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, asset_id: str) -> Image.Image | None:
+        """The decoded image, if held."""
+        with self._lock:
+            return self._images.get(asset_id)
+
+    def put(self, asset_id: str, data: bytes) -> Image.Image:
+        """Decode ``data`` (validated at upload) and keep it."""
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        with self._lock:
+            self._images[asset_id] = image
+            while len(self._images) > self.size:
+                self._images.popitem(last=False)
+        return image
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """An image drawn for an open, and whether Redis was given a new personal render of it
+    (its digest, which the open indexes under the recipient for erasure)."""
+
+    answer: ImageAnswer
+    stored_personal: str | None = None
+
+
+class Drawing:
+    """Renders content for the open path, through the render cache."""
+
+    def __init__(self, services: Services, metrics: Metrics, breakers: Breakers) -> None:
+        self.services = services
+        self.metrics = metrics
+        self.breakers = breakers
+        self.cache: RenderCache = services.render_cache
+        self.decoded_assets = DecodedAssets()
+
+    def render(
+        self,
+        width: int,
+        height: int,
+        params: ContentParams,
+        profile: Mapping[str, Any],
+        extra: Mapping[str, Any],
+        now: dt.datetime,
+        options: ImageOptions,
+        *,
+        personalised: bool,
+        first_open: dt.datetime | None = None,
+    ) -> Drawn:
+        """Render ``params`` at the block size over the ``profile`` and ``extra`` fields (live
+        values, item fields), or take it from the render cache; raises renderer errors (which
+        callers turn into fallbacks), never Redis failures."""
+        renderer = renderer_for(params.type)
+        request = RenderRequest(
+            width=width * options.scale,
+            height=height * options.scale,
+            fields={**profile, **extra},
+            moment=renderer.moment(params, now),
+            scale=options.scale,
+            first_open=first_open,
+            max_text_length=self.services.settings.max_text_length,
+            accepts_webp=options.accepts_webp,
+        )
+        digest = renderer.cache_key(params, request)
+        used = renderer.fields_used(params)
+        personal = bool(profile) and (used is None or not used.isdisjoint(profile))
+        image, where = self._cached(digest)
+        self.metrics.cache(where)  # type: ignore[arg-type]
+        stored = None
+        if image is None:
+            wanted = renderer.assets_used(params)
+            assets = self._assets(wanted) if wanted else {}
+            request = replace(request, assets=assets)
+            started = time.perf_counter()
+            image = renderer.render_encoded(params, request)
+            self.metrics.observe_render(params.type, time.perf_counter() - started)
+            if len(assets) == len(wanted):  # not drawn with a placeholder for a missing image
+                stored = self._keep(digest, image, personal)
+        return Drawn(
+            ImageAnswer(image, f'"{digest[:32]}"', personalised),
+            digest if stored and personal else None,
+        )
+
+    def _cached(self, digest: str) -> tuple[RenderedImage | None, str]:
+        local = self.cache.local.get(digest)
+        if local is not None:
+            return local, "hit_local"
+        try:
+            return self.cache.lookup_shared(digest, self.breakers)
+        except UNAVAILABLE:
+            return None, "miss"
+
+    def _keep(self, digest: str, image: RenderedImage, personal: bool) -> bool:
+        """Keep the render in memory and in Redis; whether Redis took it."""
+        self.cache.local.put(digest, image, personal=personal)
+        try:
+            return self.cache.put_shared(digest, image, self.breakers)
+        except UNAVAILABLE:
+            return False
+
+    def _assets(self, wanted: frozenset[str]) -> dict[str, Image.Image]:
+        """Decoded uploaded images by id (a missing one is simply absent)."""
+        found = {i: img for i in wanted if (img := self.decoded_assets.get(i)) is not None}
+        missing = wanted - found.keys()
+        if missing:
+            ids = sorted(missing)
+            batch = Batch(self.services.redis_bytes, guard=self.breakers)
+            for asset_id in ids:
+                batch.get(keys.asset(asset_id))
+            try:
+                loaded = batch.execute()
+            except UNAVAILABLE:
+                return found  # drawn with placeholders, and not cached
+            for asset_id, data in zip(ids, loaded, strict=True):
+                if data is not None:
+                    found[asset_id] = self.decoded_assets.put(asset_id, bytes(data))
+        return found
+
+    def fallback(
+        self,
+        width: int,
+        height: int,
+        fallback: FallbackContent,
+        label: str,
+        now: dt.datetime,
+        reason: str,
+        options: ImageOptions,
+    ) -> ImageAnswer:
+        """The fallback content as an image, or the last resort if even that fails; counted
+        with ``reason``. ``label`` names the block or slot in logs. Never raises."""
+        try:
+            drawn = self.render(
+                width,
+                height,
+                fallback.content,
+                {},
+                {LIVE_FIELD: LiveFields()},  # nothing personal, no live values: reads render empty
+                now,
+                options,
+                personalised=False,
+            )
+        except Exception:
+            log.exception("fallback render failed for %s", label)
+            self.metrics.fallback("last resort")
+            return LAST_RESORT
+        self.metrics.fallback(reason)
+        answer = drawn.answer
+        return ImageAnswer(answer.image, answer.etag, False, reason)

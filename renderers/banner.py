@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
+from jinja2 import UndefinedError
 from PIL import Image, ImageChops, ImageDraw, ImageOps
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from renderers.base import Renderer, RendererParams, RenderRequest
+from renderers.base import ContentUnavailable, Renderer, RendererParams, RenderRequest
 from renderers.colors import Color
 from renderers.fonts import DEFAULT_FAMILY, FONT_FILES, Weight
 from renderers.templating import fill, placeholders, template_error
@@ -97,7 +98,7 @@ class BannerRenderer(Renderer[BannerParams]):
         share = box_height // len(params.lines)
         blocks = []
         for line in params.lines:
-            text = fill(line.text, request.fields, params.defaults, request.max_text_length)
+            text = line_text(line, params.defaults, request)
             fitted = fit(
                 text,
                 family=line.family,
@@ -127,6 +128,22 @@ class BannerRenderer(Renderer[BannerParams]):
                 draw.text((x, y), text, font=fitted.font, fill=line.color)
                 y += fitted.line_height
         return image
+
+
+def line_text(line: TextLine, defaults: dict[str, str], request: RenderRequest) -> str:
+    """The line's template filled from the profile; if the profile's values break it (a
+    mapping multiplied, a number too long to print), from the defaults alone.
+
+    Raises ContentUnavailable when it needs a field that neither has (the server serves the
+    fallback); an error that no profile causes (``{{ 1 / 0 }}``) propagates as a render error.
+    """
+    try:
+        return fill(line.text, request.fields, defaults, request.max_text_length)
+    except Exception:  # any expression can fail on arbitrary profile data
+        try:
+            return fill(line.text, {}, defaults, request.max_text_length)
+        except UndefinedError as missing:
+            raise ContentUnavailable(f"a banner line needs a field: {missing}") from None
 
 
 def background(params: BannerParams, request: RenderRequest) -> Image.Image:

@@ -18,6 +18,8 @@ from server.embedded_redis import EmbeddedRedis
 from server.services import EXTENSION, Services
 from tests.factories import FakeClock
 
+pytest_plugins = ["tests.redis_fixtures"]  # redis_cluster, redis_sentinel
+
 TEST_DB = 15
 SIGNING_KEY = "test-signing-key-0123456789abcdef-0123456789"
 

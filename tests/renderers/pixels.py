@@ -1,18 +1,25 @@
-"""Finding exact colours in rendered images, to assert where a renderer drew what."""
+"""Per-pixel colour differences, and finding exact colours in rendered images to assert where a
+renderer drew what."""
 
 from __future__ import annotations
 
 from PIL import Image, ImageChops, ImageColor
 
 
-def color_mask(image: Image.Image, color: str) -> Image.Image:
-    """An L mask, 255 where ``image`` has exactly ``color`` (``#RRGGBB``)."""
-    rgb = image.convert("RGB")
-    difference = ImageChops.difference(rgb, Image.new("RGB", rgb.size, color))
+def channel_difference(image: Image.Image, other: Image.Image) -> Image.Image:
+    """An L image: per pixel, the largest difference of any RGB channel of two same-sized
+    images (0: the same colour, 255: black against white)."""
+    difference = ImageChops.difference(image.convert("RGB"), other.convert("RGB"))
     strongest = difference.getchannel(0)
     for channel in (1, 2):
         strongest = ImageChops.lighter(strongest, difference.getchannel(channel))
-    return strongest.point(lambda v: 255 if v == 0 else 0)
+    return strongest
+
+
+def color_mask(image: Image.Image, color: str) -> Image.Image:
+    """An L mask, 255 where ``image`` has exactly ``color`` (``#RRGGBB``)."""
+    plain = Image.new("RGB", image.size, color)
+    return channel_difference(image, plain).point(lambda v: 255 if v == 0 else 0)
 
 
 def color_box(image: Image.Image, color: str) -> tuple[int, int, int, int] | None:

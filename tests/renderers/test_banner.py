@@ -9,7 +9,7 @@ from PIL import Image
 from pydantic import TypeAdapter, ValidationError
 
 from renderers.banner import BannerParams
-from renderers.base import RenderRequest
+from renderers.base import ContentUnavailable, RenderRequest
 from renderers.registry import ContentParams, renderer_for
 from renderers.text_layout import ELLIPSIS, fit
 from tests.renderers.reference import assert_matches_reference
@@ -63,6 +63,30 @@ def test_missing_fields_take_their_defaults() -> None:
     image = render(params(), {"first_name": ""})
     assert_matches_reference(image, "banner_defaults")
     assert image.tobytes() == render(params(), {}).tobytes()
+
+
+@pytest.mark.parametrize("odd", [10**5000, {"a": 1}], ids=["int-of-5000-digits", "mapping"])
+def test_profile_values_that_break_a_line_give_way_to_its_defaults(odd: object) -> None:
+    p = params(
+        defaults={"first_name": "traveller", "points": "0"},
+        lines=[{"text": "Hallo {{ first_name }}, {{ points * 2 }} points", "font_size": 30}],
+    )
+    broken = render(p, {"first_name": odd, "points": odd})
+    assert broken.tobytes() == render(p, {}).tobytes()  # "Hallo traveller, 00 points"
+    assert broken.tobytes() != render(p, {"first_name": "Anna", "points": 2}).tobytes()
+
+
+@pytest.mark.parametrize("points", [None, {"a": 1}])
+def test_a_line_even_its_defaults_cannot_fill_is_content_unavailable(points: object) -> None:
+    p = params(lines=[{"text": "{{ points + 100 }} points after your next order"}])
+    with pytest.raises(ContentUnavailable):
+        render(p, {"points": points})
+
+
+def test_a_template_that_fails_whatever_the_profile_still_raises() -> None:
+    # the server serves the fallback for a broken template ("render error")
+    with pytest.raises(ZeroDivisionError):
+        render(params(lines=[{"text": "{{ 1 / 0 }}"}]), {"first_name": "Anna"})
 
 
 def test_long_text_wraps_and_shrinks() -> None:

@@ -322,40 +322,6 @@ def test_scale_two_doubles_every_size() -> None:
 
 
 @pytest.mark.parametrize(
-    "value",
-    [
-        None,
-        "",
-        "abc",
-        "NaN",
-        "inf",
-        "-5",
-        -1e300,
-        1e300,
-        pytest.param(10**5000, id="int-of-5000-digits"),
-        float("nan"),
-        [],
-        {"a": 1},
-        True,
-        "x" * 10_000,
-    ],
-)
-def test_odd_field_values_never_raise(value: Any) -> None:
-    params = card(price="{{ item_price * 2 }}", title={"text": "{{ item_title | upper }}"})
-    fields = dict.fromkeys(FIELDS, value)
-    for size, scale in (((600, 200), 1), ((40, 20), 3)):
-        image = render(params, fields, size=size, scale=scale)
-        assert image.size == (size[0] * scale, size[1] * scale)
-
-
-def test_tiny_and_crowded_cards_still_render() -> None:
-    long_text = "word " * 200
-    fields = {**FIELDS, "item_title": long_text, "item_description": long_text}
-    for size in ((1, 1), (120, 40), (600, 60)):
-        assert render(card(), fields, size=size).size == size
-
-
-@pytest.mark.parametrize(
     "change",
     [
         {"currency": "XYZ"},

@@ -8,12 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageChops, ImageSequence, ImageStat
+from PIL import Image, ImageChops, ImageSequence
 from pydantic import ValidationError
 
 from renderers.base import RenderRequest
@@ -24,15 +22,10 @@ from renderers.countdown import (
     resolve_deadline,
 )
 from renderers.registry import renderer_for
+from tests.renderers.reference import assert_matches_reference
 
 MOMENT = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
 DEADLINE = MOMENT + dt.timedelta(days=2, hours=3, minutes=4, seconds=37)
-REFERENCE_DIR = Path(__file__).parent / "reference"
-REGENERATE = os.environ.get("BLANCO_REGEN_REFERENCES") == "1"
-MEAN_TOLERANCE = 0.5
-"""Mean absolute difference per channel; the same Pillow and FreeType give exactly 0."""
-MAX_TOLERANCE = 128
-"""Largest difference of any one channel of any one pixel (glyph edges may move slightly)."""
 
 
 def countdown(**extra: Any) -> CountdownParams:
@@ -70,24 +63,6 @@ def still(params: CountdownParams, at: dt.datetime = MOMENT, **extra: Any) -> Im
     return RENDERER.render(params, request(moment=at, **extra)).convert("RGB")
 
 
-def assert_matches_reference(image: Image.Image, name: str) -> None:
-    """``image`` equals the stored reference within the tolerances (or becomes it on regen)."""
-    path = REFERENCE_DIR / f"countdown_{name}.png"
-    if REGENERATE:
-        REFERENCE_DIR.mkdir(exist_ok=True)
-        image.save(path)
-    assert path.exists(), f"no reference {path.name}; run with BLANCO_REGEN_REFERENCES=1"
-    with Image.open(path) as stored:
-        reference = stored.convert("RGB")
-    assert reference.size == image.size
-    difference = ImageChops.difference(image.convert("RGB"), reference)
-    stat = ImageStat.Stat(difference)
-    mean = sum(stat.mean) / len(stat.mean)
-    largest = max(high for _, high in stat.extrema)
-    assert mean <= MEAN_TOLERANCE, f"mean difference {mean:.2f} from {path.name}"
-    assert largest <= MAX_TOLERANCE, f"largest difference {largest} from {path.name}"
-
-
 def test_the_registry_finds_the_countdown() -> None:
     assert renderer_for("countdown") is RENDERER
 
@@ -96,7 +71,7 @@ def test_first_frame_matches_the_reference() -> None:
     image = RENDERER.render(countdown(), request())
 
     assert image.size == (600, 150)
-    assert_matches_reference(image, "first_frame")
+    assert_matches_reference(image, "countdown_first_frame")
 
 
 def test_first_frame_of_the_gif_is_the_still() -> None:
@@ -117,7 +92,7 @@ def test_styled_dutch_first_frame_matches_the_reference() -> None:
         units=["hours", "minutes", "seconds"],
     )
 
-    assert_matches_reference(still(params), "styled_nl")
+    assert_matches_reference(still(params), "countdown_styled_nl")
 
 
 def test_expired_deadline_shows_the_expired_text_in_one_frame() -> None:
@@ -134,7 +109,7 @@ def test_expired_deadline_shows_the_expired_text_in_one_frame() -> None:
     assert gif_loop(body) is None
     assert ImageChops.difference(frames[0][0], still(params)).getbbox() is None
     assert frames[0][0].getpixel((0, 0)) == (0xFF, 0xEE, 0xDD)
-    assert_matches_reference(frames[0][0], "expired")
+    assert_matches_reference(frames[0][0], "countdown_expired")
 
 
 def test_expired_deadline_without_text_shows_zeros_in_one_frame() -> None:

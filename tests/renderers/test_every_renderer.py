@@ -1,13 +1,18 @@
-"""Every registered block type, fed random text, sizes and parameters, returns a valid image of
-the promised size and never raises (property-based, with hypothesis)."""
+"""The contract every registered block type meets: fed random text, sizes and parameters
+(property-based, with hypothesis) or odd profile values (negative, huge, NaN, empty, of the
+wrong type, missing), it returns a valid image of the promised size and never raises; only a
+block that cannot do without a field (a countdown's deadline) may say its content is
+unavailable, so the server serves the fallback."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -139,3 +144,122 @@ def test_renderers_return_a_valid_image_of_the_promised_size(
     image.load()
     assert image.size == (request.width, request.height)
     assert encoded.media_type == Image.MIME[image.format or ""]
+
+
+# odd profile values
+
+
+@dataclass(frozen=True)
+class OddValueCase:
+    """Params of one block type that read profile fields in every way it can."""
+
+    document: dict[str, Any]
+    may_be_unavailable: bool = False
+    """Whether the block documents ``ContentUnavailable`` for unusable fields."""
+
+
+ODD_VALUE_CASES: dict[str, OddValueCase] = {
+    "banner": OddValueCase(
+        {
+            "type": "banner",
+            "background": "#0B7A75",
+            "defaults": {"points": "0"},
+            "lines": [
+                {"text": "Hallo {{ first_name | upper }}", "font_size": 40},
+                {"text": "{{ points * 2 }} points to {{ city | default('the sun') }}"},
+            ],
+        }
+    ),
+    "card": OddValueCase(
+        {
+            "type": "card",
+            "image_asset": "sha256:" + "a" * 64,
+            "title": {"text": "{{ item_title | upper }}"},
+            "subtitle": {"text": "{{ item_description }}"},
+            "price": "{{ item_price * 2 }}",
+            "old_price": "{{ item_old_price }}",
+            "badge": {"text": "{{ discount }}"},
+            "cta": {"text": "Shop {{ first_name }}"},
+            "defaults": {"item_title": "Our offer"},
+        }
+    ),
+    "countdown": OddValueCase(
+        {
+            "type": "countdown",
+            "deadline_field": "deadline",
+            "time_zone": "recipient",
+            "frames": 2,
+            "expired_text": "Over",
+        },
+        may_be_unavailable=True,
+    ),
+    "progress": OddValueCase(
+        {
+            "type": "progress",
+            "value": "{{ points * 2 }}",
+            "goal": "{{ goal }}",
+            "label": "{{ first_name }} {{ remaining }} points to Gold",
+            "locale": "en_GB",
+        }
+    ),
+}
+MISSING = object()
+"""Stands for "the profile has none of the fields"."""
+ODD_VALUES: list[Any] = [
+    pytest.param(MISSING, id="missing"),
+    None,
+    "",
+    " ",
+    "abc",
+    "NaN",
+    "inf",
+    "-inf",
+    "-5",
+    -1,
+    0,
+    -1e300,
+    1e300,
+    pytest.param(10**5000, id="int-of-5000-digits"),
+    float("nan"),
+    float("-inf"),
+    [],
+    {"a": 1},
+    True,
+    pytest.param("9" * 10_000, id="10000-nines"),
+    pytest.param("x" * 10_000, id="one-10000-letter-word"),
+    pytest.param("word " * 2_000, id="2000-words"),
+    "9999-12-31T23:59:59-12:00",
+    "0001-01-01T00:00:00+14:00",
+    "\u202eevil\u0000",
+]
+ODD_VALUE_SIZES = [((600, 200), 1), ((600, 60), 1), ((120, 40), 1), ((40, 20), 3), ((1, 1), 1)]
+
+
+def test_every_block_type_has_an_odd_value_case() -> None:
+    assert set(registry()) == set(ODD_VALUE_CASES)
+
+
+@pytest.mark.parametrize("block_type", sorted(ODD_VALUE_CASES))
+@pytest.mark.parametrize("value", ODD_VALUES)
+def test_odd_field_values_never_break_a_render(block_type: str, value: Any) -> None:
+    case = ODD_VALUE_CASES[block_type]
+    params = CONTENT.validate_python(case.document)
+    renderer = registry()[block_type]
+    used = renderer.fields_used(params)
+    assert used, "the case must read profile fields"
+    fields = {} if value is MISSING else dict.fromkeys(used, value)
+    assets = {
+        asset: Image.new("RGB", (40, 30), "#3B82F6") for asset in renderer.assets_used(params)
+    }
+    for (width, height), scale in ODD_VALUE_SIZES:
+        request = RenderRequest(
+            width * scale, height * scale, fields, moment=NOW, scale=scale, assets=assets
+        )
+        try:
+            encoded = renderer.render_encoded(params, request)
+        except ContentUnavailable:
+            assert case.may_be_unavailable, f"{block_type} gave up on a {type(value).__name__}"
+            continue
+        image = Image.open(io.BytesIO(encoded.body))
+        image.load()
+        assert image.size == (width * scale, height * scale)

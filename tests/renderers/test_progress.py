@@ -224,34 +224,6 @@ def test_full_bar_at_scale_two_matches_reference() -> None:
 
 
 @pytest.mark.parametrize(
-    "value",
-    [
-        None,
-        "",
-        "abc",
-        "NaN",
-        "-inf",
-        -1e300,
-        1e300,
-        pytest.param(10**5000, id="int-of-5000-digits"),
-        float("nan"),
-        [],
-        {"a": 1},
-        True,
-        "9" * 10_000,
-    ],
-)
-def test_odd_field_values_never_raise(value: Any) -> None:
-    params = progress(
-        value="{{ points * 2 }}", goal="{{ goal }}", label="{{ first_name }} " + LABEL
-    )
-    fields = {"points": value, "goal": value, "first_name": value}
-    for size, scale in (((600, 150), 1), ((30, 10), 3), ((1, 1), 1)):
-        image = render(params, fields, size=size, scale=scale)
-        assert image.size == (size[0] * scale, size[1] * scale)
-
-
-@pytest.mark.parametrize(
     "change",
     [
         {"value": True},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,8 +23,9 @@ from models.newsletters import NewsletterSpec
 from models.sends import plan_send
 from server.config import ConfigError, load_settings
 from server.services import Services
-from tests.factories import FALLBACK_URL, decode_image, open_every_breaker, store_recipient
+from tests.factories import FALLBACK_URL, decode_image, store_recipient
 from tests.newsletter_fixtures import item, slot_url, store_newsletter
+from tests.redis_servers import RedisProcess
 
 SEND = "2026-11-23"
 PUBLIC = "https://blanco.test"
@@ -253,25 +255,38 @@ def test_unknown_campaign_answers_an_empty_list(client: FlaskClient, services: S
 
 
 def test_redis_trouble_answers_an_empty_list_not_an_error(
-    app: Flask, client: FlaskClient, services: Services, anna: str
+    make_app: Callable[..., Flask], tmp_path: Path
 ) -> None:
-    store_newsletter(services, ITEMS, slots=2)
-    open_every_breaker(app)
-    response, found = fetch(client, items_url(services, anna))
-    assert (response.status_code, found) == (200, [])
-    assert response.headers["AMP-Email-Allow-Sender"] == "news@shop.example"
+    with RedisProcess(tmp_path / "redis") as own:
+        app = make_app(
+            public_url=PUBLIC,
+            amp_allowed_senders=SENDERS,
+            redis_url=own.url,
+            redis_timeout_seconds=0.2,
+        )
+        services: Services = app.extensions["blanco"]
+        store_newsletter(services, ITEMS, slots=2)
+        store_recipient(services, "anna", {"first_name": "Anna", "consent_email": True})
+        client = app.test_client()
+        assert len(fetch(client, items_url(services, "anna"))[1]) == 2
+
+        own.stop()
+        response, found = fetch(client, items_url(services, "anna"))
+
+        assert (response.status_code, found) == (200, [])
+        assert response.headers["AMP-Email-Allow-Sender"] == "news@shop.example"
+        assert not app.extensions["blanco.open"].breakers.all_closed
 
 
 def test_an_unexpected_error_answers_an_empty_list(
-    app: Flask, client: FlaskClient, services: Services, anna: str, monkeypatch: pytest.MonkeyPatch
+    client: FlaskClient, services: Services, redis_client: redis.Redis, anna: str
 ) -> None:
     store_newsletter(services, ITEMS, slots=2)
+    # the campaign's document is no longer a campaign: reading it fails, not Redis
+    redis_client.set(keys.campaign("daily"), '{"id": "daily", "status": "boom')
 
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(app.extensions["blanco.slots"], "page", broken)
     response, found = fetch(client, items_url(services, anna))
+
     assert (response.status_code, found) == (200, [])
     assert "boom" not in response.get_data(as_text=True)
 

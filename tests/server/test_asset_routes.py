@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
@@ -10,9 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
+from models import keys
 from models.assets import Asset
-from server.services import Services
+from server.services import EXTENSION, Services
 from tests.factories import decode_image
+from tests.redis_servers import RedisProcess
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -77,32 +81,41 @@ def test_other_extensions_are_not_routed(client: FlaskClient, asset: Asset) -> N
 
 
 def test_redis_trouble_answers_an_uncacheable_transparent_image(
-    app: Flask, client: FlaskClient, asset: Asset, monkeypatch: pytest.MonkeyPatch
+    make_app: Callable[..., Flask], tmp_path: Path
 ) -> None:
-    def down(*args: object) -> None:
-        raise redis.ConnectionError("down")
+    with RedisProcess(tmp_path / "redis", persistence=True) as own:
+        app = make_app(redis_url=own.url, redis_timeout_seconds=0.2, redis_retry_after_seconds=60)
+        services: Services = app.extensions[EXTENSION]
+        stored, _ = services.assets.put(jpeg(), "trip.jpg", now=services.clock())
+        client = app.test_client()
+        url = f"/a/{hex_of(stored)}.jpg"
+        assert client.get(url).data == jpeg()
 
-    monkeypatch.setattr(app.extensions["blanco"].assets, "get_content", down)
-    response = client.get(f"/a/{hex_of(asset)}.jpg")
-    assert response.status_code == 200
-    assert response.headers["Cache-Control"] == "no-store"
-    assert response.headers["X-Blanco-Fallback"] == "redis"
-    assert decode_image(response.data).size == (1, 1)
-    assert not app.extensions["blanco.open"].breakers.all_closed
-    # while the breaker is open Redis is not asked at all
-    monkeypatch.undo()
-    assert client.get(f"/a/{hex_of(asset)}.jpg").headers["X-Blanco-Fallback"] == "redis"
+        own.stop()
+        response = client.get(url)
+
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Blanco-Fallback"] == "redis"
+        assert decode_image(response.data).size == (1, 1)
+        assert not app.extensions["blanco.open"].breakers.all_closed
+        # Redis is back with the asset, but while the breaker is open it is not asked at all
+        own.restart()
+        assert own.client().exists(keys.asset(stored.id))
+        assert client.get(url).headers["X-Blanco-Fallback"] == "redis"
 
 
 def test_an_unexpected_error_is_never_a_server_error(
-    app: Flask, client: FlaskClient, asset: Asset, monkeypatch: pytest.MonkeyPatch
+    app: Flask, client: FlaskClient, asset: Asset, redis_client: redis.Redis
 ) -> None:
-    def broken(*args: object) -> None:
-        raise RuntimeError("boom")
+    # a metadata document that is no longer an asset: reading it fails, not Redis
+    redis_client.set(keys.asset_meta(asset.id), '{"id": "boom", "media_type": 42}')
 
-    monkeypatch.setattr(app.extensions["blanco"].assets, "get_content", broken)
     response = client.get(f"/a/{hex_of(asset)}.jpg")
+
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Blanco-Fallback"] == "error"
+    assert decode_image(response.data).size == (1, 1)
     assert b"boom" not in response.data
+    assert app.extensions["blanco.open"].breakers.all_closed  # bad data is no outage

@@ -171,4 +171,4 @@ def test_the_layout_matches_its_reference(
     run_chromium(tmp_path, url, f"--screenshot={shot}", f"--window-size={width},1100")
     with Image.open(io.BytesIO(shot.read_bytes())) as image:
         assert image.size == (width, 1100)
-        assert_matches_reference(image.convert("RGB"), f"webview_{name}", tolerance=0.01)
+        assert_matches_reference(image.convert("RGB"), f"webview_{name}")

@@ -9,9 +9,11 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from server.config import Settings
 from server.embedded_redis import EmbeddedRedis
+from server.logs import ServerLogRedaction, configure_logging
 from server.metrics import mark_worker_dead
 
 
@@ -28,9 +30,29 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
+        "logger_class": JsonServerLogger,
         "child_exit": _child_exit,
         "worker_exit": _worker_exit,
     }
+
+
+class JsonServerLogger(Logger):  # type: ignore[misc]
+    """gunicorn's error log as Blanco's JSON lines (``server.logs``), redacted: gunicorn's own
+    handlers are removed, its records go to the root logger's JSON handler through
+    ``ServerLogRedaction``. Its access log stays off (``accesslog`` None)."""
+
+    def setup(self, cfg: Any) -> None:
+        """gunicorn's set-up (levels), then the JSON handler instead of gunicorn's."""
+        super().setup(cfg)
+        configure_logging(cfg.loglevel)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                if getattr(handler, "_gunicorn", False):
+                    log.removeHandler(handler)
+            log.propagate = True
+        if not any(isinstance(f, ServerLogRedaction) for f in self.error_log.filters):
+            self.error_log.addFilter(ServerLogRedaction())
+        self.access_log.disabled = True
 
 
 def _child_exit(server: Any, worker: Any) -> None:

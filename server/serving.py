@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,6 +68,23 @@ def _worker_exit(server: Any, worker: Any) -> None:
     open_time = extensions.get("blanco.open_time")
     if open_time is not None and not open_time.recorder.flush(timeout=5.0):
         server.log.warning("worker %s exited before all events were recorded", worker.pid)
+
+
+def bind_in_use(bind: str) -> bool:
+    """Whether something already listens on a ``HOST:PORT`` bind address (other forms, such as
+    ``unix:PATH``, are left to gunicorn)."""
+    host, separator, port = bind.rpartition(":")
+    if not separator or not port.isdigit() or host.startswith("unix"):
+        return False
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - only probed, as gunicorn would bind it
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 @contextlib.contextmanager

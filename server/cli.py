@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # every failure ends in one line (see the module)
         message, status = failure(exc)
-        say(f"blanco: {message}")
+        say("blanco: " + " ".join(message.splitlines()))
         return status
     return result
 

@@ -1,24 +1,25 @@
 # Blanco: a slim, non-root image that runs the app under gunicorn.
 #   docker build -t blanco .
 #   docker run -p 8000:8000 -e BLANCO_SIGNING_KEYS=... -e REDIS_URL=redis://redis:6379/0 blanco
+# The build stage builds the wheel (packages, templates and fonts) and installs it into a venv;
+# the final image has that venv and the two entry files, not the source folders.
 FROM python:3.11-slim AS build
-WORKDIR /app
+WORKDIR /src
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY pyproject.toml README.md ./
 COPY server ./server
 COPY models ./models
 COPY renderers ./renderers
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install .
+COPY templates ./templates
+RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install /wheels/blanco-*.whl
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin blanco
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
-COPY templates ./templates
 COPY wsgi.py gunicorn.conf.py ./
-COPY server ./server
-COPY models ./models
-COPY renderers ./renderers
 RUN mkdir -p /app/data && chown blanco /app/data
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -1,15 +1,15 @@
 """gunicorn configuration: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
 Worker count, threads and bind address come from Blanco's settings (``BLANCO_WORKERS``,
-``BLANCO_THREADS``, ``BLANCO_BIND``). Without ``REDIS_URL`` the master starts an embedded Redis
-under ``BLANCO_DATA_DIR`` before the workers fork and stops it on exit.
+``BLANCO_THREADS``, ``BLANCO_BIND``). Logs are Blanco's JSON lines on stderr, gunicorn's own
+included (redacted: no client address, request line or URI). Without ``REDIS_URL`` the master
+starts an embedded Redis under ``BLANCO_DATA_DIR`` before the workers fork and stops it on exit.
 """
 
 from typing import Any
 
 from server.config import load_settings
 from server.embedded_redis import EmbeddedRedis
-from server.logs import configure_logging
 from server.metrics import prepare_multiprocess_dir
 from server.serving import gunicorn_options
 
@@ -20,10 +20,9 @@ globals().update(gunicorn_options(_settings))
 
 
 def on_starting(server: Any) -> None:
-    """JSON logs, a clean metrics folder, and the embedded Redis when no REDIS_URL is set."""
+    """A clean metrics folder, and the embedded Redis when no REDIS_URL is set."""
     import os
 
-    configure_logging(_settings.log_level)
     prepare_multiprocess_dir()
 
     if not os.environ.get("REDIS_URL"):

@@ -13,8 +13,16 @@ from models.audience_export import ExportFormat, columns, encode_rows
 from models.errors import BlancoError
 from models.newsletters import Newsletter
 from models.sends import Send, plan_send
-from server.import_command import command_services
+from server.command_context import command_services
 from server.services import Services, audience_export
+
+
+def iso_date(text: str) -> dt.date:
+    """A calendar date like 2026-11-23 (an argparse type)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-23") from None
 
 
 def plan(services: Services, campaign_id: str, day: dt.date | None) -> tuple[Newsletter, Send]:
@@ -75,9 +83,7 @@ def add_audience_command(subparsers: Any) -> None:
         "audience", help="record today's newsletter send and export its audience"
     )
     parser.add_argument("campaign", help="the campaign whose newsletter goes out")
-    parser.add_argument(
-        "--date", type=dt.date.fromisoformat, help="the send's local date (default: today)"
-    )
+    parser.add_argument("--date", type=iso_date, help="the send's local date (default: today)")
     parser.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     parser.add_argument("--output", help="file to write (default: standard output)")
     parser.set_defaults(handler=cmd_audience)

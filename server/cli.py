@@ -1,32 +1,47 @@
-"""The ``blanco`` command: serve, demo, API keys and configuration."""
+"""The ``blanco`` command: serve, demo, API keys and configuration.
+
+A failing command ends in one line on stderr, ``blanco: <what went wrong>``, never a traceback:
+exit status 2 for bad arguments or configuration, 1 for anything else (Redis unreachable, an
+unknown campaign, a port in use), 130 for Ctrl-C. ``BLANCO_LOG_LEVEL=DEBUG`` also logs the
+traceback of an unexpected error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import redis
+
+from models.errors import BlancoError
 from server.app import create_app
 from server.audience_command import add_audience_command
+from server.command_context import CommandError, command_services, say
 from server.config import ConfigError, Settings, env_name, load_settings, settings_table
-from server.demo import load_demo
+from server.demo import CAMPAIGN_ID, load_demo
 from server.demo_routes import bp as demo_page
+from server.demo_session import DemoSession, demo_env_path
 from server.embed_command import add_embed_command
+from server.embedded_redis import EmbeddedRedisError
 from server.import_command import add_import_command
 from server.logs import configure_logging
 from server.metrics import prepare_multiprocess_dir
+from server.open.amp import SENDER_HEADER, items_path
 from server.segment_command import add_segment_command
 from server.services import EXTENSION, Services
-from server.serving import GunicornServer, gunicorn_options, redis_for
+from server.serving import GunicornServer, bind_in_use, gunicorn_options, redis_for
+from server.urls import SEND_PARAM, TOKEN_PARAM
 
-
-def _say(message: str) -> None:
-    """Messages for people go to stderr, so stdout stays machine-readable."""
-    print(message, file=sys.stderr, flush=True)
+DEMO_AMP_SENDER = "news@example.com"
+"""The AMP sender the demo allows when ``BLANCO_AMP_ALLOWED_SENDERS`` is not set."""
+log = logging.getLogger(__name__)
 
 
 def _quickstart_key(data_dir: Path) -> str:
@@ -38,7 +53,7 @@ def _quickstart_key(data_dir: Path) -> str:
     key = secrets.token_urlsafe(48)
     path.write_text(key + "\n")
     path.chmod(0o600)
-    _say(
+    say(
         f"No BLANCO_SIGNING_KEYS set: generated a quick-start key in {path}. "
         "Set BLANCO_SIGNING_KEYS in production."
     )
@@ -53,6 +68,16 @@ def _settings(overrides: dict[str, Any], quickstart: bool) -> Settings:
     return load_settings(overrides)
 
 
+def _require_free(bind: str) -> None:
+    """Refuse to start when something already listens on ``bind`` (gunicorn would retry, log
+    and exit after seconds)."""
+    if bind_in_use(bind):
+        raise CommandError(
+            f"{bind} is already in use: stop what listens there, or choose another "
+            "address (blanco demo --port N, blanco serve --bind HOST:PORT)"
+        )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server under gunicorn."""
     overrides: dict[str, Any] = {}
@@ -61,6 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers:
         overrides["workers"] = args.workers
     settings = _settings(overrides, quickstart=False)
+    _require_free(settings.bind)
     prepare_multiprocess_dir()
     with redis_for(settings) as url:
         app = create_app({**overrides, "redis_url": url})
@@ -68,12 +94,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_environment(settings: Settings, redis_url: str, quickstart: bool) -> dict[str, str]:
+    """What ``demo.env`` holds: the variables that point a command or a shell at the demo."""
+    values = {
+        env_name("redis_url"): redis_url,
+        env_name("public_url"): settings.public_url,
+        env_name("data_dir"): str(settings.data_dir.resolve()),
+        env_name("amp_allowed_senders"): settings.amp_allowed_senders,
+    }
+    if quickstart:
+        values[env_name("signing_keys")] = ",".join(settings.signing_keys)
+    return values
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the server on an embedded Redis with demo data, printing one line per recipient."""
     bind = f"127.0.0.1:{args.port}"
     overrides: dict[str, Any] = {"bind": bind, "public_url": f"http://{bind}"}
+    if not os.environ.get(env_name("amp_allowed_senders")):
+        overrides["amp_allowed_senders"] = DEMO_AMP_SENDER
+    quickstart = not os.environ.get(env_name("signing_keys"))
     settings = _settings(overrides, quickstart=True)
     overrides["signing_keys"] = ",".join(settings.signing_keys)
+    _require_free(bind)
     prepare_multiprocess_dir()
     with redis_for(settings) as url:
         app = create_app({**overrides, "redis_url": url})
@@ -81,26 +124,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
         services: Services = app.extensions[EXTENSION]
         links = load_demo(services)
         _, admin_key = services.api_keys.create("demo", ["admin"])
-        _say(f"Blanco demo on http://{bind}  (Redis: {url})")
-        _say("Each line: <recipient-id> <image-url> <click-url>. Open the image URLs in a browser;")
-        _say(f"an admin API key for this demo: {admin_key}")
-        _say(f"the API description: http://{bind}/api/v1/openapi.json")
-        _say(f"today's newsletter, filled for every demo recipient: http://{bind}/demo")
-        for link in links:
-            print(link.recipient_id, link.image_url, link.click_url, flush=True)
-        _say("Press Ctrl-C to stop.")
-        GunicornServer(app, gunicorn_options(settings)).run()
+        say(f"Blanco demo on http://{bind}  (Redis: {url})")
+        say("Each line: <recipient-id> <image-url> <click-url>. Open the image URLs in a browser;")
+        say(f"an admin API key for this demo: {admin_key}")
+        say(f"the API description: http://{bind}/api/v1/openapi.json")
+        say(f"today's newsletter, filled for every demo recipient: http://{bind}/demo")
+        _say_how_to_try_amp(services, links[0].recipient_id)
+        with DemoSession(settings.data_dir, _demo_environment(settings, url, quickstart)):
+            say(
+                "while the demo runs, blanco commands in this folder use it "
+                "(e.g. blanco embed daily hero --esp mailchimp); for other tools: "
+                f"source {demo_env_path(settings.data_dir)}"
+            )
+            for link in links:
+                print(link.recipient_id, link.image_url, link.click_url, flush=True)
+            say("Press Ctrl-C to stop.")
+            GunicornServer(app, gunicorn_options(settings)).run()
     return 0
+
+
+def _say_how_to_try_amp(services: Services, recipient_id: str) -> None:
+    """How to fetch one demo recipient's AMP items of today's send, as a curl command."""
+    allowed, sends = services.settings.amp_senders, services.sends.recent(CAMPAIGN_ID, limit=1)
+    if not allowed or not sends:
+        return
+    sender = f"news{allowed[0]}" if allowed[0].startswith("@") else allowed[0]
+    url = (
+        f"{services.settings.public_url}{items_path(CAMPAIGN_ID)}?{TOKEN_PARAM}="
+        f"{services.signer.sign(recipient_id)}&{SEND_PARAM}={sends[0].id}"
+    )
+    say(f"AMP for Email: the demo allows the sender {sender}; {recipient_id}'s AMP items:")
+    say(f"  curl -H {shlex.quote(f'{SENDER_HEADER}: {sender}')} {shlex.quote(url)}")
 
 
 def cmd_api_key(args: argparse.Namespace) -> int:
     """Create an API key and print it (it is shown only once)."""
-    settings = _settings({}, quickstart=False)
-    with redis_for(settings) as url:
-        app = create_app({"redis_url": url})
-        services: Services = app.extensions[EXTENSION]
+    with command_services() as services:
         record, plain = services.api_keys.create(args.name, args.scope)
-        _say(f"created API key {record.id} ({', '.join(record.scopes)}); store it now:")
+        say(f"created API key {record.id} ({', '.join(record.scopes)}); store it now:")
         print(plain)
     return 0
 
@@ -112,9 +173,17 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a bad argument reported in one line that points at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``<prog>: <message> (see <prog> --help)`` and exit 2."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = argparse.ArgumentParser(prog="blanco", description=__doc__)
+    parser = OneLineParser(prog="blanco", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the server (gunicorn)")
@@ -148,17 +217,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``blanco`` console script."""
+    """Entry point of the ``blanco`` console script: the command's exit status, and one line
+    on stderr when it fails."""
     args = build_parser().parse_args(argv)
-    configure_logging(os.environ.get(env_name("log_level"), "INFO"))
     try:
+        _configure_logging()
         result: int = args.handler(args)
-    except ConfigError as exc:
-        _say(f"blanco: {exc}")
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # every failure ends in one line (see the module)
+        message, status = failure(exc)
+        say("blanco: " + " ".join(message.splitlines()))
+        return status
     return result
+
+
+def _configure_logging() -> None:
+    level = os.environ.get(env_name("log_level"), "INFO")
+    try:
+        configure_logging(level)
+    except ValueError:
+        raise CommandError(f"BLANCO_LOG_LEVEL: unknown log level {level!r}", status=2) from None
+
+
+def failure(exc: Exception) -> tuple[str, int]:
+    """The one-line message and exit status for a command that raised ``exc``."""
+    if isinstance(exc, CommandError):
+        return str(exc), exc.status
+    if isinstance(exc, ConfigError):
+        return str(exc), 2
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return f"cannot reach Redis: {exc}", 1
+    if isinstance(exc, redis.RedisError):
+        return f"Redis answered with an error: {exc}", 1
+    if isinstance(exc, EmbeddedRedisError):
+        return str(exc), 1
+    if isinstance(exc, BlancoError):
+        return exc.public_message, 1
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}", 1
+    log.debug("unexpected error", exc_info=exc)
+    return (
+        f"unexpected {type(exc).__name__}: {exc} (BLANCO_LOG_LEVEL=DEBUG logs the traceback)",
+        1,
+    )
 
 
 if __name__ == "__main__":

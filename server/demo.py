@@ -92,10 +92,14 @@ DEMO_BLOCK: dict[str, Any] = {
 }
 
 
-def _person(first_name: str, lifecycle: str, time_zone: str, email: bool = True) -> dict[str, Any]:
+def _person(
+    recipient_id: str, first_name: str, lifecycle: str, time_zone: str, email: bool = True
+) -> dict[str, Any]:
+    """A demo profile; its address is ASCII (from the id: most ESPs refuse a non-ASCII local
+    part on import), its display name as written (Chloé)."""
     return {
         "first_name": first_name,
-        "email": f"{first_name.lower()}@example.com",
+        "email": f"{recipient_id}@example.com",
         "lifecycle": lifecycle,
         "time_zone": time_zone,
         "consent_email": email,
@@ -103,11 +107,11 @@ def _person(first_name: str, lifecycle: str, time_zone: str, email: bool = True)
 
 
 DEMO_RECIPIENTS: list[tuple[str, dict[str, Any], float]] = [
-    ("anna", _person("Anna", "active", "Europe/Amsterdam"), 0.91),
-    ("bram", _person("Bram", "new", "Europe/Amsterdam"), 0.78),
-    ("chloe", _person("Chloé", "lapsed", "Europe/Paris"), 0.35),
-    ("daan", _person("Daan", "active", "Europe/Amsterdam"), 0.52),
-    ("eva", _person("Eva", "active", "Europe/Berlin", email=False), 0.08),
+    ("anna", _person("anna", "Anna", "active", "Europe/Amsterdam"), 0.91),
+    ("bram", _person("bram", "Bram", "new", "Europe/Amsterdam"), 0.78),
+    ("chloe", _person("chloe", "Chloé", "lapsed", "Europe/Paris"), 0.35),
+    ("daan", _person("daan", "Daan", "active", "Europe/Amsterdam"), 0.52),
+    ("eva", _person("eva", "Eva", "active", "Europe/Berlin", email=False), 0.08),
 ]
 
 

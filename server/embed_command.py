@@ -14,6 +14,7 @@ import sys
 from typing import IO, Any
 
 from models.errors import BlancoError, InvalidInput, NotFound
+from server.command_context import command_services
 from server.embed_codes import (
     DEFAULT_SEND_FIELD,
     DEFAULT_TOKEN_FIELD,
@@ -23,7 +24,6 @@ from server.embed_codes import (
     embed_code,
     newsletter_embed,
 )
-from server.import_command import command_services
 from server.services import Services
 
 OUTPUTS = ("html", "mjml", "json")

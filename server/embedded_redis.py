@@ -67,9 +67,12 @@ class EmbeddedRedis:
             raise EmbeddedRedisError(
                 f"data folder path too long for a Unix socket: {self.data_dir}"
             )
-        if self.socket_path.exists():
-            self._refuse_if_in_use()
-            self.socket_path.unlink()
+        if self.in_use():
+            raise EmbeddedRedisError(
+                f"another Redis already serves {self.socket_path}: a blanco serve or demo "
+                "already runs on this data folder; stop it, or set BLANCO_DATA_DIR or REDIS_URL"
+            )
+        self.socket_path.unlink(missing_ok=True)
         config = self.data_dir / "redis.conf"
         config.write_text(
             "\n".join(
@@ -96,18 +99,21 @@ class EmbeddedRedis:
         self._wait_until_ready()
         return self.url
 
-    def _refuse_if_in_use(self) -> None:
+    def in_use(self) -> bool:
+        """Whether a Redis (another process's) answers on this data folder's socket."""
+        if self.running or not self.socket_path.exists():
+            return False
+        client = self._client(timeout=0.5)
         try:
-            redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=0.5).ping()
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
-            return
-        raise EmbeddedRedisError(
-            f"another Redis already serves {self.socket_path}; stop it or set REDIS_URL"
-        )
+            return bool(client.ping())
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
-        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=0.5)
+        client = self._client(timeout=0.5)
         while time.monotonic() < deadline:
             if not self.running:
                 raise EmbeddedRedisError(
@@ -121,19 +127,22 @@ class EmbeddedRedis:
         self.stop()
         raise EmbeddedRedisError("redis-server did not answer in time")
 
+    def _client(self, timeout: float) -> redis.Redis:
+        """A client of this socket that does not retry: redis-py's default retries with
+        backoff would wait seconds on a socket that is gone (as it is after ``SHUTDOWN``)."""
+        return redis.Redis(
+            unix_socket_path=str(self.socket_path),
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+
     def stop(self) -> None:
         """Shut the server down, writing the AOF; kill it if it does not exit."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
         try:
-            # no retries: the server closing the connection is the answer
-            client = redis.Redis(
-                unix_socket_path=str(self.socket_path),
-                socket_timeout=2,
-                retry=Retry(NoBackoff(), 0),
-            )
-            client.shutdown()
+            self._client(timeout=2).shutdown()
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             process.terminate()
         try:

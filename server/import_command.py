@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import contextlib
 import json
 import os
 import sys
@@ -20,25 +19,12 @@ from typing import IO, Any
 
 from models.bulk_ingest import BulkReport, ingest_csv, ingest_jsonl
 from models.csv_rows import KINDS
-from server.config import load_settings
-from server.services import EXTENSION, Services
+from server.command_context import command_services
+from server.services import Services
 
 FORMATS = ("jsonl", "csv")
 SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 BAR_WIDTH = 30
-
-
-@contextlib.contextmanager
-def command_services() -> Iterator[Services]:
-    """The services of an app on the configured Redis (or the embedded one) for a command."""
-    from server.app import create_app  # the factory imports the whole app; only commands need it
-    from server.serving import redis_for
-
-    settings = load_settings()
-    with redis_for(settings) as url:
-        app = create_app({"redis_url": url})
-        found: Services = app.extensions[EXTENSION]
-        yield found
 
 
 def stores(services: Services) -> dict[str, Callable[[list[Any]], int]]:

@@ -9,7 +9,10 @@ What never goes into a log line: query strings (image and click URLs carry signe
 tokens in them), raw paths, user agents and client addresses. Requests are named by their URL
 rule (``/i/<campaign_id>/<block_id>.png``). Messages should name campaigns and blocks, never
 recipients. gunicorn's own access log stays off for the same reason: its format has the query
-string.
+string. gunicorn's error log goes through the same JSON handler (``server.serving``), its
+messages passed through ``ServerLogRedaction``, which drops client addresses, request lines,
+URIs and the quoted request bytes gunicorn puts in its parse errors. In tracebacks, pydantic's
+``input_value=…`` excerpts (a recipient id, an e-mail address) are replaced by ``[redacted]``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import re
 import sys
 import time
 import uuid
+from types import TracebackType
 from typing import IO, Any
 
 from flask import Flask, Response, g, has_request_context, request
@@ -63,6 +67,43 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+REDACTED = "[redacted]"
+_INPUT_VALUE = re.compile(r"input_value=(?:.*(?=, input_type=)|.*)")
+_CLIENT_ADDRESS = re.compile(r" from ip=.*?(?=: |$)")
+_QUOTED = re.compile(r"b?'(?:[^'\\]|\\.)*'" + "|" + r'b?"(?:[^"\\]|\\.)*"')
+_QUERY = re.compile(r"\?[^\s'\"]*")
+_REQUEST_TARGET = re.compile(r"^(Error handling request)(?! \(no URI read\)) .*", re.DOTALL)
+
+
+def redact_traceback(text: str) -> str:
+    """``text`` with every pydantic ``input_value=…`` excerpt (up to its ``input_type``, else
+    to the end of the line) replaced by ``[redacted]``."""
+    return "\n".join(
+        _INPUT_VALUE.sub(f"input_value={REDACTED}", line) for line in text.splitlines()
+    )
+
+
+def redact_server_message(text: str) -> str:
+    """A gunicorn message without the client's address, request line, URI or quoted request
+    bytes (``Invalid request from ip=203.0.113.7: Invalid HTTP request line: 'GET /i/…?r=…'``
+    becomes ``Invalid request: Invalid HTTP request line: [redacted]``)."""
+    text = _REQUEST_TARGET.sub(r"\1", text)
+    text = _CLIENT_ADDRESS.sub("", text)
+    text = _QUOTED.sub(REDACTED, text)
+    return _QUERY.sub(f"?{REDACTED}", text)
+
+
+class ServerLogRedaction(logging.Filter):
+    """Rewrites each record of gunicorn's error log with ``redact_server_message``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the message in place; never drops the record."""
+        record.msg = redact_server_message(record.getMessage())
+        record.args = ()
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """time (ISO 8601, UTC), level, logger, message, request_id, extras, exception: one line."""
 
@@ -85,10 +126,14 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
-            entry["exception"] = record.exc_text
+            entry["exception"] = redact_traceback(record.exc_text)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+    def formatException(self, ei: ExcInfo) -> str:
+        """The traceback, without pydantic's excerpts of the input."""
+        return redact_traceback(super().formatException(ei))
 
 
 class JsonLogHandler(logging.StreamHandler[IO[str]]):

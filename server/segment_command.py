@@ -12,7 +12,7 @@ import json
 import sys
 from typing import IO, Any
 
-from server.import_command import command_services
+from server.command_context import command_services
 from server.services import Services
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from server.config import Settings
 from server.embedded_redis import EmbeddedRedis
+from server.logs import ServerLogRedaction, configure_logging
 from server.metrics import mark_worker_dead
 
 
@@ -28,9 +32,29 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
+        "logger_class": JsonServerLogger,
         "child_exit": _child_exit,
         "worker_exit": _worker_exit,
     }
+
+
+class JsonServerLogger(Logger):  # type: ignore[misc]
+    """gunicorn's error log as Blanco's JSON lines (``server.logs``), redacted: gunicorn's own
+    handlers are removed, its records go to the root logger's JSON handler through
+    ``ServerLogRedaction``. Its access log stays off (``accesslog`` None)."""
+
+    def setup(self, cfg: Any) -> None:
+        """gunicorn's set-up (levels), then the JSON handler instead of gunicorn's."""
+        super().setup(cfg)
+        configure_logging(cfg.loglevel)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                if getattr(handler, "_gunicorn", False):
+                    log.removeHandler(handler)
+            log.propagate = True
+        if not any(isinstance(f, ServerLogRedaction) for f in self.error_log.filters):
+            self.error_log.addFilter(ServerLogRedaction())
+        self.access_log.disabled = True
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -44,6 +68,23 @@ def _worker_exit(server: Any, worker: Any) -> None:
     core = extensions.get("blanco.open")
     if core is not None and not core.recorder.flush(timeout=5.0):
         server.log.warning("worker %s exited before all events were recorded", worker.pid)
+
+
+def bind_in_use(bind: str) -> bool:
+    """Whether something already listens on a ``HOST:PORT`` bind address (other forms, such as
+    ``unix:PATH``, are left to gunicorn)."""
+    host, separator, port = bind.rpartition(":")
+    if not separator or not port.isdigit() or host.startswith("unix"):
+        return False
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - only probed, as gunicorn would bind it
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 @contextlib.contextmanager

@@ -58,7 +58,8 @@ class NodeFailure(redis.ConnectionError):  # type: ignore[misc]  # redis-py is u
     """A node could not be reached or did not answer in time."""
 
     def __init__(self, node: str, cause: BaseException) -> None:
-        super().__init__(f"{node}: {type(cause).__name__}")
+        said = str(cause) or type(cause).__name__
+        super().__init__(said if node == SINGLE_NODE else f"node {node}: {said}")
         self.node = node
         self.cause = cause
 

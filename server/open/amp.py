@@ -14,13 +14,17 @@ CORS is AMP for Email's own (amp.dev, "CORS in AMP for Email"), checked before a
 
 * version 2: the request carries ``AMP-Email-Sender: <address>``; an allowed sender gets
   ``AMP-Email-Allow-Sender: <address>`` back. It takes precedence over version 1.
-* version 1 (deprecated): ``Origin`` plus the ``__amp_source_origin`` query parameter; an allowed
-  sender gets ``Access-Control-Allow-Origin: <Origin>``,
-  ``AMP-Access-Control-Allow-Source-Origin: <sender>``,
-  ``Access-Control-Expose-Headers: AMP-Access-Control-Allow-Source-Origin`` and
-  ``Access-Control-Allow-Credentials: true``.
-* anything else (no sender, a sender not in ``BLANCO_AMP_ALLOWED_SENDERS``, a malformed
-  ``Origin``) is refused as the spec says ("reject the request"): ``403`` with
+* version 1 (deprecated): ``Origin`` plus the ``__amp_source_origin`` query parameter. The
+  ``Origin`` must be an email client's or AMP cache's (``AMP_CLIENT_ORIGINS``: Gmail, the Gmail
+  and amp.dev playgrounds, ``https://*.ampproject.org``) or an https origin on an allowed
+  sender's domain (``https://shop.example`` and its subdomains for ``news@shop.example`` or
+  ``@shop.example``). An allowed sender from an allowed origin gets
+  ``Access-Control-Allow-Origin: <Origin>``, ``AMP-Access-Control-Allow-Source-Origin:
+  <sender>`` and ``Access-Control-Expose-Headers: AMP-Access-Control-Allow-Source-Origin``;
+  never ``Access-Control-Allow-Credentials`` (AMP for Email asks for none, email proxies send no
+  cookies, and the recipient is named by the signed token).
+* anything else (no sender, a sender not in ``BLANCO_AMP_ALLOWED_SENDERS``, an ``Origin`` that
+  is neither of the above) is refused as the spec says ("reject the request"): ``403`` with
   ``{"items": []}``, no allow header, and nothing read, ranked or recorded.
 
 CORS only tells the email client's proxy which senders may read the answer; what a reader can
@@ -67,7 +71,17 @@ NO_STORE = "no-cache, no-store, max-age=0, private"
 DEFAULT_CURRENCY: str = CardParams.model_fields["currency"].default
 DEFAULT_LOCALE: str = CardParams.model_fields["locale"].default
 MAX_SENDER_LENGTH = 254
-_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
+AMP_CLIENT_ORIGINS = frozenset(
+    {
+        "https://mail.google.com",  # Gmail's proxy
+        "https://amp.gmail.dev",  # Gmail's AMP for Email playground
+        "https://playground.amp.dev",  # the AMP project's playground
+    }
+)
+"""Origins of the email clients that send CORS version 1 requests (with ``Origin``)."""
+AMP_CACHE_SUFFIXES = (".ampproject.org",)
+"""Host suffixes of the AMP caches (``https://<anything>.cdn.ampproject.org``)."""
+_ORIGIN = re.compile(r"https://(?P<host>[a-z0-9-]+(?:\.[a-z0-9-]+)+)")
 _SENDER = re.compile(r"[^@\s,]+@[^@\s,]+")
 
 
@@ -88,6 +102,21 @@ def sender_allowed(sender: str, allowed: Sequence[str]) -> bool:
     return address in allowed or domain in allowed
 
 
+def origin_allowed(origin: str, allowed: Sequence[str]) -> bool:
+    """Whether a version 1 ``Origin`` is an AMP email client's or cache's, or an https origin
+    on an allowed sender's domain (or a subdomain of it)."""
+    if origin in AMP_CLIENT_ORIGINS:
+        return True
+    found = _ORIGIN.fullmatch(origin)
+    if found is None:
+        return False
+    host = found["host"]
+    if host.endswith(AMP_CACHE_SUFFIXES):
+        return True
+    domains = {entry.rpartition("@")[2] for entry in allowed}
+    return any(host == domain or host.endswith(f".{domain}") for domain in domains)
+
+
 class Lookup(Protocol):
     """What CORS reads from request headers and query arguments (both case rules kept)."""
 
@@ -104,7 +133,7 @@ def cors_headers(headers: Lookup, args: Lookup, allowed: Sequence[str]) -> dict[
         return {"AMP-Email-Allow-Sender": sender}
     origin = headers.get("Origin")
     source = args.get(SOURCE_ORIGIN_PARAM)
-    if origin is None or source is None or not _ORIGIN.fullmatch(origin):
+    if origin is None or source is None or not origin_allowed(origin, allowed):
         return None
     if not sender_allowed(source, allowed):
         return None
@@ -112,7 +141,6 @@ def cors_headers(headers: Lookup, args: Lookup, allowed: Sequence[str]) -> dict[
         "Access-Control-Allow-Origin": origin,
         "AMP-Access-Control-Allow-Source-Origin": source,
         "Access-Control-Expose-Headers": "AMP-Access-Control-Allow-Source-Origin",
-        "Access-Control-Allow-Credentials": "true",
     }
 
 

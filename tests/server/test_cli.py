@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import html
+import io
+import json
 import os
 import re
 import signal
@@ -33,9 +36,13 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def test_demo_prints_urls_and_serves_them(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BLANCO_SIGNING_KEYS")}
-    env["BLANCO_DATA_DIR"] = str(tmp_path / "data")
+def test_demo_prints_urls_and_serves_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [n for n in os.environ if n == "REDIS_URL" or n.startswith("BLANCO_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("BLANCO_DATA_DIR", str(tmp_path / "data"))
+    env = dict(os.environ)
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "demo", "--port", str(port)],
@@ -77,12 +84,49 @@ def test_demo_prints_urls_and_serves_them(tmp_path: Path) -> None:
         slot = html.unescape(slot_images[0])
         with urllib.request.urlopen(slot, timeout=5) as response:  # noqa: S310
             assert decode_image(response.read()).size == (1200, 400)  # dpr=2
+        audience = commands_against_the_demo(port, capsys)
+        assert {r["recipient_id"]: r["blanco_token"] for r in audience} == {
+            rid: url.split("?r=")[1] for rid, url, _ in lines if rid != "eva"
+        }  # the demo's own key signed them: they are the tokens of the printed URLs
+        assert [r["email"] for r in audience] == [
+            f"{r['recipient_id']}@example.com" for r in audience
+        ]
+        assert {r["first_name"] for r in audience} >= {"Chloé"}
+        anna = next(row for row in audience if row["recipient_id"] == "anna")
+        items = f"/amp/daily/items.json?r={anna['blanco_token']}&s={anna['blanco_send_id']}"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{items}", headers={"AMP-Email-Sender": "news@example.com"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            assert response.headers["AMP-Email-Allow-Sender"] == "news@example.com"
+            assert len(json.load(response)["items"]) == 3
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
     assert "generated a quick-start key" in stderr
     assert (tmp_path / "data" / "quickstart-signing-key").exists()
     assert not (tmp_path / "data" / "redis" / "redis.sock").exists()  # Redis shut down
+    assert (
+        f"curl -H 'AMP-Email-Sender: news@example.com' 'http://127.0.0.1:{port}{items}'" in stderr
+    )
+    assert f"source {tmp_path / 'data' / 'demo.env'}" in stderr
+    assert not (tmp_path / "data" / "demo.env").exists()  # removed when the demo stopped
+
+
+def commands_against_the_demo(
+    port: int, capsys: pytest.CaptureFixture[str]
+) -> list[dict[str, str]]:
+    """Run ``blanco embed`` and ``blanco audience`` as the README shows them, with nothing in
+    the environment but the data folder: both find the running demo. Returns the audience."""
+    capsys.readouterr()
+    assert main(["embed", "daily", "hero", "--esp", "mailchimp"]) == 0
+    embedded = capsys.readouterr()
+    assert embedded.err.startswith("using the running demo's Redis and key")
+    assert embedded.out.startswith(f'<a href="http://127.0.0.1:{port}/c/daily/hero?r=*|')
+    assert main(["audience", "daily"]) == 0
+    exported = capsys.readouterr()
+    assert "4 recipients exported" in exported.err
+    return list(csv.DictReader(io.StringIO(exported.out)))
 
 
 def test_serve_refuses_to_start_without_a_signing_key(

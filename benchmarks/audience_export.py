@@ -42,6 +42,9 @@ from models.newsletters import NewsletterSpec
 from models.recipient_store import RecipientStore
 from models.recipients import ProfileUpsert, ScoresUpsert, ScoreValue
 from models.sends import Send, SendCounts, plan_send
+from models.storage.batch import Batch
+from models.storage.clients import connect
+from models.storage.scan import scan_every_primary
 from server.config import load_settings
 from server.services import Services, audience_export, build_services
 
@@ -129,7 +132,7 @@ def load_recipients(services: Services, start: int, stop: int, moments: Moments)
     Redis runs the other's); return the seconds it took. No tombstone check (as in
     ``benchmarks.ingest``): nobody was erased. Its own client: the app's 0.5-second socket
     timeout is tight for chunks of 3,000 writes on a busy machine."""
-    client = redis.Redis.from_url(services.settings.redis_url, decode_responses=True)
+    client = connect(services.settings.redis_target, decode=True, timeout=30.0)
     store = RecipientStore(client, ttl_seconds=services.settings.profile_ttl_seconds)
     began = time.perf_counter()
     try:
@@ -298,20 +301,21 @@ def export_in_child(job: ChildJob, idle_kb: int) -> ChildResult:
 
 
 def raw_read_in_child(job: ChildJob, idle_kb: int) -> ChildResult:
-    """The baseline: the export's SCAN over the profile keys and one pipelined HGETALL of
-    profile and scores per recipient, in the export's batches; nothing evaluated or written."""
+    """The baseline: the export's SCAN over the profile keys (every primary) and one batched
+    HGETALL of profile and scores per recipient, in the export's batches; nothing evaluated or
+    written."""
     client = child_services(job).redis
     read = 0
     started = time.perf_counter()
-    profile_keys = client.scan_iter(match=keys.PROFILE_KEY_PATTERN, count=BATCH, _type="hash")
+    profile_keys = scan_every_primary(client, keys.PROFILE_KEY_PATTERN, BATCH, key_type="hash")
     while batch := list(islice(profile_keys, BATCH)):
-        pipe = client.pipeline(transaction=False)
+        reads = Batch(client)
         for key in batch:
             if parsed := keys.recipient_of(key):
-                pipe.hgetall(key)
-                pipe.hgetall(keys.scores(parsed[0]))
+                reads.hgetall(key)
+                reads.hgetall(keys.scores(parsed[0]))
                 read += 1
-        pipe.execute()
+        reads.execute()
     seconds = time.perf_counter() - started
     return ChildResult("raw", seconds, read, 0, 0, idle_kb, memory_kb()[1])
 

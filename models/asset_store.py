@@ -18,6 +18,7 @@ from models.campaigns import utc_now
 from models.config_versions import announce_config
 from models.errors import NotFound
 from models.image_validation import ImageLimits, validate_image
+from models.storage.batch import Batch
 
 
 class AssetStore:
@@ -90,14 +91,14 @@ class AssetStore:
         return Asset.model_validate_json(document), bytes(data)
 
     def get_bytes(self, asset_ids: Iterable[str]) -> dict[str, bytes]:
-        """The bytes of each stored asset among ``asset_ids``, in one pipelined round-trip."""
+        """The bytes of each stored asset among ``asset_ids`` (one round trip per node)."""
         wanted = sorted({i for i in asset_ids if valid_asset_id(i)})
         if not wanted:
             return {}
-        with self.redis.pipeline(transaction=False) as pipe:
-            for asset_id in wanted:
-                pipe.get(keys.asset(asset_id))
-            found = pipe.execute()
+        batch = Batch(self.redis)  # one round trip per node holding any of them
+        for asset_id in wanted:
+            batch.get(keys.asset(asset_id))
+        found = batch.execute()
         return {i: bytes(data) for i, data in zip(wanted, found, strict=True) if data is not None}
 
     def list(self) -> list[Asset]:

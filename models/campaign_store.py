@@ -118,7 +118,7 @@ class CampaignStore:
                 [FieldError(("height",), f"width × height must be at most {self.max_pixels}")],
             )
         block_key = keys.block(campaign_id, spec.id)
-        with self.redis.pipeline() as pipe:
+        with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(block_key)

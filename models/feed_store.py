@@ -94,7 +94,7 @@ class FeedStore:
 
     def load(self, feed_id: str) -> Feed:
         """Every item of the feed with the version they belong to (one transaction)."""
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=True)
         pipe.get(keys.feed_version(feed_id))
         pipe.hgetall(keys.feed_items(feed_id))
         version, documents = pipe.execute()

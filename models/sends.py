@@ -92,7 +92,7 @@ class SendStore:
 
     def start(self, send: Send) -> None:
         """Record a send whose export begins; a previous export of the day is replaced."""
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=True)
         pipe.unlink(
             keys.send_members(send.campaign_id, send.id),
             keys.send_holdout(send.campaign_id, send.id),
@@ -104,7 +104,7 @@ class SendStore:
 
     def save(self, send: Send) -> None:
         """Store the send's record (e.g. with its final counts)."""
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=True)
         self._queue_save(pipe, send)
         pipe.execute()
         announce_config(self.redis)

@@ -13,10 +13,12 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from models.storage.clients import cluster_of, connect, parse_redis_url
 from server import create_app
 from server.embedded_redis import EmbeddedRedis
 from server.services import EXTENSION, Services
 from tests.factories import FakeClock
+from tests.redis_servers import RedisClusterProcesses
 
 pytest_plugins = ["tests.redis_fixtures"]  # redis_cluster, redis_sentinel
 
@@ -34,9 +36,26 @@ def _with_db(url: str, db: int) -> str:
     return f"{scheme}://{host}/{db}"
 
 
+TOPOLOGY_ENV = "BLANCO_TEST_TOPOLOGY"
+"""``cluster`` runs the suite on a three-master Redis Cluster the session starts; unset (or
+``single``) runs it on one Redis: ``REDIS_URL`` when set, else an embedded server."""
+
+
+def topology() -> str:
+    """The Redis topology this test session runs on."""
+    return os.environ.get(TOPOLOGY_ENV, "single") or "single"
+
+
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The test Redis: REDIS_URL when set, else an embedded server for the session."""
+def redis_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The test Redis: a cluster (``BLANCO_TEST_TOPOLOGY=cluster``), else REDIS_URL when set
+    (database 15), else an embedded server for the session."""
+    if topology() == "cluster":
+        cluster: RedisClusterProcesses = request.getfixturevalue("redis_cluster")
+        yield "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in cluster.ports)
+        return
     configured = os.environ.get("REDIS_URL")
     if configured:
         yield _with_db(configured, TEST_DB)
@@ -45,13 +64,25 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield _with_db(embedded.url, TEST_DB)
 
 
+def _flush(client: Any) -> None:
+    """Empty the test Redis: the database, or every primary of a cluster."""
+    cluster = cluster_of(client)
+    if cluster is None:
+        client.flushdb()
+        return
+    for node in cluster.get_primaries():
+        cluster.get_redis_connection(node).flushall()
+
+
 @pytest.fixture
-def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    """A client on the flushed test database; flushed again afterwards."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    client.flushdb()
-    yield client
-    client.flushdb()
+def redis_client(redis_url: str) -> Iterator[Any]:
+    """A client on the flushed test Redis (a cluster client on a cluster); flushed again
+    afterwards."""
+    client = connect(parse_redis_url(redis_url), decode=True, timeout=5.0)
+    cluster = cluster_of(client)
+    _flush(client)
+    yield cluster if cluster is not None else client
+    _flush(client)
     client.close()
 
 

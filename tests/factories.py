@@ -17,7 +17,7 @@ from werkzeug.test import TestResponse
 from models.campaigns import Block, BlockSpec, CampaignSpec
 from models.recipients import ProfileUpsert, ScoresUpsert
 from models.storage.batch import SINGLE_NODE
-from models.storage.clients import cluster_of
+from models.storage.clients import cluster_of, connect, parse_redis_url
 from server.services import Services
 
 
@@ -250,3 +250,29 @@ def redis_nodes(client: Any) -> list[str]:
     if cluster is None:
         return [SINGLE_NODE]
     return [node.name for node in cluster.get_primaries()]
+
+
+def raw_client(redis_url: str, **options: Any) -> Any:
+    """Another client on the test Redis (a cluster client on a cluster), e.g. a bytes client."""
+    client = connect(parse_redis_url(redis_url), timeout=5.0, **{"decode": False, **options})
+    return cluster_of(client) or client
+
+
+def command_calls(client: Any, command: str) -> int:
+    """How often Redis (every primary of a cluster) ran ``command`` since its stats reset."""
+    return sum(
+        int(info.get(f"cmdstat_{command}", {}).get("calls", 0))
+        for info in _each_node(client, lambda node: node.info("commandstats"))
+    )
+
+
+def reset_command_stats(client: Any) -> None:
+    """Reset Redis's command statistics (on every primary of a cluster)."""
+    _each_node(client, lambda node: node.config_resetstat())
+
+
+def _each_node(client: Any, call: Any) -> list[Any]:
+    cluster = cluster_of(client)
+    if cluster is None:
+        return [call(client)]
+    return [call(cluster.get_redis_connection(node)) for node in cluster.get_primaries()]

@@ -188,10 +188,12 @@ def cluster_of(client: Any) -> RedisCluster | None:
     return None
 
 
-def connect(target: RedisTarget, *, decode: bool, timeout: float, retries: int = 0) -> Any:
+def connect(
+    target: RedisTarget, *, decode: bool, timeout: float, retries: int = 0, **extra: Any
+) -> Any:
     """A client for ``target``. ``retries`` > 0 retries a failed call that many times with a
     short backoff (admin calls, jobs); the open path uses 0: the timeout and the circuit breaker
-    bound its latency."""
+    bound its latency. ``extra`` options go to every connection (e.g. ``encoding_errors``)."""
     retry = (
         Retry(ExponentialBackoff(cap=0.5, base=0.05), retries) if retries else Retry(NoBackoff(), 0)
     )
@@ -201,6 +203,7 @@ def connect(target: RedisTarget, *, decode: bool, timeout: float, retries: int =
         "socket_connect_timeout": timeout,
         "health_check_interval": 30,
         "retry": retry,
+        **extra,
     }
     if target.kind == "single":
         return redis.Redis.from_url(target.url, **options)

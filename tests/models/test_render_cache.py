@@ -7,6 +7,7 @@ import redis
 from models import keys
 from models.render_cache import LocalImageCache, RenderCache
 from renderers.base import RenderedImage
+from tests.factories import raw_client
 
 
 def image(size: int, fill: bytes = b"x") -> RenderedImage:
@@ -14,7 +15,7 @@ def image(size: int, fill: bytes = b"x") -> RenderedImage:
 
 
 def test_lookup_reports_where_it_was_found(redis_url: str, redis_client: redis.Redis) -> None:
-    raw = redis.Redis.from_url(redis_url)
+    raw = raw_client(redis_url)
     cache = RenderCache(raw, ttl_seconds=60, local_bytes=10_000, max_bytes=10_000)
     assert cache.lookup("a") == (None, "miss")
     assert cache.put("a", image(100))
@@ -29,9 +30,7 @@ def test_lookup_reports_where_it_was_found(redis_url: str, redis_client: redis.R
 def test_redis_stops_admitting_past_the_memory_cap(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    cache = RenderCache(
-        redis.Redis.from_url(redis_url), ttl_seconds=60, local_bytes=100_000, max_bytes=1_000
-    )
+    cache = RenderCache(raw_client(redis_url), ttl_seconds=60, local_bytes=100_000, max_bytes=1_000)
     admitted = [cache.put(f"d{i}", image(300)) for i in range(5)]
     assert admitted == [True, True, True, False, False]
     stored = list(redis_client.scan_iter(keys.render_cache("*")))

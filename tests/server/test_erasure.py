@@ -18,6 +18,7 @@ from models.recipient_store import RecipientStore
 from models.recipients import ProfileUpsert
 from models.render_cache import PersonalRenders
 from models.sends import SendMemberships
+from models.storage.clients import cluster_of
 from server.services import Services
 from tests.conftest import SIGNING_KEY
 from tests.factories import (
@@ -25,11 +26,14 @@ from tests.factories import (
     FALLBACK_URL,
     AdminApi,
     FakeClock,
+    command_calls,
     corner_color,
     hex_rgb,
     jsonl,
     problem,
+    raw_client,
     redis_contents,
+    reset_command_stats,
     store_block,
     variant,
 )
@@ -55,9 +59,7 @@ def api(client: FlaskClient, admin_headers: dict[str, str]) -> AdminApi:
 @pytest.fixture
 def everything(redis_url: str) -> Iterator[redis.Redis]:
     """A client that reads every value, binary ones (HyperLogLogs, images) included."""
-    client = redis.Redis.from_url(
-        redis_url, decode_responses=True, encoding_errors="backslashreplace"
-    )
+    client = raw_client(redis_url, decode=True, encoding_errors="backslashreplace")
     yield client
     client.close()
 
@@ -299,16 +301,17 @@ def test_single_writes_for_the_erased_id_are_a_conflict(
 
 def test_ingest_checks_tombstones_once_per_chunk(api: AdminApi, redis_client: redis.Redis) -> None:
     api.delete("/recipients/someone")
-    redis_client.config_resetstat()
+    reset_command_stats(redis_client)
     body = jsonl(*({"recipient_id": f"r{n}", "attributes": {"n": n}} for n in range(4500)))
     report = api.post("/profiles/bulk", data=body, content_type=NDJSON).get_json()
     assert report["stored"] == 4500
-    calls = redis_client.info("commandstats")["cmdstat_smismember"]["calls"]
+    calls = command_calls(redis_client, "smismember")
     # per chunk of 2,000 rows: one per tombstone set the chunk's ids fall in (beside their
     # own keys), one on the set of Blanco 0.1; all in one round trip
     chunks = [range(start, min(start + 2000, 4500)) for start in range(0, 4500, 2000)]
     sets = sum(len({keys.erased_marks(f"r{n}") for n in chunk}) for chunk in chunks)
-    assert calls == sets + len(chunks)
+    legacy = 0 if cluster_of(redis_client) else len(chunks)  # no 0.1 data on a cluster
+    assert calls == sets + legacy
 
 
 # the audit log

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from models.sends import plan_send
 from server.services import Services, audience_export
-from tests.factories import AdminApi, redis_contents, store_recipient
+from tests.factories import AdminApi, raw_client, redis_contents, store_recipient
 from tests.newsletter_fixtures import click_url, item, slot_url, store_newsletter
 
 RID = "erin-7"
@@ -20,9 +20,7 @@ SEND = "2026-11-23"
 
 @pytest.fixture
 def everything(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(
-        redis_url, decode_responses=True, encoding_errors="backslashreplace"
-    )
+    client = raw_client(redis_url, decode=True, encoding_errors="backslashreplace")
     yield client
     client.close()
 

@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from models.storage.batch import Batch, Command, send_commands
+from tests.factories import raw_client
 
 
 def test_commands_run_in_order_across_chunks(redis_client: redis.Redis) -> None:
@@ -21,7 +22,7 @@ def test_commands_run_in_order_across_chunks(redis_client: redis.Redis) -> None:
 
 def test_values_of_every_type_are_sent_as_given(redis_url: str, redis_client: redis.Redis) -> None:
     send_commands(redis_client, [("HSET", "h", "s", "é", "b", b"\x00\xff", "i", 7, "f", 0.25)])
-    raw = redis.Redis.from_url(redis_url, decode_responses=False)
+    raw = raw_client(redis_url)
     try:
         assert raw.hgetall("h") == {
             b"s": "é".encode(),

@@ -44,7 +44,9 @@ class CampaignStore:
         """Store a new campaign; Conflict if the id is taken."""
         now = utc_now()
         campaign = Campaign(**spec.model_dump(), created_at=now, updated_at=now)
-        if not self.redis.set(keys.campaign(spec.id), campaign.model_dump_json(), nx=True):
+        if not self.redis.set(
+            keys.campaign(spec.id), campaign.model_dump_json(by_alias=True), nx=True
+        ):
             raise Conflict(f"campaign {spec.id!r} already exists")
         self.redis.sadd(keys.CAMPAIGN_INDEX, spec.id)
         return campaign
@@ -73,7 +75,7 @@ class CampaignStore:
         campaign = Campaign(
             **spec.model_dump(), created_at=current.created_at, updated_at=utc_now()
         )
-        self.redis.set(keys.campaign(spec.id), campaign.model_dump_json(), xx=True)
+        self.redis.set(keys.campaign(spec.id), campaign.model_dump_json(by_alias=True), xx=True)
         return campaign
 
     def delete_campaign(self, campaign_id: str) -> None:

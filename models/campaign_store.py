@@ -183,7 +183,10 @@ class CampaignStore:
         return [parse_block(d) for d in documents if d]
 
     def delete_block(self, campaign_id: str, block_id: str) -> None:
-        """Delete a block; its version history stays so that old clicks still resolve."""
-        self.require_block(campaign_id, block_id)
+        """Delete a block; its version history stays so that old clicks still resolve. The
+        stored document is not parsed, so that one that cannot be read can still be removed."""
+        self.require_campaign(campaign_id)
+        if not self.redis.exists(keys.block(campaign_id, block_id)):
+            raise NotFound(f"no block {block_id!r} in campaign {campaign_id!r}")
         self.redis.delete(keys.block(campaign_id, block_id))
         self.redis.srem(keys.block_index(campaign_id), block_id)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from models.api_keys import Scope
 from models.errors import FieldError, Forbidden, InvalidInput, Unauthorized, UnsupportedMediaType
+from models.json_input import parse_json
 from server.problems import invalid
 from server.services import services
 
@@ -166,13 +167,10 @@ def authorize(scope: Scope) -> None:
 
 
 def request_json() -> Any:
-    """The request body as JSON, or InvalidInput/UnsupportedMediaType."""
+    """The request body as JSON (nesting bounded, no NaN), or InvalidInput/UnsupportedMediaType."""
     if not request.is_json:
         raise UnsupportedMediaType("send the body as application/json")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise InvalidInput("the request body is not valid JSON")
-    return data
+    return parse_json(request.get_data())
 
 
 def parse_json_body(model: type[M], data: Any = None) -> M:

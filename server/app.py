@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import redis
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
@@ -23,7 +24,7 @@ from server.open_routes import bp as open_time_bp
 from server.open_slots import SlotServer
 from server.open_time import OpenTime
 from server.ops_routes import bp as ops_bp
-from server.problems import problem_response
+from server.problems import problem_response, redis_failure
 from server.services import EXTENSION, build_services
 from server.webview import WebView
 from server.webview import bp as web_view_bp
@@ -86,6 +87,16 @@ def _register_error_handlers(app: Flask) -> None:
         if code == 405 and error.get_response().headers.get("Allow"):
             response.headers["Allow"] = error.get_response().headers["Allow"]
         return response
+
+    @app.errorhandler(redis.RedisError)
+    def redis_error(error: redis.RedisError) -> Response:
+        settings: Settings = app.extensions[EXTENSION].settings
+        problem = redis_failure(error, settings.redis_retry_after_seconds)
+        if problem.status_code == 500:
+            log.exception("unhandled redis error")
+        else:
+            log.warning("redis unavailable: %s: %s", type(error).__name__, error)
+        return problem_response(problem)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

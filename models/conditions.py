@@ -27,7 +27,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal, Union
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -41,6 +41,7 @@ from pydantic import (
 )
 
 from models.live_data import LIVE_PATH_PATTERN
+from models.time_zones import time_zone
 
 Scalar = str | int | float | bool
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -71,7 +72,7 @@ class Audience:
 
 
 class _Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     def matches(self, audience: Audience) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -94,7 +95,9 @@ class AnyOf(_Condition):
 class Not(_Condition):
     not_: NestedCondition = Field(alias="not")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     def matches(self, audience: Audience) -> bool:
         return not self.not_.matches(audience)
@@ -146,7 +149,9 @@ class _Comparison(_Condition):
     lte: float | str | None = None
     exists: bool | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     _OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte")
 
@@ -246,7 +251,9 @@ class SegmentCondition(_Condition):
 class TimeWindow(BaseModel):
     """A window in a time zone: weekdays, a daily start/end and an absolute from/until."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     tz: str = "UTC"
     weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
@@ -271,10 +278,7 @@ class TimeWindow(BaseModel):
 
 
 def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a long name
-        raise ValueError(f"unknown time zone {name!r}") from None
+    return time_zone(name)
 
 
 def recipient_zone(profile: Mapping[str, Any], default: str = "UTC") -> ZoneInfo:

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from models.campaigns import FallbackContent, Slug
 from models.conditions import WEEKDAYS, Condition, recipient_zone
 from models.recipients import AttributeName
+from models.time_zones import time_zone
 from renderers.html import HtmlContent
 from renderers.registry import ContentParams
 
@@ -33,7 +34,7 @@ def slot_block_id(slot: int) -> str:
 
 
 def _zone_name(name: str) -> str:
-    recipient_zone({"time_zone": name}, default=name)  # raises ValueError for unknown zones
+    time_zone(name)  # ValueError for an unknown zone
     return name
 
 

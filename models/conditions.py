@@ -36,6 +36,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -248,6 +249,21 @@ class SegmentCondition(_Condition):
         return self.segment in audience.segments
 
 
+LocalTime = Annotated[
+    dt.time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+            r"(Z|[+-][0-9]{2}:[0-9]{2})?$",
+            "description": "A time of day on the local clock, HH:MM or HH:MM:SS (an offset, "
+            "when given, is kept but not used).",
+        }
+    ),
+]
+"""A time of day on the local clock: JSON Schema's ``format: time`` would demand an offset."""
+
+
 class TimeWindow(BaseModel):
     """A window in a time zone: weekdays, a daily start/end and an absolute from/until."""
 
@@ -257,8 +273,8 @@ class TimeWindow(BaseModel):
 
     tz: str = "UTC"
     weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
-    start: dt.time | None = None
-    end: dt.time | None = None
+    start: LocalTime | None = None
+    end: LocalTime | None = None
     from_: dt.datetime | None = Field(None, alias="from")
     until: dt.datetime | None = None
 

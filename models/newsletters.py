@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from models.campaigns import FallbackContent, Slug
-from models.conditions import WEEKDAYS, Condition, recipient_zone
+from models.conditions import WEEKDAYS, Condition, LocalTime, recipient_zone
 from models.recipients import AttributeName
 from models.time_zones import time_zone
 from renderers.html import HtmlContent
@@ -49,7 +49,7 @@ class _Model(BaseModel):
 class Schedule(_Model):
     """When the newsletter goes out: a local time on some weekdays."""
 
-    time: dt.time = Field(dt.time(10, 0), description="Local send time, e.g. `10:00`.")
+    time: LocalTime = Field(dt.time(10, 0), description="Local send time, e.g. `10:00`.")
     time_zone: Annotated[str, AfterValidator(_zone_name)] = "Europe/Amsterdam"
     weekdays: list[Weekday] = Field(default_factory=_every_day, min_length=1)
 

@@ -41,7 +41,9 @@ class Operation:
     response: type[BaseModel] | None = None
     response_list: bool = False
     status: int = 200
+    other_statuses: dict[int, str] = field(default_factory=dict)
     response_media_type: str = "application/json"
+    other_response_media_types: tuple[str, ...] = ()
     query: dict[str, str] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
 
@@ -86,7 +88,9 @@ class Api:
         response: type[BaseModel] | None = None,
         response_list: bool = False,
         status: int = 200,
+        other_statuses: dict[int, str] | None = None,
         response_media_type: str = "application/json",
+        other_response_media_types: tuple[str, ...] = (),
         query: dict[str, str] | None = None,
         errors: tuple[int, ...] = (),
     ) -> Callable[[View], View]:
@@ -97,6 +101,8 @@ class Api:
         than JSON, ``body`` documents one line of the stream and the view reads it itself.
         ``other_bodies`` documents further request media types (a JSON Schema each, e.g. for
         ``multipart/form-data``); with any, the view reads and validates every body itself.
+        ``other_statuses`` documents further success statuses (with their description) that
+        answer the same body; ``other_response_media_types`` further media types of it.
         """
         op = Operation(
             method=method,
@@ -111,7 +117,9 @@ class Api:
             response=response,
             response_list=response_list,
             status=status,
+            other_statuses=other_statuses or {},
             response_media_type=response_media_type,
+            other_response_media_types=other_response_media_types,
             query=query or {},
             errors=errors,
         )

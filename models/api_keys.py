@@ -66,7 +66,7 @@ class ApiKeyStore:
             created_at=utc_now(),
             secret_sha256=_hash(secret),
         )
-        self.redis.hset(keys.API_KEYS, key_id, record.model_dump_json())
+        self.redis.hset(keys.API_KEYS, key_id, record.model_dump_json(by_alias=True))
         return record, f"{KEY_PREFIX}{key_id}_{secret}"
 
     def authenticate(self, presented: str) -> ApiKey | None:

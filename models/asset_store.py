@@ -55,7 +55,7 @@ class AssetStore:
             name=name or default_name(asset_id, facts.media_type),
         )
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(keys.asset_meta(asset_id), asset.model_dump_json(), nx=True)
+            pipe.set(keys.asset_meta(asset_id), asset.model_dump_json(by_alias=True), nx=True)
             pipe.set(keys.asset(asset_id), data, nx=True)
             pipe.get(keys.asset_meta(asset_id))
             created, _, stored = pipe.execute()

@@ -6,8 +6,9 @@ erased recipients); those lines are reported at ``/recipient_id``."""
 
 from __future__ import annotations
 
+import codecs
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from models.csv_rows import Column, CsvKind, RowProblem, read_csv
 from models.erasure import ErasedRecipients
 from models.errors import field_errors
+from models.json_input import nesting_problem
 
 M = TypeVar("M", bound=BaseModel)
 CHUNK = 2000
@@ -83,10 +85,18 @@ def ingest_jsonl(
     batch: list[M] = []
     numbers: list[int] = []
     for number, raw in enumerate(lines, start=1):
-        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        if not text.strip():
+        if not raw.strip():
             continue
         report.received += 1
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            report.reject(LineError(number, "", f"not valid UTF-8 (byte {exc.start + 1})"))
+            continue
+        too_deep = nesting_problem(text)
+        if too_deep is not None:
+            report.reject(LineError(number, too_deep.pointer, too_deep.message))
+            continue
         try:
             batch.append(model.model_validate_json(text))
             numbers.append(number)
@@ -109,18 +119,20 @@ def ingest_jsonl(
 
 
 def ingest_csv(
-    lines: Iterable[str],
+    lines: Iterable[bytes],
     kind: CsvKind[M],
     store: Callable[[list[M]], int],
     chunk: int = CHUNK,
 ) -> BulkReport:
-    """Validate CSV rows (header first) into ``kind.model`` and hand good ones to ``store``
-    in chunks; a bad row's pointer names its column (``/amount``)."""
+    """Validate CSV rows (UTF-8, an optional byte order mark, header first) into
+    ``kind.model`` and hand good ones to ``store`` in chunks; a bad row's pointer names its
+    column (``/amount``), and a row on a line that is not UTF-8 is refused."""
     report = BulkReport()
     header: list[Column] = []
     batch: list[M] = []
     numbers: list[int] = []
-    for item in read_csv(lines, kind):
+    undecodable: set[int] = set()
+    for item in read_csv(_decoded(lines, undecodable), kind, undecodable):
         if isinstance(item, list):
             header = item
             continue
@@ -149,6 +161,18 @@ def ingest_csv(
         _store(batch, numbers, store, report)
     report.errors.sort(key=lambda error: error.line)
     return report
+
+
+def _decoded(lines: Iterable[bytes], undecodable: set[int]) -> Iterator[str]:
+    """Each line as text; the number of a line that is not UTF-8 goes into ``undecodable``
+    (and the line is passed on with replacement characters, for the CSV reader to skip)."""
+    for number, raw in enumerate(lines, start=1):
+        line = raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError:
+            undecodable.add(number)
+            yield line.decode("utf-8", errors="replace")
 
 
 def _column_pointer(column: str) -> str:

@@ -46,7 +46,9 @@ class CampaignStore:
         """Store a new campaign; Conflict if the id is taken."""
         now = utc_now()
         campaign = Campaign(**spec.model_dump(), created_at=now, updated_at=now)
-        if not self.redis.set(keys.campaign(spec.id), campaign.model_dump_json(), nx=True):
+        if not self.redis.set(
+            keys.campaign(spec.id), campaign.model_dump_json(by_alias=True), nx=True
+        ):
             raise Conflict(f"campaign {spec.id!r} already exists")
         self.redis.sadd(keys.CAMPAIGN_INDEX, spec.id)
         announce_config(self.redis)
@@ -78,7 +80,7 @@ class CampaignStore:
         campaign = Campaign(
             **spec.model_dump(), created_at=current.created_at, updated_at=utc_now()
         )
-        self.redis.set(keys.campaign(spec.id), campaign.model_dump_json(), xx=True)
+        self.redis.set(keys.campaign(spec.id), campaign.model_dump_json(by_alias=True), xx=True)
         announce_config(self.redis)
         return campaign
 
@@ -189,8 +191,11 @@ class CampaignStore:
         return [parse_block(d) for d in documents if d]
 
     def delete_block(self, campaign_id: str, block_id: str) -> None:
-        """Delete a block; its version history stays so that old clicks still resolve."""
-        self.require_block(campaign_id, block_id)
+        """Delete a block; its version history stays so that old clicks still resolve. The
+        stored document is not parsed, so that one that cannot be read can still be removed."""
+        self.require_campaign(campaign_id)
+        if not self.redis.exists(keys.block(campaign_id, block_id)):
+            raise NotFound(f"no block {block_id!r} in campaign {campaign_id!r}")
         self.redis.delete(keys.block(campaign_id, block_id))
         self.redis.srem(keys.block_index(campaign_id), block_id)
         announce_config(self.redis)

@@ -27,23 +27,29 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal, Union
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from models.live_data import LIVE_PATH_PATTERN
+from renderers.time_zones import time_zone
 
 Scalar = str | int | float | bool
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_CONDITION_ITEMS = 100
+MAX_CONDITION_DEPTH = 32
+"""Most levels of ``all``, ``any`` and ``not`` one condition may nest (the innermost test
+counts as a level): far above real use, far below what the parsers can read back."""
 
 
 @dataclass(frozen=True)
@@ -67,30 +73,32 @@ class Audience:
 
 
 class _Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     def matches(self, audience: Audience) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
 class AllOf(_Condition):
-    all: list[Condition] = Field(max_length=MAX_CONDITION_ITEMS)
+    all: list[NestedCondition] = Field(max_length=MAX_CONDITION_ITEMS)
 
     def matches(self, audience: Audience) -> bool:
         return all(c.matches(audience) for c in self.all)
 
 
 class AnyOf(_Condition):
-    any: list[Condition] = Field(min_length=1, max_length=MAX_CONDITION_ITEMS)
+    any: list[NestedCondition] = Field(min_length=1, max_length=MAX_CONDITION_ITEMS)
 
     def matches(self, audience: Audience) -> bool:
         return any(c.matches(audience) for c in self.any)
 
 
 class Not(_Condition):
-    not_: Condition = Field(alias="not")
+    not_: NestedCondition = Field(alias="not")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     def matches(self, audience: Audience) -> bool:
         return not self.not_.matches(audience)
@@ -142,7 +150,9 @@ class _Comparison(_Condition):
     lte: float | str | None = None
     exists: bool | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     _OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte")
 
@@ -239,15 +249,32 @@ class SegmentCondition(_Condition):
         return self.segment in audience.segments
 
 
+LocalTime = Annotated[
+    dt.time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+            r"(Z|[+-][0-9]{2}:[0-9]{2})?$",
+            "description": "A time of day on the local clock, HH:MM or HH:MM:SS (an offset, "
+            "when given, is kept but not used).",
+        }
+    ),
+]
+"""A time of day on the local clock: JSON Schema's ``format: time`` would demand an offset."""
+
+
 class TimeWindow(BaseModel):
     """A window in a time zone: weekdays, a daily start/end and an absolute from/until."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     tz: str = "UTC"
     weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
-    start: dt.time | None = None
-    end: dt.time | None = None
+    start: LocalTime | None = None
+    end: LocalTime | None = None
     from_: dt.datetime | None = Field(None, alias="from")
     until: dt.datetime | None = None
 
@@ -267,10 +294,7 @@ class TimeWindow(BaseModel):
 
 
 def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a long name
-        raise ValueError(f"unknown time zone {name!r}") from None
+    return time_zone(name)
 
 
 def recipient_zone(profile: Mapping[str, Any], default: str = "UTC") -> ZoneInfo:
@@ -369,7 +393,7 @@ def _kind(value: Any) -> str | None:
     return None
 
 
-Condition = Annotated[
+NestedCondition = Annotated[
     Union[  # noqa: UP007 - tagged union needs the explicit form
         Annotated[AllOf, Tag("all")],
         Annotated[AnyOf, Tag("any")],
@@ -390,6 +414,54 @@ Condition = Annotated[
         custom_error_message="a condition needs one of the keys: " + ", ".join(_KINDS),
     ),
 ]
+
+
+def condition_depth_problem(value: Any) -> str | None:
+    """Why ``value`` (a condition as JSON or as a model) nests ``all``, ``any`` and ``not``
+    deeper than ``MAX_CONDITION_DEPTH`` levels, else None. Iterative, so it can run before
+    validation recurses."""
+    pending: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, ())]
+    while pending:
+        node, depth, path = pending.pop()
+        children = _children(node, path)
+        if children and depth == MAX_CONDITION_DEPTH:
+            where = "/" + "/".join(str(p) for p in path) if path else "the top"
+            return (
+                f"conditions may nest all, any and not at most {MAX_CONDITION_DEPTH} levels "
+                f"deep; this one goes deeper below {where}"
+            )
+        pending.extend((child, depth + 1, where) for child, where in children)
+    return None
+
+
+def _children(node: Any, path: tuple[str | int, ...]) -> list[tuple[Any, tuple[str | int, ...]]]:
+    """The conditions directly inside a combinator, with their paths."""
+    if isinstance(node, AllOf | AnyOf):
+        node = node.model_dump(by_alias=True)
+    elif isinstance(node, Not):
+        return [(node.not_, (*path, "not"))]
+    if not isinstance(node, dict):
+        return []
+    found: list[tuple[Any, tuple[str | int, ...]]] = []
+    for key in ("all", "any"):
+        items = node.get(key)
+        if isinstance(items, list):
+            found += [(item, (*path, key, index)) for index, item in enumerate(items)]
+    if "not" in node:
+        found.append((node["not"], (*path, "not")))
+    return found
+
+
+def _shallow_enough(value: Any) -> Any:
+    problem = condition_depth_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Condition = Annotated[NestedCondition, BeforeValidator(_shallow_enough)]
+"""A condition as other models hold it: at most ``MAX_CONDITION_DEPTH`` levels deep, so that
+every stored document can be read back (pydantic's JSON parser stops at 200 levels)."""
 
 _TAG_OF_CLASS: dict[type[_Condition], str] = {
     AllOf: "all",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -213,11 +213,13 @@ class CsvRow:
 
 
 def read_csv(
-    lines: Iterable[str], kind: CsvKind[Any]
+    lines: Iterable[str], kind: CsvKind[Any], undecodable: Collection[int] = ()
 ) -> Iterator[list[Column] | CsvRow | RowProblem]:
     """The header's columns first (unless the header is unusable: then its problems, and
-    nothing else), then a CsvRow or a RowProblem per non-blank row."""
-    reader = csv.reader(iter(lines))
+    nothing else), then a CsvRow or a RowProblem per non-blank row. A row on any line in
+    ``undecodable`` (not UTF-8) is refused; a quote that is never closed is reported at the
+    row where it opened, with the lines it swallowed."""
+    reader = csv.reader(iter(lines), strict=True)
     header: list[Column] | None = None
     previous_end = 0
     while True:
@@ -226,12 +228,17 @@ def read_csv(
         except StopIteration:
             return
         except csv.Error as exc:
-            yield RowProblem(previous_end + 1, "", f"not valid CSV: {exc}")
+            yield RowProblem(previous_end + 1, "", _csv_error(exc, previous_end + 1, reader))
             if header is None:
                 return
             previous_end = reader.line_num
             continue
         line, previous_end = previous_end + 1, reader.line_num
+        if undecodable and any(n in undecodable for n in range(line, previous_end + 1)):
+            yield RowProblem(line, "", "not valid UTF-8")
+            if header is None:
+                return
+            continue
         if header is None:
             header, problems = parse_header(kind, cells)
             if problems:
@@ -246,6 +253,16 @@ def read_csv(
             continue
         present = [(c, cell.strip()) for c, cell in zip(header, cells, strict=True) if cell.strip()]
         yield CsvRow(line, kind.build(present))
+
+
+def _csv_error(exc: csv.Error, line: int, reader: Any) -> str:
+    """The reason a row could not be read; an unclosed quote names the lines it swallowed."""
+    if str(exc) == "unexpected end of data":
+        return (
+            f"a quote opened in this row is never closed: lines {line}-{reader.line_num} "
+            "(to the end of the file) were not read as rows"
+        )
+    return f"not valid CSV: {exc}"
 
 
 KINDS: dict[str, CsvKind[Any]] = {

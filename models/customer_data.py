@@ -72,7 +72,7 @@ class Transaction(_Model):
 
     def stored(self) -> str:
         """The JSON kept in the recipient's transactions hash (the key names the recipient)."""
-        return self.model_dump_json(exclude={"recipient_id"})
+        return self.model_dump_json(by_alias=True, exclude={"recipient_id"})
 
     @classmethod
     def from_stored(cls, recipient_id: str, document: str) -> Transaction:
@@ -119,7 +119,7 @@ class CustomerEvent(_Model):
 
     def stored(self) -> str:
         """The JSON kept in the recipient's events hash (the key names the recipient)."""
-        return self.model_dump_json(exclude={"recipient_id"}, exclude_none=True)
+        return self.model_dump_json(by_alias=True, exclude={"recipient_id"}, exclude_none=True)
 
     @classmethod
     def from_stored(cls, recipient_id: str, document: str) -> CustomerEvent:

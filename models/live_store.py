@@ -48,7 +48,7 @@ class LiveStore:
                     f"there are already {MAX_SOURCES} live sources; delete one before adding one"
                 )
             pipe.multi()
-            pipe.hset(keys.LIVE_SOURCES, push.source, stored.model_dump_json())
+            pipe.hset(keys.LIVE_SOURCES, push.source, stored.model_dump_json(by_alias=True))
             pipe.set(keys.LIVE_VERSION, secrets.token_hex(8))
 
         self.redis.transaction(write, keys.LIVE_SOURCES)

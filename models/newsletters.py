@@ -15,10 +15,11 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from models.campaigns import FallbackContent, Slug
-from models.conditions import WEEKDAYS, Condition, recipient_zone
+from models.conditions import WEEKDAYS, Condition, LocalTime, recipient_zone
 from models.recipients import AttributeName
 from renderers.html import HtmlContent
 from renderers.registry import ContentParams
+from renderers.time_zones import time_zone
 
 MAX_SLOTS = 12
 SLOT_BLOCK = re.compile(r"^slot-([1-9][0-9]?)$")
@@ -33,7 +34,7 @@ def slot_block_id(slot: int) -> str:
 
 
 def _zone_name(name: str) -> str:
-    recipient_zone({"time_zone": name}, default=name)  # raises ValueError for unknown zones
+    time_zone(name)  # ValueError for an unknown zone
     return name
 
 
@@ -48,7 +49,7 @@ class _Model(BaseModel):
 class Schedule(_Model):
     """When the newsletter goes out: a local time on some weekdays."""
 
-    time: dt.time = Field(dt.time(10, 0), description="Local send time, e.g. `10:00`.")
+    time: LocalTime = Field(dt.time(10, 0), description="Local send time, e.g. `10:00`.")
     time_zone: Annotated[str, AfterValidator(_zone_name)] = "Europe/Amsterdam"
     weekdays: list[Weekday] = Field(default_factory=_every_day, min_length=1)
 

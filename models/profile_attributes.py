@@ -7,11 +7,13 @@ what they expect; ``null`` always removes an attribute.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from renderers.time_zones import time_zone_problem
 
 GENDERS = ("female", "male", "non_binary", "unknown")
 
@@ -47,16 +49,6 @@ def _one_of(*choices: str) -> Callable[[Any], str | None]:
     return check
 
 
-def _time_zone(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return "must be an IANA time zone such as Europe/Amsterdam"
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a long name
-        return f"unknown time zone {value!r} (use e.g. Europe/Amsterdam)"
-    return None
-
-
 @dataclass(frozen=True)
 class KnownAttribute:
     """A profile attribute with a fixed meaning."""
@@ -83,7 +75,8 @@ KNOWN_ATTRIBUTES: dict[str, KnownAttribute] = {
         KnownAttribute("language", "BCP 47 language tag", "e.g. nl or nl-NL.",
                        _matching(r"[a-z]{2,3}(-[A-Z]{2})?", "nl or nl-NL")),
         KnownAttribute("time_zone", "IANA time zone",
-                       "For time windows and countdowns `\"tz\": \"recipient\"`.", _time_zone),
+                       "For time windows and countdowns `\"tz\": \"recipient\"`.",
+                       time_zone_problem),
         KnownAttribute("country", "ISO 3166-1 alpha-2", "e.g. NL.",
                        _matching(r"[A-Z]{2}", "NL")),
         KnownAttribute("consent_email", "boolean",
@@ -94,6 +87,13 @@ KNOWN_ATTRIBUTES: dict[str, KnownAttribute] = {
                        _matching(r"[a-z0-9][a-z0-9_-]{0,63}", "city_tripper")),
     )
 }  # fmt: skip
+
+
+def finite_value(value: Any) -> Any:
+    """``value`` unchanged, unless it is NaN or ±Infinity (not JSON): then ValueError."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number (NaN and Infinity are not JSON)")
+    return value
 
 
 def attribute_problem(name: str, value: Any) -> str | None:

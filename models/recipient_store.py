@@ -185,7 +185,7 @@ class RecipientStore:
         for name, score in upsert.scores.items():
             if score.computed_at is None:
                 score = score.model_copy(update={"computed_at": now})
-            fields += (name, score.model_dump_json())
+            fields += (name, score.model_dump_json(by_alias=True))
         yield ("HSET", key, *fields)
         yield ("EXPIRE", key, self.ttl)
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -17,7 +18,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from models.profile_attributes import attribute_problem
+from models.profile_attributes import attribute_problem, finite_value
 
 RECIPIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-:@.]{1,128}$")
 
@@ -31,14 +32,15 @@ AttributeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 ModelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_:.-]{0,63}$")]
 SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 DEFAULT_SOURCE = "api"
-AttributeValue = (
+AttributeValue = Annotated[
     Annotated[str, Field(max_length=2000)]
     | int
     | float
     | bool
     | Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=100)]
-    | None
-)
+    | None,
+    BeforeValidator(finite_value),
+]
 
 
 def _recipient_id(value: str) -> str:

@@ -57,7 +57,7 @@ class PersonaStore:
 
     def put(self, rules: PersonaRules) -> PersonaRules:
         """Replace the rules."""
-        self.redis.set(keys.PERSONA_RULES, rules.model_dump_json(exclude_none=True))
+        self.redis.set(keys.PERSONA_RULES, rules.model_dump_json(by_alias=True, exclude_none=True))
         return rules
 
 

@@ -110,7 +110,9 @@ class SendStore:
         announce_config(self.redis)
 
     def _queue_save(self, pipe: redis.client.Pipeline, send: Send) -> None:
-        pipe.set(keys.send(send.campaign_id, send.id), send.model_dump_json(), ex=self.ttl)
+        pipe.set(
+            keys.send(send.campaign_id, send.id), send.model_dump_json(by_alias=True), ex=self.ttl
+        )
 
     def get(self, campaign_id: str, send_id: str) -> Send | None:
         """The send, or None."""

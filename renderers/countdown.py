@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from PIL import GifImagePlugin, Image, ImageColor, ImageDraw, ImageFont
 from pydantic import AwareDatetime, Field, field_validator, model_validator
@@ -47,6 +47,7 @@ from renderers.card import AssetId
 from renderers.colors import Color
 from renderers.fonts import DEFAULT_FAMILY, FONT_FILES, Weight, load_font
 from renderers.text_layout import fit
+from renderers.time_zones import time_zone
 
 Unit = Literal["days", "hours", "minutes", "seconds"]
 Language = Literal["en", "nl", "de", "fr"]
@@ -75,15 +76,6 @@ _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 class DeadlineUnavailable(ContentUnavailable, ValueError):
     """The request lacks what the deadline needs (a profile field, a moment); serve the fallback."""
-
-
-@lru_cache(maxsize=512)
-def _zone(name: str) -> ZoneInfo:
-    """The IANA zone ``name``; ValueError if there is none."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
 
 
 class CountdownParams(RendererParams):
@@ -147,13 +139,13 @@ class CountdownParams(RendererParams):
     @classmethod
     def _known_zone(cls, name: str) -> str:
         if name != RECIPIENT_ZONE:
-            _zone(name)
+            time_zone(name)
         return name
 
     @field_validator("fallback_time_zone")
     @classmethod
     def _known_fallback_zone(cls, name: str) -> str:
-        _zone(name)
+        time_zone(name)
         return name
 
     @field_validator("units")
@@ -211,14 +203,14 @@ def _parse_deadline(value: Any) -> dt.datetime | None:
 def _naive_zone(params: CountdownParams, fields: Mapping[str, Any]) -> ZoneInfo:
     """The zone of naive profile deadlines: the configured one or the recipient's."""
     if params.time_zone != RECIPIENT_ZONE:
-        return _zone(params.time_zone)
+        return time_zone(params.time_zone)
     name = fields.get(TIME_ZONE_FIELD)
     if isinstance(name, str):
         try:
-            return _zone(name)
+            return time_zone(name)
         except ValueError:
             pass
-    return _zone(params.fallback_time_zone)
+    return time_zone(params.fallback_time_zone)
 
 
 def resolve_deadline(params: CountdownParams, request: RenderRequest) -> dt.datetime:

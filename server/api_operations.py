@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from models.api_keys import Scope
 from models.errors import FieldError, Forbidden, InvalidInput, Unauthorized, UnsupportedMediaType
+from models.json_input import parse_json
 from server.problems import invalid
 from server.services import services
 
@@ -40,7 +41,9 @@ class Operation:
     response: type[BaseModel] | None = None
     response_list: bool = False
     status: int = 200
+    other_statuses: dict[int, str] = field(default_factory=dict)
     response_media_type: str = "application/json"
+    other_response_media_types: tuple[str, ...] = ()
     query: dict[str, str] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
 
@@ -85,7 +88,9 @@ class Api:
         response: type[BaseModel] | None = None,
         response_list: bool = False,
         status: int = 200,
+        other_statuses: dict[int, str] | None = None,
         response_media_type: str = "application/json",
+        other_response_media_types: tuple[str, ...] = (),
         query: dict[str, str] | None = None,
         errors: tuple[int, ...] = (),
     ) -> Callable[[View], View]:
@@ -96,6 +101,8 @@ class Api:
         than JSON, ``body`` documents one line of the stream and the view reads it itself.
         ``other_bodies`` documents further request media types (a JSON Schema each, e.g. for
         ``multipart/form-data``); with any, the view reads and validates every body itself.
+        ``other_statuses`` documents further success statuses (with their description) that
+        answer the same body; ``other_response_media_types`` further media types of it.
         """
         op = Operation(
             method=method,
@@ -110,7 +117,9 @@ class Api:
             response=response,
             response_list=response_list,
             status=status,
+            other_statuses=other_statuses or {},
             response_media_type=response_media_type,
+            other_response_media_types=other_response_media_types,
             query=query or {},
             errors=errors,
         )
@@ -166,13 +175,10 @@ def authorize(scope: Scope) -> None:
 
 
 def request_json() -> Any:
-    """The request body as JSON, or InvalidInput/UnsupportedMediaType."""
+    """The request body as JSON (nesting bounded, no NaN), or InvalidInput/UnsupportedMediaType."""
     if not request.is_json:
         raise UnsupportedMediaType("send the body as application/json")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise InvalidInput("the request body is not valid JSON")
-    return data
+    return parse_json(request.get_data())
 
 
 def parse_json_body(model: type[M], data: Any = None) -> M:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import redis
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
@@ -20,7 +21,7 @@ from server.open import amp, assets, channel, routes, webview
 from server.open.core import OpenCore
 from server.open.slots import SlotServer
 from server.ops_routes import bp as ops_bp
-from server.problems import problem_response
+from server.problems import problem_response, redis_failure
 from server.services import EXTENSION, build_services
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -81,6 +82,16 @@ def _register_error_handlers(app: Flask) -> None:
         if code == 405 and error.get_response().headers.get("Allow"):
             response.headers["Allow"] = error.get_response().headers["Allow"]
         return response
+
+    @app.errorhandler(redis.RedisError)
+    def redis_error(error: redis.RedisError) -> Response:
+        settings: Settings = app.extensions[EXTENSION].settings
+        problem = redis_failure(error, settings.redis_retry_after_seconds)
+        if problem.status_code == 500:
+            log.exception("unhandled redis error")
+        else:
+            log.warning("redis unavailable: %s: %s", type(error).__name__, error)
+        return problem_response(problem)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

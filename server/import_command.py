@@ -8,7 +8,6 @@ does, with a progress bar on stderr. At the end it prints the bad rows on stderr
 from __future__ import annotations
 
 import argparse
-import codecs
 import json
 import os
 import sys
@@ -126,8 +125,7 @@ def run_import(
     with source:
         lines = progress.track(source)
         if chosen == "csv":
-            text = codecs.iterdecode(lines, "utf-8-sig", errors="replace")
-            report = ingest_csv(text, kind, store)
+            report = ingest_csv(lines, kind, store)
         else:
             report = ingest_jsonl(lines, kind.model, store)
     progress.finish()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import redis
 from flask import Response, jsonify
 from pydantic import ValidationError
 
@@ -11,6 +13,34 @@ from models.errors import BlancoError, InvalidInput, Unauthorized, field_errors
 
 PROBLEM_TYPE_BASE = "https://blanco.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class StoreUnavailable(BlancoError):
+    """Redis is down, too slow or full: the request may succeed later (``Retry-After``)."""
+
+    status_code = 503
+    title = "Service unavailable"
+
+    def __init__(self, public_message: str, retry_after_seconds: int) -> None:
+        super().__init__(public_message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+def redis_failure(exc: redis.RedisError, retry_after_seconds: float) -> BlancoError:
+    """The problem to answer for a Redis error: 503 for an outage, a timeout or a full Redis
+    (``OOM command not allowed``: maxmemory reached), a plain 500 for anything else."""
+    retry = max(1, math.ceil(retry_after_seconds))
+    if isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM"):
+        return StoreUnavailable(
+            "Blanco's store (Redis) is full, so nothing more can be written now; nothing of "
+            "this request was stored. Try again later.",
+            retry,
+        )
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError):
+        return StoreUnavailable(
+            "Blanco's store (Redis) cannot be reached right now. Try again later.", retry
+        )
+    return BlancoError("something went wrong on our side")
 
 
 def problem_response(error: BlancoError) -> Response:
@@ -28,6 +58,8 @@ def problem_response(error: BlancoError) -> Response:
     response = jsonify(body)
     response.status_code = error.status_code
     response.mimetype = PROBLEM_MEDIA_TYPE
+    if isinstance(error, StoreUnavailable):
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
     if isinstance(error, Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer realm="blanco"'  # RFC 9110 §11.6.1
     return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Response, jsonify
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,12 +25,39 @@ class ApiKeyRequest(BaseModel):
     scopes: list[Scope] = Field(min_length=1)
 
 
+class ApiKeyInfo(BaseModel):
+    """An API key as the API shows it: never its secret."""
+
+    id: str
+    name: str
+    scopes: list[Scope]
+    created_at: dt.datetime
+
+
+class CreatedApiKey(ApiKeyInfo):
+    """A new API key, with the key itself (shown this once only)."""
+
+    key: str = Field(description="The key to send as `Authorization: Bearer …`.")
+
+
+class FontFamily(BaseModel):
+    """A bundled font family."""
+
+    family: str
+    weights: list[str]
+    default: bool
+    license: str
+    license_spdx: str
+    license_file: str
+
+
 @api.operation(
     "POST",
     "/api-keys",
     summary="Create an API key (the key is shown only once)",
     tag=TAG,
     body=ApiKeyRequest,
+    response=CreatedApiKey,
     status=201,
     errors=(422,),
 )
@@ -38,7 +67,14 @@ def create_api_key(body: ApiKeyRequest) -> ResponseReturnValue:
     return jsonify({**record.public(), "key": plain}), 201
 
 
-@api.operation("GET", "/api-keys", summary="List API keys (without secrets)", tag=TAG)
+@api.operation(
+    "GET",
+    "/api-keys",
+    summary="List API keys (without secrets)",
+    tag=TAG,
+    response=ApiKeyInfo,
+    response_list=True,
+)
 def list_api_keys() -> ResponseReturnValue:
     """Every key, oldest first."""
     return jsonify([k.public() for k in services().api_keys.list()])
@@ -58,7 +94,14 @@ def revoke_api_key(key_id: str) -> ResponseReturnValue:
     return Response(status=204)
 
 
-@api.operation("GET", "/fonts", summary="Fonts available to renderers", tag=TAG)
+@api.operation(
+    "GET",
+    "/fonts",
+    summary="Fonts available to renderers",
+    tag=TAG,
+    response=FontFamily,
+    response_list=True,
+)
 def list_fonts() -> ResponseReturnValue:
     """Bundled font families, their weights and licences."""
     return jsonify(families())

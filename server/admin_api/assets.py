@@ -132,6 +132,7 @@ def _json_upload() -> tuple[bytes, str | None, str]:
     other_bodies={MULTIPART: MULTIPART_BODY},
     response=Asset,
     status=201,
+    other_statuses={200: "The same bytes were uploaded before: that asset"},
     errors=(413, 415, 422),
 )
 def upload_asset() -> ResponseReturnValue:

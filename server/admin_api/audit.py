@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from models.erasure import MAX_AUDIT_LISTED, ErasureRecord
 from models.errors import FieldError, InvalidInput
 from server.admin_api.registry import api
+from server.admin_api.request_numbers import whole_number
 from server.services import services
 
 TAG = "audit"
@@ -33,8 +34,9 @@ def list_erasures() -> ResponseReturnValue:
 def _limit(text: str | None) -> int:
     if text is None:
         return DEFAULT_LISTED
-    if not text.isdigit() or not 1 <= int(text) <= MAX_AUDIT_LISTED:
+    limit = whole_number(text)
+    if limit is None or not 1 <= limit <= MAX_AUDIT_LISTED:
         raise InvalidInput(
             "invalid limit", [FieldError(("limit",), f"a number from 1 to {MAX_AUDIT_LISTED}")]
         )
-    return int(text)
+    return limit

@@ -15,6 +15,7 @@ from models.email_clients import classify_open
 from models.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
 from models.recipients import valid_recipient_id
 from server.admin_api.registry import api
+from server.admin_api.request_numbers import whole_number
 from server.open.answers import ImageOptions
 from server.open.core import BlockOpen, Decided
 from server.open.routes import open_core
@@ -45,10 +46,10 @@ def _expected_version() -> int | None:
     header = request.headers.get("If-Match")
     if not header:
         return None
-    value = header.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    version = whole_number(header.strip().removeprefix("W/").strip('"'))
+    if version is None:
         raise PreconditionFailed('If-Match must be a block version such as "3"')
-    return int(value)
+    return version
 
 
 # campaigns

@@ -14,6 +14,7 @@ from models.errors import FieldError, InvalidInput
 from models.recipients import valid_recipient_id
 from server.admin_api.bulk_bodies import csv_body, ingest_request
 from server.admin_api.registry import api
+from server.admin_api.request_numbers import whole_number
 from server.services import services
 
 TAG = "customer data"
@@ -150,8 +151,9 @@ def _since(text: str | None) -> dt.datetime | None:
 def _limit(text: str | None) -> int:
     if text is None:
         return MAX_EVENTS_LISTED
-    if not text.isdigit() or not 1 <= int(text) <= MAX_EVENTS_LISTED:
+    limit = whole_number(text)
+    if limit is None or not 1 <= limit <= MAX_EVENTS_LISTED:
         raise InvalidInput(
             "invalid limit", [FieldError(("limit",), f"a number from 1 to {MAX_EVENTS_LISTED}")]
         )
-    return int(text)
+    return limit

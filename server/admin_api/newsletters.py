@@ -139,6 +139,7 @@ def unsuppress(campaign_id: str, recipient_id: str) -> ResponseReturnValue:
     tag=TAG,
     body=SendRequest,
     response_media_type="text/csv",
+    other_response_media_types=("application/x-ndjson",),
     errors=(404, 409, 422),
 )
 def export_send(campaign_id: str, body: SendRequest) -> ResponseReturnValue:

@@ -45,6 +45,7 @@ ERROR_TEXT = {
     413: "The request body is larger than the server accepts",
     415: "Unsupported media type",
     422: "Invalid input; `errors` locates each problem",
+    503: "Redis is unavailable or full; retry after `Retry-After` seconds",
 }
 
 
@@ -107,13 +108,20 @@ def _operation(op: Operation) -> dict[str, Any]:
             schema = {"type": "string", "format": "binary"}
         else:
             schema = {"type": "object"}
-        success["content"] = {op.response_media_type: {"schema": schema}}
+        success["content"] = {
+            media: {"schema": schema}
+            for media in (op.response_media_type, *op.other_response_media_types)
+        }
     responses: dict[str, Any] = {str(op.status): success}
+    for status, description in op.other_statuses.items():
+        responses[str(status)] = {**success, "description": description}
     errors = set(op.errors)
     if op.body is not None and op.body_media_type == "application/json":
         errors |= {415, 422}  # request_json and the model's validation
+    if content:
+        errors.add(413)  # every body is limited by BLANCO_BULK_MAX_BYTES
     if op.scope is not None:
-        errors |= {401, 403}
+        errors |= {401, 403, 503}  # 503: Redis, which holds the keys, is down or full
         doc["security"] = [{"apiKey": []}]
         doc["description"] = f"Needs an API key with the `{op.scope}` scope (or `admin`)."
     for code in sorted(errors):

@@ -45,7 +45,9 @@ class SegmentationSummary(BaseModel):
 )
 def get_personas() -> ResponseReturnValue:
     """The persona rule set (empty when never set)."""
-    return jsonify(services().personas.get().model_dump(mode="json", exclude_none=True))
+    return jsonify(
+        services().personas.get().model_dump(mode="json", by_alias=True, exclude_none=True)
+    )
 
 
 @api.operation(
@@ -59,7 +61,7 @@ def get_personas() -> ResponseReturnValue:
 def put_personas(body: PersonaRules) -> ResponseReturnValue:
     """Store the rules; the next segmentation run applies them."""
     stored = services().personas.put(body)
-    return jsonify(stored.model_dump(mode="json", exclude_none=True))
+    return jsonify(stored.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 @api.operation(

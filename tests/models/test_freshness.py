@@ -220,7 +220,7 @@ def test_csv_profiles_take_a_source_column(
         "bram,Not A Slug,,Bram\n",
         "chloe,,,Chloé\n",
     ]
-    report = ingest_csv(rows, PROFILES, recipients.upsert_profiles)
+    report = ingest_csv([r.encode() for r in rows], PROFILES, recipients.upsert_profiles)
     assert (report.stored, report.rejected) == (2, 1)
     assert (report.errors[0].line, report.errors[0].pointer) == (3, "/source")
     anna = redis_client.hgetall(keys.profile("anna"))

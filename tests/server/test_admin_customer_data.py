@@ -384,6 +384,19 @@ def test_personas_round_trip(api: AdminApi, ingest: AdminApi) -> None:
     problem(ingest.post("/segmentation/run", json={}), 403)
 
 
+def test_persona_rules_with_aliased_operators_read_back_and_run(api: AdminApi) -> None:
+    rules = {
+        "rules": [
+            {"persona": "abroad", "when": {"not": {"attr": "country", "in": ["NL", "BE"]}}},
+            {"persona": "home"},
+        ]
+    }
+    assert api.put("/personas", json=rules).get_json() == rules
+    assert api.get("/personas").get_json() == rules
+    api.put("/recipients/anna/profile", json={"attributes": {"country": "FR"}})
+    assert api.post("/segmentation/run", json={}).get_json()["persona"] == {"abroad": 1}
+
+
 def test_segmentation_run_uses_the_clock_and_reports_counts(
     api: AdminApi, ingest: AdminApi, clock: FakeClock, services: Services
 ) -> None:

@@ -39,6 +39,8 @@ from models.segmentation import (
     segment_changes,
     segment_recipient,
 )
+from models.storage.batch import Batch
+from models.storage.scan import scan_every_primary
 
 BATCH = 1000
 _SOURCES = ("profile", "transactions")
@@ -132,9 +134,10 @@ class SegmentationJob:
         return report
 
     def recipient_ids(self) -> list[str]:
-        """Every recipient with a profile or transactions, sorted."""
+        """Every recipient with a profile or transactions, sorted (from every primary of a
+        cluster; TopologyChanged if its slots move meanwhile)."""
         found: set[str] = set()
-        for key in self.redis.scan_iter(match=keys.RECIPIENT_KEY_PATTERN, count=BATCH):
+        for key in scan_every_primary(self.redis, keys.RECIPIENT_KEY_PATTERN, BATCH):
             parsed = keys.recipient_of(key)
             if parsed is not None and parsed[1] in _SOURCES:
                 found.add(parsed[0])
@@ -143,10 +146,10 @@ class SegmentationJob:
     def _customer_stats(self, recipients: list[str], now: dt.datetime) -> dict[str, CustomerStats]:
         stats: dict[str, CustomerStats] = {}
         for batch in _batches(recipients, self.batch):
-            pipe = self.redis.pipeline(transaction=False)
+            reads = Batch(self.redis)
             for rid in batch:
-                pipe.hgetall(keys.transactions(rid))
-            for rid, raw in zip(batch, pipe.execute(), strict=True):
+                reads.hgetall(keys.transactions(rid))
+            for rid, raw in zip(batch, reads.execute(), strict=True):
                 found = customer_stats(orders_from_stored(raw), now, self.rates)
                 if found is not None:
                     stats[rid] = found
@@ -160,19 +163,16 @@ class SegmentationJob:
         rules: PersonaRules,
         report: SegmentationReport,
     ) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for rid in batch:
-            pipe.hgetall(keys.profile(rid))
-            pipe.hgetall(keys.scores(rid))
-            pipe.smembers(keys.segments(rid))
-            pipe.pttl(keys.transactions(rid))
-            pipe.pttl(keys.profile(rid))
-        replies = pipe.execute()
+        reads = Batch(self.redis)
+        queued = [_StoredRecipient.queue(reads, rid) for rid in batch]
+        replies = reads.execute()
         writes = self.redis.pipeline(transaction=False)
-        for index, rid in enumerate(batch):
-            raw_profile, raw_scores, segments, transactions_ttl, profile_ttl = replies[
-                5 * index : 5 * index + 5
-            ]
+        for rid, stored in zip(batch, queued, strict=True):
+            raw_profile = replies[stored.profile]
+            raw_scores = replies[stored.scores]
+            segments = replies[stored.segments]
+            transactions_ttl = replies[stored.transactions_ttl]
+            profile_ttl = replies[stored.profile_ttl]
             profile = decode_profile(raw_profile)
             profile.pop(UPDATED_AT_FIELD, None)
             scores = {name: s.value for name, s in decode_scores(raw_scores).items()}
@@ -224,6 +224,27 @@ class SegmentationJob:
             if not segments:
                 pipe.pexpire(segments_key, ttl_ms)
         return bool(changed_values or removed or stale or added)
+
+
+@dataclass(frozen=True)
+class _StoredRecipient:
+    """Where one recipient's reads are in a segmentation batch."""
+
+    profile: int
+    scores: int
+    segments: int
+    transactions_ttl: int
+    profile_ttl: int
+
+    @classmethod
+    def queue(cls, batch: Batch, recipient_id: str) -> _StoredRecipient:
+        return cls(
+            profile=batch.hgetall(keys.profile(recipient_id)),
+            scores=batch.hgetall(keys.scores(recipient_id)),
+            segments=batch.smembers(keys.segments(recipient_id)),
+            transactions_ttl=batch.add("PTTL", keys.transactions(recipient_id)),
+            profile_ttl=batch.add("PTTL", keys.profile(recipient_id)),
+        )
 
 
 def _batches(items: list[str], size: int) -> Iterator[list[str]]:

@@ -1,5 +1,5 @@
-"""Demo data: a travel-style daily newsletter (a hero block and feed-filled slots) and five
-recipients with scores."""
+"""Demo data: a travel-style daily newsletter (a hero block and feed-filled slots) and six
+recipients with scores (whose keys fall on every node of a three-primary Redis Cluster)."""
 
 from __future__ import annotations
 
@@ -111,6 +111,7 @@ DEMO_RECIPIENTS: list[tuple[str, dict[str, Any], float]] = [
     ("bram", _person("bram", "Bram", "new", "Europe/Amsterdam"), 0.78),
     ("chloe", _person("chloe", "Chloé", "lapsed", "Europe/Paris"), 0.35),
     ("daan", _person("daan", "Daan", "active", "Europe/Amsterdam"), 0.52),
+    ("sara", _person("sara", "Sara", "lapsing", "Europe/Brussels"), 0.64),
     ("eva", _person("eva", "Eva", "active", "Europe/Berlin", email=False), 0.08),
 ]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import redis
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from models.storage.health import redis_health
 from server.services import services
 
 bp = Blueprint("ops", __name__)
@@ -19,9 +19,13 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    """Readiness: Redis answers PING."""
-    try:
-        services().redis.ping()
-    except (redis.RedisError, OSError) as exc:
-        return jsonify(status="unavailable", redis=type(exc).__name__), 503
-    return jsonify(status="ok", redis="ok")
+    """Readiness: every Redis node answers PING (and a cluster's state is ok)."""
+    health = redis_health(services().redis_open)
+    body: dict[str, object] = {
+        "status": "ok" if health.ready else "unavailable",
+        "redis": "ok" if health.ready else "unavailable",
+        "nodes": health.nodes,
+    }
+    if health.cluster_state is not None:
+        body["cluster_state"] = health.cluster_state
+    return jsonify(body), 200 if health.ready else 503

@@ -46,6 +46,23 @@ def topology() -> str:
     return os.environ.get(TOPOLOGY_ENV, "single") or "single"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the cluster pass, leave out the tests that do not use the session's Redis: those
+    that need none, and those that start their own (marked ``own_redis``). They ran on the
+    single pass; here they would test nothing new."""
+    if topology() != "cluster":
+        return
+    kept: list[pytest.Item] = []
+    left_out: list[pytest.Item] = []
+    for item in items:
+        uses_shared = "redis_url" in getattr(item, "fixturenames", ())
+        own = item.get_closest_marker("own_redis") is not None
+        (kept if uses_shared and not own else left_out).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def redis_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

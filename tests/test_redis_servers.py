@@ -20,6 +20,8 @@ from tests.redis_servers import (
     no_retry,
 )
 
+pytestmark = pytest.mark.own_redis  # starts Redis servers of its own: not on the cluster pass
+
 REPOSITORY = Path(__file__).parent.parent
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 import redis
 
 from models import keys
@@ -89,6 +90,7 @@ def test_a_live_push_shows_once_the_worker_checks_again(redis_client: redis.Redi
     assert cache.live().fresh(NOW) == {"flights": {"seats_left": 2}}
 
 
+@pytest.mark.own_redis
 def test_the_last_known_block_outlives_redis(tmp_path: Path) -> None:
     own = EmbeddedRedis(tmp_path / "redis")
     client = redis.Redis.from_url(own.start(), decode_responses=True, socket_timeout=0.2)

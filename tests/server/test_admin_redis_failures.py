@@ -17,6 +17,8 @@ from server.embedded_redis import EmbeddedRedis
 from server.services import Services
 from tests.factories import AdminApi, block, problem, store_block, variant
 
+pytestmark = pytest.mark.own_redis  # starts Redis servers of its own: not on the cluster pass
+
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:

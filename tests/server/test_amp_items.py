@@ -254,6 +254,7 @@ def test_unknown_campaign_answers_an_empty_list(client: FlaskClient, services: S
     assert response.headers["AMP-Email-Allow-Sender"] == "news@shop.example"
 
 
+@pytest.mark.own_redis
 def test_redis_trouble_answers_an_empty_list_not_an_error(
     make_app: Callable[..., Flask], tmp_path: Path
 ) -> None:

@@ -80,6 +80,7 @@ def test_other_extensions_are_not_routed(client: FlaskClient, asset: Asset) -> N
     assert client.get(f"/a/{hex_of(asset)}.svg").status_code == 404
 
 
+@pytest.mark.own_redis
 def test_redis_trouble_answers_an_uncacheable_transparent_image(
     make_app: Callable[..., Flask], tmp_path: Path
 ) -> None:

@@ -22,13 +22,16 @@ from server.embedded_redis import EmbeddedRedis
 from server.services import Services
 from tests.factories import store_block, store_recipient, variant
 
+pytestmark = pytest.mark.own_redis  # starts Redis servers of its own: not on the cluster pass
+
 RETRY_AFTER = 1.0
 RECOVERY = 2.0
 """Personalisation must be back this long after Redis answers again: one breaker window (a
 probe may fail just before Redis is back), the probe's own timeout, and slack for a busy test
 machine. From the first personal answer on, every answer must be personal."""
-IN_FLIGHT = 0.3
-"""Requests that began before the first personal answer may still end in a fallback."""
+IN_FLIGHT = 0.5
+"""Requests made this close to a change (Redis stopping, the first personal answer) may still
+be answered as before it, on a busy machine."""
 
 
 def assert_back_for_good(load: Load, back: float, end: float) -> None:
@@ -45,7 +48,7 @@ def assert_back_for_good(load: Load, back: float, end: float) -> None:
 
 @dataclass(frozen=True)
 class Answer:
-    """One response of the load, with when it was answered."""
+    """One response of the load, with when it was asked for."""
 
     at: float
     path: str
@@ -69,26 +72,21 @@ class Load:
         client = self.app.test_client()
         query = {"r": self.token}
         while not self._stop.is_set():
+            asked = time.monotonic()
             image = client.get("/i/daily/hero.png", query_string=query)
+            image_answer = Answer(
+                asked, "image", image.status_code, "X-Blanco-Fallback" not in image.headers
+            )
+            asked = time.monotonic()
             click = client.get("/c/daily/hero", query_string=query)
-            now = time.monotonic()
+            click_answer = Answer(
+                asked,
+                "click",
+                click.status_code,
+                click.headers.get("Location") == "https://shop.example/hot",
+            )
             with self._lock:
-                self.answers.append(
-                    Answer(
-                        now,
-                        "image",
-                        image.status_code,
-                        "X-Blanco-Fallback" not in image.headers,
-                    )
-                )
-                self.answers.append(
-                    Answer(
-                        now,
-                        "click",
-                        click.status_code,
-                        click.headers.get("Location") == "https://shop.example/hot",
-                    )
-                )
+                self.answers += [image_answer, click_answer]
 
     def __enter__(self) -> Load:
         for _ in range(self.threads):
@@ -103,7 +101,7 @@ class Load:
             worker.join(timeout=10)
 
     def between(self, start: float, end: float) -> list[Answer]:
-        """The answers given in [start, end)."""
+        """The answers to requests made in [start, end)."""
         with self._lock:
             return [a for a in self.answers if start <= a.at < end]
 
@@ -164,10 +162,10 @@ def test_personalisation_returns_after_a_restart_under_continuous_load(
         end = time.monotonic()
 
     assert all(a.status < 500 for a in load.answers)
-    before = load.between(0, down)
+    before = load.between(0, down - IN_FLIGHT)
     assert before
     assert all(a.personalised for a in before)
-    outage = load.between(down + 0.3, restarting)
+    outage = load.between(down + IN_FLIGHT, restarting)
     assert len(outage) > 20
     assert not any(a.personalised for a in outage)
     assert_back_for_good(load, back, end)

@@ -53,8 +53,8 @@ def test_demo_prints_urls_and_serves_them(
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline().split() for _ in range(5)]
-        assert [line[0] for line in lines] == ["anna", "bram", "chloe", "daan", "eva"]
+        lines = [process.stdout.readline().split() for _ in range(6)]
+        assert [line[0] for line in lines] == ["anna", "bram", "chloe", "daan", "sara", "eva"]
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -80,7 +80,7 @@ def test_demo_prints_urls_and_serves_them(
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/demo", timeout=5) as response:
             page = response.read().decode()
         slot_images = re.findall(r'src="([^"]*/s/daily/\d\.png[^"]*)"', page)
-        assert len(slot_images) == 12  # three slots for each of the four recipients with consent
+        assert len(slot_images) == 15  # three slots for each of the five recipients with consent
         slot = html.unescape(slot_images[0])
         with urllib.request.urlopen(slot, timeout=5) as response:  # noqa: S310
             assert decode_image(response.read()).size == (1200, 400)  # dpr=2
@@ -125,7 +125,7 @@ def commands_against_the_demo(
     assert embedded.out.startswith(f'<a href="http://127.0.0.1:{port}/c/daily/hero?r=*|')
     assert main(["audience", "daily"]) == 0
     exported = capsys.readouterr()
-    assert "4 recipients exported" in exported.err
+    assert "5 recipients exported" in exported.err
     return list(csv.DictReader(io.StringIO(exported.out)))
 
 

@@ -9,6 +9,8 @@ import redis
 
 from server.embedded_redis import EmbeddedRedis, EmbeddedRedisError, find_redis_server
 
+pytestmark = pytest.mark.own_redis  # starts Redis servers of its own: not on the cluster pass
+
 
 def test_the_packaged_binary_is_found() -> None:
     assert Path(find_redis_server()).is_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from server.embedded_redis import EmbeddedRedis
@@ -19,6 +20,8 @@ from tests.factories import (
     store_recipient,
     variant,
 )
+
+pytestmark = pytest.mark.own_redis  # starts Redis servers of its own: not on the cluster pass
 
 
 def test_redis_stopped_mid_test(make_app: Callable[..., Flask], tmp_path: Path) -> None:

@@ -1,0 +1,244 @@
+"""Blanco on a real three-primary Redis Cluster: one node per open, recipients on every node
+personalised, a slot moved under an open, one node paused while the others serve, jobs that see
+every node, and readiness that asks every primary."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from redis.connection import AbstractConnection
+
+from models import keys
+from models.audience_export import AudienceExport
+from models.sends import plan_send
+from models.storage.scan import TopologyChanged
+from server.demo import DEMO_RECIPIENTS, load_demo
+from server.services import Services, audience_export
+from tests.factories import FakeClock, store_block, store_recipient, variant
+from tests.newsletter_fixtures import newsletter_spec
+from tests.redis_servers import RedisClusterProcesses, RedisProcess
+
+pytestmark = pytest.mark.own_redis  # brings its own cluster: the cluster pass leaves it out
+
+HOT = "https://shop.example/hot"
+
+
+@pytest.fixture
+def cluster(redis_cluster: RedisClusterProcesses) -> Iterator[RedisClusterProcesses]:
+    """The session's cluster, emptied, and put back home afterwards (slots may be moved)."""
+    redis_cluster.reset()
+    yield redis_cluster
+    redis_cluster.reset()
+
+
+@pytest.fixture
+def cluster_app(make_app: Callable[..., Flask], cluster: RedisClusterProcesses) -> Flask:
+    """An app on the cluster that checks its configuration only when told (warm caches stay
+    warm: an open then reads only its recipient)."""
+    url = "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in cluster.ports)
+    return make_app(redis_url=url, config_check_seconds=3600, redis_timeout_seconds=0.5)
+
+
+def services_of(app: Flask) -> Services:
+    found: Services = app.extensions["blanco"]
+    return found
+
+
+def recipient_on(cluster: RedisClusterProcesses, node: RedisProcess, prefix: str = "r") -> str:
+    """A recipient id whose keys live on ``node``."""
+    for number in range(10_000):
+        rid = f"{prefix}{number}"
+        if cluster.node_for_key(keys.profile(rid)) is node:
+            return rid
+    raise AssertionError("no recipient id found for the node")
+
+
+def image(app: Flask, rid: str) -> Any:
+    token = services_of(app).signer.sign(rid)
+    return app.test_client().get("/i/daily/hero.png", query_string={"r": token})
+
+
+def refresh_config(app: Flask) -> None:
+    app.extensions["blanco.open"].config.refresh(force=True)
+
+
+@pytest.fixture
+def targeted(cluster_app: Flask, cluster: RedisClusterProcesses) -> dict[int, str]:
+    """A block that shows 'hot' to recipients with p ≥ 0.5, and one such recipient per node
+    (by port)."""
+    services = services_of(cluster_app)
+    store_block(services, [variant("hot", {"score": "p", "gte": 0.5}, background="#CC0000")])
+    chosen = {}
+    for node in cluster.nodes:
+        rid = recipient_on(cluster, node)
+        store_recipient(services, rid, scores={"p": 0.9})
+        chosen[node.port] = rid
+    refresh_config(cluster_app)
+    return chosen
+
+
+class RoundTrips:
+    """Counts the command batches this thread sends, by the node they go to."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: Counter[str] = Counter()
+        thread = threading.get_ident()
+        original = AbstractConnection.send_packed_command
+
+        def counting(connection: Any, command: Any, check_health: bool = True) -> None:
+            if threading.get_ident() == thread:
+                self.sent[f"{connection.host}:{connection.port}"] += 1
+            original(connection, command, check_health)
+
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+
+
+def test_each_open_is_one_round_trip_to_one_node(
+    targeted: dict[int, str],
+    cluster_app: Flask,
+    cluster: RedisClusterProcesses,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    core = cluster_app.extensions["blanco.open"]
+    core.recorder.background = True  # as served: the record is written by another thread
+    for port, rid in targeted.items():
+        warm = image(cluster_app, rid)  # the render and the configuration are now held
+        assert "X-Blanco-Fallback" not in warm.headers
+        trips = RoundTrips(monkeypatch)
+        answer = image(cluster_app, rid)
+        monkeypatch.undo()
+        assert "X-Blanco-Fallback" not in answer.headers
+        assert trips.sent == {f"127.0.0.1:{port}": 1}, trips.sent
+    assert core.recorder.flush(timeout=5)
+
+
+def test_demo_recipients_on_every_node_are_personalised(
+    cluster_app: Flask, cluster: RedisClusterProcesses
+) -> None:
+    services = services_of(cluster_app)
+    links = load_demo(services)
+    refresh_config(cluster_app)
+    nodes = {cluster.node_for_key(keys.profile(rid)).port for rid, _, _ in DEMO_RECIPIENTS}
+    assert nodes == set(cluster.ports)
+    client = cluster_app.test_client()
+    for link in links:
+        shown = client.get(link.image_url.removeprefix(services.settings.public_url))
+        assert shown.status_code == 200
+        clicked = client.get(link.click_url.removeprefix(services.settings.public_url))
+        decision = services.redis.hget(keys.decisions(link.recipient_id), "daily/hero")
+        assert decision is not None
+        block = services.campaigns.require_block("daily", "hero")
+        if link.recipient_id == "eva":  # the demo targets her with no variant
+            assert shown.headers["X-Blanco-Fallback"] == "no variant matched"
+            assert clicked.headers["Location"] == block.fallback.target_url
+        else:
+            assert "X-Blanco-Fallback" not in shown.headers, link.recipient_id
+            assert '"v": null' not in decision
+            assert clicked.headers["Location"] != block.fallback.target_url
+
+
+def test_a_slot_moved_under_the_opens_leaves_them_personalised(
+    targeted: dict[int, str], cluster_app: Flask, cluster: RedisClusterProcesses
+) -> None:
+    rid = targeted[cluster.ports[0]]
+    assert "X-Blanco-Fallback" not in image(cluster_app, rid).headers
+    slot = keys.recipient_slot(rid)
+    source = cluster.owner(slot)
+    target = next(node for node in cluster.nodes if node is not source)
+    half_moved = [keys.profile(rid)]  # its scores stay behind: reading them takes an ASK
+    cluster.start_slot_migration(slot, target, half_moved)
+    assert "X-Blanco-Fallback" not in image(cluster_app, rid).headers
+    cluster.finish_slot_migration(slot, target)
+    assert cluster.owner(slot) is target
+    answer = image(cluster_app, rid)  # the client's map still says source: MOVED
+    assert "X-Blanco-Fallback" not in answer.headers
+    token = services_of(cluster_app).signer.sign(rid)
+    click = cluster_app.test_client().get("/c/daily/hero", query_string={"r": token})
+    assert click.headers["Location"] == HOT
+
+
+def test_a_paused_node_leaves_recipients_on_the_others_personalised(
+    targeted: dict[int, str], cluster_app: Flask, cluster: RedisClusterProcesses
+) -> None:
+    for rid in targeted.values():  # warm the render and configuration caches
+        assert "X-Blanco-Fallback" not in image(cluster_app, rid).headers
+    paused = cluster.nodes[0]
+    cluster.pause_node(paused, 2.0)
+    started = time.monotonic()
+    timings: dict[str, tuple[float, Any]] = {}
+    for _ in range(3):
+        for port, rid in targeted.items():
+            began = time.monotonic()
+            answer = image(cluster_app, rid)
+            timings.setdefault(f"{port}:{rid}", (time.monotonic() - began, answer.headers))
+            if port != paused.port:
+                assert "X-Blanco-Fallback" not in answer.headers
+                assert time.monotonic() - began < 0.5
+            else:
+                assert answer.headers["X-Blanco-Fallback"].startswith("redis")
+                assert time.monotonic() - began < 0.5 + 0.3  # the timeout, then the breaker
+    assert time.monotonic() - started < 2.0, "the pause ended before the checks did"
+
+
+def test_the_export_and_segmentation_count_every_recipient_on_every_node(
+    cluster_app: Flask, cluster: RedisClusterProcesses, clock: FakeClock
+) -> None:
+    services = services_of(cluster_app)
+    store_block(services, [variant("hot")])
+    rids = [f"member-{n}" for n in range(60)]
+    for rid in rids:
+        store_recipient(services, rid, {"first_name": "X", "consent_email": True})
+    assert {cluster.node_for_key(keys.profile(rid)).port for rid in rids} == set(cluster.ports)
+    newsletter, _ = services.newsletters.put("daily", newsletter_spec(holdout=0))
+    send = plan_send(newsletter, None, clock())
+    rows = list(audience_export(services).rows(newsletter, send, clock()))
+    assert sorted(r["recipient_id"] for r in rows) == sorted(rids)
+    recorded = services.sends.require("daily", send.id)
+    assert (recorded.status, recorded.counts.considered) == ("exported", 60)
+    report = services.segmentation.run(clock())
+    assert report.recipients == 60
+
+
+def test_an_export_fails_loudly_while_a_slot_is_migrating(
+    cluster_app: Flask, cluster: RedisClusterProcesses, clock: FakeClock
+) -> None:
+    services = services_of(cluster_app)
+    store_block(services, [variant("hot")])
+    for n in range(20):
+        store_recipient(services, f"member-{n}", {"consent_email": True})
+    newsletter, _ = services.newsletters.put("daily", newsletter_spec(holdout=0))
+    slot = keys.recipient_slot("member-0")
+    source = cluster.owner(slot)
+    cluster.start_slot_migration(
+        slot, next(n for n in cluster.nodes if n is not source), [keys.profile("member-0")]
+    )
+    send = plan_send(newsletter, None, clock())
+    export: AudienceExport = audience_export(services)
+    with pytest.raises(TopologyChanged):
+        list(export.rows(newsletter, send, clock()))
+    assert services.sends.require("daily", send.id).status != "exported"
+    with pytest.raises(TopologyChanged):
+        services.segmentation.run(clock())
+
+
+def test_readiness_asks_every_primary(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    with RedisClusterProcesses(tmp_path / "own-cluster") as own:
+        url = "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in own.ports)
+        app = make_app(redis_url=url, redis_timeout_seconds=0.3)
+        ready = app.test_client().get("/readyz")
+        assert ready.status_code == 200
+        assert ready.get_json()["cluster_state"] == "ok"
+        assert len(ready.get_json()["nodes"]) == 3
+        own.nodes[2].kill()
+        down = app.test_client().get("/readyz")
+        assert down.status_code == 503
+        nodes = down.get_json()["nodes"]
+        assert nodes[f"127.0.0.1:{own.nodes[2].port}"] != "ok"
+        assert sum(state == "ok" for state in nodes.values()) == 2

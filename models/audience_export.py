@@ -6,6 +6,10 @@ once, because membership of the send is recorded with SADD as rows go out). A re
 the audience when their consent attribute is true, they are not suppressed, the audience rule
 matches (on fresh scores only) and they are not in the holdout; the holdout is recorded with
 the send, so that its behaviour can be compared with the audience's.
+
+On a Redis Cluster the walk covers every primary. An export that sees slots migrating, or loses
+a node, stops with an error and marks the send ``failed``: a short audience is never recorded as
+exported.
 """
 
 from __future__ import annotations
@@ -145,6 +149,11 @@ class AudienceExport:
             self.start(send)
         try:
             yield from self._rows(newsletter, send, now)
+        except Exception:
+            # e.g. a cluster's slots moved (TopologyChanged) or a node failed: the send is
+            # marked failed, never recorded as exported with a short audience
+            self.sends.save(send.model_copy(update={"status": "failed", "finished_at": now}))
+            raise
         finally:
             self.redis.delete(keys.send_export_lock(send.campaign_id, send.id))
 

@@ -56,7 +56,7 @@ class Send(BaseModel):
     date: dt.date
     send_time: dt.datetime
     newsletter_version: int
-    status: Literal["exporting", "exported"]
+    status: Literal["exporting", "exported", "failed"]
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
     counts: SendCounts = SendCounts()

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import redis
 
 from models.errors import BlancoError
+from models.storage.clients import redact
 from server.app import create_app
 from server.audience_command import add_audience_command
 from server.command_context import CommandError, command_services, say
@@ -124,7 +125,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         services: Services = app.extensions[EXTENSION]
         links = load_demo(services)
         _, admin_key = services.api_keys.create("demo", ["admin"])
-        say(f"Blanco demo on http://{bind}  (Redis: {url})")
+        say(f"Blanco demo on http://{bind}  (Redis: {redact(url)})")
         say("Each line: <recipient-id> <image-url> <click-url>. Open the image URLs in a browser;")
         say(f"an admin API key for this demo: {admin_key}")
         say(f"the API description: http://{bind}/api/v1/openapi.json")

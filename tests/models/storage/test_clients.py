@@ -1,0 +1,109 @@
+"""Redis clients from one URL: the three forms, clear refusals, and passwords kept out of every
+message."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from models.storage.clients import (
+    LazyCluster,
+    RedisUrlError,
+    cluster_of,
+    connect,
+    parse_redis_url,
+    redact,
+)
+from server.config import ConfigError, load_settings
+
+SECRET = "pa55-word-x7"
+
+
+@pytest.mark.parametrize(
+    ("url", "kind", "hosts", "service"),
+    [
+        ("redis://127.0.0.1:6379/2", "single", (), None),
+        ("rediss://:pw@cache.example:6380/0", "single", (), None),
+        ("unix:///run/redis.sock?db=3", "single", (), None),
+        (
+            "redis+cluster://10.0.0.1:7000,10.0.0.2:7001",
+            "cluster",
+            (("10.0.0.1", 7000), ("10.0.0.2", 7001)),
+            None,
+        ),
+        ("rediss+cluster://node.example", "cluster", (("node.example", 6379),), None),
+        (
+            "redis+sentinel://s1:26379,s2:26380/blanco",
+            "sentinel",
+            (("s1", 26379), ("s2", 26380)),
+            "blanco",
+        ),
+        ("rediss+sentinel://s1/blanco/2", "sentinel", (("s1", 26379),), "blanco"),
+    ],
+)
+def test_the_three_forms(
+    url: str, kind: str, hosts: tuple[tuple[str, int], ...], service: str | None
+) -> None:
+    target = parse_redis_url(url)
+    assert (target.kind, target.hosts, target.service) == (kind, hosts, service)
+    assert target.tls == url.startswith("rediss")
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://127.0.0.1:6379", "use redis://"),
+        ("redis+cluster://", "host:port"),
+        ("redis+cluster://10.0.0.1:notaport", "is not host:port"),
+        ("redis+cluster://10.0.0.1:7000/3", "only database 0"),
+        ("redis+sentinel://s1:26379", "name the service"),
+        ("redis+sentinel://s1:26379/blanco/x", "must be a number"),
+        (f"redis+sentinel://:{SECRET}@s1:26379", "name the service"),
+    ],
+)
+def test_unusable_urls_are_refused_without_the_password(url: str, says: str) -> None:
+    with pytest.raises(RedisUrlError, match=says) as refused:
+        parse_redis_url(url)
+    assert SECRET not in str(refused.value)
+
+
+def test_settings_name_the_variable_and_hide_the_password() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(
+            {"redis_url": f"redis+cluster://:{SECRET}@h:70000", "signing_keys": "k" * 40},
+            environ={},
+        )
+    assert "REDIS_URL" in str(refused.value)
+    assert SECRET not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"redis://:{SECRET}@h:6379/0", "redis://:***@h:6379/0"),
+        (f"redis://user:{SECRET}@h:6379/0", "redis://user:***@h:6379/0"),
+        (f"redis+cluster://u:{SECRET}@a:1,b:2", "redis+cluster://u:***@a:1,b:2"),
+        (
+            f"redis+sentinel://s:1/blanco?sentinel_password={SECRET}",
+            "redis+sentinel://s:1/blanco?sentinel_password=***",
+        ),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+    ],
+)
+def test_redact_hides_every_password(url: str, shown: str) -> None:
+    assert redact(url) == shown
+
+
+def test_a_cluster_client_is_built_on_first_use_not_before() -> None:
+    client = connect(parse_redis_url("redis+cluster://127.0.0.1:1"), decode=True, timeout=0.2)
+    assert isinstance(client, LazyCluster)  # nothing was asked yet: an app can start
+    with pytest.raises((redis.RedisError, redis.exceptions.RedisClusterException)):
+        client.ping()
+
+
+def test_the_client_is_a_cluster_client_exactly_for_a_cluster_url(redis_url: str) -> None:
+    target = parse_redis_url(redis_url)
+    client = connect(target, decode=True, timeout=1.0)
+    assert isinstance(cluster_of(client), RedisCluster) == (target.kind == "cluster")
+    assert client.ping() is True

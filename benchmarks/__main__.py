@@ -21,7 +21,7 @@ from benchmarks.harness import (
     load_average,
     services_of,
 )
-from server.demo import load_demo
+from server.demo.data import load_demo
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from models.recipients import ProfileUpsert, ScoresUpsert, ScoreValue
+from models.recipients.upserts import ProfileUpsert, ScoresUpsert, ScoreValue
 from server.services import Services
 
 _HEADS = (

@@ -34,14 +34,14 @@ import redis.utils
 
 from benchmarks.audience import first_names
 from benchmarks.harness import Target, bench_redis, heading, quotient, ratio, redacted, table
-from models import keys
-from models.audience_export import BATCH, columns, encode_rows
-from models.campaigns import CampaignSpec
-from models.decision import split_point
-from models.newsletters import NewsletterSpec
-from models.recipient_store import RecipientStore
-from models.recipients import ProfileUpsert, ScoresUpsert, ScoreValue
-from models.sends import Send, SendCounts, plan_send
+from models.campaigns.experiments import split_point
+from models.campaigns.specs import CampaignSpec
+from models.newsletter.audience_export import BATCH, columns, encode_rows
+from models.newsletter.newsletters import NewsletterSpec
+from models.newsletter.sends import Send, SendCounts, plan_send
+from models.recipients.recipient_store import RecipientStore
+from models.recipients.upserts import ProfileUpsert, ScoresUpsert, ScoreValue
+from models.storage import keys
 from models.storage.batch import Batch
 from models.storage.clients import connect
 from models.storage.scan import scan_every_primary

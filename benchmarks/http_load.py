@@ -38,7 +38,7 @@ from benchmarks.harness import (
     timing_row,
 )
 from benchmarks.open_route import ACCEPT, CACHE_HIT_RECIPIENT, COLUMNS, USER_AGENT
-from server.demo import BLOCK_ID, CAMPAIGN_ID
+from server.demo.data import BLOCK_ID, CAMPAIGN_ID
 from server.services import Services
 from server.urls import image_url
 

@@ -29,11 +29,11 @@ from pydantic import BaseModel
 from benchmarks.harness import bench_redis, redacted
 from benchmarks.http_load import HOST, GunicornProcess, HttpOptions, free_port, gunicorn_env
 from models.api_keys import ApiKeyStore
-from models.bulk_ingest import ingest_jsonl
-from models.customer_data import CustomerEvent, Transaction
-from models.customer_data_store import CustomerDataStore
-from models.recipient_store import RecipientStore
-from models.recipients import ProfileUpsert, ScoresUpsert
+from models.ingest.bulk_ingest import ingest_jsonl
+from models.recipients.customer_data import CustomerEvent, Transaction
+from models.recipients.customer_data_store import CustomerDataStore
+from models.recipients.recipient_store import RecipientStore
+from models.recipients.upserts import ProfileUpsert, ScoresUpsert
 from models.storage.batch import Command
 
 M = TypeVar("M", bound=BaseModel)

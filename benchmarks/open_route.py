@@ -32,8 +32,8 @@ from benchmarks.harness import (
     timing_row,
     with_redis_cpu,
 )
-from models.event_stream import campaign_event_count
-from server.demo import BLOCK_ID, CAMPAIGN_ID
+from models.measurement.event_stream import campaign_event_count
+from server.demo.data import BLOCK_ID, CAMPAIGN_ID
 from server.urls import TOKEN_PARAM, image_path
 
 if TYPE_CHECKING:

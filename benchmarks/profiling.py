@@ -17,7 +17,7 @@ from flask import Flask
 from benchmarks.audience import first_names, store_recipients
 from benchmarks.harness import heading, run_series, services_of, table
 from benchmarks.open_route import CACHE_HIT_RECIPIENT, WsgiReplay, prebuilt_environ
-from server.demo import BLOCK_ID, CAMPAIGN_ID
+from server.demo.data import BLOCK_ID, CAMPAIGN_ID
 from server.urls import TOKEN_PARAM, image_path
 
 ROOT = Path(__file__).resolve().parent.parent

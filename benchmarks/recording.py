@@ -69,8 +69,8 @@ from benchmarks.open_route import (
     prebuilt_environ,
 )
 from models.email_clients import classify_open_request
-from models.event_stream import campaign_event_count
-from server.demo import BLOCK_ID, CAMPAIGN_ID, load_demo
+from models.measurement.event_stream import campaign_event_count
+from server.demo.data import BLOCK_ID, CAMPAIGN_ID, load_demo
 from server.open.core import OpenCore
 from server.open.routes import CORE
 from server.services import Services

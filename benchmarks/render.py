@@ -19,13 +19,13 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from benchmarks.audience import first_names
 from benchmarks.harness import Target, heading, kib, ms, paragraph, percentile, ratio, table
-from models.campaigns import BlockSpec
+from models.campaigns.specs import BlockSpec
 from renderers.banner import BannerParams
 from renderers.base import PNG_COMPRESS_LEVEL, RenderRequest, choose_format, encode_image
 from renderers.registry import renderer_for
 from renderers.templating import fill
 from renderers.text_layout import fit
-from server.demo import DEMO_BLOCK
+from server.demo.data import DEMO_BLOCK
 
 VARIANT_ID = "city-trip"  # the demo's "{{ first_name }}, your city trip awaits" banner
 NAIVE_PNG_LEVEL = 9

@@ -15,9 +15,9 @@ from typing import Literal
 import redis
 from pydantic import BaseModel, ConfigDict, Field
 
-from models import keys
-from models.campaigns import utc_now
+from models.campaigns.specs import utc_now
 from models.errors import NotFound
+from models.storage import keys
 
 Scope = Literal["admin", "ingest", "channel"]
 SCOPES: tuple[Scope, ...] = ("admin", "ingest", "channel")

@@ -22,16 +22,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from models import keys
-from models.assets import Asset
-from models.campaign_store import parse_block
-from models.campaigns import Block, Campaign
-from models.feed_store import Feed, parse_feed
-from models.live_data import LiveValues
-from models.live_store import parse_sources
-from models.newsletter_store import parse_newsletter
-from models.newsletters import Newsletter
-from models.sends import Send
+from models.assets.metadata import Asset
+from models.campaigns.campaign_store import parse_block
+from models.campaigns.live_data import LiveValues
+from models.campaigns.live_store import parse_sources
+from models.campaigns.specs import Block, Campaign
+from models.newsletter.feed_store import Feed, parse_feed
+from models.newsletter.newsletter_store import parse_newsletter
+from models.newsletter.newsletters import Newsletter
+from models.newsletter.sends import Send
+from models.storage import keys
 from models.storage.batch import UNAVAILABLE, Batch, NodeGuard
 
 log = logging.getLogger(__name__)

@@ -8,20 +8,19 @@ block (a hash), so an A/B test shows one person one arm. No match: the block's f
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from models import keys
-from models.campaigns import Block, Campaign, Variant
-from models.conditions import Audience
+from models.campaigns.conditions import Audience
+from models.campaigns.experiments import Totals, split_point, thompson_choice
+from models.campaigns.live_data import NO_LIVE_VALUES, LiveFields, LiveValues
+from models.campaigns.specs import Block, Campaign, Variant
 from models.email_clients import ClientInfo
-from models.experiments import Totals, thompson_choice
-from models.live_data import NO_LIVE_VALUES, LiveFields, LiveValues
-from models.recipient_reads import RecipientData
+from models.recipients.recipient_reads import RecipientData
+from models.storage import keys
 from models.storage.batch import Batch
 
 FALLBACK = None
@@ -100,13 +99,6 @@ class Snapshot:
         (the fresh sources; it hides a profile attribute of that name)."""
         profile = self.recipient.profile if with_profile else {}
         return {**profile, "live": self.fresh_live(now)}
-
-
-def split_point(recipient_id: str, campaign_id: str, block_id: str, purpose: str = "") -> float:
-    """A stable number in [0, 1) per recipient, block and purpose (split, holdout, pilot)."""
-    material = f"{recipient_id}\x00{campaign_id}\x00{block_id}\x00{purpose}".encode()
-    digest = hashlib.sha256(material).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 NO_TOTALS: Callable[[str, str], Totals] = lambda _c, _b: {}  # noqa: E731

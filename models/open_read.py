@@ -16,12 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models import keys
 from models.decision import Decision, decision_field
-from models.erasure import Tombstones
-from models.recipient_reads import RecipientData, queue_recipient_reads
-from models.score_freshness import ScoreMaxAges
-from models.slot_ranking import SlotRanking
+from models.newsletter.slot_ranking import SlotRanking
+from models.recipients.recipient_reads import RecipientData, queue_recipient_reads
+from models.recipients.score_freshness import ScoreMaxAges
+from models.recipients.tombstones import Tombstones
+from models.storage import keys
 from models.storage.batch import Batch, NodeGuard
 
 CLICKS_KEPT_SECONDS = 60

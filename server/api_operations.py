@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from models.api_keys import Scope
 from models.errors import FieldError, Forbidden, InvalidInput, Unauthorized, UnsupportedMediaType
-from models.json_input import parse_json
+from models.ingest.json_input import parse_json
 from server.problems import invalid
 from server.services import services
 

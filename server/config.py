@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from models.score_freshness import ScoreMaxAges
+from models.recipients.score_freshness import ScoreMaxAges
 from models.storage.clients import RedisTarget, parse_redis_url
 
 ENV_PREFIX = "BLANCO_"

@@ -43,9 +43,9 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from models.campaigns import Block, Campaign
+from models.campaigns.specs import Block, Campaign
 from models.errors import FieldError, InvalidInput
-from models.newsletters import Newsletter
+from models.newsletter.newsletters import Newsletter
 from server.urls import (
     KEY_PARAM,
     SEND_PARAM,

@@ -51,7 +51,7 @@ FALLBACK_REASONS = frozenset(
     }
 )
 OTHER = "other"
-FALLBACK_VARIANT = "_fallback"  # the label of "no variant" (as in models.stats)
+FALLBACK_VARIANT = "_fallback"  # the label of "no variant" (as in models.measurement.stats)
 UNMATCHED_ROUTE = "unmatched"
 OTHER_METHOD = "OTHER"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -10,22 +10,23 @@ from typing import Any
 from flask import current_app
 
 from models.api_keys import ApiKeyStore
-from models.asset_store import AssetStore
-from models.audience_export import AudienceExport
-from models.campaign_store import CampaignStore
-from models.campaigns import utc_now
-from models.customer_data_store import CustomerDataStore
-from models.erasure import Eraser, Tombstones
-from models.feed_store import FeedStore
-from models.image_validation import ImageLimits
-from models.live_store import LiveStore
-from models.newsletter_store import NewsletterStore
-from models.recipient_store import RecipientStore
-from models.render_cache import RenderCache
-from models.segmentation import LifecycleThresholds
-from models.segmentation_job import PersonaStore, SegmentationJob
-from models.sends import SendStore
-from models.stats import StatsStore
+from models.assets.asset_store import AssetStore
+from models.assets.image_validation import ImageLimits
+from models.assets.render_cache import RenderCache
+from models.campaigns.campaign_store import CampaignStore
+from models.campaigns.live_store import LiveStore
+from models.campaigns.specs import utc_now
+from models.erasure import Eraser
+from models.measurement.stats import StatsStore
+from models.newsletter.audience_export import AudienceExport
+from models.newsletter.feed_store import FeedStore
+from models.newsletter.newsletter_store import NewsletterStore
+from models.newsletter.sends import SendStore
+from models.recipients.customer_data_store import CustomerDataStore
+from models.recipients.recipient_store import RecipientStore
+from models.recipients.segmentation import LifecycleThresholds
+from models.recipients.segmentation_job import PersonaStore, SegmentationJob
+from models.recipients.tombstones import Tombstones
 from models.storage.clients import connect
 from server.config import Settings
 from server.tokens import TokenSigner

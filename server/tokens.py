@@ -13,7 +13,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.recipients import valid_recipient_id
+from models.recipients.upserts import valid_recipient_id
 
 SIGNATURE_BYTES = 16
 _DOMAIN = b"blanco-recipient-v1\x00"

@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 from PIL import Image
 from werkzeug.test import TestResponse
 
-from models.campaigns import Block, BlockSpec, CampaignSpec
-from models.recipients import ProfileUpsert, ScoresUpsert
+from models.campaigns.specs import Block, BlockSpec, CampaignSpec
+from models.recipients.upserts import ProfileUpsert, ScoresUpsert
 from models.storage.batch import SINGLE_NODE
 from models.storage.clients import cluster_of, connect, parse_redis_url
 from server.services import Services

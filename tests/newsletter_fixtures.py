@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from models.campaigns import CampaignSpec
-from models.content_feed import ContentItem
-from models.newsletters import Newsletter, NewsletterSpec
-from models.recipients import ProfileUpsert, ScoresUpsert
+from models.campaigns.specs import CampaignSpec
+from models.newsletter.content_feed import ContentItem
+from models.newsletter.newsletters import Newsletter, NewsletterSpec
+from models.recipients.upserts import ProfileUpsert, ScoresUpsert
 from server.services import Services
 from tests.factories import FALLBACK_URL, banner
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import audience_export as bench
-from models.audience_export import TOKEN_COLUMN, columns
+from models.newsletter.audience_export import TOKEN_COLUMN, columns
 from server.services import Services
 from tests.factories import FakeClock
 

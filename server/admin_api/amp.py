@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from pydantic import BaseModel, Field
 
-from models.newsletters import Newsletter
+from models.newsletter.newsletters import Newsletter
 from server.admin_api.newsletters import NEWSLETTER, TAG
 from server.admin_api.registry import api
 from server.embed_codes import (

@@ -16,7 +16,7 @@ from flask import Response, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from models.assets import MAX_NAME_LENGTH, Asset, AssetName, valid_asset_id
+from models.assets.metadata import MAX_NAME_LENGTH, Asset, AssetName, valid_asset_id
 from models.errors import FieldError, InvalidInput, NotFound, UnsupportedMediaType, field_errors
 from server.admin_api.registry import api
 from server.api_operations import parse_json_body, request_json

@@ -17,9 +17,9 @@ from flask import request
 from pydantic import BaseModel
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from models.bulk_ingest import BulkReport, ingest_csv, ingest_jsonl
-from models.csv_rows import CsvKind
 from models.errors import PayloadTooLarge, UnsupportedMediaType
+from models.ingest.bulk_ingest import BulkReport, ingest_csv, ingest_jsonl
+from models.ingest.csv_rows import CsvKind
 from server.services import services
 
 M = TypeVar("M", bound=BaseModel)

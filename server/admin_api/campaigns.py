@@ -10,10 +10,17 @@ from flask import Response, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, Field, ValidationError
 
-from models.campaigns import Block, BlockSpec, Campaign, CampaignSpec, FallbackContent, Variant
+from models.campaigns.specs import (
+    Block,
+    BlockSpec,
+    Campaign,
+    CampaignSpec,
+    FallbackContent,
+    Variant,
+)
 from models.email_clients import classify_open
 from models.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
-from models.recipients import valid_recipient_id
+from models.recipients.upserts import valid_recipient_id
 from server.admin_api.registry import api
 from server.admin_api.request_numbers import whole_number
 from server.open.answers import ImageOptions

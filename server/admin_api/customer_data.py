@@ -8,10 +8,10 @@ from typing import Any
 from flask import jsonify, request
 from flask.typing import ResponseReturnValue
 
-from models.csv_rows import EVENTS, TRANSACTIONS
-from models.customer_data import CustomerEvent, Transaction
 from models.errors import FieldError, InvalidInput
-from models.recipients import valid_recipient_id
+from models.ingest.csv_rows import EVENTS, TRANSACTIONS
+from models.recipients.customer_data import CustomerEvent, Transaction
+from models.recipients.upserts import valid_recipient_id
 from server.admin_api.bulk_bodies import csv_body, ingest_request
 from server.admin_api.registry import api
 from server.admin_api.request_numbers import whole_number

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Response, jsonify
 from flask.typing import ResponseReturnValue
 
-from models.content_feed import ContentItem, FeedItemsAnswer
-from models.csv_rows import CONTENT_ITEMS
 from models.errors import NotFound
+from models.ingest.csv_rows import CONTENT_ITEMS
+from models.newsletter.content_feed import ContentItem, FeedItemsAnswer
 from server.admin_api.bulk_bodies import csv_body, ingest_request
 from server.admin_api.registry import api
 from server.services import services

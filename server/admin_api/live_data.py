@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Response, jsonify
 from flask.typing import ResponseReturnValue
 
+from models.campaigns.live_data import LivePush, LiveSource, LiveSourceAnswer, valid_source_name
 from models.errors import FieldError, InvalidInput, NotFound
-from models.live_data import LivePush, LiveSource, LiveSourceAnswer, valid_source_name
 from server.admin_api.registry import api
 from server.services import services
 

@@ -10,11 +10,11 @@ from flask import Response, jsonify, stream_with_context
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.audience_export import columns, encode_rows
 from models.errors import NotFound
-from models.newsletters import Newsletter, NewsletterSpec
-from models.recipients import RecipientId
-from models.sends import Send, plan_send
+from models.newsletter.audience_export import columns, encode_rows
+from models.newsletter.newsletters import Newsletter, NewsletterSpec
+from models.newsletter.sends import Send, plan_send
+from models.recipients.upserts import RecipientId
 from server.admin_api.registry import api
 from server.services import audience_export, services
 

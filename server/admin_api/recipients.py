@@ -10,9 +10,9 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
 from models.api_keys import ApiKey
-from models.csv_rows import PROFILES, SCORES
 from models.errors import FieldError, InvalidInput, NotFound
-from models.recipients import ProfileUpsert, ScoresUpsert, valid_recipient_id
+from models.ingest.csv_rows import PROFILES, SCORES
+from models.recipients.upserts import ProfileUpsert, ScoresUpsert, valid_recipient_id
 from server.admin_api.bulk_bodies import csv_body, ingest_request
 from server.admin_api.registry import api
 from server.logs import current_request_id

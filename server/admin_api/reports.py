@@ -13,8 +13,8 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import FieldError, InvalidInput, NotFound
-from models.reports import MAX_REPORT_DAYS, block_comparisons, build_report
-from models.sends import valid_send_id
+from models.measurement.reports import MAX_REPORT_DAYS, block_comparisons, build_report
+from models.newsletter.sends import valid_send_id
 from server.admin_api.campaigns import BLOCK, dump, store_changed
 from server.admin_api.registry import api
 from server.report_chart import render_chart

@@ -6,7 +6,7 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from models.segmentation import PersonaRules
+from models.recipients.segmentation import PersonaRules
 from server.admin_api.registry import api
 from server.services import services
 

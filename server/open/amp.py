@@ -50,8 +50,8 @@ from typing import Any, Protocol
 
 from flask import Blueprint, Response, json, request
 
-from models.assets import Asset
-from models.sends import valid_send_id
+from models.assets.metadata import Asset
+from models.newsletter.sends import valid_send_id
 from renderers.card import CardParams
 from server.open.routes import slot_server
 from server.open.slot_views import click_query, pictures, slot_item

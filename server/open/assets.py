@@ -15,8 +15,8 @@ import logging
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
-from models import keys
-from models.assets import EXTENSIONS, Asset, valid_asset_id
+from models.assets.metadata import EXTENSIONS, Asset, valid_asset_id
+from models.storage import keys
 from models.storage.batch import Batch
 from server.open.answers import LAST_RESORT
 from server.open.routes import open_core

@@ -25,11 +25,11 @@ from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from models.api_keys import ApiKey
-from models.campaigns import Block, Variant
+from models.campaigns.specs import Block, Variant
 from models.decision import Decision
 from models.email_clients import ClientInfo, classify_open
 from models.errors import BlancoError, Forbidden, NotFound
-from models.sends import valid_send_id
+from models.newsletter.sends import valid_send_id
 from models.storage.batch import UNAVAILABLE
 from models.storage.breakers import CircuitOpen
 from server.api_operations import authorize

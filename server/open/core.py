@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from models.campaigns import Block, Campaign
+from models.campaigns.specs import Block, Campaign
 from models.config_cache import ConfigCache
 from models.decision import Decision, DecisionEngine, Snapshot
 from models.email_clients import (
@@ -36,9 +36,9 @@ from models.email_clients import (
     classify_open,
     classify_open_request,
 )
+from models.measurement.stats import CachedTotals
+from models.newsletter.sends import Send, valid_send_id
 from models.open_read import NOBODY, ClickMark, RecipientRead, read_recipient
-from models.sends import Send, valid_send_id
-from models.stats import CachedTotals
 from models.storage.batch import REDIS_FAILURES, NodeFailure
 from models.storage.breakers import Breakers, CircuitOpen
 from models.storage.clients import cluster_of

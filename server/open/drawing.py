@@ -22,10 +22,10 @@ from typing import Any
 
 from PIL import Image
 
-from models import keys
-from models.campaigns import FallbackContent
-from models.live_data import LiveFields
-from models.render_cache import RenderCache
+from models.assets.render_cache import RenderCache
+from models.campaigns.live_data import LiveFields
+from models.campaigns.specs import FallbackContent
+from models.storage import keys
 from models.storage.batch import UNAVAILABLE, Batch
 from models.storage.breakers import Breakers
 from renderers.base import RenderedImage, RenderRequest

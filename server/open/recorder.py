@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from models import keys
+from models.assets.render_cache import queue_personal_render
 from models.decision import Decision, queue_store_decision
-from models.render_cache import queue_personal_render
-from models.stats import CountedEvent, shard_of, variant_label
+from models.measurement.stats import CountedEvent, shard_of, variant_label
+from models.storage import keys
 from models.storage.batch import Batch, NodeGuard
 from server.services import Services
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
-from models.assets import Asset, valid_asset_id
+from models.assets.metadata import Asset, valid_asset_id
 from models.config_cache import ConfigCache
 from renderers.card import CardParams, format_price, safe_fill
 from server.open.assets import asset_path

@@ -16,15 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from models import keys
-from models.campaigns import Campaign
-from models.content_feed import ContentItem
+from models.campaigns.specs import Campaign
 from models.decision import Decision
 from models.email_clients import ClientInfo, classify_open
-from models.newsletters import Newsletter, Slot, slot_block_id
+from models.newsletter.content_feed import ContentItem
+from models.newsletter.newsletters import Newsletter, Slot, slot_block_id
+from models.newsletter.sends import Send, valid_send_id
+from models.newsletter.slot_ranking import SlotRanking, rank_items
 from models.open_read import ClickMark
-from models.sends import Send, valid_send_id
-from models.slot_ranking import SlotRanking, rank_items
+from models.storage import keys
 from models.storage.batch import Batch
 from server.open.answers import LAST_RESORT, PLAIN, ImageAnswer, ImageOptions
 from server.open.core import OpenCore, Visitor

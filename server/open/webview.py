@@ -21,10 +21,10 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup
 
-from models.campaigns import Block
+from models.campaigns.specs import Block
 from models.email_clients import ClientInfo, classify_open_request
-from models.newsletters import Newsletter
-from models.sends import valid_send_id
+from models.newsletter.newsletters import Newsletter
+from models.newsletter.sends import valid_send_id
 from server.open.core import BlockOpen, OpenCore
 from server.open.slot_views import click_query, pictures, slot_html, slot_item
 from server.open.slots import SlotOpen, SlotPage, SlotServer

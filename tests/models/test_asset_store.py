@@ -12,10 +12,10 @@ import redis
 from redis.connection import AbstractConnection
 from redis.crc import key_slot
 
-from models import keys
-from models.asset_store import AssetStore
+from models.assets.asset_store import AssetStore
+from models.assets.image_validation import ImageLimits
 from models.errors import InvalidInput, NotFound
-from models.image_validation import ImageLimits
+from models.storage import keys
 from models.storage.batch import node_name
 from tests.factories import raw_client
 from tests.sample_images import image_bytes, png_declaring

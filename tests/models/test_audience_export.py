@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from models.audience_export import columns, encode_rows
-from models.decision import split_point
-from models.recipients import ProfileUpsert, ScoresUpsert
-from models.sends import plan_send
+from models.campaigns.experiments import split_point
+from models.newsletter.audience_export import columns, encode_rows
+from models.newsletter.sends import plan_send
+from models.recipients.upserts import ProfileUpsert, ScoresUpsert
 from server.services import Services, audience_export
 from tests.factories import FakeClock
 from tests.newsletter_fixtures import item, store_newsletter
@@ -161,7 +161,7 @@ def test_one_export_of_a_send_at_a_time(
 def test_segment_and_event_rules_still_select_the_right_people(
     services: Services, clock: FakeClock
 ) -> None:
-    from models.customer_data import CustomerEvent
+    from models.recipients.customer_data import CustomerEvent
 
     rule = {"any": [{"segment": "vip"}, {"event": "site_visit", "within_days": 7}]}
     newsletter = store_newsletter(services, [item("x")], audience=rule)
@@ -196,7 +196,7 @@ def test_segment_and_event_rules_still_select_the_right_people(
 def test_the_export_reads_segments_and_events_only_for_rules_that_use_them(
     services: Services, rule: dict[str, Any] | None, segments: bool, events: bool
 ) -> None:
-    from models.audience_export import AudienceReads
+    from models.newsletter.audience_export import AudienceReads
 
     extra: dict[str, Any] = {"audience": rule} if rule is not None else {}
     newsletter = store_newsletter(services, [item("x")], **extra)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from models.conditions import Audience, Condition
+from models.campaigns.conditions import Audience, Condition
 from models.errors import field_errors
 
 CONDITION: TypeAdapter[Any] = TypeAdapter(Condition)

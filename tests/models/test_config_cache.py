@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from models import keys
-from models.campaign_store import CampaignStore
-from models.campaigns import BlockSpec, CampaignSpec
+from models.campaigns.campaign_store import CampaignStore
+from models.campaigns.live_data import LivePush
+from models.campaigns.live_store import LiveStore
+from models.campaigns.specs import BlockSpec, CampaignSpec
 from models.config_cache import ConfigCache
-from models.live_data import LivePush
-from models.live_store import LiveStore
+from models.storage import keys
 from server.embedded_redis import EmbeddedRedis
 from tests.factories import block
 

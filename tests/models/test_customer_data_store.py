@@ -11,19 +11,19 @@ import pytest
 import redis
 from pydantic import ValidationError
 
-from models import keys
-from models.customer_data import (
+from models.recipients.customer_data import (
     CustomerEvent,
     EventRef,
     Transaction,
     last_event_times,
     parse_event_index,
 )
-from models.customer_data_store import (
+from models.recipients.customer_data_store import (
     CustomerDataStore,
     queue_recent_event_index,
     recent_event_keys,
 )
+from models.storage import keys
 from models.storage.batch import Batch
 from tests.factories import redis_contents
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from models.campaigns import Block
-from models.conditions import Audience
-from models.decision import choose_variant, split_point
+from models.campaigns.conditions import Audience
+from models.campaigns.experiments import split_point
+from models.campaigns.specs import Block
+from models.decision import choose_variant
 from tests.factories import block, variant
 
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)

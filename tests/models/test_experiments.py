@@ -6,7 +6,12 @@ import random
 
 import pytest
 
-from models.experiments import compare, probability_to_beat, thompson_choice, two_proportion_test
+from models.campaigns.experiments import (
+    compare,
+    probability_to_beat,
+    thompson_choice,
+    two_proportion_test,
+)
 
 
 def test_bandit_converges_to_the_best_arm() -> None:

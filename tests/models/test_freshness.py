@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 import redis
 
-from models import keys
-from models.bulk_ingest import ingest_csv, ingest_jsonl
-from models.conditions import AttributeCondition, SeenCondition
-from models.csv_rows import PROFILES
-from models.customer_data import CustomerEvent, Transaction
-from models.customer_data_store import CustomerDataStore
-from models.recipient_reads import RecipientData, queue_recipient_reads
-from models.recipient_store import (
+from models.campaigns.conditions import AttributeCondition, SeenCondition
+from models.ingest.bulk_ingest import ingest_csv, ingest_jsonl
+from models.ingest.csv_rows import PROFILES
+from models.recipients.customer_data import CustomerEvent, Transaction
+from models.recipients.customer_data_store import CustomerDataStore
+from models.recipients.recipient_reads import RecipientData, queue_recipient_reads
+from models.recipients.recipient_store import (
     LAST_ORDER_FIELD,
     AttributeTimes,
     RecipientStore,
@@ -26,8 +25,9 @@ from models.recipient_store import (
     read_profile,
     source_times,
 )
-from models.recipients import ProfileUpsert
-from models.score_freshness import NO_LIMIT
+from models.recipients.score_freshness import NO_LIMIT
+from models.recipients.upserts import ProfileUpsert
+from models.storage import keys
 from models.storage.batch import Batch
 
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from models.customer_data import CustomerEvent, Transaction
-from models.recipients import ProfileUpsert
+from models.recipients.customer_data import CustomerEvent, Transaction
+from models.recipients.upserts import ProfileUpsert
 from server.services import Services
 from tests.factories import (
     FALLBACK_BACKGROUND,

@@ -8,8 +8,8 @@ import warnings
 import pytest
 from PIL import Image
 
+from models.assets.image_validation import ImageFacts, ImageLimits, validate_image
 from models.errors import InvalidInput
-from models.image_validation import ImageFacts, ImageLimits, validate_image
 from tests.sample_images import animated_gif, image_bytes, noise_bytes, png_declaring
 
 LIMITS = ImageLimits(max_bytes=1024 * 1024, max_pixels=1_000_000)

@@ -10,13 +10,8 @@ import pytest
 import redis
 from pydantic import TypeAdapter, ValidationError
 
-from models import keys
-from models.campaigns import Block, BlockSpec
-from models.conditions import Audience, Condition
-from models.config_cache import ConfigCache
-from models.decision import choose_variant
-from models.errors import Conflict, field_errors
-from models.live_data import (
+from models.campaigns.conditions import Audience, Condition
+from models.campaigns.live_data import (
     MAX_SOURCES,
     MAX_VALUES_PER_SOURCE,
     LiveFields,
@@ -24,7 +19,12 @@ from models.live_data import (
     LiveSource,
     LiveValues,
 )
-from models.live_store import LiveStore
+from models.campaigns.live_store import LiveStore
+from models.campaigns.specs import Block, BlockSpec
+from models.config_cache import ConfigCache
+from models.decision import choose_variant
+from models.errors import Conflict, field_errors
+from models.storage import keys
 from renderers.base import RenderRequest
 from renderers.registry import ContentParams, renderer_for
 from renderers.templating import LivePath, fill, live_reads

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from models.profile_attributes import KNOWN_ATTRIBUTES
-from models.recipients import ProfileUpsert
+from models.recipients.profile_attributes import KNOWN_ATTRIBUTES
+from models.recipients.upserts import ProfileUpsert
 
 
 def upsert(**attributes: Any) -> ProfileUpsert:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
-from models import keys
-from models.render_cache import LocalImageCache, RenderCache
+from models.assets.render_cache import LocalImageCache, RenderCache
+from models.storage import keys
 from renderers.base import RenderedImage
 from tests.factories import raw_client
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from models.recipients import ScoresUpsert, ScoreValue
-from models.score_freshness import ScoreMaxAges
+from models.recipients.score_freshness import ScoreMaxAges
+from models.recipients.upserts import ScoresUpsert, ScoreValue
 from server.config import ConfigError, load_settings
 from server.services import EXTENSION
 from tests.conftest import SIGNING_KEY

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from models.conditions import Audience
-from models.segmentation import (
+from models.campaigns.conditions import Audience
+from models.recipients.segmentation import (
     CustomerStats,
     LifecycleThresholds,
     Order,

@@ -9,13 +9,13 @@ from decimal import Decimal
 import pytest
 import redis
 
-from models import keys
-from models.customer_data import Transaction
-from models.customer_data_store import CustomerDataStore
-from models.recipient_store import RecipientStore
-from models.recipients import ProfileUpsert, ScoresUpsert
-from models.segmentation import LifecycleThresholds, PersonaRules
-from models.segmentation_job import PersonaStore, SegmentationJob
+from models.recipients.customer_data import Transaction
+from models.recipients.customer_data_store import CustomerDataStore
+from models.recipients.recipient_store import RecipientStore
+from models.recipients.segmentation import LifecycleThresholds, PersonaRules
+from models.recipients.segmentation_job import PersonaStore, SegmentationJob
+from models.recipients.upserts import ProfileUpsert, ScoresUpsert
+from models.storage import keys
 from tests.customer_fixtures import (
     EXPECTED_LIFECYCLE,
     EXPECTED_LIFECYCLE_COUNTS,

@@ -10,13 +10,13 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from models.campaigns import BlockSpec, CampaignSpec
-from models.content_feed import ContentItem
-from models.customer_data import CustomerEvent, Transaction
-from models.live_data import LivePush
-from models.recipients import ScoresUpsert
-from models.segmentation import PersonaRules
-from models.sends import Send, SendCounts
+from models.campaigns.live_data import LivePush
+from models.campaigns.specs import BlockSpec, CampaignSpec
+from models.newsletter.content_feed import ContentItem
+from models.newsletter.sends import Send, SendCounts
+from models.recipients.customer_data import CustomerEvent, Transaction
+from models.recipients.segmentation import PersonaRules
+from models.recipients.upserts import ScoresUpsert
 from server.services import Services
 from tests.factories import banner, block, variant
 from tests.newsletter_fixtures import newsletter_spec

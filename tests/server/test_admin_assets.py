@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from models import keys
+from models.storage import keys
 from tests.factories import AdminApi, decode_image, error_pointers, problem
 from tests.sample_images import animated_gif, image_bytes, noise_bytes, png_declaring
 

@@ -11,7 +11,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from models import keys
+from models.storage import keys
 from tests.factories import (
     AdminApi,
     banner,

@@ -10,7 +10,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models import keys
+from models.storage import keys
 from server.services import Services
 from tests.customer_fixtures import (
     EXPECTED_LIFECYCLE_COUNTS,

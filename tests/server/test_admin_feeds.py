@@ -10,7 +10,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models import keys
+from models.storage import keys
 from server.admin_api import api as admin_api
 from server.api_operations import Operation
 from server.services import Services

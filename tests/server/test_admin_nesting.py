@@ -12,9 +12,9 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models import keys
-from models.conditions import MAX_CONDITION_DEPTH
-from models.json_input import MAX_JSON_DEPTH
+from models.campaigns.conditions import MAX_CONDITION_DEPTH
+from models.ingest.json_input import MAX_JSON_DEPTH
+from models.storage import keys
 from server.services import Services
 from tests.factories import (
     AdminApi,

@@ -15,9 +15,9 @@ import redis
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from models import keys
-from models.campaigns import CampaignSpec
-from models.recipients import ProfileUpsert
+from models.campaigns.specs import CampaignSpec
+from models.recipients.upserts import ProfileUpsert
+from models.storage import keys
 from server.admin_api import api as admin_api
 from server.api_operations import Operation
 from server.services import Services

@@ -9,7 +9,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models import keys
+from models.storage import keys
 from tests.factories import AdminApi, block, error_pointers, jsonl, problem, variant
 
 NDJSON = "application/x-ndjson"

@@ -8,7 +8,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models import keys
+from models.storage import keys
 from server.services import Services
 from server.tokens import TokenSigner
 from tests.conftest import SIGNING_KEY

@@ -10,7 +10,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from models import keys
+from models.storage import keys
 from server.services import Services
 from tests.factories import store_recipient
 from tests.newsletter_fixtures import item, store_newsletter

@@ -16,11 +16,11 @@ from flask.testing import FlaskClient
 from PIL import Image
 from werkzeug.test import TestResponse
 
-from models import keys
-from models.campaigns import CampaignSpec
-from models.event_stream import campaign_event_entries
-from models.newsletters import NewsletterSpec
-from models.sends import plan_send
+from models.campaigns.specs import CampaignSpec
+from models.measurement.event_stream import campaign_event_entries
+from models.newsletter.newsletters import NewsletterSpec
+from models.newsletter.sends import plan_send
+from models.storage import keys
 from server.config import ConfigError, load_settings
 from server.services import Services
 from tests.factories import FALLBACK_URL, decode_image, store_recipient

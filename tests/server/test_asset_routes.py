@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
-from models import keys
-from models.assets import Asset
+from models.assets.metadata import Asset
+from models.storage import keys
 from server.services import EXTENSION, Services
 from tests.factories import decode_image
 from tests.redis_servers import RedisProcess

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from models import keys
-from models.campaigns import CampaignSpec
-from server.audience_command import cmd_audience, run_audience
-from server.cli import build_parser
+from models.campaigns.specs import CampaignSpec
+from models.storage import keys
+from server.cli.audience import cmd_audience, run_audience
+from server.cli.main import build_parser
 from server.services import Services
 from server.tokens import TokenSigner
 from tests.conftest import SIGNING_KEY

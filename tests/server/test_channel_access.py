@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server.admin_api import api as admin_api
-from server.cli import build_parser
+from server.cli.main import build_parser
 from server.config import ConfigError, load_settings
 from server.services import Services
 from tests.conftest import SIGNING_KEY

@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from models import keys
-from models.event_stream import campaign_event_entries
+from models.measurement.event_stream import campaign_event_entries
+from models.storage import keys
 from server.services import Services
 from tests.factories import (
     FALLBACK_BACKGROUND,

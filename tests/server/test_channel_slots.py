@@ -8,9 +8,9 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models import keys
-from models.event_stream import campaign_event_entries
-from models.recipients import ScoresUpsert
+from models.measurement.event_stream import campaign_event_entries
+from models.recipients.upserts import ScoresUpsert
+from models.storage import keys
 from server.services import Services
 from tests.factories import FALLBACK_URL, problem, store_recipient
 from tests.newsletter_fixtures import click_url, item, slot_url, store_newsletter

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
+from server.cli.main import main
 from server.config import load_settings
 from server.serving import gunicorn_options
 from tests.factories import corner_color, decode_image

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from models import keys
-from server.cli import main
+from models.storage import keys
+from server.cli.main import main
 from server.embedded_redis import EmbeddedRedis
 from tests.conftest import SIGNING_KEY
 

@@ -9,9 +9,9 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models import keys
-from models.event_stream import campaign_event_entries
-from models.sends import plan_send
+from models.measurement.event_stream import campaign_event_entries
+from models.newsletter.sends import plan_send
+from models.storage import keys
 from server.services import Services
 from tests.factories import FakeClock, store_recipient
 from tests.newsletter_fixtures import click_url, item, store_newsletter

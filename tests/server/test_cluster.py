@@ -15,11 +15,11 @@ import pytest
 from flask import Flask
 from redis.connection import AbstractConnection
 
-from models import keys
-from models.audience_export import AudienceExport
-from models.sends import plan_send
+from models.newsletter.audience_export import AudienceExport
+from models.newsletter.sends import plan_send
+from models.storage import keys
 from models.storage.scan import TopologyChanged
-from server.demo import DEMO_RECIPIENTS, load_demo
+from server.demo.data import DEMO_RECIPIENTS, load_demo
 from server.services import Services, audience_export
 from tests.factories import FakeClock, store_block, store_recipient, variant
 from tests.newsletter_fixtures import newsletter_spec

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from PIL import Image, ImageDraw, ImageSequence
 from werkzeug.test import TestResponse
 
-from models import keys
+from models.storage import keys
 from server.services import Services
 from tests.factories import AdminApi, FakeClock, block, decode_image, hex_rgb, store_recipient
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
-from server.demo_session import DemoSession, demo_env_path, running_demo
+from server.cli.main import main
+from server.demo.session import DemoSession, demo_env_path, running_demo
 from server.services import Services
 from tests.conftest import SIGNING_KEY
 from tests.factories import store_block

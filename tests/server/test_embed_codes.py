@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.recipients import RECIPIENT_ID_PATTERN
+from models.recipients.upserts import RECIPIENT_ID_PATTERN
 from server.embed_codes import (
     DIALECTS,
     EmbedTarget,

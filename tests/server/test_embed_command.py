@@ -10,9 +10,9 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from server.cli import build_parser
+from server.cli.embed import cmd_embed, run_embed
+from server.cli.main import build_parser
 from server.embed_codes import DIALECTS
-from server.embed_command import cmd_embed, run_embed
 from server.services import Services
 from tests.conftest import SIGNING_KEY
 from tests.esp_merges import braze, image_and_link, klaviyo, salesforce

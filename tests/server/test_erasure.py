@@ -11,13 +11,14 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models import keys
-from models.erasure import ERASED_DETAIL, Eraser, RecipientKeys, Tombstones, erasure_steps
-from models.event_stream import campaign_event_entries
-from models.recipient_store import RecipientStore
-from models.recipients import ProfileUpsert
-from models.render_cache import PersonalRenders
-from models.sends import SendMemberships
+from models.assets.render_cache import PersonalRenders
+from models.erasure import Eraser, RecipientKeys, erasure_steps
+from models.measurement.event_stream import campaign_event_entries
+from models.newsletter.sends import SendMemberships
+from models.recipients.recipient_store import RecipientStore
+from models.recipients.tombstones import ERASED_DETAIL, Tombstones
+from models.recipients.upserts import ProfileUpsert
+from models.storage import keys
 from models.storage.clients import cluster_of
 from server.services import Services
 from tests.conftest import SIGNING_KEY

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from server.cli import build_parser
-from server.import_command import Progress, cmd_import, run_import
-from server.segment_command import aware_moment, cmd_segment, run_segment
+from server.cli.imports import Progress, cmd_import, run_import
+from server.cli.main import build_parser
+from server.cli.segment import aware_moment, cmd_segment, run_segment
 from server.services import Services
 from tests.conftest import SIGNING_KEY
 from tests.customer_fixtures import (

@@ -11,7 +11,7 @@ import redis
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from models import keys
+from models.storage import keys
 from server.services import Services
 from tests.factories import (
     FALLBACK_BACKGROUND,

@@ -9,7 +9,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models.event_stream import campaign_event_entries
+from models.measurement.event_stream import campaign_event_entries
 from server.services import Services
 from tests.esp_merges import MERGE_CASES, MERGE_IDS, Merge, elements
 from tests.factories import (
@@ -107,7 +107,7 @@ def test_unknown_esp_and_missing_newsletter_are_clear_errors(
 def test_the_cli_prints_the_newsletter(
     services: Services, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from server.embed_command import run_newsletter_embed
+    from server.cli.embed import run_newsletter_embed
 
     assert run_newsletter_embed(services, "daily", "mailchimp") == 0
     printed = capsys.readouterr()

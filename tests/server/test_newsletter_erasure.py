@@ -9,7 +9,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models.sends import plan_send
+from models.newsletter.sends import plan_send
 from server.services import Services, audience_export
 from tests.factories import AdminApi, raw_client, redis_contents, store_recipient
 from tests.newsletter_fixtures import click_url, item, slot_url, store_newsletter

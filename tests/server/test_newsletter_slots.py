@@ -9,9 +9,9 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from models import keys
-from models.event_stream import campaign_event_entries
-from models.recipients import ScoresUpsert
+from models.measurement.event_stream import campaign_event_entries
+from models.recipients.upserts import ScoresUpsert
+from models.storage import keys
 from server.services import Services
 from tests.factories import FALLBACK_URL, FakeClock, decode_image, store_recipient
 from tests.newsletter_fixtures import click_url, item, slot_url, store_newsletter
@@ -227,7 +227,7 @@ def test_unknown_or_bad_slot_urls_still_answer_an_image(
 def test_a_paused_campaign_shows_every_slot_fallback(
     client: FlaskClient, services: Services, anna: str
 ) -> None:
-    from models.campaigns import CampaignSpec
+    from models.campaigns.specs import CampaignSpec
 
     store_newsletter(services, ITEMS, slots=1)
     services.campaigns.update_campaign(CampaignSpec(id="daily", status="paused"))
@@ -241,7 +241,7 @@ def test_open_events_carry_the_send(
     client: FlaskClient, services: Services, redis_client: redis.Redis, anna: str
 ) -> None:
     newsletter = store_newsletter(services, ITEMS, slots=1)
-    from models.sends import plan_send
+    from models.newsletter.sends import plan_send
 
     services.sends.start(plan_send(newsletter, None, services.clock()))
     client.get(slot_url(services, anna, 1, SEND))
@@ -257,7 +257,7 @@ def test_reports_per_send_count_that_sends_opens_and_clicks(
     clock: FakeClock,
     anna: str,
 ) -> None:
-    from models.sends import plan_send
+    from models.newsletter.sends import plan_send
 
     newsletter = store_newsletter(services, ITEMS, slots=2)
     for day in (23, 24):
@@ -288,7 +288,7 @@ def test_reports_per_send_count_that_sends_opens_and_clicks(
 def test_block_opens_count_only_toward_recorded_sends(
     client: FlaskClient, services: Services, redis_client: redis.Redis, clock: FakeClock, anna: str
 ) -> None:
-    from models.sends import plan_send
+    from models.newsletter.sends import plan_send
     from tests.factories import store_block, variant
 
     newsletter = store_newsletter(services, ITEMS, slots=1)

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from models import keys
-from models.event_stream import campaign_event_entries
+from models.measurement.event_stream import campaign_event_entries
+from models.storage import keys
 from server.services import Services
 from tests.factories import (
     FALLBACK_BACKGROUND,
@@ -246,7 +246,7 @@ def test_block_larger_than_the_configured_limit_is_refused(make_app: Any) -> Non
 
 
 def test_paused_campaign_shows_the_fallback(client: FlaskClient, targeted: Services) -> None:
-    from models.campaigns import CampaignSpec
+    from models.campaigns.specs import CampaignSpec
 
     targeted.campaigns.update_campaign(CampaignSpec(id="daily", status="paused"))
     assert corner_color(image(client, targeted, "anna").data) == hex_rgb(FALLBACK_BACKGROUND)

@@ -11,8 +11,8 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from models.event_stream import campaign_event_entries
-from models.recipients import ProfileUpsert
+from models.measurement.event_stream import campaign_event_entries
+from models.recipients.upserts import ProfileUpsert
 from server.services import EXTENSION, Services
 from tests.factories import AdminApi, error_pointers, store_block, store_recipient, variant
 from tests.newsletter_fixtures import item, slot_url, store_newsletter

@@ -13,10 +13,10 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from models import keys
 from models.decision import Decision
-from models.event_stream import campaign_event_entries
-from models.recipients import ScoresUpsert
+from models.measurement.event_stream import campaign_event_entries
+from models.recipients.upserts import ScoresUpsert
+from models.storage import keys
 from server.config import load_settings
 from server.open.core import OpenCore
 from server.open.recorder import Record, Recorder

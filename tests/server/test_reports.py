@@ -9,8 +9,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from models import keys
-from models.event_stream import campaign_event_entries
+from models.measurement.event_stream import campaign_event_entries
+from models.storage import keys
 from server.services import Services
 from tests.factories import (
     FALLBACK_BACKGROUND,

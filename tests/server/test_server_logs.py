@@ -21,7 +21,7 @@ import pytest
 import redis
 from pydantic import BaseModel, ValidationError
 
-from models import keys
+from models.storage import keys
 from server.logs import JsonFormatter, redact_server_message
 from server.services import Services
 from tests.conftest import SIGNING_KEY

@@ -7,9 +7,9 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models import keys
-from models.campaigns import CampaignSpec
-from models.event_stream import campaign_event_entries
+from models.campaigns.specs import CampaignSpec
+from models.measurement.event_stream import campaign_event_entries
+from models.storage import keys
 from server.services import Services
 from tests.esp_merges import elements, mailchimp
 from tests.factories import (

@@ -9,7 +9,7 @@ import re
 import redis
 from flask.testing import FlaskClient
 
-from models import keys
+from models.storage import keys
 from server.services import Services
 from tests.factories import FALLBACK_URL, store_block, store_recipient, variant
 from tests.newsletter_fixtures import click_url, item, slot_url, store_newsletter

@@ -1,0 +1,179 @@
+"""Bulk ingest of JSON Lines and CSV: validate each line, store the good ones in pipelined
+chunks, and report every bad line by number with the reason and field path (or column).
+
+A store may refuse some rows of a chunk after storing the others (``ErasedRecipients``: rows of
+erased recipients); those lines are reported at ``/recipient_id``."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from models.errors import field_errors
+from models.ingest.csv_rows import Column, CsvKind, RowProblem, read_csv
+from models.ingest.json_input import nesting_problem
+from models.recipients.tombstones import ErasedRecipients
+
+M = TypeVar("M", bound=BaseModel)
+CHUNK = 2000
+MAX_REPORTED_ERRORS = 1000
+
+
+@dataclass(frozen=True)
+class LineError:
+    """Why one line was rejected."""
+
+    line: int
+    pointer: str
+    detail: str
+
+
+@dataclass
+class BulkReport:
+    """Outcome of a bulk call: counts and the first rejected lines."""
+
+    received: int = 0
+    stored: int = 0
+    rejected: int = 0
+    errors: list[LineError] = field(default_factory=list)
+
+    def reject(self, error: LineError) -> None:
+        """Count a bad line, keeping its details while the list is short enough."""
+        self.rejected += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(error)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as the API returns it."""
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "rejected": self.rejected,
+            "errors": [e.__dict__ for e in self.errors],
+        }
+
+
+def _pointer(loc: Sequence[int | str]) -> str:
+    return "/" + "/".join(str(p) for p in loc) if loc else ""
+
+
+def _store(
+    batch: list[M], lines: list[int], store: Callable[[list[M]], int], report: BulkReport
+) -> None:
+    """Hand one chunk to ``store``; rows it refuses are reported by their ``lines``."""
+    try:
+        report.stored += store(batch)
+    except ErasedRecipients as refused:
+        report.stored += refused.stored
+        for index in refused.refused:
+            report.reject(LineError(lines[index], "/recipient_id", refused.public_message))
+
+
+def ingest_jsonl(
+    lines: Iterable[bytes | str],
+    model: type[M],
+    store: Callable[[list[M]], int],
+    chunk: int = CHUNK,
+) -> BulkReport:
+    """Validate ``lines`` into ``model`` and hand good ones to ``store`` in chunks."""
+    report = BulkReport()
+    batch: list[M] = []
+    numbers: list[int] = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        report.received += 1
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            report.reject(LineError(number, "", f"not valid UTF-8 (byte {exc.start + 1})"))
+            continue
+        too_deep = nesting_problem(text)
+        if too_deep is not None:
+            report.reject(LineError(number, too_deep.pointer, too_deep.message))
+            continue
+        try:
+            batch.append(model.model_validate_json(text))
+            numbers.append(number)
+        except ValidationError as exc:
+            try:
+                data = json.loads(text)
+            except ValueError:
+                report.reject(LineError(number, "", "not valid JSON"))
+                continue
+            for error in field_errors(exc, data)[:1]:
+                report.reject(LineError(number, error.pointer, error.message))
+            continue
+        if len(batch) >= chunk:
+            _store(batch, numbers, store, report)
+            batch, numbers = [], []
+    if batch:
+        _store(batch, numbers, store, report)
+    report.errors.sort(key=lambda error: error.line)
+    return report
+
+
+def ingest_csv(
+    lines: Iterable[bytes],
+    kind: CsvKind[M],
+    store: Callable[[list[M]], int],
+    chunk: int = CHUNK,
+) -> BulkReport:
+    """Validate CSV rows (UTF-8, an optional byte order mark, header first) into
+    ``kind.model`` and hand good ones to ``store`` in chunks; a bad row's pointer names its
+    column (``/amount``), and a row on a line that is not UTF-8 is refused."""
+    report = BulkReport()
+    header: list[Column] = []
+    batch: list[M] = []
+    numbers: list[int] = []
+    undecodable: set[int] = set()
+    for item in read_csv(_decoded(lines, undecodable), kind, undecodable):
+        if isinstance(item, list):
+            header = item
+            continue
+        if isinstance(item, RowProblem):
+            error = LineError(item.line, _column_pointer(item.column), item.detail)
+            if item.line > 1:
+                report.received += 1
+                report.reject(error)
+            else:  # the header: one rejected line, every problem reported
+                report.rejected = 1
+                report.errors.append(error)
+            continue
+        report.received += 1
+        try:
+            batch.append(kind.model.model_validate(item.document))
+            numbers.append(item.line)
+        except ValidationError as exc:
+            first = field_errors(exc, item.document)[0]
+            column = kind.column_of(first.path, header)
+            report.reject(LineError(item.line, _column_pointer(column), first.message))
+            continue
+        if len(batch) >= chunk:
+            _store(batch, numbers, store, report)
+            batch, numbers = [], []
+    if batch:
+        _store(batch, numbers, store, report)
+    report.errors.sort(key=lambda error: error.line)
+    return report
+
+
+def _decoded(lines: Iterable[bytes], undecodable: set[int]) -> Iterator[str]:
+    """Each line as text; the number of a line that is not UTF-8 goes into ``undecodable``
+    (and the line is passed on with replacement characters, for the CSV reader to skip)."""
+    for number, raw in enumerate(lines, start=1):
+        line = raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError:
+            undecodable.add(number)
+            yield line.decode("utf-8", errors="replace")
+
+
+def _column_pointer(column: str) -> str:
+    return "/" + column.replace("~", "~0").replace("/", "~1") if column else ""

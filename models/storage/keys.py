@@ -1,0 +1,294 @@
+"""Every Redis key Blanco uses, in one place.
+
+Keys are namespaced under ``blanco:``. A hash tag (``{c:<campaign>}``, ``{a:<asset>}`` or
+``{r:<recipient>}``) keeps the keys of one campaign, asset or recipient on one Redis Cluster
+slot, so that their multi-key operations (transactions, pipelines, erasure) stay on one node.
+"""
+
+from __future__ import annotations
+
+from models.storage.slots import slot_of, slot_tag
+
+PREFIX = "blanco"
+
+CAMPAIGN_INDEX = f"{PREFIX}:cfg:campaigns"
+API_KEYS = f"{PREFIX}:cfg:api-keys"
+ASSET_INDEX = f"{PREFIX}:cfg:assets"
+"""Set of the ids (``sha256:<hex>``) of the uploaded image assets."""
+FEED_INDEX = f"{PREFIX}:cfg:feeds"
+"""Set of the ids of the content feeds."""
+PERSONA_RULES = f"{PREFIX}:cfg:personas"
+"""JSON document (``models.recipients.segmentation.PersonaRules``): the rules that assign a
+persona."""
+
+
+CONFIG_VERSION = f"{PREFIX}:cfg:{{versions}}:config"
+"""Counter that every write of open-time configuration moves (campaigns, blocks, newsletters,
+sends, feeds, assets): each worker checks it about once a second and re-reads what it holds
+(``models.config_cache``)."""
+PRIVACY_VERSION = f"{PREFIX}:cfg:{{versions}}:privacy"
+"""Counter that every erasure moves: workers then drop the personal renders they hold."""
+
+LIVE_SOURCES = f"{PREFIX}:cfg:{{live}}:sources"
+"""Hash of live source name -> JSON document (``models.campaigns.live_data.LiveSource``): the
+values the data team pushed, their freshness limit and the time of the push."""
+LIVE_VERSION = f"{PREFIX}:cfg:{{live}}:version"
+"""A random token that changes with every write to ``LIVE_SOURCES`` (same slot, one
+``MULTI``): workers read it in the open's pipeline and reload the sources only when it moved."""
+
+
+def _campaign(campaign_id: str) -> str:
+    return f"{PREFIX}:cfg:{{c:{campaign_id}}}"
+
+
+def campaign(campaign_id: str) -> str:
+    """JSON document of a campaign."""
+    return f"{_campaign(campaign_id)}:campaign"
+
+
+def block_index(campaign_id: str) -> str:
+    """Set of the block ids in a campaign."""
+    return f"{_campaign(campaign_id)}:blocks"
+
+
+def block(campaign_id: str, block_id: str) -> str:
+    """JSON document of the current version of a block."""
+    return f"{_campaign(campaign_id)}:block:{block_id}"
+
+
+def block_versions(campaign_id: str, block_id: str) -> str:
+    """Hash of version number -> JSON document of that block version."""
+    return f"{_campaign(campaign_id)}:block:{block_id}:versions"
+
+
+def block_version_counter(campaign_id: str, block_id: str) -> str:
+    """Counter that numbers block versions; survives deleting and re-creating a block."""
+    return f"{_campaign(campaign_id)}:block:{block_id}:version-counter"
+
+
+def newsletter(campaign_id: str) -> str:
+    """JSON document of a campaign's newsletter definition (schedule, audience, slots)."""
+    return f"{_campaign(campaign_id)}:newsletter"
+
+
+def suppressions(campaign_id: str) -> str:
+    """Set of the recipient ids that the newsletter's audience leaves out."""
+    return f"{_campaign(campaign_id)}:suppressed"
+
+
+def send_index(campaign_id: str) -> str:
+    """Sorted set of the newsletter's send ids, scored by their send time (Unix seconds)."""
+    return f"{_campaign(campaign_id)}:sends"
+
+
+def send(campaign_id: str, send_id: str) -> str:
+    """JSON document of one send (``models.newsletter.sends.Send``)."""
+    return f"{_campaign(campaign_id)}:send:{send_id}"
+
+
+def send_members(campaign_id: str, send_id: str) -> str:
+    """Set of the recipient ids a send was exported for."""
+    return f"{_campaign(campaign_id)}:send:{send_id}:members"
+
+
+def send_holdout(campaign_id: str, send_id: str) -> str:
+    """Set of the recipient ids a send held out (not exported: the control group)."""
+    return f"{_campaign(campaign_id)}:send:{send_id}:holdout"
+
+
+def send_considered(campaign_id: str, send_id: str) -> str:
+    """Set of the recipient ids an export has looked at so far (deleted when it ends): SCAN may
+    return a key twice, and each recipient must be counted and written once."""
+    return f"{_campaign(campaign_id)}:send:{send_id}:considered"
+
+
+def send_export_lock(campaign_id: str, send_id: str) -> str:
+    """Held while a send's audience is being exported (one export of a send at a time)."""
+    return f"{_campaign(campaign_id)}:send:{send_id}:exporting"
+
+
+def _feed(feed_id: str) -> str:
+    return f"{PREFIX}:cfg:{{f:{feed_id}}}"
+
+
+def feed_items(feed_id: str) -> str:
+    """Hash of item id -> JSON content item."""
+    return f"{_feed(feed_id)}:items"
+
+
+def feed_version(feed_id: str) -> str:
+    """Counter that moves on every change to the feed's items."""
+    return f"{_feed(feed_id)}:version"
+
+
+MEASUREMENT_SHARDS = 16
+"""A campaign's events and counters are split over this many shards (by recipient), each its own
+hash slot, so that one busy campaign's counting spreads over the nodes of a Redis Cluster. A
+recipient always falls in the same shard, so unique counts of the shards add up."""
+Shard = int | None
+"""A measurement shard, or None for the unsharded keys that Blanco 0.1 wrote (still read)."""
+SHARDS_READ: tuple[Shard, ...] = (*range(MEASUREMENT_SHARDS), None)
+"""Every shard a report reads: the shards, then the keys of 0.1."""
+
+
+def _measured(campaign_id: str, shard: Shard) -> str:
+    if shard is None:
+        return f"{PREFIX}:ev:{{e:{campaign_id}}}"
+    return f"{PREFIX}:ev:{{e:{campaign_id}:{shard}}}"
+
+
+def campaign_events(campaign_id: str, shard: Shard) -> str:
+    """Stream of a campaign's open, click and view events (with the decision they showed), one
+    per shard."""
+    return f"{_measured(campaign_id, shard)}:events"
+
+
+def stats_counts(campaign_id: str, day: str, shard: Shard) -> str:
+    """Hash of ``event|block|variant|client|kind`` -> count for one UTC day (or send bucket)."""
+    return f"{_measured(campaign_id, shard)}:{day}:counts"
+
+
+def stats_unique(
+    campaign_id: str, day: str, event: str, block_id: str, variant: str, shard: Shard
+) -> str:
+    """HyperLogLog of the (pseudonymous) recipients behind an event on one day."""
+    return f"{_measured(campaign_id, shard)}:{day}:unique:{event}:{block_id}:{variant}"
+
+
+def stats_totals(campaign_id: str, shard: Shard) -> str:
+    """Hash of ``block|variant|event`` -> all-time human count (for the bandit)."""
+    return f"{_measured(campaign_id, shard)}:totals"
+
+
+def _asset(asset_id: str) -> str:
+    return f"{PREFIX}:cfg:{{a:{asset_id}}}"
+
+
+def asset(asset_id: str) -> str:
+    """The bytes of an uploaded image asset, as uploaded (read with a bytes client)."""
+    return f"{_asset(asset_id)}:bytes"
+
+
+def asset_meta(asset_id: str) -> str:
+    """JSON document (``models.assets.metadata.Asset``) describing an uploaded image asset."""
+    return f"{_asset(asset_id)}:meta"
+
+
+RECIPIENT_KEY_PATTERN = f"{PREFIX}:rcp:{{r:*}}:*"
+"""SCAN pattern matching every recipient-level key (``{`` and ``}`` are not glob syntax)."""
+PROFILE_KEY_PATTERN = f"{PREFIX}:rcp:{{r:*}}:profile"
+"""SCAN pattern matching every profile key."""
+_RECIPIENT_KEY_START = f"{PREFIX}:rcp:{{r:"
+
+
+def _recipient(recipient_id: str) -> str:
+    return f"{_RECIPIENT_KEY_START}{recipient_id}}}"
+
+
+def recipient_of(key: str) -> tuple[str, str] | None:
+    """(recipient id, kind) of a recipient-level key, e.g. ``("anna", "profile")``; else None."""
+    if not key.startswith(_RECIPIENT_KEY_START):
+        return None
+    recipient_id, found, kind = key[len(_RECIPIENT_KEY_START) :].partition("}:")
+    return (recipient_id, kind) if found else None
+
+
+def profile(recipient_id: str) -> str:
+    """Hash of profile attribute -> JSON value."""
+    return f"{_recipient(recipient_id)}:profile"
+
+
+def scores(recipient_id: str) -> str:
+    """Hash of model name -> JSON score record."""
+    return f"{_recipient(recipient_id)}:scores"
+
+
+def segments(recipient_id: str) -> str:
+    """Set of segment names the recipient belongs to."""
+    return f"{_recipient(recipient_id)}:segments"
+
+
+def decisions(recipient_id: str) -> str:
+    """Hash of ``<campaign>/<block>`` -> JSON decision record."""
+    return f"{_recipient(recipient_id)}:decisions"
+
+
+def transactions(recipient_id: str) -> str:
+    """Hash of order id -> JSON transaction (``models.recipients.customer_data.Transaction``
+    without the recipient id)."""
+    return f"{_recipient(recipient_id)}:transactions"
+
+
+def events(recipient_id: str) -> str:
+    """Hash of event key (the event id, or ``#<hash>`` of its content) -> JSON event."""
+    return f"{_recipient(recipient_id)}:events"
+
+
+def events_by_time(recipient_id: str) -> str:
+    """Sorted set of the recipient's newest events: member ``<type>|<event key>``, score the
+    event's time in Unix seconds."""
+    return f"{_recipient(recipient_id)}:events-by-time"
+
+
+def rankings(recipient_id: str) -> str:
+    """Hash of ``<campaign>/<send>`` -> JSON list of the content item ids ranked for the
+    newsletter's slots (computed once per recipient and send, shared by every slot)."""
+    return f"{_recipient(recipient_id)}:rankings"
+
+
+def recent_clicks(recipient_id: str) -> str:
+    """Sorted set of the recipient's clicks of the last minute: member
+    ``<campaign>|<send>|<link>``, score the click's Unix time (for "every link at once")."""
+    return f"{_recipient(recipient_id)}:recent-clicks"
+
+
+def personal_renders(recipient_id: str) -> str:
+    """Set of the digests of the renders stored in the render cache for this recipient's opens
+    that drew their profile fields (an erasure deletes those renders)."""
+    return f"{_recipient(recipient_id)}:renders"
+
+
+def recipient_keys(recipient_id: str) -> list[str]:
+    """All keys that hold data about one recipient (erasure deletes these)."""
+    return [
+        profile(recipient_id),
+        scores(recipient_id),
+        segments(recipient_id),
+        decisions(recipient_id),
+        transactions(recipient_id),
+        events(recipient_id),
+        events_by_time(recipient_id),
+        rankings(recipient_id),
+        recent_clicks(recipient_id),
+        personal_renders(recipient_id),
+    ]
+
+
+def render_cache_bytes(window: int) -> str:
+    """Bytes admitted to the render cache in one TTL window (enforces the memory cap)."""
+    return f"{PREFIX}:render-bytes:{window}"
+
+
+def render_cache(digest: str) -> str:
+    """Encoded image bytes of one render, by a hash of its inputs."""
+    return f"{PREFIX}:render:{digest}"
+
+
+def recipient_slot(recipient_id: str) -> int:
+    """The Redis Cluster slot of every key of one recipient."""
+    return slot_of(f"r:{recipient_id}")
+
+
+def erased_marks(recipient_id: str) -> str:
+    """Set of the tombstones of erased recipients (``models.erasure.Tombstones``: a keyed hash
+    of the id per signing key, never the id) whose keys share this recipient's slot; its hash
+    tag is a tag of that slot (``models.storage.slots``), so the open's read of the recipient
+    checks it on the same node, and the key names nobody. Kept without a TTL: an erased id
+    stays refused."""
+    return f"{PREFIX}:privacy:{{{slot_tag(recipient_slot(recipient_id))}}}:erased"
+
+
+ERASED_RECIPIENTS_V1 = f"{PREFIX}:privacy:erased"
+"""The one set of tombstones that Blanco 0.1 kept (still checked on a single Redis)."""
+ERASURE_AUDIT = f"{PREFIX}:audit:erasures"
+"""Stream of erasures (time, API key, request id, keys removed), bounded, without recipient ids."""

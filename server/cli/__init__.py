@@ -1,0 +1,1 @@
+"""The ``blanco`` command (``main``) and its subcommands, one module each."""

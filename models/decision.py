@@ -12,6 +12,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from models.campaigns.conditions import Audience
@@ -56,7 +57,11 @@ class Decision:
 
     @classmethod
     def from_json(cls, campaign_id: str, block_id: str, document: str) -> Decision:
-        """Read a stored decision."""
+        """Read a stored decision (cached: a re-open reads the same document again)."""
+        return _stored_decision(campaign_id, block_id, document)
+
+    @classmethod
+    def _parse(cls, campaign_id: str, block_id: str, document: str) -> Decision:
         data = json.loads(document)
         return cls(
             campaign_id=campaign_id,
@@ -69,6 +74,11 @@ class Decision:
             first_open_at=dt.datetime.fromisoformat(data["first"]) if "first" in data else None,
             holdout=bool(data.get("holdout", False)),
         )
+
+
+@lru_cache(maxsize=16384)
+def _stored_decision(campaign_id: str, block_id: str, document: str) -> Decision:
+    return Decision._parse(campaign_id, block_id, document)
 
 
 def decision_field(campaign_id: str, block_id: str) -> str:

@@ -48,6 +48,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, overload
 from urllib.parse import urlsplit
 
@@ -287,36 +288,55 @@ def _device(user_agent: str) -> Device:
 
 def _agent_client(user_agent: str, headers: Mapping[str, str]) -> ClientInfo | None:
     """The client a user agent names, or None when it names none we know."""
+    named, ask = _named_by_agent(user_agent)
+    if ask == _ASK_ANDROID_APP:
+        assert named is not None
+        app = _ANDROID_APPS.get(_header(headers, "X-Requested-With"), "android_mail")
+        return ClientInfo(app, named.device, "human")
+    if ask == _ASK_REFERER:
+        assert named is not None
+        if _host(_header(headers, "Referer")) in _OUTLOOK_WEB_HOSTS:
+            return ClientInfo("outlook_web", named.device, "human")
+    return named
+
+
+_ASK_ANDROID_APP = "X-Requested-With"
+_ASK_REFERER = "Referer"
+
+
+@lru_cache(maxsize=4096)
+def _named_by_agent(user_agent: str) -> tuple[ClientInfo | None, str | None]:
+    """What the user agent alone names (cached: the same few agents come again and again),
+    and which header, if any, decides the rest."""
     if _GMAIL_PROXY.search(user_agent):
-        return ClientInfo("gmail_proxy", "unknown", "proxied_human")
+        return ClientInfo("gmail_proxy", "unknown", "proxied_human"), None
     if _YAHOO_PROXY.search(user_agent):
-        return ClientInfo("yahoo_proxy", "unknown", "proxied_human")
+        return ClientInfo("yahoo_proxy", "unknown", "proxied_human"), None
     if user_agent == _APPLE_MPP_AGENT:
-        return ClientInfo("apple_mpp", "unknown", "machine")
+        return ClientInfo("apple_mpp", "unknown", "machine"), None
     if _AUTOMATION.search(user_agent):
-        return ClientInfo("automation", "unknown", "machine")
+        return ClientInfo("automation", "unknown", "machine"), None
     if _OUTLOOK_DESKTOP.search(user_agent):
-        return ClientInfo("outlook_desktop", "desktop", "human")
+        return ClientInfo("outlook_desktop", "desktop", "human"), None
     device = _device(user_agent)
     if _THUNDERBIRD.search(user_agent):
-        return ClientInfo("thunderbird", "desktop" if device == "unknown" else device, "human")
+        return ClientInfo(
+            "thunderbird", "desktop" if device == "unknown" else device, "human"
+        ), None
     if _APPLE_MAIL_IOS.match(user_agent):
-        return ClientInfo("apple_mail_ios", device, "human")
+        return ClientInfo("apple_mail_ios", device, "human"), None
     if _APPLE_MAIL_MAC.match(user_agent):
-        return ClientInfo("apple_mail_mac", "desktop", "human")
+        return ClientInfo("apple_mail_mac", "desktop", "human"), None
     if "AppleWebKit/" in user_agent and not _BROWSER.search(user_agent):
         if _IOS.search(user_agent):
-            return ClientInfo("ios_app", device, "human")
+            return ClientInfo("ios_app", device, "human"), None
         if "Macintosh" in user_agent:
-            return ClientInfo("macos_app", "desktop", "human")
+            return ClientInfo("macos_app", "desktop", "human"), None
     if _ANDROID_WEBVIEW.search(user_agent):
-        app = _ANDROID_APPS.get(_header(headers, "X-Requested-With"), "android_mail")
-        return ClientInfo(app, device, "human")
+        return ClientInfo("android_mail", device, "human"), _ASK_ANDROID_APP
     if _BROWSER.search(user_agent):
-        if _host(_header(headers, "Referer")) in _OUTLOOK_WEB_HOSTS:
-            return ClientInfo("outlook_web", device, "human")
-        return ClientInfo("browser", device, "human")
-    return None
+        return ClientInfo("browser", device, "human"), _ASK_REFERER
+    return None, None
 
 
 def classify_open_request(

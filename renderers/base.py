@@ -133,15 +133,25 @@ class Renderer(ABC, Generic[P]):
         """Profile fields the output depends on (None: unknown, so every field counts)."""
         return None
 
+    def params_material(self, params: P) -> tuple[str, list[str]]:
+        """The params as canonical JSON, and every text in them (templates among them): worked
+        out once per params object (params are frozen, and every open of a block hashes them)."""
+        found: tuple[str, list[str]] | None = params.__dict__.get("_cache_params")
+        if found is None:
+            dumped = params.model_dump(mode="json")
+            found = (json.dumps(dumped, sort_keys=True, default=str), _texts(dumped))
+            params.__dict__["_cache_params"] = found  # a cache, not a field: bypasses frozen
+        return found
+
     def cache_material(self, params: P, request: RenderRequest) -> list[Any]:
-        """Everything the output depends on, as JSON-able values."""
+        """Everything besides the params the output depends on, as JSON-able values."""
         used = self.fields_used(params)
         fields = {k: v for k, v in request.fields.items() if used is None or k in used}
-        dumped = params.model_dump(mode="json")
         if isinstance(fields.get(LIVE_FIELD), Mapping):
-            fields[LIVE_FIELD] = live_values_used(_texts(dumped), fields[LIVE_FIELD])
+            fields[LIVE_FIELD] = live_values_used(
+                self.params_material(params)[1], fields[LIVE_FIELD]
+            )
         return [
-            dumped,
             request.width,
             request.height,
             request.scale,
@@ -152,10 +162,9 @@ class Renderer(ABC, Generic[P]):
         ]
 
     def cache_key(self, params: P, request: RenderRequest) -> str:
-        """A hash of every input of the render."""
-        material = json.dumps(
-            [self.type, *self.cache_material(params, request)], sort_keys=True, default=str
-        )
+        """A hash of every input of the render: the type, the params and the rest."""
+        rest = json.dumps(self.cache_material(params, request), sort_keys=True, default=str)
+        material = f"{self.type}\x00{self.params_material(params)[0]}\x00{rest}"
         return hashlib.sha256(material.encode()).hexdigest()
 
 

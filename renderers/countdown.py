@@ -663,7 +663,6 @@ class CountdownRenderer(Renderer[CountdownParams]):
             if remaining_seconds(params, request) == 0:
                 moment = EXPIRED
         return [
-            params.model_dump(mode="json"),
             request.width,
             request.height,
             request.scale,

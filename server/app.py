@@ -48,6 +48,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     slots = SlotServer(core)
     app.extensions[routes.SLOTS] = slots
     app.extensions[webview.EXTENSION] = webview.WebView(core, slots)
+    app.wsgi_app = routes.OpenRoutes(app, app.wsgi_app, core, slots, metrics)  # type: ignore[method-assign]
     app.register_blueprint(routes.bp)
     app.register_blueprint(webview.bp)
     app.register_blueprint(amp.bp)

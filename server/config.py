@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -270,12 +271,12 @@ class Settings(BaseModel):
         parse_allowed_senders(value)
         return value
 
-    @property
+    @cached_property
     def amp_senders(self) -> tuple[str, ...]:
         """The allowed AMP senders, lower-cased: addresses and ``@domain`` entries."""
         return parse_allowed_senders(self.amp_allowed_senders)
 
-    @property
+    @cached_property
     def max_score_ages(self) -> ScoreMaxAges:
         """The maximum age of each model's scores."""
         return ScoreMaxAges.parse(self.score_max_age_hours, self.score_max_ages)

@@ -24,6 +24,7 @@ import re
 import sys
 import time
 import uuid
+from contextvars import ContextVar
 from types import TracebackType
 from typing import IO, Any
 
@@ -49,10 +50,16 @@ _RECORD_ATTRIBUTES = frozenset(
 )
 
 
+REQUEST_ID: ContextVar[str | None] = ContextVar("blanco_request_id", default=None)
+"""The request id of a request served without Flask (the open-time routes); log lines written
+meanwhile carry it."""
+
+
 def current_request_id() -> str | None:
     """The id of the request being handled, if any."""
-    if not has_request_context():
-        return None
+    served = REQUEST_ID.get()
+    if served is not None or not has_request_context():
+        return served
     found: str | None = g.get(_G_REQUEST_ID)
     return found
 
@@ -169,12 +176,17 @@ def sane_request_id(candidate: str | None) -> str | None:
     return None
 
 
+def new_request_id() -> str:
+    """A fresh request id."""
+    return uuid.uuid4().hex
+
+
 def install_request_ids(app: Flask) -> None:
     """Give each request an id: a sane incoming ``X-Request-ID`` or a new one; echo it back."""
 
     def assign() -> None:
         incoming = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
-        setattr(g, _G_REQUEST_ID, incoming or uuid.uuid4().hex)
+        setattr(g, _G_REQUEST_ID, incoming or new_request_id())
 
     def echo(response: Response) -> Response:
         request_id = current_request_id()
@@ -187,29 +199,42 @@ def install_request_ids(app: Flask) -> None:
     app.after_request(echo)
 
 
+ACCESS_LOG_EXTENSION = "blanco.access_log"
+"""Set in ``app.extensions`` when the app writes access lines (routes served without Flask ask)."""
+
+
+def access_log_enabled(app: Flask) -> bool:
+    """Whether ``app`` writes one access line per request."""
+    return bool(app.extensions.get(ACCESS_LOG_EXTENSION))
+
+
+def write_access_line(method: str, route: str, status: int, seconds: float | None) -> None:
+    """One INFO line on ``blanco.access``: method, URL rule, status, duration."""
+    log = logging.getLogger(ACCESS_LOGGER)
+    if not log.isEnabledFor(logging.INFO):
+        return
+    fields: dict[str, Any] = {"method": method, "route": route, "status": status}
+    if seconds is not None:
+        fields["duration_ms"] = round(seconds * 1000, 3)
+    log.info("%s %s %s", method, route, status, extra=fields)
+
+
 def install_access_log(app: Flask) -> None:
     """Log one INFO line per request on ``blanco.access``: method, URL rule, status, duration.
 
     Never the path, query string, user agent or client address.
     """
-    log = logging.getLogger(ACCESS_LOGGER)
+    app.extensions[ACCESS_LOG_EXTENSION] = True
 
     def start() -> None:
         setattr(g, _G_ACCESS_START, time.perf_counter())
 
     def write(response: Response) -> Response:
-        if not log.isEnabledFor(logging.INFO):
-            return response
         started: float | None = g.get(_G_ACCESS_START)
-        method, route = method_label(request.method), route_label(request)
-        fields: dict[str, Any] = {
-            "method": method,
-            "route": route,
-            "status": response.status_code,
-        }
-        if started is not None:
-            fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        log.info("%s %s %s", method, route, response.status_code, extra=fields)
+        seconds = None if started is None else time.perf_counter() - started
+        write_access_line(
+            method_label(request.method), route_label(request), response.status_code, seconds
+        )
         return response
 
     app.before_request_funcs.setdefault(None, []).insert(0, start)

@@ -8,7 +8,6 @@ email carrying it is still read.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ SIGNATURE_BYTES = 16
 _DOMAIN = b"blanco-recipient-v1\x00"
 
 
-def _signature(key: str, recipient_id: str) -> str:
-    mac = hmac.new(key.encode(), _DOMAIN + recipient_id.encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()[:SIGNATURE_BYTES]).rstrip(b"=").decode()
+def _signature(key: bytes, recipient_id: str) -> str:
+    mac = hmac.digest(key, _DOMAIN + recipient_id.encode(), "sha256")
+    return base64.urlsafe_b64encode(mac[:SIGNATURE_BYTES]).rstrip(b"=").decode()
 
 
 class TokenSigner:
@@ -30,7 +29,7 @@ class TokenSigner:
     def __init__(self, keys: Sequence[str]) -> None:
         if not keys:
             raise ValueError("TokenSigner needs at least one key")
-        self._keys = tuple(keys)
+        self._keys = tuple(key.encode() for key in keys)
 
     def sign(self, recipient_id: str) -> str:
         """The token for ``recipient_id``, signed with the first key."""
@@ -40,10 +39,9 @@ class TokenSigner:
 
     def pseudonym(self, recipient_id: str) -> str:
         """A stable, non-reversible stand-in for the recipient id in events and counters."""
-        mac = hmac.new(
-            self._keys[-1].encode(), b"pseudonym\x00" + recipient_id.encode(), hashlib.sha256
-        )
-        return mac.hexdigest()[:20]
+        return hmac.digest(
+            self._keys[-1], b"pseudonym\x00" + recipient_id.encode(), "sha256"
+        ).hex()[:20]
 
     def verify(self, token: str | None) -> str | None:
         """The recipient id of a genuine token, else None. Constant time per key."""

@@ -6,16 +6,20 @@ import csv
 import datetime as dt
 import io
 import json
+import threading
+from collections import Counter
 from typing import Any
 
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
+from redis.connection import AbstractConnection
 from werkzeug.test import TestResponse
 
 from models.campaigns.specs import Block, BlockSpec, CampaignSpec
 from models.recipients.upserts import ProfileUpsert, ScoresUpsert
+from models.storage import batch as batch_module
 from models.storage.batch import SINGLE_NODE
 from models.storage.clients import cluster_of, connect, parse_redis_url
 from server.services import Services
@@ -276,3 +280,36 @@ def _each_node(client: Any, call: Any) -> list[Any]:
     if cluster is None:
         return [call(client)]
     return [call(cluster.get_redis_connection(node)) for node in cluster.get_primaries()]
+
+
+class RoundTrips:
+    """Counts the command batches this thread sends to Redis, by the node they go to (a
+    counter around the two ways a batch leaves: Blanco's batches and redis-py's own calls)."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.sent: Counter[str] = Counter()
+        thread = threading.get_ident()
+        packed = AbstractConnection.send_packed_command
+        fast = batch_module._send
+
+        def note(connection: Any) -> None:
+            if threading.get_ident() == thread:
+                place = getattr(connection, "path", None) or f"{connection.host}:{connection.port}"
+                self.sent[str(place)] += 1
+
+        def counting_packed(connection: Any, command: Any, check_health: bool = True) -> None:
+            note(connection)
+            packed(connection, command, check_health)
+
+        def counting_fast(connection: Any, data: bytes) -> None:
+            if getattr(connection, "_sock", None) is not None:
+                note(connection)  # else redis-py's own send, counted there
+            fast(connection, data)
+
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_packed)
+        monkeypatch.setattr(batch_module, "_send", counting_fast)
+
+    @property
+    def total(self) -> int:
+        """Batches sent, to any node."""
+        return sum(self.sent.values())

@@ -137,6 +137,19 @@ def _number(value: Any) -> float | None:
     return None
 
 
+_OPERATOR_FIELDS = (
+    ("eq", "eq"),
+    ("ne", "ne"),
+    ("in", "in_"),
+    ("not_in", "not_in"),
+    ("gt", "gt"),
+    ("gte", "gte"),
+    ("lt", "lt"),
+    ("lte", "lte"),
+)
+"""Each comparison operator and the field that holds its operand."""
+
+
 class _Comparison(_Condition):
     """Shared operators of attribute and score conditions."""
 
@@ -169,8 +182,17 @@ class _Comparison(_Condition):
         return False
 
     def _operators(self) -> list[tuple[str, Any]]:
-        dumped = self.model_dump(by_alias=True, exclude_none=True)
-        return [(op, dumped[op]) for op in self._OPS if op in dumped]
+        """(operator, operand) of every operator set, worked out once (the model is frozen;
+        every open evaluates it)."""
+        found: list[tuple[str, Any]] | None = self.__dict__.get("_operators_set")
+        if found is None:
+            found = [
+                (op, value)
+                for op, name in _OPERATOR_FIELDS
+                if (value := getattr(self, name)) is not None
+            ]
+            self.__dict__["_operators_set"] = found  # a cache, not a field: bypasses frozen
+        return found
 
     def _check(self, present: bool, value: Any) -> bool:
         if self.exists is not None and present != self.exists:

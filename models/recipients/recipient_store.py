@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import redis
@@ -133,7 +134,14 @@ def last_order(hidden: Mapping[str, str]) -> dt.datetime | None:
 
 def decode_scores(raw: dict[str, str]) -> dict[str, ScoreValue]:
     """A scores hash as stored back to score records."""
-    return {name: ScoreValue.model_validate_json(value) for name, value in raw.items()}
+    return {name: decode_score(value) for name, value in raw.items()}
+
+
+@lru_cache(maxsize=16384)
+def decode_score(document: str) -> ScoreValue:
+    """One stored score record (cached: every open reads its recipient's scores, and a
+    recipient's re-open reads the same documents; the records are frozen)."""
+    return ScoreValue.model_validate_json(document)
 
 
 class RecipientStore:

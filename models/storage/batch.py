@@ -22,6 +22,7 @@ before each node is used and told how it went.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -332,7 +333,7 @@ class Batch:
                 self._fail(route, replies, exc)
                 continue
             try:
-                connection.send_packed_command([self._pack(route)])
+                _send(connection, self._pack(route))
             except REDIS_FAILURES as exc:
                 self._drop(route, connection)
                 self._fail(route, replies, exc)
@@ -375,10 +376,75 @@ class Batch:
         return b"".join([_pack(self._commands[p]) for p in route.positions])
 
     def _read(self, route: _Route, connection: Any, replies: list[Any]) -> None:
+        wire = _wire(connection)
+        if wire is not None:  # every reply at once, straight from the socket
+            count = len(route.positions) * (2 if route.asking else 1)
+            read = wire.read(count)
+            if route.asking:
+                read = read[1::2]  # the +OK to each ASKING left out
+            for position, reply in zip(route.positions, read, strict=True):
+                replies[position] = reply
+            return
         for position in route.positions:
             if route.asking:
                 _reply(connection, self.decode)  # +OK to ASKING
             replies[position] = _reply(connection, self.decode)
+
+
+class _Wire:
+    """A connected redis-py connection's socket and hiredis reader, read directly: a batch's
+    replies without redis-py's per-reply bookkeeping (about a third of an open's Redis cost).
+    Error replies come back as exception objects, as redis-py's parser makes them."""
+
+    def __init__(self, sock: Any, reader: Any) -> None:
+        self.sock = sock
+        self.reader = reader
+
+    def read(self, count: int) -> list[Any]:
+        """``count`` replies."""
+        replies: list[Any] = []
+        buffer = bytearray(_READ_SIZE)
+        gets, feed, recv = self.reader.gets, self.reader.feed, self.sock.recv_into
+        while len(replies) < count:
+            reply = gets()
+            if reply is _NOT_ENOUGH_DATA or reply is False:
+                received = recv(buffer)
+                if not received:
+                    raise redis.ConnectionError("Redis closed the connection")
+                feed(buffer, 0, received)
+                continue
+            replies.append(reply)
+        return replies
+
+
+_READ_SIZE = 65536
+_NOT_ENOUGH_DATA: object = getattr(
+    importlib.import_module("redis._parsers.hiredis"), "NOT_ENOUGH_DATA", False
+)
+"""What redis-py's hiredis reader answers while a reply is incomplete (its own sentinel)."""
+
+
+def _wire(connection: Any) -> _Wire | None:
+    """Direct access to a connection's socket and hiredis reader, when redis-py gives it (else
+    None: the replies are read through redis-py, one by one)."""
+    sock = getattr(connection, "_sock", None)
+    reader = getattr(getattr(connection, "_parser", None), "_reader", None)
+    if sock is None or reader is None or not hasattr(reader, "gets"):
+        return None
+    return _Wire(sock, reader)
+
+
+def _send(connection: Any, packed: bytes) -> None:
+    """Send a packed batch on a pooled connection (connecting it if it is not)."""
+    sock = getattr(connection, "_sock", None)
+    if sock is None:
+        connection.send_packed_command([packed])
+        return
+    try:
+        sock.sendall(packed)
+    except OSError as exc:
+        connection.disconnect()
+        raise redis.ConnectionError(f"Error while writing to socket: {exc}") from exc
 
 
 def _reply(connection: Any, decode: bool) -> Any:

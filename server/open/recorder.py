@@ -17,9 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -84,31 +84,36 @@ class Recorder:
         self.max_batch = max_batch
         self._lock = threading.Lock()
         self._pid: int | None = None
-        self._queue: queue.Queue[Record] = queue.Queue(max_queued)
+        self._pending: deque[Record] = deque()
+        self._wake = threading.Event()
+        self._writing = False
 
     def submit(self, record: Record) -> None:
-        """Write ``record`` now (inline) or hand it to the background writer; never raises."""
+        """Write ``record`` now (inline) or hand it to the background writer; never raises.
+
+        Handing over is an append to a deque; the writer is woken only when it sleeps, so a
+        busy writer costs the requests nothing but the append."""
         if not self.background:
             self.write([record])
             return
         self._ensure_writer()
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
+        if len(self._pending) >= self.max_queued:
             self.lost([record], None)
+            return
+        self._pending.append(record)
+        if not self._wake.is_set():
+            self._wake.set()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every queued record is written (or ``timeout`` passes); whether it was."""
         if not self.background or self._pid != os.getpid():
             return True
-        done = threading.Event()
-
-        def wait_for_the_queue() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=wait_for_the_queue, daemon=True).start()
-        return done.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while self._pending or self._writing:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        return True
 
     def write(self, records: Sequence[Record]) -> None:
         """Write ``records`` in one batch; report the ones lost instead of raising."""
@@ -141,24 +146,24 @@ class Recorder:
         with self._lock:
             if self._pid == pid:
                 return
-            self._queue = queue.Queue(self.max_queued)  # a forked child starts afresh
+            self._pending = deque()  # a forked child starts afresh
+            self._wake = threading.Event()
             threading.Thread(target=self._run, name="blanco-recorder", daemon=True).start()
             self._pid = pid
 
     def _run(self) -> None:
+        pending, wake = self._pending, self._wake
         while True:
-            batch = [self._queue.get()]
+            wake.wait()
+            wake.clear()
             time.sleep(self.linger)  # let a batch gather: one wake-up and write for many
-            while len(batch) < self.max_batch:
+            while pending:
+                self._writing = True
+                batch = [pending.popleft() for _ in range(min(len(pending), self.max_batch))]
                 try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self.write(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+                    self.write(batch)
+                finally:
+                    self._writing = False
 
     def _queue_commands(self, pipe: Batch, record: Record) -> None:
         shown = record.shown

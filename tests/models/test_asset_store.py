@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import redis
-from redis.connection import AbstractConnection
 from redis.crc import key_slot
 
 from models.assets.asset_store import AssetStore
@@ -17,7 +15,7 @@ from models.assets.image_validation import ImageLimits
 from models.errors import InvalidInput, NotFound
 from models.storage import keys
 from models.storage.batch import node_name
-from tests.factories import raw_client
+from tests.factories import RoundTrips, raw_client
 from tests.sample_images import image_bytes, png_declaring
 
 T0 = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
@@ -35,19 +33,6 @@ def bytes_client(redis_url: str, redis_client: redis.Redis) -> Iterator[redis.Re
 def store(bytes_client: redis.Redis) -> AssetStore:
     """A store with small limits."""
     return AssetStore(bytes_client, ImageLimits(max_bytes=64 * 1024, max_pixels=250_000))
-
-
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """A list that grows by one every time a command batch is sent to Redis."""
-    sent: list[int] = []
-    original = AbstractConnection.send_packed_command
-
-    def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
-        sent.append(1)
-        original(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
-    return sent
 
 
 def test_put_stores_bytes_and_metadata(store: AssetStore, bytes_client: redis.Redis) -> None:
@@ -111,22 +96,22 @@ def test_get_bytes_is_one_round_trip_per_node(
     png, gif, webp = image_bytes("PNG"), image_bytes("GIF"), image_bytes("WEBP")
     ids = [store.put(data)[0].id for data in (png, gif, webp)]
     unknown = "sha256:" + "0" * 64
-    sent = round_trips(monkeypatch)
+    trips = RoundTrips(monkeypatch)
     found = store.get_bytes([*ids, unknown, "not-an-id", ids[0]])
     assert found == {ids[0]: png, ids[1]: gif, ids[2]: webp}
     nodes = {node_name(bytes_client, keys.asset(i)) for i in [*ids, unknown]}
-    assert len(sent) == len(nodes)
+    assert trips.total == len(nodes)
     assert store.get_bytes([]) == {}
     assert store.get_bytes(["not-an-id"]) == {}
-    assert len(sent) == len(nodes)  # nothing to fetch, nothing sent
+    assert trips.total == len(nodes)  # nothing to fetch, nothing sent
 
 
 def test_get_content_is_one_round_trip(store: AssetStore, monkeypatch: pytest.MonkeyPatch) -> None:
     data = image_bytes("PNG")
     asset, _ = store.put(data)
-    sent = round_trips(monkeypatch)
+    trips = RoundTrips(monkeypatch)
     assert store.get_content(asset.id) == (asset, data)
-    assert len(sent) == 1
+    assert trips.total == 1
     assert store.get_content("sha256:" + "1" * 64) is None
 
 

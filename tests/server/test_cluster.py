@@ -4,16 +4,13 @@ every node, and readiness that asks every primary."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from redis.connection import AbstractConnection
 
 from models.newsletter.audience_export import AudienceExport
 from models.newsletter.sends import plan_send
@@ -21,7 +18,7 @@ from models.storage import keys
 from models.storage.scan import TopologyChanged
 from server.demo.data import DEMO_RECIPIENTS, load_demo
 from server.services import Services, audience_export
-from tests.factories import FakeClock, store_block, store_recipient, variant
+from tests.factories import FakeClock, RoundTrips, store_block, store_recipient, variant
 from tests.newsletter_fixtures import newsletter_spec
 from tests.redis_servers import RedisClusterProcesses, RedisProcess
 
@@ -82,22 +79,6 @@ def targeted(cluster_app: Flask, cluster: RedisClusterProcesses) -> dict[int, st
         chosen[node.port] = rid
     refresh_config(cluster_app)
     return chosen
-
-
-class RoundTrips:
-    """Counts the command batches this thread sends, by the node they go to."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.sent: Counter[str] = Counter()
-        thread = threading.get_ident()
-        original = AbstractConnection.send_packed_command
-
-        def counting(connection: Any, command: Any, check_health: bool = True) -> None:
-            if threading.get_ident() == thread:
-                self.sent[f"{connection.host}:{connection.port}"] += 1
-            original(connection, command, check_health)
-
-        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
 
 
 def test_each_open_is_one_round_trip_to_one_node(

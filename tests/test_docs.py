@@ -1,13 +1,28 @@
 """The README and docs/ document this repository and nothing else: every relative link resolves
 to a file here (and to a heading, when it names one), nothing points outside the repository,
-every page in docs/ is listed in the README, and the README stays short enough to read at once."""
+every page in docs/ is listed in the README, and the README stays short enough to read at once.
+What the docs tell an operator to configure is enough: Blanco runs as the ACL user that
+docs/redis.md gives, on one Redis and on a Redis Cluster."""
 
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
+from flask import Flask
+
+from server import create_app
+from server.demo.data import load_demo
+from server.demo.routes import bp as demo_page
+from server.services import EXTENSION, Services
+from tests.conftest import SIGNING_KEY
+from tests.factories import jsonl
+from tests.redis_servers import RedisClusterProcesses, RedisProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -131,3 +146,164 @@ def test_anchors_follow_github() -> None:
         "redis-keys",
         "web-view-amp--more",
     ]
+
+
+# the ACL user of docs/redis.md
+
+ACL_USER = re.compile(r"^\s*user blanco (.+)$", re.MULTILINE)
+IGNORED_REFUSALS = {"client"}
+"""redis-py sends CLIENT SETINFO when it connects and ignores a refusal (docs/redis.md)."""
+NDJSON = "application/x-ndjson"
+
+
+def documented_acl() -> tuple[list[str], list[str]]:
+    """The ACL rules docs/redis.md gives Blanco's user: for every Redis, and for a cluster."""
+    everywhere, cluster_only = ACL_USER.findall((DOCS / "redis.md").read_text(encoding="utf-8"))
+    return everywhere.split(), cluster_only.split()
+
+
+def add_user(control: redis.Redis, rules: Sequence[str], password: str) -> None:
+    """Create the ACL user ``blanco`` with ``rules`` (its documented password replaced)."""
+    given = [f">{password}" if rule.startswith(">") else rule for rule in rules]
+    control.execute_command("ACL", "SETUSER", "blanco", "reset", *given)
+    control.acl_log_reset()
+
+
+def refused(controls: Sequence[redis.Redis]) -> set[str]:
+    """The commands and keys any of the servers refused to the user since its log was reset."""
+    found = set()
+    for control in controls:
+        for entry in control.acl_log():
+            found.add(f"{entry['reason']}: {entry['object']}")
+    return {item for item in found if item.split(": ")[1] not in IGNORED_REFUSALS}
+
+
+def run_everything(app: Flask) -> list[str]:
+    """The demo, its opens and clicks, slots, the web view, AMP, the channel endpoint and the
+    demo page, the admin API's kinds of write and read, the jobs and an erasure. Returns what
+    did not answer as it should."""
+    services: Services = app.extensions[EXTENSION]
+    links = load_demo(services)
+    client = app.test_client()
+    _, admin = services.api_keys.create("acl", ["admin"])
+    _, channel = services.api_keys.create("acl-channel", ["channel"])
+    headers = {"Authorization": f"Bearer {admin}"}
+    wrong: list[str] = []
+
+    def call(method: str, path: str, status: int | None = None, **options: Any) -> Any:
+        given = {**headers, **options.pop("headers", {})}
+        answer = client.open(path, method=method, headers=given, **options)
+        fell_back = answer.headers.get("X-Blanco-Fallback", "")
+        if answer.status_code >= 500 or status not in (None, answer.status_code):
+            wrong.append(f"{method} {path}: {answer.status_code}")
+        elif fell_back.startswith("redis") or fell_back == "last resort":
+            wrong.append(f"{method} {path}: {fell_back}")
+        return answer
+
+    base = services.settings.public_url
+    for link in links:
+        call("GET", link.image_url.removeprefix(base))
+        call("GET", link.click_url.removeprefix(base))
+    send = call("GET", "/api/v1/campaigns/daily/sends", 200).get_json()["sends"][0]["id"]
+    anna = f"r={services.signer.sign('anna')}&s={send}"
+    for path in ("/s/daily/1.png", "/s/daily/1", "/v/daily", "/amp/daily/items.json", "/demo"):
+        call("GET", f"{path}?{anna}", headers={"AMP-Email-Sender": "news@example.com"})
+    channel_headers = {"Authorization": f"Bearer {channel}"}
+    call("GET", f"/x/v1/campaigns/daily/slots?{anna}", 200, headers=channel_headers)
+    call("GET", "/readyz", 200)
+    blocks = "/api/v1/campaigns/daily/blocks"
+    hero = call("GET", f"{blocks}/hero", 200).get_json()
+    edited = {k: v for k, v in hero.items() if k not in ("campaign_id", "version", "updated_at")}
+    call("PUT", f"{blocks}/hero", 200, json=edited)
+    for path in (blocks, f"{blocks}/hero/versions", "/api/v1/campaigns/daily/report"):
+        call("GET", path, 200)
+    orders = ({"order_id": f"o{n}", "amount": "10", "currency": "EUR"} for n in range(3))
+    visits = ({"type": "site_visit", "event_id": f"e{n}"} for n in range(3))
+    for path, rows in (("/api/v1/transactions/bulk", orders), ("/api/v1/events/bulk", visits)):
+        dated = [{"recipient_id": "bram", "at": "2026-11-20T12:00:00+01:00", **r} for r in rows]
+        call("POST", path, 200, data=jsonl(*dated), content_type=NDJSON)
+    call("GET", "/api/v1/recipients/bram/events", 200)
+    call("POST", "/api/v1/segmentation/run", 200, json={})
+    call("PUT", "/api/v1/live/flights", 200, json={"values": {"seats": 3}, "max_age_seconds": 60})
+    call("GET", "/api/v1/api-keys", 200)
+    call("POST", "/api/v1/campaigns/daily/sends", 200, json={"format": "csv"})
+    call("DELETE", "/api/v1/recipients/anna", 204)
+    call("GET", "/api/v1/audit/erasures", 200)
+    personal = call("GET", links[1].image_url.removeprefix(base))
+    if "X-Blanco-Fallback" in personal.headers:  # bram: personalised, as served
+        wrong.append(f"bram's image fell back: {personal.headers['X-Blanco-Fallback']}")
+    return wrong
+
+
+def acl_app(url: str, data: Path) -> Flask:
+    """An app on ``url`` (the ACL user's), as the demo runs it, keeping 2 events a recipient."""
+    app = create_app(
+        {
+            "redis_url": url,
+            "signing_keys": SIGNING_KEY,
+            "data_dir": data,
+            "public_url": "http://blanco.test",
+            "record_in_background": False,
+            "config_check_seconds": 0,
+            "events_kept_per_recipient": 2,
+            "amp_allowed_senders": "news@example.com",
+        }
+    )
+    app.register_blueprint(demo_page)
+    return app
+
+
+@pytest.fixture
+def acl_cluster(redis_cluster: RedisClusterProcesses) -> Iterator[RedisClusterProcesses]:
+    """The session's cluster, emptied, without the ACL user afterwards."""
+    redis_cluster.reset()
+    yield redis_cluster
+    for node in redis_cluster.nodes:
+        with node.client() as control:
+            control.execute_command("ACL", "DELUSER", "blanco")
+    redis_cluster.reset()
+
+
+@pytest.mark.own_redis
+def test_blanco_runs_as_the_documented_acl_user_on_one_redis(tmp_path: Path) -> None:
+    everywhere, _ = documented_acl()
+    password = secrets.token_hex(12)
+    with RedisProcess(tmp_path / "redis") as server, server.client() as control:
+        add_user(control, everywhere, password)
+        host, port = server.address
+        app = acl_app(f"redis://blanco:{password}@{host}:{port}/0", tmp_path / "data")
+        assert run_everything(app) == []
+        assert refused([control]) == set()
+
+
+@pytest.mark.own_redis
+def test_blanco_runs_as_the_documented_acl_user_on_a_cluster(
+    acl_cluster: RedisClusterProcesses, tmp_path: Path
+) -> None:
+    everywhere, cluster_only = documented_acl()
+    password = secrets.token_hex(12)
+    controls = [node.client() for node in acl_cluster.nodes]
+    try:
+        for control in controls:
+            add_user(control, [*everywhere, *cluster_only], password)
+        hosts = ",".join(f"127.0.0.1:{port}" for port in acl_cluster.ports)
+        app = acl_app(f"redis+cluster://blanco:{password}@{hosts}", tmp_path / "data")
+        assert run_everything(app) == []
+        assert refused(controls) == set()
+    finally:
+        for control in controls:
+            control.close()
+
+
+@pytest.mark.own_redis
+def test_the_acl_check_catches_a_missing_command(tmp_path: Path) -> None:
+    everywhere, _ = documented_acl()
+    assert "+hgetall" in everywhere
+    password = secrets.token_hex(12)
+    with RedisProcess(tmp_path / "redis") as server, server.client() as control:
+        add_user(control, [r for r in everywhere if r != "+hgetall"], password)
+        host, port = server.address
+        app = acl_app(f"redis://blanco:{password}@{host}:{port}/0", tmp_path / "data")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            run_everything(app)
+        assert "command: hgetall" in refused([control])

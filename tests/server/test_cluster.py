@@ -27,7 +27,7 @@ from server.demo.data import DEMO_RECIPIENTS, load_demo
 from server.services import Services, audience_export
 from tests.factories import FakeClock, store_block, store_recipient, variant
 from tests.newsletter_fixtures import newsletter_spec
-from tests.redis_servers import RedisClusterProcesses, RedisProcess, wait_until
+from tests.redis_servers import RedisClusterProcesses, RedisProcess, free_port, wait_until
 
 pytestmark = pytest.mark.own_redis  # brings its own cluster: the cluster pass leaves it out
 
@@ -462,3 +462,17 @@ def test_an_unreachable_cluster_is_skipped_after_the_first_failure(
         assert len(hole.accepted) <= 2, f"{len(hole.accepted)} connections, each a 0.2 s wait"
     finally:
         hole.close()
+
+
+def test_the_api_answers_503_when_the_cluster_cannot_be_reached(
+    make_app: Callable[..., Flask],
+) -> None:
+    """Review: discovering a cluster fails with RedisClusterException, which is no RedisError,
+    so the admin and channel APIs answer a generic 500 instead of 503 with Retry-After."""
+    app = make_app(redis_url=f"redis+cluster://127.0.0.1:{free_port()}")
+    client = app.test_client()
+    bearer = {"Authorization": "Bearer blk_unknown_key"}
+    for path in ("/api/v1/campaigns", "/x/v1/campaigns/daily/blocks/hero/decision"):
+        answer = client.get(path, headers=bearer)
+        assert answer.status_code == 503, (path, answer.get_json())
+        assert answer.headers["Retry-After"]

@@ -6,8 +6,8 @@ an open reads only its recipient's keys (one round trip to one Redis node). Ever
 configuration moves a counter (``announce_config``); each worker checks the counters at most
 every ``check_every`` seconds (``refresh``, one small read), and re-reads an entry the next time
 it is used after the counter moved. A block edit or a live push therefore shows within about
-``check_every`` seconds on every worker. Block versions and asset metadata never change once
-written, so they are kept for good.
+``check_every`` seconds on every worker. Past block versions never change once written, so
+they are never re-read.
 
 Entries are kept even when they are stale, so the open path can still draw the last known
 fallback of a block while Redis is away (``last_known_block``).
@@ -36,8 +36,9 @@ from models.storage.batch import UNAVAILABLE, Batch, NodeGuard
 
 log = logging.getLogger(__name__)
 _UNCHECKED = object()
-MAX_ENTRIES = 50_000
-"""Entries kept per worker before the cache starts afresh (ids in URLs are attacker-chosen)."""
+MAX_ABSENT = 50_000
+"""Absent ids remembered per worker before that memory starts afresh (ids in URLs are
+attacker-chosen; what exists is bounded by what admins stored, and always kept)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class ConfigCache:
         self.guard = guard
         self._monotonic = monotonic
         self._entries: dict[str, _Entry] = {}
+        self._absent: dict[str, int] = {}
+        """Keys read as absent, with the generation they were read at."""
         self._feeds: dict[str, tuple[Feed, int]] = {}
         self._live: tuple[object, LiveValues] | None = None
         self._generation = 0
@@ -127,7 +130,9 @@ class ConfigCache:
     # reading
 
     def _values(self, reads: Sequence[_Read]) -> list[Any]:
-        """The values of ``reads``, fetching those missing or stale in one batch."""
+        """The values of ``reads``, fetching those missing or stale in one batch. When that
+        read fails and every value it wanted is held, however old, the held ones are served
+        (and stay stale, so the next use asks again)."""
         generation = self._generation
         found: list[Any] = []
         missing: list[int] = []
@@ -135,21 +140,33 @@ class ConfigCache:
             entry = self._entries.get(read.entry)
             if entry is not None and (read.immutable or entry.generation == generation):
                 found.append(entry.value)
-            else:
+            elif entry is None and self._absent.get(read.entry) == generation:
                 found.append(None)
+            else:
+                found.append(entry.value if entry is not None else None)
                 missing.append(index)
         if not missing:
             return found
         batch = Batch(self.client, guard=self.guard)
         for index in missing:
             batch.add(*reads[index].command)
-        replies = batch.execute()
-        if len(self._entries) > MAX_ENTRIES:
-            self._entries = {}
+        try:
+            replies = batch.execute()
+        except UNAVAILABLE:
+            if all(reads[index].entry in self._entries for index in missing):
+                return found  # what this worker last read: better than no personal content
+            raise
         for index, reply in zip(missing, replies, strict=True):
-            value = reads[index].parse(reply)
-            self._entries[reads[index].entry] = _Entry(value, generation)
+            read = reads[index]
+            value = read.parse(reply)
             found[index] = value
+            if value is None:
+                self._entries.pop(read.entry, None)
+                if len(self._absent) >= MAX_ABSENT:
+                    self._absent = {}  # ids in URLs are attacker-chosen: absences are cheap
+                self._absent[read.entry] = generation
+            else:
+                self._entries[read.entry] = _Entry(value, generation)
         return found
 
     @staticmethod
@@ -260,6 +277,14 @@ class ConfigCache:
         held = self._feeds.get(feed_id)
         if held is not None and held[1] == generation:
             return held[0]
+        try:
+            return self._reread_feed(feed_id, held, generation)
+        except UNAVAILABLE:
+            if held is None:
+                raise
+            return held[0]  # the items this worker last read
+
+    def _reread_feed(self, feed_id: str, held: tuple[Feed, int] | None, generation: int) -> Feed:
         batch = Batch(self.client, guard=self.guard)
         version = batch.get(keys.feed_version(feed_id))
         items = None if held is not None else batch.hgetall(keys.feed_items(feed_id))
@@ -286,7 +311,12 @@ class ConfigCache:
             return held[1]
         batch = Batch(self.client, guard=self.guard)
         batch.hgetall(keys.LIVE_SOURCES)
-        (documents,) = batch.execute()
+        try:
+            (documents,) = batch.execute()
+        except UNAVAILABLE:
+            if held is None:
+                raise
+            return held[1]  # the last pushes this worker read (freshness is judged per open)
         values = parse_sources(documents)
         self._live = (wanted, values)
         return values

@@ -22,7 +22,7 @@ from models.campaigns.specs import Block, Campaign, Variant
 from models.email_clients import ClientInfo
 from models.recipients.recipient_reads import RecipientData
 from models.storage import keys
-from models.storage.batch import Batch
+from models.storage.batch import Command
 
 FALLBACK = None
 
@@ -258,8 +258,9 @@ class DecisionEngine:
         return decision, block
 
 
-def queue_store_decision(batch: Batch, recipient_id: str, decision: Decision, ttl: int) -> None:
-    """Queue storing ``decision`` (what the recipient's click will follow), with its TTL."""
+def decision_store_commands(recipient_id: str, decision: Decision, ttl: int) -> list[Command]:
+    """The commands that store ``decision`` (what the recipient's click will follow), with
+    its TTL."""
     key = keys.decisions(recipient_id)
-    batch.hset(key, decision_field(decision.campaign_id, decision.block_id), decision.to_json())
-    batch.expire(key, ttl)
+    field = decision_field(decision.campaign_id, decision.block_id)
+    return [("HSET", key, field, decision.to_json()), ("EXPIRE", key, ttl)]

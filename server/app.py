@@ -13,6 +13,8 @@ from werkzeug.exceptions import HTTPException
 
 from models.email_clients import AddressRanges, parse_egress_ranges
 from models.errors import BlancoError
+from models.storage.breakers import CircuitOpen
+from models.storage.scan import TopologyChanged
 from server.admin_api import api
 from server.config import ConfigError, Settings, load_settings
 from server.logs import install_request_ids
@@ -85,7 +87,10 @@ def _register_error_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(redis.RedisError)
-    def redis_error(error: redis.RedisError) -> Response:
+    @app.errorhandler(redis.exceptions.RedisClusterException)
+    @app.errorhandler(TopologyChanged)
+    @app.errorhandler(CircuitOpen)
+    def redis_error(error: Exception) -> Response:
         settings: Settings = app.extensions[EXTENSION].settings
         problem = redis_failure(error, settings.redis_retry_after_seconds)
         if problem.status_code == 500:

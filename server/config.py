@@ -173,7 +173,10 @@ class Settings(BaseModel):
         description="Most pixels an uploaded image may decode to (width × height × frames).",
     )
     event_stream_max_length: int = Field(
-        1_000_000, gt=0, description="Approximate maximum number of events kept per stream."
+        1_000_000,
+        gt=0,
+        description="About how many events are kept per campaign (its opens, clicks and views, "
+        "over its 16 shard streams; the oldest go first).",
     )
     apple_mpp_ranges_file: Path | None = Field(
         None,

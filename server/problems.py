@@ -10,6 +10,8 @@ from flask import Response, jsonify
 from pydantic import ValidationError
 
 from models.errors import BlancoError, InvalidInput, Unauthorized, field_errors
+from models.storage.breakers import CircuitOpen
+from models.storage.scan import TopologyChanged
 
 PROBLEM_TYPE_BASE = "https://blanco.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -26,9 +28,24 @@ class StoreUnavailable(BlancoError):
         self.retry_after_seconds = retry_after_seconds
 
 
-def redis_failure(exc: redis.RedisError, retry_after_seconds: float) -> BlancoError:
-    """The problem to answer for a Redis error: 503 for an outage, a timeout or a full Redis
-    (``OOM command not allowed``: maxmemory reached), a plain 500 for anything else."""
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+    redis.exceptions.ClusterError,  # the cluster is down, or a slot is not served
+    redis.exceptions.AskError,  # MOVED or ASK left after the redirects a call follows
+    redis.exceptions.TryAgainError,
+    redis.exceptions.RedisClusterException,  # no node could be reached to discover a cluster
+    CircuitOpen,
+    TopologyChanged,
+)
+"""Redis failures that are an outage (or a resharding) rather than a fault of Blanco's."""
+
+
+def redis_failure(exc: BaseException, retry_after_seconds: float) -> BlancoError:
+    """The problem to answer for a Redis error: 503 for an outage, a timeout, a cluster that
+    cannot be reached or is being resharded, or a full Redis (``OOM command not allowed``:
+    maxmemory reached), a plain 500 for anything else."""
     retry = max(1, math.ceil(retry_after_seconds))
     if isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM"):
         return StoreUnavailable(
@@ -36,7 +53,12 @@ def redis_failure(exc: redis.RedisError, retry_after_seconds: float) -> BlancoEr
             "this request was stored. Try again later.",
             retry,
         )
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError):
+    if isinstance(exc, TopologyChanged):
+        return StoreUnavailable(
+            "Blanco's store (a Redis Cluster) is moving its slots; try again once it is stable.",
+            retry,
+        )
+    if isinstance(exc, UNREACHABLE):
         return StoreUnavailable(
             "Blanco's store (Redis) cannot be reached right now. Try again later.", retry
         )

@@ -110,6 +110,7 @@ def build_services(settings: Settings) -> Services:
             ttl_seconds=settings.render_cache_ttl_seconds,
             local_bytes=settings.render_cache_local_bytes,
             max_bytes=settings.render_cache_max_bytes,
+            tombstones=tombstones,
         ),
         stats=stats,
         signer=TokenSigner(settings.signing_keys),

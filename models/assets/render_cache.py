@@ -1,10 +1,10 @@
 """Rendered images by a hash of their inputs: a small per-process LRU in front of Redis.
 
 Redis holds each render under ``keys.render_cache(digest)`` with a TTL, within a memory cap. A
-render that drew a recipient's profile fields is *personal*: the open that stored it indexes its
-digest under the recipient (``keys.personal_renders``), so an erasure deletes it
-(``PersonalRenders``), and the per-process copies of personal renders are dropped whenever any
-recipient is erased (``LocalImageCache.drop_personal``).
+render that drew a recipient's profile fields is *personal*: storing it indexes its digest under
+the recipient (``keys.personal_renders``, unless they were erased meanwhile), so an erasure
+deletes it (``PersonalRenders``), and the per-process copies of personal renders (drawn here or
+read from Redis) are dropped whenever any recipient is erased (``LocalImageCache.drop_personal``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from models.recipients.tombstones import Tombstones
 from models.storage import keys
 from models.storage.batch import Batch, NodeGuard
 from renderers.base import RenderedImage
@@ -69,8 +70,18 @@ class LocalImageCache:
 class RenderCache:
     """Local LRU, then Redis (bytes client, TTL per entry)."""
 
-    def __init__(self, client: Any, ttl_seconds: int, local_bytes: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        client: Any,
+        ttl_seconds: int,
+        local_bytes: int,
+        max_bytes: int,
+        tombstones: Tombstones | None = None,
+    ) -> None:
         self.redis = client
+        self.tombstones = tombstones
+        """With tombstones, a personal render is indexed under its recipient (see
+        ``put_shared``), unless the recipient was erased meanwhile."""
         self.ttl = ttl_seconds
         self.max_bytes = max_bytes
         self.local = LocalImageCache(local_bytes)
@@ -83,10 +94,10 @@ class RenderCache:
         return self.lookup_shared(digest)
 
     def lookup_shared(
-        self, digest: str, guard: NodeGuard | None = None
+        self, digest: str, guard: NodeGuard | None = None, *, personal: bool = False
     ) -> tuple[RenderedImage | None, str]:
-        """The render as Redis holds it (kept locally once found): ``hit_redis`` or ``miss``.
-        Raises Redis failures."""
+        """The render as Redis holds it (kept locally once found, as personal when it drew a
+        recipient's profile): ``hit_redis`` or ``miss``. Raises Redis failures."""
         batch = Batch(self.redis, guard=guard)
         batch.get(keys.render_cache(digest))
         (stored,) = batch.execute()
@@ -94,7 +105,7 @@ class RenderCache:
             return None, "miss"
         media_type, _, body = bytes(stored).partition(_TYPE_SEPARATOR)
         image = RenderedImage(body, media_type.decode())
-        self.local.put(digest, image)
+        self.local.put(digest, image, personal=personal)
         return image, "hit_redis"
 
     def get(self, digest: str) -> RenderedImage | None:
@@ -106,9 +117,17 @@ class RenderCache:
         self.local.put(digest, image)
         return self.put_shared(digest, image)
 
-    def put_shared(self, digest: str, image: RenderedImage, guard: NodeGuard | None = None) -> bool:
-        """Store a render in Redis while within the memory cap; whether Redis took it. Raises
-        Redis failures.
+    def put_shared(
+        self,
+        digest: str,
+        image: RenderedImage,
+        guard: NodeGuard | None = None,
+        *,
+        owner: str | None = None,
+    ) -> bool:
+        """Store a render in Redis while within the memory cap; whether Redis took it. A
+        personal render names its ``owner`` (the recipient whose profile it drew): it is indexed
+        under them in the same round trip, so their erasure deletes it. Raises Redis failures.
 
         The cap is kept with a byte counter per TTL window: an entry lives at most two windows,
         so the bytes admitted in this window and the previous one bound what Redis holds.
@@ -125,15 +144,13 @@ class RenderCache:
             return False
         storing = Batch(self.redis, guard=guard)
         storing.add("SET", keys.render_cache(digest), payload, "EX", self.ttl)
+        if owner is not None and self.tombstones is not None:
+            index = keys.personal_renders(owner)
+            self.tombstones.queue_unless_erased(
+                storing, owner, [("SADD", index, digest), ("EXPIRE", index, self.ttl)]
+            )
         storing.execute()
         return True
-
-
-def queue_personal_render(batch: Batch, recipient_id: str, digest: str, ttl: int) -> None:
-    """Queue indexing a personal render under its recipient (so erasure can delete it)."""
-    key = keys.personal_renders(recipient_id)
-    batch.sadd(key, digest)
-    batch.expire(key, ttl)
 
 
 class PersonalRenders:

@@ -2,17 +2,37 @@
 
 Opens, clicks and views are appended to one stream per shard (``keys.campaign_events``), so a
 busy campaign's writes spread over a cluster's nodes. Readers merge the shards by entry id (the
-time of the append, then its sequence).
+time of the append, then its sequence). The campaign's cap on kept events is shared by its
+shards (``shard_trim``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from models.storage import keys
 from models.storage.batch import Batch
 
 Entry = tuple[str, dict[str, str]]
+EXACT_BELOW = 10_000
+"""Shard caps under this are trimmed exactly: Redis's approximate trim only drops whole nodes
+of about a hundred entries, which would let a small cap grow by half."""
+
+
+@dataclass(frozen=True)
+class ShardTrim:
+    """How each shard stream of a campaign is trimmed when appended to."""
+
+    max_length: int
+    approximate: bool
+
+
+def shard_trim(campaign_max_length: int) -> ShardTrim:
+    """The trim of each shard stream, so the campaign keeps about ``campaign_max_length``
+    events over all its shards."""
+    per_shard = -(-campaign_max_length // keys.MEASUREMENT_SHARDS)
+    return ShardTrim(per_shard, approximate=per_shard >= EXACT_BELOW)
 
 
 def _order(entry: Entry) -> tuple[int, int]:

@@ -13,6 +13,7 @@ recipient is in one shard only, so unique counts add up too).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 import zlib
@@ -24,8 +25,9 @@ from typing import Any
 import redis
 
 from models.storage import keys
-from models.storage.batch import Batch
+from models.storage.batch import Batch, NodeGuard
 
+log = logging.getLogger(__name__)
 FALLBACK_VARIANT = "_fallback"
 HOLDOUT_KIND = "holdout"
 EXPIRY_REFRESH_SECONDS = 3600.0
@@ -123,13 +125,24 @@ class StatsStore:
             pipe.hincrby(totals, f"{event.block_id}|{variant}|{event.event}", 1)
             self._expire(pipe, totals)
 
-    def totals(self, campaign_id: str, block_id: str) -> dict[str, tuple[int, int]]:
-        """Human (or proxied) opens and human clicks per variant of a block, all time."""
-        batch = Batch(self.redis)
+    def totals(
+        self,
+        campaign_id: str,
+        block_id: str,
+        *,
+        client: Any = None,
+        guard: NodeGuard | None = None,
+    ) -> dict[str, tuple[int, int]]:
+        """Human (or proxied) opens and human clicks per variant of a block, all time. With a
+        ``guard`` (the open path), a shard whose node fails or is skipped is left out: the
+        bandit decides on what answered rather than wait for every node."""
+        batch = Batch(client if client is not None else self.redis, guard=guard)
         for shard in keys.SHARDS_READ:
             batch.hgetall(keys.stats_totals(campaign_id, shard))
         result: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for raw in batch.execute():
+        for raw in batch.execute(raising=guard is None):
+            if isinstance(raw, BaseException):
+                continue
             for name, count in raw.items():
                 block, variant, event = name.split("|")
                 if block == block_id and event in COUNTED_EVENTS:
@@ -245,22 +258,52 @@ class ReportRow:
 
 
 class CachedTotals:
-    """``StatsStore.totals`` remembered per block for a few seconds, for the bandit's hot path."""
+    """``StatsStore.totals`` remembered per block for a few seconds, for the bandit's hot path.
 
-    def __init__(self, stats: StatsStore, seconds: float) -> None:
+    The first ask of a block reads the totals; after ``seconds`` the held ones are still
+    answered while one background thread reads them again, so an open never waits for the
+    counters of every shard (which live on every node of a cluster). Reads go through the open
+    path's client and breakers."""
+
+    def __init__(
+        self,
+        stats: StatsStore,
+        seconds: float,
+        client: Any = None,
+        guard: NodeGuard | None = None,
+    ) -> None:
         self.stats = stats
         self.seconds = seconds
+        self.client = client
+        self.guard = guard
         self._cache: dict[tuple[str, str], tuple[float, dict[str, tuple[int, int]]]] = {}
+        self._refreshing: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
     def __call__(self, campaign_id: str, block_id: str) -> dict[str, tuple[int, int]]:
         key = (campaign_id, block_id)
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < self.seconds:
-            return cached[1]
-        totals = self.stats.totals(campaign_id, block_id)
-        with self._lock:
-            self._cache[key] = (now, totals)
+        cached = self._cache.get(key)
+        if cached is None:
+            return self._read(key)
+        if now - cached[0] >= self.seconds:
+            with self._lock:
+                start = key not in self._refreshing
+                self._refreshing.add(key)
+            if start:
+                threading.Thread(target=self._refresh, args=(key,), daemon=True).start()
+        return cached[1]
+
+    def _read(self, key: tuple[str, str]) -> dict[str, tuple[int, int]]:
+        totals = self.stats.totals(*key, client=self.client, guard=self.guard)
+        self._cache[key] = (time.monotonic(), totals)
         return totals
+
+    def _refresh(self, key: tuple[str, str]) -> None:
+        try:
+            self._read(key)
+        except Exception:  # the held totals stay; the next ask tries again
+            log.debug("bandit totals of %s/%s not refreshed", *key)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)

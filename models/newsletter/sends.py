@@ -7,8 +7,6 @@ opens and clicks are attributed to the send, and slot rankings are kept per send
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from typing import Literal
 
 import redis
@@ -161,39 +159,3 @@ class SendMemberships:
                 pipe.srem(keys.send_holdout(campaign_id, send_id), recipient_id)
                 pipe.srem(keys.send_considered(campaign_id, send_id), recipient_id)
         return sum(int(n) for n in pipe.execute())
-
-
-class RecordedSends:
-    """Which sends were recorded, as the open path asks it: a positive answer is kept (sends
-    are few), a negative one for ``negative_seconds`` (a send may be exported later today)."""
-
-    def __init__(self, client: redis.Redis, negative_seconds: float = 30.0) -> None:
-        self.redis = client
-        self.negative_seconds = negative_seconds
-        self._known: set[tuple[str, str]] = set()
-        self._missing: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
-
-    def recorded(self, campaign_id: str, send_id: str | None) -> str | None:
-        """``send_id`` if it names a recorded send of the campaign, else None. May raise Redis
-        errors (the first time a send is asked about)."""
-        if not send_id or not valid_send_id(send_id):
-            return None
-        entry = (campaign_id, send_id)
-        now = time.monotonic()
-        with self._lock:
-            if entry in self._known:
-                return send_id
-            if now < self._missing.get(entry, 0.0):
-                return None
-        found = bool(self.redis.exists(keys.send(campaign_id, send_id)))
-        with self._lock:
-            if found:
-                if len(self._known) > 4096:
-                    self._known.clear()
-                self._known.add(entry)
-            else:
-                if len(self._missing) > 4096:
-                    self._missing.clear()
-                self._missing[entry] = now + self.negative_seconds
-        return send_id if found else None

@@ -21,8 +21,7 @@ import redis
 
 from models.errors import Conflict
 from models.storage import keys
-from models.storage.batch import Batch, Command, send_items
-from models.storage.clients import cluster_of
+from models.storage.batch import UNAVAILABLE, Batch, Command, NodeGuard, send_items
 
 TOMBSTONE_BYTES = 16
 _DOMAIN = b"blanco-erased-v1\x00"
@@ -61,6 +60,7 @@ class Tombstones:
         if not signing_keys:
             raise ValueError("Tombstones need at least one key")
         self.redis = client
+        self._legacy: frozenset[str] | None = None
         self._macs = tuple(
             hashlib.blake2b(
                 key=hmac.digest(key.encode(), _DOMAIN, "sha256"), digest_size=TOMBSTONE_BYTES
@@ -78,16 +78,33 @@ class Tombstones:
             found.append(mac.hexdigest())
         return found
 
+    def legacy_marks(self, guard: NodeGuard | None = None) -> frozenset[str]:
+        """The tombstones Blanco 0.1 kept in one set (``keys.ERASED_RECIPIENTS_V1``), read once
+        per process (through ``guard``, the open path's breakers): nothing writes that set any
+        more, and data moved from one Redis to a cluster brings it along. Empty (and read again
+        next time) while its node is away."""
+        held = self._legacy
+        if held is None:
+            reading = Batch(self.redis, guard=guard)
+            reading.add("SMEMBERS", keys.ERASED_RECIPIENTS_V1)
+            try:
+                (members,) = reading.execute()
+            except UNAVAILABLE:
+                return frozenset()
+            held = self._legacy = frozenset(
+                m.decode() if isinstance(m, bytes) else str(m) for m in members
+            )
+        return held
+
     def queue_check(self, batch: Batch, recipient_id: str) -> TombstoneCheck:
         """Queue, on ``batch``, whether the recipient was erased: the tombstones kept beside
-        the recipient's keys (the same node), and on a single Redis also those Blanco 0.1 kept
-        in one set."""
+        the recipient's keys (the same node); Blanco 0.1's are checked here, in memory."""
         marks = self.marks(recipient_id)
-        here = batch.smismember(keys.erased_marks(recipient_id), marks)
-        legacy = (
-            None if cluster_of(self.redis) else batch.smismember(keys.ERASED_RECIPIENTS_V1, marks)
+        legacy = self.legacy_marks(batch.guard)
+        return TombstoneCheck(
+            batch.smismember(keys.erased_marks(recipient_id), marks),
+            bool(legacy) and not legacy.isdisjoint(marks),
         )
-        return TombstoneCheck(here, legacy)
 
     def is_erased(self, recipient_id: str) -> bool:
         """Whether ``recipient_id`` was erased."""
@@ -97,7 +114,7 @@ class Tombstones:
 
     def erased_among(self, recipient_ids: Collection[str]) -> set[str]:
         """Those of ``recipient_ids`` that were erased: one SMISMEMBER per tombstone set they
-        fall in (and, on a single Redis, one on Blanco 0.1's set), in one round trip per node."""
+        fall in, in one round trip per node (and Blanco 0.1's, in memory)."""
         ids = list(recipient_ids)
         if not ids:
             return set()
@@ -109,11 +126,6 @@ class Tombstones:
             (members, batch.smismember(key, [m for rid in members for m in self.marks(rid)]))
             for key, members in by_set.items()
         ]
-        legacy = None
-        if cluster_of(self.redis) is None:
-            legacy = batch.smismember(
-                keys.ERASED_RECIPIENTS_V1, [m for rid in ids for m in self.marks(rid)]
-            )
         replies = batch.execute()
         width = len(self._macs)
         erased = set()
@@ -122,29 +134,69 @@ class Tombstones:
             erased |= {
                 rid for n, rid in enumerate(members) if any(found[n * width : (n + 1) * width])
             }
-        if legacy is not None:
-            found = replies[legacy]
-            erased |= {rid for n, rid in enumerate(ids) if any(found[n * width : (n + 1) * width])}
+        legacy = self.legacy_marks()
+        if legacy:
+            erased |= {rid for rid in ids if not legacy.isdisjoint(self.marks(rid))}
         return erased
 
     def add(self, recipient_id: str) -> None:
         """Mark ``recipient_id`` as erased."""
         self.redis.sadd(keys.erased_marks(recipient_id), *self.marks(recipient_id))
 
+    def queue_unless_erased(
+        self, batch: Batch, recipient_id: str, commands: Sequence[Command]
+    ) -> int:
+        """Queue ``commands`` (on the recipient's own keys) to run only if the recipient was not
+        erased by then: one script, run where the recipient's keys and tombstones live, so a
+        write that was on its way when an erasure happened re-creates nothing. Returns the
+        position of its reply: the last command's reply, or None when it did not run."""
+        marks = self.marks(recipient_id)
+        if not self.legacy_marks(batch.guard).isdisjoint(marks):
+            commands = [("PING",)]  # erased under Blanco 0.1: write nothing
+        flat: list[str | bytes | int | float] = [len(marks), *marks]
+        for command in commands:
+            flat += [len(command), *command]
+        return batch.add(
+            "EVAL",
+            _UNLESS_ERASED,
+            2,
+            keys.erased_marks(recipient_id),
+            keys.profile(recipient_id),  # any of the recipient's keys: routes the script
+            *flat,
+            key=keys.profile(recipient_id),
+        )
+
+
+_UNLESS_ERASED = """
+local marks = tonumber(ARGV[1])
+for i = 1, marks do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[1 + i]) == 1 then return nil end
+end
+local at = marks + 2
+local result = nil
+while at <= #ARGV do
+  local count = tonumber(ARGV[at])
+  local command = {}
+  for j = 1, count do command[j] = ARGV[at + j] end
+  at = at + count + 1
+  if command[1] ~= 'PING' then result = redis.call(unpack(command)) end
+end
+return result
+"""
+"""Runs its commands unless one of the recipient's tombstone marks is in KEYS[1]."""
+
 
 @dataclass(frozen=True)
 class TombstoneCheck:
-    """Where a queued tombstone check's replies are in its batch."""
+    """Where a queued tombstone check's reply is in its batch, and whether Blanco 0.1's
+    tombstones already said so."""
 
     here: int
-    legacy: int | None = None
+    legacy: bool = False
 
     def erased(self, replies: Sequence[Any]) -> bool:
         """Whether the replies say the recipient was erased."""
-        found = list(replies[self.here])
-        if self.legacy is not None:
-            found += replies[self.legacy]
-        return any(int(hit) for hit in found)
+        return self.legacy or any(int(hit) for hit in replies[self.here])
 
 
 def send_unless_erased(

@@ -9,9 +9,10 @@ for SMEMBERS, (member, score) pairs for ``withscores``).
 On a single Redis (or a Sentinel-managed primary) that is one buffer and one round trip, as
 before. On a Redis Cluster, commands are grouped by the node that owns each key's slot (the key
 is the command's first argument unless stated). A ``MOVED`` reply updates the client's slot map
-and the command is sent once more to the new owner; an ``ASK`` reply sends it once more to the
-importing node after ``ASKING``. Nothing here is atomic across nodes: commands to different
-nodes may be applied while another node fails, as with any non-transactional pipeline.
+and the command goes to the new owner; an ``ASK`` reply sends it to the importing node after
+``ASKING``; up to ``MAX_REDIRECTS`` redirects in a row are followed. Nothing here is atomic
+across nodes: commands to different nodes may be applied while another node fails, as with any
+non-transactional pipeline.
 
 Error replies are read like any other (so the connection stays clean for the pool); after the
 whole batch, the first failure is raised (or, on request, returned in place of its reply). A
@@ -34,7 +35,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import AskError, MovedError
 
 from models.storage.breakers import CircuitOpen
-from models.storage.clients import cluster_of
+from models.storage.clients import LazyCluster, cluster_of
 
 Command = tuple[str | bytes | int | float, ...]
 Shape = Callable[[Any], Any]
@@ -44,6 +45,11 @@ CHUNK = 3000
 _SCRIPTS = ("EVAL", "EVALSHA")
 """Commands whose first key is their fourth argument (after the script and the key count)."""
 SINGLE_NODE = "redis"
+DISCOVERY = "cluster discovery"
+"""The breaker name of discovering a cluster (before any node is known)."""
+MAX_REDIRECTS = 3
+"""MOVED and ASK replies followed in a row (a slot moved, then half-moved again) before a
+command counts as failed."""
 """The node name of a single Redis (or of the primary behind Sentinel)."""
 REDIS_FAILURES: tuple[type[BaseException], ...] = (
     redis.RedisError,
@@ -245,14 +251,6 @@ class Batch:
 
     # sending
 
-    def node(self) -> str:
-        """The one node every queued command goes to (for a single-slot batch such as an
-        open's read); ValueError if they go to several."""
-        names = {node_name(self.client, key) for key in self._keys}
-        if len(names) != 1:
-            raise ValueError(f"the batch spans {len(names)} nodes")
-        return names.pop()
-
     def execute(self, *, raising: bool = True) -> list[Any]:
         """Send every queued command (one round trip per node); their shaped replies, in
         order. With ``raising`` (the default), the first failure is raised: an error reply,
@@ -260,7 +258,7 @@ class Batch:
         Without, failures stand in the list in place of their replies."""
         if not self._commands:
             return []
-        cluster = cluster_of(self.client)
+        cluster = self._cluster()
         if cluster is None:
             route = _Route(SINGLE_NODE, self.client, list(range(len(self._commands))))
             replies: list[Any] = [None] * len(self._commands)
@@ -275,12 +273,29 @@ class Batch:
             for shape, reply in zip(self._shapes, replies, strict=True)
         ]
 
+    def _cluster(self) -> RedisCluster | None:
+        """The cluster behind the client (None for a single Redis). Discovering it the first
+        time is I/O too: with a guard, that is asked and told under ``DISCOVERY``."""
+        guard = self.guard
+        if guard is None or not isinstance(self.client, LazyCluster) or self.client.built:
+            return cluster_of(self.client)
+        guard.check(DISCOVERY)
+        try:
+            found = cluster_of(self.client)
+        except REDIS_FAILURES as exc:
+            guard.failed(DISCOVERY, exc)
+            raise NodeFailure(DISCOVERY, exc) from exc
+        guard.succeeded(DISCOVERY)
+        return found
+
     def _execute_on(self, cluster: RedisCluster) -> list[Any]:
         replies: list[Any] = [None] * len(self._commands)
         routes = self._routes(cluster, range(len(self._commands)))
         self._exchange(routes, replies)
-        redirected = [i for i, reply in enumerate(replies) if isinstance(reply, AskError)]
-        if redirected:
+        for _ in range(MAX_REDIRECTS):
+            redirected = [i for i, reply in enumerate(replies) if isinstance(reply, AskError)]
+            if not redirected:
+                break
             self._exchange(self._redirects(cluster, redirected, replies), replies)
         return replies
 

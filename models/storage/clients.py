@@ -17,7 +17,9 @@ an app can start (and serve fallbacks) while Redis is away.
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -34,6 +36,9 @@ CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 DEFAULT_PORT = 6379
 DEFAULT_SENTINEL_PORT = 26379
+
+
+log = logging.getLogger(__name__)
 
 
 class RedisUrlError(ValueError):
@@ -64,16 +69,16 @@ class RedisTarget:
 
 def redact(url: str) -> str:
     """``url`` with any password (in the credentials or a query parameter) replaced by
-    ``***``; safe to log or print."""
+    ``***``; safe to log or print. A password may hold ``/``, ``?`` or ``#`` (base64 ones do):
+    the credentials end at the last ``@``."""
     if "://" not in url:
         return url
     scheme, rest = url.split("://", 1)
-    authority, slash, tail = rest.partition("/")
-    if "@" in authority:
-        userinfo, _, hosts = authority.rpartition("@")
+    if "@" in rest:
+        userinfo, _, tail = rest.rpartition("@")
         user, colon, _ = userinfo.partition(":")
-        authority = f"{user}:***@{hosts}" if colon else f"***@{hosts}"
-    redacted = f"{scheme}://{authority}{slash}{tail}"
+        rest = f"{user}:***@{tail}" if colon else f"***@{tail}"
+    redacted = f"{scheme}://{rest}"
     if "?" in redacted:
         head, _, query = redacted.partition("?")
         parts = [
@@ -175,6 +180,11 @@ class LazyCluster:
                 client = self._client
         return client
 
+    @property
+    def built(self) -> bool:
+        """Whether the cluster was discovered already."""
+        return self._client is not None
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.cluster, name)
 
@@ -186,6 +196,45 @@ def cluster_of(client: Any) -> RedisCluster | None:
     if isinstance(client, RedisCluster):
         return client
     return None
+
+
+def refresh_topology(client: Any) -> None:
+    """Ask a cluster again which node serves which slots (after a node failed: a replica may
+    have taken over). Nothing for a single Redis, or a cluster not discovered yet."""
+    if isinstance(client, LazyCluster) and not client.built:
+        return
+    cluster = cluster_of(client)
+    if cluster is not None:
+        cluster.nodes_manager.initialize()
+
+
+class TopologyRefresh:
+    """Refreshes the slot maps of a few cluster clients in the background, one refresh at a
+    time (a failed node asks for one every breaker window until a replica took over)."""
+
+    def __init__(self, clients: Sequence[Any]) -> None:
+        self.clients = tuple(clients)
+        self._running = False
+        self._lock = threading.Lock()
+
+    def refresh_soon(self) -> None:
+        """Start a refresh unless one is running."""
+        with self._lock:
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._refresh, name="blanco-topology", daemon=True).start()
+
+    def _refresh(self) -> None:
+        try:
+            for client in self.clients:
+                try:
+                    refresh_topology(client)
+                except (redis.RedisError, redis.exceptions.RedisClusterException, OSError):
+                    log.debug("cluster topology refresh failed; the next failure asks again")
+        finally:
+            with self._lock:
+                self._running = False
 
 
 def connect(

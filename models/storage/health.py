@@ -29,7 +29,8 @@ class RedisHealth:
 
 
 def redis_health(client: Any) -> RedisHealth:
-    """Ask every node (every primary of a cluster) for PING, and a cluster for its state."""
+    """Ask every node (every primary of a cluster) for PING, and a cluster for its state; on a
+    cluster where a node does not answer, read the slot map again first and ask once more."""
     cluster = None
     try:
         cluster = cluster_of(client)
@@ -37,6 +38,17 @@ def redis_health(client: Any) -> RedisHealth:
         return RedisHealth({"cluster": type(exc).__name__}, type(exc).__name__)
     if cluster is None:
         return RedisHealth({SINGLE_NODE: _ping(client)})
+    health = _cluster_health(cluster)
+    if health.ready:
+        return health
+    try:  # a node failed: a replica may have taken its slots over since the map was read
+        cluster.nodes_manager.initialize()
+    except REDIS_FAILURES:
+        return health
+    return _cluster_health(cluster)
+
+
+def _cluster_health(cluster: Any) -> RedisHealth:
     nodes = {}
     state = None
     for node in cluster.get_primaries():

@@ -34,7 +34,8 @@ LIVE_SOURCES = f"{PREFIX}:cfg:{{live}}:sources"
 values the data team pushed, their freshness limit and the time of the push."""
 LIVE_VERSION = f"{PREFIX}:cfg:{{live}}:version"
 """A random token that changes with every write to ``LIVE_SOURCES`` (same slot, one
-``MULTI``): workers read it in the open's pipeline and reload the sources only when it moved."""
+``MULTI``): workers check it with the configuration counters (``models.config_cache``) and
+reload the sources only when it moved."""
 
 
 def _campaign(campaign_id: str) -> str:
@@ -125,15 +126,13 @@ MEASUREMENT_SHARDS = 16
 """A campaign's events and counters are split over this many shards (by recipient), each its own
 hash slot, so that one busy campaign's counting spreads over the nodes of a Redis Cluster. A
 recipient always falls in the same shard, so unique counts of the shards add up."""
-Shard = int | None
-"""A measurement shard, or None for the unsharded keys that Blanco 0.1 wrote (still read)."""
-SHARDS_READ: tuple[Shard, ...] = (*range(MEASUREMENT_SHARDS), None)
-"""Every shard a report reads: the shards, then the keys of 0.1."""
+Shard = int
+"""A measurement shard: 0 to ``MEASUREMENT_SHARDS`` - 1."""
+SHARDS_READ: tuple[Shard, ...] = tuple(range(MEASUREMENT_SHARDS))
+"""Every shard a report reads."""
 
 
 def _measured(campaign_id: str, shard: Shard) -> str:
-    if shard is None:
-        return f"{PREFIX}:ev:{{e:{campaign_id}}}"
     return f"{PREFIX}:ev:{{e:{campaign_id}:{shard}}}"
 
 
@@ -280,15 +279,16 @@ def recipient_slot(recipient_id: str) -> int:
 
 
 def erased_marks(recipient_id: str) -> str:
-    """Set of the tombstones of erased recipients (``models.erasure.Tombstones``: a keyed hash
-    of the id per signing key, never the id) whose keys share this recipient's slot; its hash
-    tag is a tag of that slot (``models.storage.slots``), so the open's read of the recipient
+    """Set of the tombstones of erased recipients (``models.recipients.tombstones``: a keyed
+    hash of the id per signing key, never the id) whose keys share this recipient's slot; its
+    hash tag is a tag of that slot (``models.storage.slots``), so the open's read of the recipient
     checks it on the same node, and the key names nobody. Kept without a TTL: an erased id
     stays refused."""
     return f"{PREFIX}:privacy:{{{slot_tag(recipient_slot(recipient_id))}}}:erased"
 
 
 ERASED_RECIPIENTS_V1 = f"{PREFIX}:privacy:erased"
-"""The one set of tombstones that Blanco 0.1 kept (still checked on a single Redis)."""
+"""The one set of tombstones that Blanco 0.1 kept: never written now, read once per worker and
+checked in memory (``Tombstones.legacy_marks``)."""
 ERASURE_AUDIT = f"{PREFIX}:audit:erasures"
 """Stream of erasures (time, API key, request id, keys removed), bounded, without recipient ids."""

@@ -31,11 +31,15 @@ def scan_every_primary(
     if cluster is None:
         yield from client.scan_iter(match=match, count=count, _type=key_type)
         return
+    cluster.nodes_manager.initialize()  # the cluster as it is now: a primary may have joined
     before = slot_layout(cluster)
+    walked = set()
     for node in cluster.get_primaries():
         node_client = cluster.get_redis_connection(node)
+        walked.add(_own_id(node_client))
         yield from node_client.scan_iter(match=match, count=count, _type=key_type)
-    if slot_layout(cluster) != before:
+    after = slot_layout(cluster)
+    if after != before or {node_id for _, _, node_id in after} != walked:
         raise TopologyChanged(
             "the Redis Cluster's slots moved during the walk; run it again once it is stable"
         )
@@ -47,7 +51,7 @@ def slot_layout(cluster: RedisCluster) -> tuple[tuple[int, int, str], ...]:
     layouts = set()
     for node in cluster.get_primaries():
         node_client = cluster.get_redis_connection(node)
-        text = _text(node_client.execute_command("CLUSTER", "NODES"))  # the raw reply
+        text = _nodes(node_client)
         if "->-" in text or "-<-" in text:
             raise TopologyChanged(
                 f"slots are being migrated on {node.name}; run it again once the cluster is stable"
@@ -58,8 +62,19 @@ def slot_layout(cluster: RedisCluster) -> tuple[tuple[int, int, str], ...]:
     return layouts.pop()
 
 
-def _text(reply: Any) -> str:
+def _nodes(node_client: Any) -> str:
+    """``CLUSTER NODES`` as text (asked as two words: redis-py parses the one-word form)."""
+    reply = node_client.execute_command("CLUSTER", "NODES")
     return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
+def _own_id(node_client: Any) -> str:
+    """The node id of the node ``node_client`` talks to."""
+    for line in _nodes(node_client).splitlines():
+        parts = line.split()
+        if len(parts) > 2 and "myself" in parts[2]:
+            return parts[0]
+    raise TopologyChanged("a node did not say who it is")
 
 
 def _ranges(text: str) -> tuple[tuple[int, int, str], ...]:

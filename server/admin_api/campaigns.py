@@ -489,9 +489,7 @@ def preview(campaign_id: str, block_id: str) -> ResponseReturnValue:
     recipient_id, moment = _recipient_arg(), _moment()
     services().campaigns.require_block(campaign_id, block_id)
     decided, opened = _decided(campaign_id, block_id, recipient_id, moment)
-    answer = (
-        open_core().draw(decided, opened.visitor, opened.snapshot, moment, ImageOptions()).answer
-    )
+    answer = open_core().draw(decided, opened.visitor, opened.snapshot, moment, ImageOptions())
     return Response(
         answer.image.body, mimetype=answer.image.media_type, headers={"Cache-Control": "no-store"}
     )

@@ -1,7 +1,7 @@
 """AMP for Email: the JSON an AMP newsletter's ``amp-list`` fetches at open time.
 
 ``GET /amp/<campaign>/items.json?r=<token>&s=<send>`` answers ``{"items": [...]}``, one item
-per newsletter slot, from ``SlotServer.contents``: the same stored ranking the slot images use,
+per newsletter slot, from ``SlotServer.page``: the same stored ranking the slot images use,
 so the AMP part and the image slots of one email never disagree. Each item's ``url`` is the
 slot's click URL (with ``r`` and ``s``), so the click is tracked and goes where the slot shows.
 An item's ``image`` is the public URL (``/a/<id>.<ext>``) of its picture (the item's
@@ -52,8 +52,7 @@ from flask import Blueprint, Response, json, request
 
 from models.assets.metadata import Asset
 from models.newsletter.sends import valid_send_id
-from renderers.card import CardParams
-from server.open.routes import slot_server
+from server.open.routes import PERSONAL_CACHE_CONTROL, slot_server
 from server.open.slot_views import click_query, pictures, slot_item
 from server.open.slots import SlotPage, SlotServer
 from server.tokens import Identity
@@ -67,9 +66,6 @@ AMP_CLIENT = "amp"
 AMP_OPEN_KIND = "proxied_human"
 SENDER_HEADER = "AMP-Email-Sender"
 SOURCE_ORIGIN_PARAM = "__amp_source_origin"
-NO_STORE = "no-cache, no-store, max-age=0, private"
-DEFAULT_CURRENCY: str = CardParams.model_fields["currency"].default
-DEFAULT_LOCALE: str = CardParams.model_fields["locale"].default
 MAX_SENDER_LENGTH = 254
 AMP_CLIENT_ORIGINS = frozenset(
     {
@@ -146,7 +142,7 @@ def cors_headers(headers: Lookup, args: Lookup, allowed: Sequence[str]) -> dict[
 
 def _json(body: dict[str, Any], status: int, extra: Mapping[str, str]) -> Response:
     response = Response(json.dumps(body), status=status, mimetype="application/json")
-    response.headers["Cache-Control"] = NO_STORE
+    response.headers["Cache-Control"] = PERSONAL_CACHE_CONTROL
     response.headers["Vary"] = f"Origin, {SENDER_HEADER}"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers.update(extra)

@@ -26,11 +26,11 @@ from flask.typing import ResponseReturnValue
 
 from models.api_keys import ApiKey
 from models.campaigns.specs import Block, Variant
-from models.decision import Decision
+from models.decision import Decision, decision_store_commands
 from models.email_clients import ClientInfo, classify_open
 from models.errors import BlancoError, Forbidden, NotFound
 from models.newsletter.sends import valid_send_id
-from models.storage.batch import UNAVAILABLE
+from models.storage.batch import UNAVAILABLE, Batch
 from models.storage.breakers import CircuitOpen
 from server.api_operations import authorize
 from server.open.answers import LAST_RESORT, ImageAnswer, ImageOptions
@@ -163,7 +163,7 @@ class ChannelDecisions:
                 return core.block_fallback(shown, "decided fallback", now, options)
             return core.draw(
                 Decided(previous, shown), opened.visitor, opened.snapshot, now, options
-            ).answer
+            )
 
         return core.guarded(
             "channel",
@@ -172,15 +172,27 @@ class ChannelDecisions:
         )
 
     def _record(self, recipient_id: str, decision: Decision, *, store: bool) -> None:
-        """Store the decision (with ``store``) and append a ``view`` event; the open and click
-        counters are left alone. A failure is counted, never raised."""
+        """Store the decision now (with ``store``: the page fetches its image right after, and
+        that image shows the stored decision), then append a ``view`` event in the background;
+        the open and click counters are left alone. A failed store raises; a failed event is
+        counted."""
+        if store:
+            writing = Batch(self.services.redis_open, guard=self.core.breakers)
+            self.services.tombstones.queue_unless_erased(
+                writing,
+                recipient_id,
+                decision_store_commands(
+                    recipient_id, decision, self.services.settings.decision_ttl_seconds
+                ),
+            )
+            writing.execute()
         self.core.record(
             recipient_id,
             decision,
             VIEW_EVENT,
             CHANNEL_CLIENT,
             "channel",
-            store_decision=store,
+            store_decision=False,
         )
 
 

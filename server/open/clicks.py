@@ -12,9 +12,6 @@ from dataclasses import dataclass, replace
 from models.email_clients import ClickInfo, classify_click, is_click_burst
 from server.config import Settings
 
-KEPT_SECONDS = 60
-"""How long a click is remembered for burst detection."""
-
 
 @dataclass(frozen=True)
 class ClickContext:

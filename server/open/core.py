@@ -41,13 +41,13 @@ from models.newsletter.sends import Send, valid_send_id
 from models.open_read import NOBODY, ClickMark, RecipientRead, read_recipient
 from models.storage.batch import REDIS_FAILURES, NodeFailure
 from models.storage.breakers import Breakers, CircuitOpen
-from models.storage.clients import cluster_of
+from models.storage.clients import LazyCluster, TopologyRefresh, cluster_of
 from renderers.base import ContentUnavailable
 from renderers.templating import LIVE_FIELD
 from server.metrics import Metrics
 from server.open.answers import LAST_RESORT, PLAIN, SKIPPED, ImageAnswer, ImageOptions
 from server.open.clicks import ClickContext, classify_click_in_context
-from server.open.drawing import Drawing, Drawn
+from server.open.drawing import Drawing
 from server.open.recorder import Record, Recorder
 from server.services import Services
 from server.tokens import Identity, identify
@@ -122,7 +122,9 @@ class OpenCore:
         self.services = services
         self.metrics = metrics
         self.mpp_ranges = mpp_ranges
-        self.breakers = Breakers(settings.redis_retry_after_seconds, on_open=self._drop_connections)
+        self.breakers = Breakers(
+            settings.redis_retry_after_seconds, on_open=self._after_node_failure
+        )
         self.config = ConfigCache(
             services.redis_open,
             check_every=settings.config_check_seconds,
@@ -130,9 +132,12 @@ class OpenCore:
         )
         self.config.on_erasure.append(services.render_cache.local.drop_personal)
         self.engine = DecisionEngine(
-            totals=CachedTotals(services.stats, seconds=5.0),
+            totals=CachedTotals(
+                services.stats, seconds=5.0, client=services.redis_open, guard=self.breakers
+            ),
             block_version=self.config.block_version,
         )
+        self.topology = TopologyRefresh((services.redis_open, services.redis_bytes, services.redis))
         self.drawing = Drawing(services, metrics, self.breakers)
         self.recorder = Recorder(
             services,
@@ -159,12 +164,16 @@ class OpenCore:
             log.exception("%s failed; answering the fallback", route)
             return fallback("error")
 
-    def _drop_connections(self, node: str) -> None:
-        """Close a failed node's pooled connections (they may all be broken), so that the
-        probe after the breaker's window connects afresh (to a new primary, after a
-        failover)."""
+    def _after_node_failure(self, node: str) -> None:
+        """A node's breaker window opened: close its pooled connections (they may all be
+        broken, so that the probe after the window connects afresh: to a new primary, after a
+        Sentinel failover), and on a cluster ask again, in the background, which node serves
+        which slots (a replica may have taken the failed node's slots over)."""
         services = self.services
-        for client in (services.redis_open, services.redis_bytes):
+        clients = (services.redis_open, services.redis_bytes, services.redis)
+        for client in clients:
+            if isinstance(client, LazyCluster) and not client.built:
+                continue
             cluster = cluster_of(client)
             if cluster is None:
                 client.connection_pool.disconnect()
@@ -172,6 +181,8 @@ class OpenCore:
             found = cluster.get_node(node_name=node)
             if found is not None and found.redis_connection is not None:
                 found.redis_connection.connection_pool.disconnect()
+        if any(isinstance(client, LazyCluster) for client in clients):
+            self.topology.refresh_soon()
 
     # identify and load
 
@@ -280,13 +291,13 @@ class OpenCore:
         snapshot: Snapshot,
         now: dt.datetime,
         options: ImageOptions,
-    ) -> Drawn:
+    ) -> ImageAnswer:
         """The image of a decision: its variant's content, else the block's fallback."""
         shown = decided.shown
         decision = decided.decision
         variant = shown.variant(decision.variant_id) if decision.variant_id else None
         if variant is None:
-            return Drawn(self.block_fallback(shown, decision.reason, now, options))
+            return self.block_fallback(shown, decision.reason, now, options)
         try:
             return self.drawing.render(
                 shown.width,
@@ -297,16 +308,17 @@ class OpenCore:
                 now,
                 options,
                 personalised=True,
+                owner=visitor.recipient_id,
                 first_open=decision.first_open_at,
             )
         except ContentUnavailable as missing:
             log.info("content unavailable for %s/%s: %s", shown.campaign_id, shown.id, missing)
-            return Drawn(self.block_fallback(shown, "content unavailable", now, options))
+            return self.block_fallback(shown, "content unavailable", now, options)
         except Exception:
             log.exception(
                 "renderer failed for %s/%s; serving the fallback", shown.campaign_id, shown.id
             )
-            return Drawn(self.block_fallback(shown, "render error", now, options))
+            return self.block_fallback(shown, "render error", now, options)
 
     def block_fallback(
         self, block: Block, reason: str, now: dt.datetime, options: ImageOptions
@@ -352,7 +364,7 @@ class OpenCore:
                 self.metrics.fallback("unknown block")
                 return LAST_RESORT
             decided = self.decide(opened, client, now)
-            drawn = self.draw(decided, opened.visitor, opened.snapshot, now, options)
+            answer = self.draw(decided, opened.visitor, opened.snapshot, now, options)
             recipient_id = opened.visitor.recipient_id
             if record and recipient_id is not None:
                 send = self.recorded_send(campaign_id, send_id)
@@ -364,9 +376,8 @@ class OpenCore:
                     client.open_kind,
                     store_decision=changed(opened.previous, decided.decision),
                     send=send.id if send else None,
-                    personal_render=drawn.stored_personal,
                 )
-            return drawn.answer
+            return answer
 
         return self.guarded(
             "open",
@@ -480,7 +491,6 @@ class OpenCore:
         *,
         store_decision: bool,
         send: str | None = None,
-        personal_render: str | None = None,
     ) -> None:
         """Store the decision (with ``store_decision``), append the event and count it: one
         batch, inline or in the background. Never fails the request: a loss is counted."""
@@ -495,7 +505,6 @@ class OpenCore:
                 store_decision=store_decision,
                 send=send,
                 at=self.services.clock(),
-                personal_render=personal_render,
             )
         )
 

@@ -10,6 +10,7 @@ recipient is erased.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import logging
@@ -17,7 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from PIL import Image
@@ -62,15 +63,6 @@ class DecodedAssets:
         return image
 
 
-@dataclass(frozen=True)
-class Drawn:
-    """An image drawn for an open, and whether Redis was given a new personal render of it
-    (its digest, which the open indexes under the recipient for erasure)."""
-
-    answer: ImageAnswer
-    stored_personal: str | None = None
-
-
 class Drawing:
     """Renders content for the open path, through the render cache."""
 
@@ -92,11 +84,13 @@ class Drawing:
         options: ImageOptions,
         *,
         personalised: bool,
+        owner: str | None = None,
         first_open: dt.datetime | None = None,
-    ) -> Drawn:
+    ) -> ImageAnswer:
         """Render ``params`` at the block size over the ``profile`` and ``extra`` fields (live
         values, item fields), or take it from the render cache; raises renderer errors (which
-        callers turn into fallbacks), never Redis failures."""
+        callers turn into fallbacks), never Redis failures. A render that draws the profile of
+        ``owner`` is personal: kept so that their erasure removes it."""
         renderer = renderer_for(params.type)
         request = RenderRequest(
             width=width * options.scale,
@@ -111,9 +105,8 @@ class Drawing:
         digest = renderer.cache_key(params, request)
         used = renderer.fields_used(params)
         personal = bool(profile) and (used is None or not used.isdisjoint(profile))
-        image, where = self._cached(digest)
+        image, where = self._cached(digest, personal)
         self.metrics.cache(where)  # type: ignore[arg-type]
-        stored = None
         if image is None:
             wanted = renderer.assets_used(params)
             assets = self._assets(wanted) if wanted else {}
@@ -122,28 +115,23 @@ class Drawing:
             image = renderer.render_encoded(params, request)
             self.metrics.observe_render(params.type, time.perf_counter() - started)
             if len(assets) == len(wanted):  # not drawn with a placeholder for a missing image
-                stored = self._keep(digest, image, personal)
-        return Drawn(
-            ImageAnswer(image, f'"{digest[:32]}"', personalised),
-            digest if stored and personal else None,
-        )
+                self._keep(digest, image, owner if personal else None)
+        return ImageAnswer(image, f'"{digest[:32]}"', personalised)
 
-    def _cached(self, digest: str) -> tuple[RenderedImage | None, str]:
+    def _cached(self, digest: str, personal: bool) -> tuple[RenderedImage | None, str]:
         local = self.cache.local.get(digest)
         if local is not None:
             return local, "hit_local"
         try:
-            return self.cache.lookup_shared(digest, self.breakers)
+            return self.cache.lookup_shared(digest, self.breakers, personal=personal)
         except UNAVAILABLE:
             return None, "miss"
 
-    def _keep(self, digest: str, image: RenderedImage, personal: bool) -> bool:
-        """Keep the render in memory and in Redis; whether Redis took it."""
-        self.cache.local.put(digest, image, personal=personal)
-        try:
-            return self.cache.put_shared(digest, image, self.breakers)
-        except UNAVAILABLE:
-            return False
+    def _keep(self, digest: str, image: RenderedImage, owner: str | None) -> None:
+        """Keep the render in memory and in Redis (a personal one under its ``owner``)."""
+        self.cache.local.put(digest, image, personal=owner is not None)
+        with contextlib.suppress(*UNAVAILABLE):  # drawn again next time
+            self.cache.put_shared(digest, image, self.breakers, owner=owner)
 
     def _assets(self, wanted: frozenset[str]) -> dict[str, Image.Image]:
         """Decoded uploaded images by id (a missing one is simply absent)."""
@@ -176,7 +164,7 @@ class Drawing:
         """The fallback content as an image, or the last resort if even that fails; counted
         with ``reason``. ``label`` names the block or slot in logs. Never raises."""
         try:
-            drawn = self.render(
+            answer = self.render(
                 width,
                 height,
                 fallback.content,
@@ -191,5 +179,4 @@ class Drawing:
             self.metrics.fallback("last resort")
             return LAST_RESORT
         self.metrics.fallback(reason)
-        answer = drawn.answer
         return ImageAnswer(answer.image, answer.etag, False, reason)

@@ -23,8 +23,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from models.assets.render_cache import queue_personal_render
-from models.decision import Decision, queue_store_decision
+from models.decision import Decision, decision_store_commands
+from models.measurement.event_stream import shard_trim
 from models.measurement.stats import CountedEvent, shard_of, variant_label
 from models.storage import keys
 from models.storage.batch import Batch, NodeGuard
@@ -33,8 +33,8 @@ from server.services import Services
 log = logging.getLogger(__name__)
 MAX_QUEUED = 10_000
 MAX_BATCH = 200
-"""Records per write: at most ~13 commands each, so a batch fits one packed chunk
-(``models.storage.batch.CHUNK``) and a failure loses only its own batch."""
+"""Records per write (about a dozen commands each): a write stays a few thousand commands, one
+round trip per node it touches, and a failure loses only its own batch."""
 LINGER_SECONDS = 0.002
 """How long the writer waits after the first queued record before writing the batch."""
 
@@ -52,8 +52,6 @@ class Record:
     store_decision: bool
     send: str | None
     at: dt.datetime
-    personal_render: str | None = None
-    """The digest of a personal render this open stored, to index under the recipient."""
 
 
 Lost = Callable[[Sequence[Record], Exception | None], None]
@@ -77,6 +75,7 @@ class Recorder:
     ) -> None:
         self.services = services
         self.guard = guard
+        self.trim = shard_trim(services.settings.event_stream_max_length)
         self.linger = linger
         self.lost = lost
         self.background = background
@@ -118,7 +117,7 @@ class Recorder:
     def write(self, records: Sequence[Record]) -> None:
         """Write ``records`` in one batch; report the ones lost instead of raising."""
         try:
-            batch = Batch(self.services.redis, decode=False, guard=self.guard)
+            batch = Batch(self.services.redis_open, decode=False, guard=self.guard)
             ends = []
             for record in records:
                 self._queue_commands(batch, record)
@@ -169,10 +168,10 @@ class Recorder:
         shown = record.shown
         settings = self.services.settings
         if record.store_decision:
-            queue_store_decision(pipe, record.recipient_id, shown, settings.decision_ttl_seconds)
-        if record.personal_render is not None:
-            queue_personal_render(
-                pipe, record.recipient_id, record.personal_render, settings.render_cache_ttl_seconds
+            self.services.tombstones.queue_unless_erased(
+                pipe,
+                record.recipient_id,
+                decision_store_commands(record.recipient_id, shown, settings.decision_ttl_seconds),
             )
         pipe.xadd(
             keys.campaign_events(shown.campaign_id, shard_of(record.pseudonym)),
@@ -188,8 +187,8 @@ class Recorder:
                 "send": record.send or "",
                 "at": record.at.isoformat(),
             },
-            maxlen=self.services.settings.event_stream_max_length,
-            approximate=True,
+            maxlen=self.trim.max_length,
+            approximate=self.trim.approximate,
         )
         self.services.stats.queue(
             pipe,

@@ -4,7 +4,8 @@ slot *i*, and send the slot's click to that item.
 The first slot fetch of a recipient's send ranks the feed and stores the ranking with HSETNX;
 a parallel fetch that lost the race reads the winner's ranking in the same round trip, so every
 slot of one email shows a distinct item of one ranking. A ranked item that has since expired or
-been removed shows (and links to) the slot's fallback. Everything goes through the open core's
+been removed shows the slot's fallback image, while its click still goes to the ranked item's
+URL (what the email showed when first opened). Everything goes through the open core's
 one pass and guard; nothing here raises to a route.
 """
 
@@ -127,9 +128,8 @@ class SlotServer:
             label = f"{campaign_id}/{slot_block_id(slot)}"
             if content.item is None:
                 answer = self._fallback(content.slot, label, now, content.reason, options)
-                personal = None
             else:
-                answer, personal = self._draw(content, label, now, options)
+                answer = self._draw(content, recipient_id, label, now, options)
             if record and recipient_id is not None:
                 core.record(
                     recipient_id,
@@ -139,7 +139,6 @@ class SlotServer:
                     client.open_kind,
                     store_decision=False,
                     send=opened.send_id,
-                    personal_render=personal,
                 )
             return answer
 
@@ -150,8 +149,13 @@ class SlotServer:
         )
 
     def _draw(
-        self, content: SlotContent, label: str, now: dt.datetime, options: ImageOptions
-    ) -> tuple[ImageAnswer, str | None]:
+        self,
+        content: SlotContent,
+        owner: str | None,
+        label: str,
+        now: dt.datetime,
+        options: ImageOptions,
+    ) -> ImageAnswer:
         layout = content.slot
         params = layout.layout
         item = content.item
@@ -160,7 +164,7 @@ class SlotServer:
         profile = content.profile or {}
         extra = {k: v for k, v in content.fields.items() if k not in profile}
         try:
-            drawn = self.core.drawing.render(
+            return self.core.drawing.render(
                 layout.width,
                 layout.height,
                 params,
@@ -169,11 +173,11 @@ class SlotServer:
                 now,
                 options,
                 personalised=not content.generic,
+                owner=owner,
             )
         except Exception:
             log.exception("slot render failed for %s; serving the fallback", label)
-            return self._fallback(layout, label, now, "render error", options), None
-        return drawn.answer, drawn.stored_personal
+            return self._fallback(layout, label, now, "render error", options)
 
     def _fallback(
         self, slot: Slot, label: str, now: dt.datetime, reason: str, options: ImageOptions
@@ -381,14 +385,20 @@ class SlotServer:
         )
 
     def _keep(self, recipient_id: str, opened: SlotOpen, ranking: SlotRanking) -> SlotRanking:
-        """Store ``ranking`` unless a parallel fetch stored one first; return the stored one
-        (one round trip to the recipient's node)."""
+        """Store ``ranking`` unless a parallel fetch stored one first (or the recipient was
+        erased meanwhile); return the stored one (one round trip to the recipient's node)."""
         key = keys.rankings(recipient_id)
         field = opened.ranking_field
         batch = Batch(self.services.redis_open, guard=self.core.breakers)
-        batch.hsetnx(key, field, ranking.to_json())
-        stored = batch.hget(key, field)
-        batch.expire(key, self.services.settings.decision_ttl_seconds)
+        stored = self.services.tombstones.queue_unless_erased(
+            batch,
+            recipient_id,
+            [
+                ("HSETNX", key, field, ranking.to_json()),
+                ("EXPIRE", key, self.services.settings.decision_ttl_seconds),
+                ("HGET", key, field),
+            ],
+        )
         prune = opened.visitor.read.rankings_held >= MAX_RANKINGS_KEPT
         fields = batch.add("HKEYS", key) if prune else None
         replies = batch.execute()

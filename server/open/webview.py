@@ -25,7 +25,10 @@ from models.campaigns.specs import Block
 from models.email_clients import ClientInfo, classify_open_request
 from models.newsletter.newsletters import Newsletter
 from models.newsletter.sends import valid_send_id
+from models.storage.batch import UNAVAILABLE
+from models.storage.breakers import CircuitOpen
 from server.open.core import BlockOpen, OpenCore
+from server.open.routes import PERSONAL_CACHE_CONTROL
 from server.open.slot_views import click_query, pictures, slot_html, slot_item
 from server.open.slots import SlotOpen, SlotPage, SlotServer
 from server.urls import (
@@ -40,7 +43,6 @@ from server.urls import (
 
 log = logging.getLogger(__name__)
 bp = Blueprint("web_view", __name__)
-NO_STORE = "no-cache, no-store, max-age=0, private"
 EXTENSION = "blanco.web_view"
 
 
@@ -166,6 +168,16 @@ class WebView:
                     store_decision=True,
                 )  # fmt: skip
             return Section(html=html)
+        except UNAVAILABLE as failure:
+            if not isinstance(failure, CircuitOpen):
+                core.metrics.redis_error("webview")
+            log.warning(
+                "web view block %s/%s: redis %s; showing its image",
+                campaign_id,
+                block_id,
+                type(failure).__name__,
+            )
+            return self._block_image(campaign_id, block_id, block, "", query)
         except Exception:
             log.exception("web view block %s/%s failed; showing its image", campaign_id, block_id)
             return self._block_image(campaign_id, block_id, block, "", query)
@@ -277,7 +289,7 @@ def newsletter_page(campaign_id: str) -> Response:
         page = render_template("webview/newsletter.html", title=title, sections=sections)
         status = 200
     response = Response(page, status=status, mimetype="text/html")
-    response.headers["Cache-Control"] = NO_STORE
+    response.headers["Cache-Control"] = PERSONAL_CACHE_CONTROL
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -13,7 +13,7 @@ from models.campaigns.campaign_store import CampaignStore
 from models.campaigns.live_data import LivePush
 from models.campaigns.live_store import LiveStore
 from models.campaigns.specs import BlockSpec, CampaignSpec
-from models.config_cache import ConfigCache
+from models.config_cache import MAX_ABSENT, ConfigCache
 from models.storage import keys
 from server.embedded_redis import EmbeddedRedis
 from tests.factories import block
@@ -106,3 +106,16 @@ def test_the_last_known_block_outlives_redis(tmp_path: Path) -> None:
     known = cache.last_known_block("daily", "hero")
     assert known is not None
     assert known.fallback.target_url.startswith("https://")
+
+
+def test_a_flood_of_unknown_ids_keeps_the_last_known_block(redis_client: redis.Redis) -> None:
+    """Review: every id an open looks up is held, found or not (the open routes take campaign,
+    block and send ids from the URL), and past ``MAX_ABSENT`` the whole map is dropped, with
+    the blocks whose fallbacks the open path draws while Redis is away."""
+    _store(redis_client, "#111111")
+    cache = ConfigCache(redis_client, check_every=0)
+    cache.refresh()
+    assert _background(cache) == "#111111"
+    cache.assets([f"sha256:{n:064x}" for n in range(MAX_ABSENT + 1)])  # ids nobody stored
+    cache.campaign_and_block("nobody", "nothing")
+    assert cache.last_known_block("daily", "hero") is not None

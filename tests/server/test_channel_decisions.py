@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from werkzeug.test import TestResponse
 
 from models.measurement.event_stream import campaign_event_entries
 from models.storage import keys
-from server.services import Services
+from server.services import EXTENSION, Services
 from tests.factories import (
     FALLBACK_BACKGROUND,
     FALLBACK_URL,
@@ -333,6 +334,27 @@ def test_site_image_shows_the_decision_without_an_open(
     assert image.headers["Cache-Control"] == "no-store, private"
     assert corner_color(image.data) == hex_rgb("#CC0000")
     assert "open" not in stream_types(redis_client)
+
+
+def test_the_site_image_right_after_the_decision_shows_it_while_events_wait(
+    make_app: Callable[..., Flask], redis_client: redis.Redis
+) -> None:
+    """The page fetches the image as soon as it has the decision: the decision is stored
+    before the answer, even when events are written in the background (and late)."""
+    app = make_app(record_in_background=True)
+    services: Services = app.extensions[EXTENSION]
+    app.extensions["blanco.open"].recorder.linger = 0.5  # a busy writer: events come late
+    store_block(services, [HOT, LAPSED])
+    store_recipient(services, "anna", {"lifecycle": "active"}, {"travel_propensity": 0.9})
+    _, key = services.api_keys.create("website", ["channel"])
+    client = app.test_client()
+    body = answer(ask(client, {"Authorization": f"Bearer {key}"}, services.signer.sign("anna")))
+    image = site_image(client, body["image_url"])
+    assert "X-Blanco-Fallback" not in image.headers
+    assert corner_color(image.data) == hex_rgb("#CC0000")
+    assert stream_types(redis_client) == []  # the view event is still on its way
+    app.extensions["blanco.open"].recorder.flush()
+    assert stream_types(redis_client) == ["view"]
 
 
 def test_site_image_of_a_recipient_without_a_decision_is_the_fallback(

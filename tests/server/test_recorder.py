@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from models.decision import Decision
-from models.measurement.event_stream import campaign_event_entries
+from models.measurement.event_stream import campaign_event_count, campaign_event_entries
 from models.recipients.upserts import ScoresUpsert
 from models.storage import keys
 from server.config import load_settings
@@ -116,3 +116,23 @@ def test_a_reopen_showing_the_same_content_does_not_rewrite_the_decision(
     stored = redis_client.hget(keys.decisions("anna"), "daily/hero")
     assert stored is not None
     assert '"v": "cold"' in stored
+
+
+def test_a_campaigns_kept_events_stay_about_the_configured_length(
+    make_app: Callable[..., Flask], redis_client: redis.Redis
+) -> None:
+    """Review: ``BLANCO_EVENT_STREAM_MAX_LENGTH`` trims each of a campaign's 16 shard streams,
+    so a campaign keeps about 16 times the events its documentation promises."""
+    app = make_app(event_stream_max_length=100)
+    core: OpenCore = app.extensions["blanco.open"]
+    services: Services = app.extensions[EXTENSION]
+    decision = Decision("daily", "hero", "v", 1, NOW, "matched")
+    pseudonyms = [services.signer.pseudonym(f"r{n}") for n in range(3200)]
+    records = [
+        Record(f"r{n}", pseudonym, decision, "open", "browser", "human", False, None, NOW)
+        for n, pseudonym in enumerate(pseudonyms)
+    ]
+    for start in range(0, len(records), 200):
+        core.recorder.write(records[start : start + 200])
+    kept = campaign_event_count(redis_client, "daily")
+    assert kept <= 3 * 100, f"{kept} events kept for a length of 100"

@@ -107,3 +107,19 @@ def test_the_client_is_a_cluster_client_exactly_for_a_cluster_url(redis_url: str
     client = connect(target, decode=True, timeout=1.0)
     assert isinstance(cluster_of(client), RedisCluster) == (target.kind == "cluster")
     assert client.ping() is True
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:ab/cd+ef==@redis.example:6379/0",
+        "redis+cluster://:ab/cd+ef==@10.0.0.1:7000,10.0.0.2:7001",
+    ],
+)
+def test_a_password_with_a_slash_is_never_shown(url: str) -> None:
+    """Review: a generated (base64) password often holds ``/``; ``redact`` splits the URL at
+    the first ``/`` and so leaves such a password in the refusal that startup prints."""
+    assert "cd+ef" not in redact(url)
+    with pytest.raises(RedisUrlError) as refused:
+        parse_redis_url(url)
+    assert "cd+ef" not in str(refused.value)

@@ -58,7 +58,8 @@ class JsonServerLogger(Logger):  # type: ignore[misc]
 
 
 def _child_exit(server: Any, worker: Any) -> None:
-    """gunicorn hook: drop a dead worker's live metrics (multiprocess mode)."""
+    """gunicorn hook, in the master: drop an exited worker's live gauges (its counters stay in
+    the metrics folder and keep adding up: a counter never goes back)."""
     mark_worker_dead(worker.pid)
 
 

@@ -2,7 +2,8 @@
 
 Worker count, threads and bind address come from Blanco's settings (``BLANCO_WORKERS``,
 ``BLANCO_THREADS``, ``BLANCO_BIND``). Logs are Blanco's JSON lines on stderr, gunicorn's own
-included (redacted: no client address, request line or URI). Without ``REDIS_URL`` the master
+included (redacted: no client address, request line or URI). Metrics add up every worker's
+counts, kept under ``BLANCO_DATA_DIR``/metrics (emptied at start). Without ``REDIS_URL`` the master
 starts an embedded Redis under ``BLANCO_DATA_DIR`` before the workers fork and stops it on exit.
 """
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from server.config import load_settings
 from server.embedded_redis import EmbeddedRedis
-from server.metrics import prepare_multiprocess_dir
+from server.metrics import enable_multiprocess
 from server.serving import gunicorn_options
 
 _settings = load_settings()
@@ -20,10 +21,10 @@ globals().update(gunicorn_options(_settings))
 
 
 def on_starting(server: Any) -> None:
-    """A clean metrics folder, and the embedded Redis when no REDIS_URL is set."""
+    """Multiprocess metrics in a clean folder, and the embedded Redis when no REDIS_URL is set."""
     import os
 
-    prepare_multiprocess_dir()
+    enable_multiprocess(_settings.data_dir)
 
     if not os.environ.get("REDIS_URL"):
         embedded = EmbeddedRedis(_settings.data_dir / "redis")

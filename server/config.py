@@ -60,7 +60,9 @@ class Settings(BaseModel):
         "each. The first signs; all verify (rotation). Required.",
     )
     data_dir: Path = Field(
-        Path("data"), description="Data folder; the embedded Redis keeps its AOF files here."
+        Path("data"),
+        description="Data folder: the embedded Redis keeps its AOF files here, and the workers "
+        "their metrics (metrics/, emptied at start).",
     )
     public_url: str = Field(
         "http://localhost:8000",

@@ -2,8 +2,12 @@
 
 ``configure_logging(level)`` is called by entry points (CLI, gunicorn config), never at import.
 ``install_request_ids(app)`` gives every request an id (``X-Request-ID`` in and out) that the log
-lines written while handling it carry. ``install_access_log(app)`` optionally writes one line
-per request.
+lines written while handling it carry: a sane incoming id is kept, else a new one is drawn (32 hex
+digits from a generator seeded from the operating system once per process and again in each
+forked worker: cheap, unique across workers and restarts, and random, so that an id tells nothing
+about how many requests a worker answered). It is one WSGI wrapper (``RequestIds``), which a
+route answering without Flask can wrap too. ``install_access_log(app)`` optionally writes one
+line per request.
 
 What never goes into a log line: query strings (image and click URLs carry signed recipient
 tokens in them), raw paths, user agents and client addresses. Requests are named by their URL
@@ -20,23 +24,36 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import random
 import re
 import sys
 import time
-import uuid
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, g, request
 
 from server.metrics import method_label, route_label
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 REQUEST_ID_HEADER = "X-Request-ID"
 ACCESS_LOGGER = "blanco.access"
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_G_REQUEST_ID = "blanco_request_id"
+_INCOMING_REQUEST_ID = "HTTP_X_REQUEST_ID"  # the header, in a WSGI environ
+REQUEST_ID: ContextVar[str | None] = ContextVar("blanco_request_id", default=None)
+"""The id of the request being answered: set by ``RequestIds``, or by a route that answers
+without Flask (``server.open.routes``)."""
+# Request ids need to be unique, not secret: a Mersenne Twister seeded from os.urandom draws
+# 128 bits in a fraction of a microsecond (uuid4 reads os.urandom on every call). Reseeded in a
+# forked child, as the random module does for its own generator, so workers never share ids.
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)
 _G_ACCESS_START = "blanco_access_start"
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -50,18 +67,9 @@ _RECORD_ATTRIBUTES = frozenset(
 )
 
 
-REQUEST_ID: ContextVar[str | None] = ContextVar("blanco_request_id", default=None)
-"""The request id of a request served without Flask (the open-time routes); log lines written
-meanwhile carry it."""
-
-
 def current_request_id() -> str | None:
     """The id of the request being handled, if any."""
-    served = REQUEST_ID.get()
-    if served is not None or not has_request_context():
-        return served
-    found: str | None = g.get(_G_REQUEST_ID)
-    return found
+    return REQUEST_ID.get()
 
 
 class RequestIdFilter(logging.Filter):
@@ -79,7 +87,7 @@ REDACTED = "[redacted]"
 _INPUT_VALUE = re.compile(r"input_value=(?:.*(?=, input_type=)|.*)")
 _CLIENT_ADDRESS = re.compile(r" from ip=.*?(?=: |$)")
 _QUOTED = re.compile(r"b?'(?:[^'\\]|\\.)*'" + "|" + r'b?"(?:[^"\\]|\\.)*"')
-_QUERY = re.compile(r"\?[^\s'\"]*")
+_QUERY = re.compile(r"\?[^\s'\"]+")
 _REQUEST_TARGET = re.compile(r"^(Error handling request)(?! \(no URI read\)) .*", re.DOTALL)
 
 
@@ -177,26 +185,37 @@ def sane_request_id(candidate: str | None) -> str | None:
 
 
 def new_request_id() -> str:
-    """A fresh request id."""
-    return uuid.uuid4().hex
+    """A new request id: 32 random hex digits."""
+    return format(_ids.getrandbits(128), "032x")
+
+
+class RequestIds:
+    """WSGI wrapper that gives each request an id (a sane incoming ``X-Request-ID``, else a new
+    one), tags the log lines written while the app answers with it, and echoes it back."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Answer through the app with the request's id in the logs and the answer."""
+        request_id = sane_request_id(environ.get(_INCOMING_REQUEST_ID)) or new_request_id()
+
+        def answer(
+            line: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            headers.append((REQUEST_ID_HEADER, request_id))
+            return start_response(line, headers, exc_info)
+
+        token = REQUEST_ID.set(request_id)
+        try:
+            return self.app(environ, answer)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 def install_request_ids(app: Flask) -> None:
-    """Give each request an id: a sane incoming ``X-Request-ID`` or a new one; echo it back."""
-
-    def assign() -> None:
-        incoming = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
-        setattr(g, _G_REQUEST_ID, incoming or new_request_id())
-
-    def echo(response: Response) -> Response:
-        request_id = current_request_id()
-        if request_id is not None:
-            response.headers[REQUEST_ID_HEADER] = request_id
-        return response
-
-    # First, so that the other before_request hooks already log with the id.
-    app.before_request_funcs.setdefault(None, []).insert(0, assign)
-    app.after_request(echo)
+    """Give each request of ``app`` an id, in its log lines and its answer (``RequestIds``)."""
+    app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]
 
 
 ACCESS_LOG_EXTENSION = "blanco.access_log"

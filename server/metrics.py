@@ -1,4 +1,4 @@
-"""Prometheus metrics: one ``Metrics`` per app, request timing hooks and the ``/metrics`` route.
+"""Prometheus metrics: one ``Metrics`` per app, request timing and the ``/metrics`` route.
 
 ``install_metrics(app)`` (called by the factory) builds the app's ``Metrics`` on its own
 ``CollectorRegistry``, never the process-wide default one, so several apps in one process (the
@@ -8,30 +8,44 @@ Labels stay bounded: requests are labelled by their Flask URL rule (``/i/<campai
 never by the raw path; unusual HTTP methods count as ``OTHER``; fallback reasons are reduced to a
 fixed vocabulary. No label carries a recipient, a token, a user agent or an address.
 
-Several gunicorn workers: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty, writable directory in
-the environment of the gunicorn master, before anything imports ``prometheus_client`` (the
-library picks its storage at import). Each worker then writes its counts to memory-mapped files
-there and ``/metrics`` adds up every worker's files, whichever worker answers. Clear the
-directory before the workers start (``prepare_multiprocess_dir``) and report each dead worker
-(``mark_worker_dead`` from gunicorn's ``child_exit`` hook). Without the variable, counts live in
-the process and ``/metrics`` shows that process only.
+Recording is cheap: each ``Metrics`` method finds its labelled child in a dict (asking the
+library with ``counter.labels(...)`` is slow) and the request counting is one WSGI wrapper
+around the app (``RequestMetrics``), not Flask hooks. A path that answers without Flask (a lean
+WSGI route) counts its requests with ``Metrics.count_request``, as the wrapper does.
+
+Several gunicorn workers: ``enable_multiprocess(data_dir)`` runs in the gunicorn master before
+the workers fork (``blanco serve``, ``blanco demo`` and ``gunicorn.conf.py`` call it; there is
+nothing to set). It empties ``<data_dir>/metrics`` (or ``PROMETHEUS_MULTIPROC_DIR`` when that is
+set), points the workers at it, and switches ``prometheus_client`` to its multiprocess storage:
+each worker writes its counts to memory-mapped files there and ``/metrics`` adds up every
+worker's files, whichever worker answers, those of exited workers included (counters never go
+back). gunicorn's ``child_exit`` hook reports each exited worker (``mark_worker_dead``), which
+drops its live gauges. Without it (tests, ``flask run``), counts live in the process and
+``/metrics`` shows that process only.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from flask import Blueprint, Flask, Request, Response, current_app, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from flask import Blueprint, Flask, Request, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, values
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import generate_latest
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
 EXTENSION = "blanco.metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_FOLDER = "metrics"
+"""The folder under the data folder where gunicorn workers keep their counts."""
 
 CacheResult = Literal["hit_local", "hit_redis", "miss"]
 
@@ -61,11 +75,20 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 RENDER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.08, 0.1, 0.25, 0.5, 1.0, 2.5)
 
-_G_START = "blanco_metrics_start"
-_G_COUNTED = "blanco_metrics_counted"
+CHILDREN_KEPT = 10_000
+"""At most this many labelled children are remembered per method; past it (a label fed from
+something unbounded), each call asks the library again: slower, but memory stays bounded."""
+
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
+_CONVERTER = re.compile(r"<(?:[^<>]*:)?(\w+)>")
+_WERKZEUG_REQUEST = "werkzeug.request"  # where werkzeug keeps the request of a WSGI environ
 
 bp = Blueprint("metrics", __name__)
+
+Key = TypeVar("Key", bound=Hashable)
+Child = TypeVar("Child")
+Increment = Callable[[], None]
+Observe = Callable[[float], None]
 
 
 def fallback_label(reason: str) -> str:
@@ -75,11 +98,15 @@ def fallback_label(reason: str) -> str:
     return label if label in FALLBACK_REASONS else OTHER
 
 
+@functools.lru_cache(maxsize=1024)
+def rule_label(rule: str) -> str:
+    """A URL rule without its converters: ``/i/<string:campaign_id>`` → ``/i/<campaign_id>``."""
+    return _CONVERTER.sub(r"<\1>", rule)
+
+
 def route_label(req: Request) -> str:
     """The request's URL rule (bounded), never its path or query string."""
-    if req.url_rule is None:
-        return UNMATCHED_ROUTE
-    return re.sub(r"<(?:[^<>]*:)?(\w+)>", r"<\1>", req.url_rule.rule)
+    return UNMATCHED_ROUTE if req.url_rule is None else rule_label(req.url_rule.rule)
 
 
 def method_label(method: str) -> str:
@@ -87,13 +114,31 @@ def method_label(method: str) -> str:
     return method if method in HTTP_METHODS else OTHER_METHOD
 
 
+class Children(dict[Key, Child]):
+    """Labelled children (or their bound methods) by label values, made on first use by
+    ``make`` and kept (up to ``CHILDREN_KEPT``): a hit is one dict lookup."""
+
+    def __init__(self, make: Callable[[Key], Child]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key: Key) -> Child:
+        made = self._make(key)
+        if len(self) < CHILDREN_KEPT:
+            self[key] = made
+        return made
+
+
+def multiprocess_enabled() -> bool:
+    """Whether this process keeps its counts in the multiprocess folder."""
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
 class Metrics:
     """The app's metrics, on a registry of its own. Recording never raises on valid labels."""
 
     def __init__(self, *, multiprocess: bool | None = None) -> None:
-        if multiprocess is None:
-            multiprocess = bool(os.environ.get(MULTIPROC_ENV))
-        self.multiprocess = multiprocess
+        self._multiprocess = multiprocess
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
@@ -149,37 +194,88 @@ class Metrics:
             ["event"],
             registry=r,
         )
+        self._requests: Children[tuple[str, str, int], tuple[Increment, Observe]] = Children(
+            self._request_children
+        )
+        self._counted: Children[tuple[str, str, int], Increment] = Children(
+            lambda key: self.http_requests.labels(*key).inc
+        )
+        self._renders: Children[str, tuple[Increment, Observe]] = Children(
+            lambda block_type: (
+                self.renders.labels(block_type).inc,
+                self.render_seconds.labels(block_type).observe,
+            )
+        )
+        self._cache: Children[str, Increment] = Children(
+            lambda result: self.render_cache.labels(result).inc
+        )
+        self._decisions: Children[tuple[str, str, str | None], Increment] = Children(
+            lambda key: self.decisions.labels(key[0], key[1], key[2] or FALLBACK_VARIANT).inc
+        )
+        self._fallbacks: Children[str, Increment] = Children(
+            lambda reason: self.fallbacks.labels(fallback_label(reason)).inc
+        )
+        self._redis_errors: Children[str, Increment] = Children(
+            lambda operation: self.redis_errors.labels(operation).inc
+        )
+        self._events_lost: Children[str, Increment] = Children(
+            lambda event: self.events_lost.labels(event).inc
+        )
 
-    def observe_render(self, block_type: str, seconds: float) -> None:
-        """Count one render of ``block_type`` that took ``seconds``."""
-        self.renders.labels(block_type).inc()
-        self.render_seconds.labels(block_type).observe(seconds)
+    @property
+    def multiprocess(self) -> bool:
+        """Whether ``/metrics`` adds up every worker's files (decided when asked, so that an app
+        built before ``enable_multiprocess`` follows it)."""
+        return multiprocess_enabled() if self._multiprocess is None else self._multiprocess
 
-    def cache(self, result: CacheResult) -> None:
-        """Count one render cache lookup."""
-        self.render_cache.labels(result).inc()
+    def _request_children(self, key: tuple[str, str, int]) -> tuple[Increment, Observe]:
+        route, method, status = key
+        return (
+            self.http_requests.labels(route, method, str(status)).inc,
+            self.http_request_duration.labels(route).observe,
+        )
 
-    def decision(self, campaign: str, block: str, variant: str | None) -> None:
-        """Count one decision; ``variant=None`` is the block's fallback."""
-        self.decisions.labels(campaign, block, variant or FALLBACK_VARIANT).inc()
-
-    def fallback(self, reason: str) -> None:
-        """Count one fallback; ``reason`` is reduced to the fixed vocabulary."""
-        self.fallbacks.labels(fallback_label(reason)).inc()
-
-    def redis_error(self, operation: str) -> None:
-        """Count one failed Redis call; ``operation`` is a constant such as ``"load"``."""
-        self.redis_errors.labels(operation).inc()
-
-    def event_lost(self, event: str) -> None:
-        """Count one event (``"open"``, ``"click"``) that could not be recorded."""
-        self.events_lost.labels(event).inc()
+    def count_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request of URL rule ``route`` (a constant, never a path) and its
+        duration; ``method`` is the raw HTTP method (a made-up one counts as ``OTHER``)."""
+        count, observe = self._requests[
+            route, method if method in HTTP_METHODS else OTHER_METHOD, status
+        ]
+        count()
+        observe(seconds)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float | None) -> None:
         """Count one answered request and, when known, its duration."""
-        self.http_requests.labels(route, method, str(status)).inc()
         if seconds is not None:
-            self.http_request_duration.labels(route).observe(seconds)
+            self.count_request(route, method, status, seconds)
+        else:
+            self._counted[route, method_label(method), status]()
+
+    def observe_render(self, block_type: str, seconds: float) -> None:
+        """Count one render of ``block_type`` that took ``seconds``."""
+        count, observe = self._renders[block_type]
+        count()
+        observe(seconds)
+
+    def cache(self, result: CacheResult) -> None:
+        """Count one render cache lookup."""
+        self._cache[result]()
+
+    def decision(self, campaign: str, block: str, variant: str | None) -> None:
+        """Count one decision; ``variant=None`` is the block's fallback."""
+        self._decisions[campaign, block, variant]()
+
+    def fallback(self, reason: str) -> None:
+        """Count one fallback; ``reason`` is reduced to the fixed vocabulary."""
+        self._fallbacks[reason]()
+
+    def redis_error(self, operation: str) -> None:
+        """Count one failed Redis call; ``operation`` is a constant such as ``"load"``."""
+        self._redis_errors[operation]()
+
+    def event_lost(self, event: str) -> None:
+        """Count one event (``"open"``, ``"click"``) that could not be recorded."""
+        self._events_lost[event]()
 
     def exposition(self) -> bytes:
         """The text exposition: this registry, or every worker's files in multiprocess mode."""
@@ -188,6 +284,54 @@ class Metrics:
         registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
+
+
+class RequestMetrics:
+    """WSGI wrapper that times and counts every request of a Flask app by URL rule, method and
+    status (``Metrics.count_request``). The time runs from the call until the app starts its
+    answer (headers ready, body not yet sent). An app that raises instead of answering (Flask
+    propagates exceptions only in debug and testing modes) counts as 500, route ``unmatched``.
+
+    The URL rule is read while the app starts its answer, from the request werkzeug keeps in
+    the environ (Flask clears it when it finishes). A route that answers without Flask must be
+    mounted outside this wrapper and count its requests itself.
+    """
+
+    def __init__(self, app: WSGIApplication, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Answer through the app, counting the answer when it starts."""
+        started = time.perf_counter()
+        counted = False
+
+        def answer(
+            line: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            nonlocal counted
+            if not counted:
+                counted = True
+                rule = getattr(environ.get(_WERKZEUG_REQUEST), "url_rule", None)
+                self.metrics.count_request(
+                    UNMATCHED_ROUTE if rule is None else rule_label(rule.rule),
+                    environ.get("REQUEST_METHOD", ""),
+                    int(line[:3]),
+                    time.perf_counter() - started,
+                )
+            return start_response(line, headers, exc_info)
+
+        try:
+            return self.app(environ, answer)
+        except BaseException:
+            if not counted:
+                self.metrics.count_request(
+                    UNMATCHED_ROUTE,
+                    environ.get("REQUEST_METHOD", ""),
+                    500,
+                    time.perf_counter() - started,
+                )
+            raise
 
 
 def metrics() -> Metrics:
@@ -205,32 +349,8 @@ def scrape() -> Response:
 
 
 def install_request_metrics(app: Flask, metrics_: Metrics) -> None:
-    """Time and count every request of ``app`` by URL rule, method and status."""
-
-    def start() -> None:
-        g.setdefault(_G_START, time.perf_counter())
-
-    def count(status: int) -> None:
-        if g.get(_G_COUNTED):
-            return
-        setattr(g, _G_COUNTED, True)
-        started: float | None = g.get(_G_START)
-        seconds = None if started is None else time.perf_counter() - started
-        metrics_.observe_request(
-            route_label(request), method_label(request.method), status, seconds
-        )
-
-    def after(response: Response) -> Response:
-        count(response.status_code)
-        return response
-
-    def teardown(error: BaseException | None) -> None:
-        count(500)  # only when no response got as far as ``after`` (a failing after_request)
-
-    # First, so that the time includes the other before_request hooks.
-    app.before_request_funcs.setdefault(None, []).insert(0, start)
-    app.after_request(after)
-    app.teardown_request(teardown)
+    """Time and count every request of ``app`` (its WSGI app wrapped in ``RequestMetrics``)."""
+    app.wsgi_app = RequestMetrics(app.wsgi_app, metrics_)  # type: ignore[method-assign]
 
 
 def install_metrics(app: Flask) -> Metrics:
@@ -245,19 +365,27 @@ def install_metrics(app: Flask) -> Metrics:
     return created
 
 
-def prepare_multiprocess_dir() -> Path | None:
-    """Create the multiprocess directory and remove a previous run's files (master, pre-fork)."""
+def enable_multiprocess(data_dir: Path) -> Path:
+    """Keep this process's counts, and those of the workers it forks, in files that every
+    worker's ``/metrics`` adds up; call it in the gunicorn master before the workers fork.
+
+    The folder is ``PROMETHEUS_MULTIPROC_DIR`` when set, else ``<data_dir>/metrics``; it is
+    created and emptied of a previous run's files, and exported as ``PROMETHEUS_MULTIPROC_DIR``
+    (which the workers inherit). ``prometheus_client`` picks its storage when first imported,
+    so the storage of metrics created from now on is switched here. Returns the folder.
+    """
     configured = os.environ.get(MULTIPROC_ENV)
-    if not configured:
-        return None
-    path = Path(configured)
-    path.mkdir(parents=True, exist_ok=True)
-    for stale in path.glob("*.db"):
+    folder = (Path(configured) if configured else data_dir / METRICS_FOLDER).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
         stale.unlink(missing_ok=True)
-    return path
+    os.environ[MULTIPROC_ENV] = str(folder)
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    return folder
 
 
 def mark_worker_dead(pid: int) -> None:
     """Tell the multiprocess collector that worker ``pid`` exited (gunicorn ``child_exit``)."""
-    if os.environ.get(MULTIPROC_ENV):
+    if multiprocess_enabled():
         prometheus_multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -35,6 +35,9 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "logger_class": JsonServerLogger,
         "child_exit": _child_exit,
         "worker_exit": _worker_exit,
+        # gunicorn 27's control socket lives in $HOME, shared by every server on the host;
+        # Blanco does not use it.
+        "control_socket_disable": True,
     }
 
 
@@ -58,7 +61,8 @@ class JsonServerLogger(Logger):  # type: ignore[misc]
 
 
 def _child_exit(server: Any, worker: Any) -> None:
-    """gunicorn hook: drop a dead worker's live metrics (multiprocess mode)."""
+    """gunicorn hook, in the master: drop an exited worker's live gauges (its counters stay in
+    the metrics folder and keep adding up: a counter never goes back)."""
     mark_worker_dead(worker.pid)
 
 

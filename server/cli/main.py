@@ -33,7 +33,7 @@ from server.demo.routes import bp as demo_page
 from server.demo.session import DemoSession, demo_env_path
 from server.embedded_redis import EmbeddedRedisError
 from server.logs import configure_logging
-from server.metrics import prepare_multiprocess_dir
+from server.metrics import enable_multiprocess
 from server.open.amp import SENDER_HEADER, items_path
 from server.services import EXTENSION, Services
 from server.serving import GunicornServer, bind_in_use, gunicorn_options, redis_for
@@ -87,8 +87,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["workers"] = args.workers
     settings = _settings(overrides, quickstart=False)
     _require_free(settings.bind)
-    prepare_multiprocess_dir()
     with redis_for(settings) as url:
+        enable_multiprocess(settings.data_dir)  # before the app: its workers' counts add up
         app = create_app({**overrides, "redis_url": url})
         GunicornServer(app, gunicorn_options(settings)).run()
     return 0
@@ -117,8 +117,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(overrides, quickstart=True)
     overrides["signing_keys"] = ",".join(settings.signing_keys)
     _require_free(bind)
-    prepare_multiprocess_dir()
     with redis_for(settings) as url:
+        enable_multiprocess(settings.data_dir)  # before the app: its workers' counts add up
         app = create_app({**overrides, "redis_url": url})
         app.register_blueprint(demo_page)
         services: Services = app.extensions[EXTENSION]

@@ -197,7 +197,7 @@ class OpenRoutes:
         start_response(status, response_headers)
         method = method_label(str(environ.get("REQUEST_METHOD", "GET")).upper())
         seconds = time.perf_counter() - started
-        self.metrics.observe_request(route.label, method, int(status[:3]), seconds)
+        self.metrics.count_request(route.label, method, int(status[:3]), seconds)
         if access_log_enabled(self.flask_app):
             token = REQUEST_ID.set(request_id)
             write_access_line(method, route.label, int(status[:3]), seconds)

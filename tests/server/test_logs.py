@@ -5,9 +5,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
-from collections.abc import Iterator
-from typing import Any
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
@@ -16,10 +22,16 @@ from flask.testing import FlaskClient
 from server.logs import (
     REQUEST_ID_HEADER,
     JsonLogHandler,
+    RequestIds,
     configure_logging,
+    current_request_id,
     install_access_log,
     install_request_ids,
+    new_request_id,
 )
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -168,3 +180,71 @@ def test_an_unsafe_incoming_request_id_is_replaced(
     assert SANE.fullmatch(replaced)
     [access] = lines(log_stream)
     assert access["request_id"] == replaced
+
+
+def test_new_request_ids_are_32_hex_digits_and_unique_across_threads() -> None:
+    def draw(_: int) -> list[str]:
+        return [new_request_id() for _ in range(2000)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = [request_id for batch in pool.map(draw, range(8)) for request_id in batch]
+
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in ids)
+
+
+FORKED_IDS_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    from server.logs import new_request_id
+
+    new_request_id()  # the master draws ids before it forks its workers
+    workers = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            sys.stdout.write("".join(new_request_id() + "\\n" for _ in range(100)))
+            sys.stdout.flush()
+            os._exit(0)
+        assert os.waitpid(pid, 0)[1] == 0
+    sys.stdout.write("".join(new_request_id() + "\\n" for _ in range(100)))
+    """
+)
+
+
+def test_forked_workers_never_draw_the_same_request_ids() -> None:
+    root = Path(__file__).resolve().parents[2]
+
+    result = subprocess.run(
+        [sys.executable, "-c", FORKED_IDS_SCRIPT],
+        cwd=root,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    ids = result.stdout.split()
+    assert len(ids) == 300
+    assert len(set(ids)) == 300
+
+
+def test_a_route_answering_without_flask_gets_request_ids_too(log_stream: io.StringIO) -> None:
+    def lean(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        logging.getLogger("blanco.test").info("answered without Flask")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    app = Flask("lean")
+    app.wsgi_app = RequestIds(lean)  # type: ignore[method-assign]
+    client = app.test_client()
+
+    generated = client.get("/i/x/y.png").headers[REQUEST_ID_HEADER]
+    kept = client.get("/i/x/y.png", headers={REQUEST_ID_HEADER: "lb-7f3a.1"})
+
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+    assert kept.headers.getlist(REQUEST_ID_HEADER) == ["lb-7f3a.1"]
+    assert [entry["request_id"] for entry in lines(log_stream)] == [generated, "lb-7f3a.1"]
+    assert current_request_id() is None

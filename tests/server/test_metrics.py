@@ -6,21 +6,31 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from flask import Flask
+from flask import Flask, Response
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.metrics import (
+    CHILDREN_KEPT,
     EXTENSION,
+    METRICS_FOLDER,
+    MULTIPROC_ENV,
+    OTHER_METHOD,
     REQUEST_BUCKETS,
+    Children,
     Metrics,
+    RequestMetrics,
     fallback_label,
     install_metrics,
 )
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 IMAGE_RULE = "/i/<campaign_id>/<block_id>.<extension>"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -119,6 +129,109 @@ def test_a_failing_view_counts_as_500(app: Flask) -> None:
     assert value(samples, "blanco_http_request_duration_seconds_count", route="/boom") == 1
 
 
+def test_a_failing_after_request_hook_counts_once_as_500(app: Flask) -> None:
+    @app.after_request
+    def broken(response: Response) -> Response:
+        raise RuntimeError("a hook failed")
+
+    app.config["TESTING"] = False  # as in production: Flask answers 500 and runs the hooks again
+    metrics = install_metrics(app)
+
+    assert app.test_client().get("/healthz").status_code == 500
+
+    samples = parse(metrics.exposition().decode())
+    requests = "blanco_http_requests_total"
+    assert value(samples, requests, route="/healthz", method="GET", status="500") == 1
+    assert value(samples, requests, route="/healthz", method="GET", status="200") is None
+    assert value(samples, "blanco_http_request_duration_seconds_count", route="/healthz") == 1
+
+
+def test_an_exception_the_app_lets_through_counts_as_500(app: Flask) -> None:
+    @app.after_request
+    def broken(response: Response) -> Response:
+        raise RuntimeError("a hook failed")
+
+    metrics = install_metrics(app)  # TESTING: Flask lets the exception through, answers nothing
+
+    with pytest.raises(RuntimeError, match="a hook failed"):
+        app.test_client().get("/healthz")
+
+    samples = parse(metrics.exposition().decode())
+    counted = {
+        dict(labels)["status"]: count
+        for (name, labels), count in samples.items()
+        if name == "blanco_http_requests_total"
+    }
+    assert counted == {"500": 1}
+
+
+def test_a_route_answering_without_flask_counts_in_the_same_series(
+    app: Flask, metrics: Metrics, client: FlaskClient
+) -> None:
+    flask_app = app.wsgi_app
+
+    def lean(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """A WSGI route in front of Flask that answers image paths itself."""
+        if not environ["PATH_INFO"].startswith("/i/"):
+            return flask_app(environ, start_response)
+        start_response("200 OK", [("Content-Type", "image/png")])
+        metrics.count_request(IMAGE_RULE, environ["REQUEST_METHOD"], 200, 0.0004)
+        return [b"png"]
+
+    app.wsgi_app = lean  # type: ignore[method-assign]
+    assert client.get("/i/x/y.png").status_code == 200
+    assert client.open("/i/x/y.png", method="BREW").status_code == 200
+    app.wsgi_app = flask_app  # type: ignore[method-assign]
+    assert client.get("/i/x/y.png").status_code == 200  # through Flask and RequestMetrics
+
+    samples = scrape(client)
+    requests = "blanco_http_requests_total"
+    assert value(samples, requests, route=IMAGE_RULE, method="GET", status="200") == 2
+    assert value(samples, requests, route=IMAGE_RULE, method=OTHER_METHOD, status="200") == 1
+    duration = "blanco_http_request_duration_seconds"
+    assert value(samples, f"{duration}_count", route=IMAGE_RULE) == 3
+    assert value(samples, f"{duration}_bucket", route=IMAGE_RULE, le="0.001") >= 2  # type: ignore[operator]
+
+
+def test_request_metrics_wrap_the_app_once(app: Flask) -> None:
+    install_metrics(app)
+    install_metrics(app)
+
+    wrappers = []
+    layer: Any = app.wsgi_app
+    while hasattr(layer, "app"):  # the open-time routes, then the request wrappers
+        wrappers.append(type(layer))
+        layer = layer.app
+    assert wrappers.count(RequestMetrics) == 1
+
+
+def test_labelled_children_are_kept_up_to_a_bound() -> None:
+    made: list[int] = []
+
+    def make(key: int) -> str:
+        made.append(key)
+        return f"child {key}"
+
+    children: Children[int, str] = Children(make)
+    for key in range(CHILDREN_KEPT + 5):
+        assert children[key] == f"child {key}"
+    assert children[3] == "child 3"  # kept: not made again
+    assert children[CHILDREN_KEPT + 1] == f"child {CHILDREN_KEPT + 1}"  # past the bound: made
+
+    assert len(children) == CHILDREN_KEPT
+    assert len(made) == CHILDREN_KEPT + 6
+
+
+def test_unbounded_fallback_reasons_count_as_other(metrics: Metrics, client: FlaskClient) -> None:
+    for n in range(CHILDREN_KEPT + 10):
+        metrics.fallback(f"recipient {n} is odd")
+    metrics.fallback("redis: ConnectionError")
+
+    samples = scrape(client)
+    assert value(samples, "blanco_fallbacks_total", reason="other") == CHILDREN_KEPT + 10
+    assert value(samples, "blanco_fallbacks_total", reason="redis") == 1
+
+
 def test_open_time_counters(metrics: Metrics, client: FlaskClient) -> None:
     metrics.observe_render("banner", 0.004)
     metrics.observe_render("banner", 0.07)
@@ -209,37 +322,46 @@ def test_install_is_idempotent_and_kept_in_extensions(app: Flask) -> None:
 MULTIPROCESS_SCRIPT = textwrap.dedent(
     """
     import os, sys
-    from server.metrics import Metrics, mark_worker_dead, prepare_multiprocess_dir
+    from pathlib import Path
+    from server.metrics import Metrics, enable_multiprocess, mark_worker_dead
 
-    prepare_multiprocess_dir()
-    metrics = Metrics()
+    metrics = Metrics()  # before: as an app gunicorn preloads
+    assert metrics.multiprocess == ("PROMETHEUS_MULTIPROC_DIR" in os.environ)
+    folder = enable_multiprocess(Path(sys.argv[1]))
     assert metrics.multiprocess
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)
     workers = []
     for _ in range(2):
         pid = os.fork()
         if pid == 0:
             metrics.cache("miss")
             metrics.observe_render("banner", 0.004)
+            metrics.count_request("/healthz", "GET", 200, 0.002)
             os._exit(0)
         workers.append(pid)
     for pid in workers:
         assert os.waitpid(pid, 0)[1] == 0
         mark_worker_dead(pid)
     metrics.cache("hit_local")
+    sys.stderr.write(str(folder))
     sys.stdout.write(metrics.exposition().decode())
     """
 )
 
 
-def test_multiprocess_mode_adds_up_every_worker(tmp_path: Path) -> None:
-    directory = tmp_path / "prometheus"
-    directory.mkdir()
-    (directory / "counter_999999.db").write_bytes(b"left over from a previous run")
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+@pytest.mark.parametrize("configured", [False, True], ids=["data folder", "variable"])
+def test_multiprocess_mode_adds_up_every_worker(tmp_path: Path, configured: bool) -> None:
+    data = tmp_path / "data"
+    folder = tmp_path / "elsewhere" if configured else data / METRICS_FOLDER
+    folder.mkdir(parents=True)
+    (folder / "counter_999999.db").write_bytes(b"left over from a previous run")
+    env = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
+    if configured:
+        env[MULTIPROC_ENV] = str(folder)
     root = Path(__file__).resolve().parents[2]
 
     result = subprocess.run(
-        [sys.executable, "-c", MULTIPROCESS_SCRIPT],
+        [sys.executable, "-c", MULTIPROCESS_SCRIPT, str(data)],
         env=env,
         cwd=root,
         capture_output=True,
@@ -249,8 +371,12 @@ def test_multiprocess_mode_adds_up_every_worker(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 0, result.stderr
+    assert result.stderr == str(folder.resolve())
+    assert not (folder / "counter_999999.db").exists()
     samples = parse(result.stdout)
     assert value(samples, "blanco_render_cache_total", result="miss") == 2
     assert value(samples, "blanco_render_cache_total", result="hit_local") == 1
     assert value(samples, "blanco_renders_total", block_type="banner") == 2
     assert value(samples, "blanco_render_seconds_bucket", block_type="banner", le="0.005") == 2
+    healthz = {"route": "/healthz", "method": "GET", "status": "200"}
+    assert value(samples, "blanco_http_requests_total", **healthz) == 2

@@ -179,6 +179,8 @@ def test_pydantic_input_values_leave_tracebacks() -> None:
         (f"Request Line is too large: /i/d/h.png?r={TOKEN}", "Request Line is too large: "
          "/i/d/h.png?[redacted]"),
         ("Listening at: http://127.0.0.1:8000 (42)", "Listening at: http://127.0.0.1:8000 (42)"),
+        ("Worker (pid:7) was sent SIGKILL! Perhaps out of memory?", "Worker (pid:7) was sent "
+         "SIGKILL! Perhaps out of memory?"),
     ],
 )  # fmt: skip
 def test_server_messages_lose_addresses_request_lines_and_queries(

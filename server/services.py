@@ -27,7 +27,7 @@ from models.recipients.recipient_store import RecipientStore
 from models.recipients.segmentation import LifecycleThresholds
 from models.recipients.segmentation_job import PersonaStore, SegmentationJob
 from models.recipients.tombstones import Tombstones
-from models.storage.clients import connect
+from models.storage.clients import KnownNodes, connect
 from server.config import Settings
 from server.tokens import TokenSigner
 
@@ -75,9 +75,10 @@ def redis_clients(settings: Settings) -> tuple[Any, Any, Any]:
     configured Redis (no I/O yet: a cluster is discovered on first use)."""
     target = settings.redis_target
     timeout = settings.redis_timeout_seconds
-    text = connect(target, decode=True, timeout=timeout, retries=ADMIN_RETRIES)
-    raw = connect(target, decode=False, timeout=timeout)
-    open_path = connect(target, decode=True, timeout=timeout)
+    known = KnownNodes(target.hosts)  # on a cluster: what one client discovers, all know
+    text = connect(target, decode=True, timeout=timeout, retries=ADMIN_RETRIES, known=known)
+    raw = connect(target, decode=False, timeout=timeout, known=known)
+    open_path = connect(target, decode=True, timeout=timeout, known=known)
     return text, raw, open_path
 
 
@@ -110,7 +111,6 @@ def build_services(settings: Settings) -> Services:
             ttl_seconds=settings.render_cache_ttl_seconds,
             local_bytes=settings.render_cache_local_bytes,
             max_bytes=settings.render_cache_max_bytes,
-            tombstones=tombstones,
         ),
         stats=stats,
         signer=TokenSigner(settings.signing_keys),

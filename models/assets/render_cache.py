@@ -1,10 +1,10 @@
 """Rendered images by a hash of their inputs: a small per-process LRU in front of Redis.
 
-Redis holds each render under ``keys.render_cache(digest)`` with a TTL, within a memory cap. A
-render that drew a recipient's profile fields is *personal*: storing it indexes its digest under
-the recipient (``keys.personal_renders``, unless they were erased meanwhile), so an erasure
-deletes it (``PersonalRenders``), and the per-process copies of personal renders (drawn here or
-read from Redis) are dropped whenever any recipient is erased (``LocalImageCache.drop_personal``).
+Redis holds each shared render under ``keys.render_cache(digest)`` with a TTL, within a memory
+cap. A render that drew a recipient's profile fields is *personal*: only that recipient's own
+re-opens could reuse it (a mail proxy or Apple's prefetch fetches it once and keeps it), so it is
+kept in the worker's memory only, never in Redis, and every worker drops the personal renders it
+holds whenever any recipient is erased (``LocalImageCache.drop_personal``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from models.recipients.tombstones import Tombstones
 from models.storage import keys
 from models.storage.batch import Batch, NodeGuard
 from renderers.base import RenderedImage
@@ -57,6 +56,11 @@ class LocalImageCache:
                 self._size -= len(evicted.body)
                 self._personal.discard(evicted_key)
 
+    def digests(self) -> frozenset[str]:
+        """The digests held now, personal ones included."""
+        with self._lock:
+            return frozenset(self._items)
+
     def drop_personal(self) -> None:
         """Forget every personal render (a recipient was erased somewhere)."""
         with self._lock:
@@ -76,12 +80,8 @@ class RenderCache:
         ttl_seconds: int,
         local_bytes: int,
         max_bytes: int,
-        tombstones: Tombstones | None = None,
     ) -> None:
         self.redis = client
-        self.tombstones = tombstones
-        """With tombstones, a personal render is indexed under its recipient (see
-        ``put_shared``), unless the recipient was erased meanwhile."""
         self.ttl = ttl_seconds
         self.max_bytes = max_bytes
         self.local = LocalImageCache(local_bytes)
@@ -94,10 +94,10 @@ class RenderCache:
         return self.lookup_shared(digest)
 
     def lookup_shared(
-        self, digest: str, guard: NodeGuard | None = None, *, personal: bool = False
+        self, digest: str, guard: NodeGuard | None = None
     ) -> tuple[RenderedImage | None, str]:
-        """The render as Redis holds it (kept locally once found, as personal when it drew a
-        recipient's profile): ``hit_redis`` or ``miss``. Raises Redis failures."""
+        """The render as Redis holds it (kept locally once found): ``hit_redis`` or ``miss``.
+        Raises Redis failures."""
         batch = Batch(self.redis, guard=guard)
         batch.get(keys.render_cache(digest))
         (stored,) = batch.execute()
@@ -105,7 +105,7 @@ class RenderCache:
             return None, "miss"
         media_type, _, body = bytes(stored).partition(_TYPE_SEPARATOR)
         image = RenderedImage(body, media_type.decode())
-        self.local.put(digest, image, personal=personal)
+        self.local.put(digest, image)
         return image, "hit_redis"
 
     def get(self, digest: str) -> RenderedImage | None:
@@ -117,17 +117,9 @@ class RenderCache:
         self.local.put(digest, image)
         return self.put_shared(digest, image)
 
-    def put_shared(
-        self,
-        digest: str,
-        image: RenderedImage,
-        guard: NodeGuard | None = None,
-        *,
-        owner: str | None = None,
-    ) -> bool:
-        """Store a render in Redis while within the memory cap; whether Redis took it. A
-        personal render names its ``owner`` (the recipient whose profile it drew): it is indexed
-        under them in the same round trip, so their erasure deletes it. Raises Redis failures.
+    def put_shared(self, digest: str, image: RenderedImage, guard: NodeGuard | None = None) -> bool:
+        """Store a render in Redis while within the memory cap; whether Redis took it. Raises
+        Redis failures.
 
         The cap is kept with a byte counter per TTL window: an entry lives at most two windows,
         so the bytes admitted in this window and the previous one bound what Redis holds.
@@ -144,27 +136,5 @@ class RenderCache:
             return False
         storing = Batch(self.redis, guard=guard)
         storing.add("SET", keys.render_cache(digest), payload, "EX", self.ttl)
-        if owner is not None and self.tombstones is not None:
-            index = keys.personal_renders(owner)
-            self.tombstones.queue_unless_erased(
-                storing, owner, [("SADD", index, digest), ("EXPIRE", index, self.ttl)]
-            )
         storing.execute()
         return True
-
-
-class PersonalRenders:
-    """An erasure step: the renders stored in Redis for the recipient's opens that drew their
-    profile (run before the recipient's own keys go, since it reads their index)."""
-
-    name = "personal_renders"
-
-    def erase(self, client: Any, recipient_id: str) -> int:
-        """Delete the indexed renders; return how many existed."""
-        digests = sorted(client.smembers(keys.personal_renders(recipient_id)))
-        if not digests:
-            return 0
-        batch = Batch(client)
-        for digest in digests:
-            batch.add("DEL", keys.render_cache(digest))
-        return sum(int(n) for n in batch.execute())

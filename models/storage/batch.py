@@ -83,6 +83,9 @@ class NodeGuard(Protocol):
     def failed(self, node: str, error: BaseException | None = None) -> None:
         """``node`` failed."""
 
+    def usable(self, node: str) -> bool:
+        """Whether ``node`` answered last time it was used (or was never used)."""
+
 
 def _pairs(reply: list[Any] | dict[Any, Any]) -> dict[Any, Any]:
     if isinstance(reply, dict):  # RESP3 answers a map
@@ -281,7 +284,7 @@ class Batch:
             return cluster_of(self.client)
         guard.check(DISCOVERY)
         try:
-            found = cluster_of(self.client)
+            found = self.client.discover(avoid=lambda node: not guard.usable(node))
         except REDIS_FAILURES as exc:
             guard.failed(DISCOVERY, exc)
             raise NodeFailure(DISCOVERY, exc) from exc

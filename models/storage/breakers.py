@@ -148,3 +148,8 @@ class Breakers:
     def failed(self, node: str, error: BaseException | None = None) -> None:
         """A call to ``node`` failed."""
         self.of(node).failed(error)
+
+    def usable(self, node: str) -> bool:
+        """Whether ``node`` answered the last time it was used (or was never used)."""
+        breaker = self._breakers.get(node)
+        return breaker is None or breaker.closed

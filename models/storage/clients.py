@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -161,23 +161,86 @@ def with_password(url: str, password: str) -> str:
     return f"{scheme}://:{quote(password, safe='')}@{rest}"
 
 
+class KnownNodes:
+    """The cluster nodes a process knows of (those of the URL, then every node a discovery
+    found) and the clients of that cluster. The clients of one URL share it: the first use of
+    any of them discovers the cluster for all, so that none is left to discover it later, in
+    the middle of an outage (redis-py's discovery asks a random node for the command table)."""
+
+    def __init__(self, hosts: Sequence[tuple[str, int]]) -> None:
+        self._names = [f"{host}:{port}" for host, port in hosts]
+        self._clients: list[LazyCluster] = []
+        self._lock = threading.Lock()
+
+    def join(self, client: LazyCluster) -> None:
+        """``client`` is one of this cluster's clients."""
+        with self._lock:
+            self._clients.append(client)
+
+    def discover_others(self, asking: LazyCluster, avoid: Callable[[str], bool] | None) -> None:
+        """Discover the cluster for every other client not yet discovered (a failure leaves
+        that client to discover it on its own first use)."""
+        with self._lock:
+            others = [c for c in self._clients if c is not asking and not c.built]
+        for other in others:
+            try:
+                other.discover(avoid, with_others=False)
+            except (redis.RedisError, redis.exceptions.RedisClusterException, OSError):
+                log.info("cluster discovery for a second client failed; it tries on first use")
+
+    def learn(self, cluster: RedisCluster) -> None:
+        """Remember every node ``cluster`` found."""
+        with self._lock:
+            for node in cluster.get_nodes():
+                if node.name not in self._names:
+                    self._names.append(node.name)
+
+    def startup_nodes(self, avoid: Callable[[str], bool] | None = None) -> list[ClusterNode]:
+        """The known nodes to discover the cluster from: those ``avoid`` names (a failed node)
+        left out while any other is known (redis-py asks them in a random order)."""
+        with self._lock:
+            names = list(self._names)
+        if avoid is not None:
+            names = [name for name in names if not avoid(name)] or names
+        nodes = []
+        for name in names:
+            host, _, port = name.rpartition(":")
+            nodes.append(ClusterNode(host, int(port)))
+        return nodes
+
+
 class LazyCluster:
     """A RedisCluster built on first use (discovering the cluster is I/O), then used as is."""
 
-    def __init__(self, build: Any) -> None:
+    def __init__(
+        self, build: Callable[[list[ClusterNode]], RedisCluster], known: KnownNodes
+    ) -> None:
         self._build = build
+        self.known = known
         self._client: RedisCluster | None = None
         self._lock = threading.Lock()
+        known.join(self)
 
     @property
     def cluster(self) -> RedisCluster:
         """The cluster client, discovering the cluster if this is its first use."""
+        return self.discover()
+
+    def discover(
+        self, avoid: Callable[[str], bool] | None = None, *, with_others: bool = True
+    ) -> RedisCluster:
+        """The cluster client; the first time, discovered from the known nodes but those
+        ``avoid`` names (nodes whose breaker is open), and then for the other clients of the
+        cluster too (``with_others``)."""
         client = self._client
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = self._build()
+                    self._client = self._build(self.known.startup_nodes(avoid))
+                    self.known.learn(self._client)
                 client = self._client
+            if with_others:
+                self.known.discover_others(self, avoid)
         return client
 
     @property
@@ -238,11 +301,18 @@ class TopologyRefresh:
 
 
 def connect(
-    target: RedisTarget, *, decode: bool, timeout: float, retries: int = 0, **extra: Any
+    target: RedisTarget,
+    *,
+    decode: bool,
+    timeout: float,
+    retries: int = 0,
+    known: KnownNodes | None = None,
+    **extra: Any,
 ) -> Any:
     """A client for ``target``. ``retries`` > 0 retries a failed call that many times with a
     short backoff (admin calls, jobs); the open path uses 0: the timeout and the circuit breaker
-    bound its latency. ``extra`` options go to every connection (e.g. ``encoding_errors``)."""
+    bound its latency. Clients of one cluster share ``known`` nodes. ``extra`` options go to
+    every connection (e.g. ``encoding_errors``)."""
     retry = (
         Retry(ExponentialBackoff(cap=0.5, base=0.05), retries) if retries else Retry(NoBackoff(), 0)
     )
@@ -260,9 +330,8 @@ def connect(
     if target.tls:
         credentials["ssl"] = True
     if target.kind == "cluster":
-        nodes = [ClusterNode(host, port) for host, port in target.hosts]
 
-        def build() -> RedisCluster:
+        def build(nodes: list[ClusterNode]) -> RedisCluster:
             return RedisCluster(
                 startup_nodes=nodes,
                 require_full_coverage=True,
@@ -270,7 +339,7 @@ def connect(
                 **credentials,
             )
 
-        return LazyCluster(build)
+        return LazyCluster(build, known if known is not None else KnownNodes(target.hosts))
     sentinel_options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,

@@ -241,12 +241,6 @@ def recent_clicks(recipient_id: str) -> str:
     return f"{_recipient(recipient_id)}:recent-clicks"
 
 
-def personal_renders(recipient_id: str) -> str:
-    """Set of the digests of the renders stored in the render cache for this recipient's opens
-    that drew their profile fields (an erasure deletes those renders)."""
-    return f"{_recipient(recipient_id)}:renders"
-
-
 def recipient_keys(recipient_id: str) -> list[str]:
     """All keys that hold data about one recipient (erasure deletes these)."""
     return [
@@ -259,7 +253,6 @@ def recipient_keys(recipient_id: str) -> list[str]:
         events_by_time(recipient_id),
         rankings(recipient_id),
         recent_clicks(recipient_id),
-        personal_renders(recipient_id),
     ]
 
 

@@ -308,7 +308,6 @@ class OpenCore:
                 now,
                 options,
                 personalised=True,
-                owner=visitor.recipient_id,
                 first_open=decision.first_open_at,
             )
         except ContentUnavailable as missing:

@@ -3,9 +3,9 @@
 A render is a pure function of (content, fields, size, moment), cached by a hash of those
 inputs: first in the worker's memory, then in Redis (shared by all workers). The Redis copy is
 a nicety: when its node fails or is skipped, the image is drawn here and the open goes on. A
-render that drew profile fields is *personal*: it is indexed under its recipient so an erasure
-deletes it from Redis, and every worker drops the personal renders it holds in memory when any
-recipient is erased.
+render that drew profile fields is *personal*: it stays in the worker's memory only (never in
+Redis, where nobody else would reuse it), and every worker drops the personal renders it holds
+when any recipient is erased.
 """
 
 from __future__ import annotations
@@ -84,13 +84,12 @@ class Drawing:
         options: ImageOptions,
         *,
         personalised: bool,
-        owner: str | None = None,
         first_open: dt.datetime | None = None,
     ) -> ImageAnswer:
         """Render ``params`` at the block size over the ``profile`` and ``extra`` fields (live
         values, item fields), or take it from the render cache; raises renderer errors (which
-        callers turn into fallbacks), never Redis failures. A render that draws the profile of
-        ``owner`` is personal: kept so that their erasure removes it."""
+        callers turn into fallbacks), never Redis failures. A render that draws the profile is
+        personal: kept in this worker's memory only."""
         renderer = renderer_for(params.type)
         request = RenderRequest(
             width=width * options.scale,
@@ -115,23 +114,27 @@ class Drawing:
             image = renderer.render_encoded(params, request)
             self.metrics.observe_render(params.type, time.perf_counter() - started)
             if len(assets) == len(wanted):  # not drawn with a placeholder for a missing image
-                self._keep(digest, image, owner if personal else None)
+                self._keep(digest, image, personal)
         return ImageAnswer(image, f'"{digest[:32]}"', personalised)
 
     def _cached(self, digest: str, personal: bool) -> tuple[RenderedImage | None, str]:
         local = self.cache.local.get(digest)
         if local is not None:
             return local, "hit_local"
+        if personal:
+            return None, "miss"
         try:
-            return self.cache.lookup_shared(digest, self.breakers, personal=personal)
+            return self.cache.lookup_shared(digest, self.breakers)
         except UNAVAILABLE:
             return None, "miss"
 
-    def _keep(self, digest: str, image: RenderedImage, owner: str | None) -> None:
-        """Keep the render in memory and in Redis (a personal one under its ``owner``)."""
-        self.cache.local.put(digest, image, personal=owner is not None)
+    def _keep(self, digest: str, image: RenderedImage, personal: bool) -> None:
+        """Keep the render in memory and, unless personal, in Redis."""
+        self.cache.local.put(digest, image, personal=personal)
+        if personal:
+            return
         with contextlib.suppress(*UNAVAILABLE):  # drawn again next time
-            self.cache.put_shared(digest, image, self.breakers, owner=owner)
+            self.cache.put_shared(digest, image, self.breakers)
 
     def _assets(self, wanted: frozenset[str]) -> dict[str, Image.Image]:
         """Decoded uploaded images by id (a missing one is simply absent)."""

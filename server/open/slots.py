@@ -129,7 +129,7 @@ class SlotServer:
             if content.item is None:
                 answer = self._fallback(content.slot, label, now, content.reason, options)
             else:
-                answer = self._draw(content, recipient_id, label, now, options)
+                answer = self._draw(content, label, now, options)
             if record and recipient_id is not None:
                 core.record(
                     recipient_id,
@@ -149,12 +149,7 @@ class SlotServer:
         )
 
     def _draw(
-        self,
-        content: SlotContent,
-        owner: str | None,
-        label: str,
-        now: dt.datetime,
-        options: ImageOptions,
+        self, content: SlotContent, label: str, now: dt.datetime, options: ImageOptions
     ) -> ImageAnswer:
         layout = content.slot
         params = layout.layout
@@ -173,7 +168,6 @@ class SlotServer:
                 now,
                 options,
                 personalised=not content.generic,
-                owner=owner,
             )
         except Exception:
             log.exception("slot render failed for %s; serving the fallback", label)

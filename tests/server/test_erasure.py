@@ -11,7 +11,6 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from models.assets.render_cache import PersonalRenders
 from models.erasure import Eraser, RecipientKeys, erasure_steps
 from models.measurement.event_stream import campaign_event_entries
 from models.newsletter.sends import SendMemberships
@@ -326,7 +325,6 @@ def test_each_erasure_is_logged_without_personal_data(
 ) -> None:
     push_everything(api, client, services)
     held = [key for key in keys.recipient_keys(RID) if redis_client.exists(key)]
-    renders = redis_client.smembers(keys.personal_renders(RID))  # deleted with the recipient
     erased_at = clock.now
     first = api.delete(f"/recipients/{RID}", headers={"X-Request-ID": "erase-1"})
     assert first.status_code == 204
@@ -342,7 +340,7 @@ def test_each_erasure_is_logged_without_personal_data(
     assert set(oldest) == {"id", "at", "api_key_id", "api_key_name", "request_id", "keys_removed"}
     assert (oldest["api_key_id"], oldest["api_key_name"]) == (key.id, "tests")
     assert dt.datetime.fromisoformat(oldest["at"]) == erased_at
-    assert oldest["keys_removed"] == len(held) + len(renders) >= 7
+    assert oldest["keys_removed"] == len(held) >= 7
     assert newest["keys_removed"] == 0
     assert api.get("/audit/erasures?limit=1").get_json() == [newest]
 
@@ -392,11 +390,7 @@ def test_tombstones_hold_no_id_and_survive_key_rotation(redis_client: redis.Redi
 
 
 def test_erasure_steps_are_one_list_and_counted(services: Services, clock: FakeClock) -> None:
-    assert [type(step) for step in erasure_steps()] == [
-        PersonalRenders,
-        RecipientKeys,
-        SendMemberships,
-    ]
+    assert [type(step) for step in erasure_steps()] == [RecipientKeys, SendMemberships]
 
     class SendMembers:
         """A further step, as a store outside the recipient's keys would add it."""

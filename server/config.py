@@ -49,9 +49,10 @@ class Settings(BaseModel):
         "",
         description="Redis to use (env `REDIS_URL`): `redis://`, `rediss://` or `unix://` for "
         "one Redis; `redis+cluster://host:port[,host:port…]` (or `rediss+cluster://`) for a "
-        "Redis Cluster; `redis+sentinel://host:port[,host:port…]/service` (or "
-        "`rediss+sentinel://`) for the primary Sentinel names. Empty: `blanco serve`/`demo` "
-        "start an embedded Redis under the data folder.",
+        "Redis Cluster; `redis+sentinel://host:port[,host:port…]/service[/db]` (or "
+        "`rediss+sentinel://`, sentinels' own password in `?sentinel_password=`) for the "
+        "primary Sentinel names. Empty: `blanco serve`/`demo` start an embedded Redis under "
+        "the data folder.",
     )
     signing_keys: tuple[str, ...] = Field(
         (),

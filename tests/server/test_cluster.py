@@ -296,17 +296,19 @@ def _cluster_url(cluster: RedisClusterProcesses) -> str:
 
 
 def _join(cluster: RedisClusterProcesses, node: RedisProcess) -> None:
-    """Introduce a started cluster node to the cluster and wait until it knows every node and
-    calls the cluster ok."""
+    """Introduce a started cluster node to the cluster and wait until every node knows every
+    other and calls the cluster ok (a ``SETSLOT … NODE`` naming a node one member has not yet
+    heard of fails with "Unknown node")."""
     control = cluster.nodes[0].client()
     try:
         control.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
     finally:
         control.close()
-    ids = [cluster.node_id(member) for member in cluster.nodes]
+    members = [*cluster.nodes, node]
+    ids = [cluster.node_id(member) for member in members]
 
-    def knows_everyone() -> bool:
-        client = node.client()
+    def knows_everyone(member: RedisProcess) -> bool:
+        client = member.client()
         try:
             text = str(client.execute_command("CLUSTER", "NODES"))
             state = str(client.execute_command("CLUSTER", "INFO"))
@@ -315,7 +317,11 @@ def _join(cluster: RedisClusterProcesses, node: RedisProcess) -> None:
         met = all(f"{i} " in text for i in ids) and "handshake" not in text
         return met and "cluster_state:ok" in state
 
-    wait_until(knows_everyone, 10.0, "the new node to meet the cluster")
+    wait_until(
+        lambda: all(knows_everyone(member) for member in members),
+        10.0,
+        "every node to meet the new one",
+    )
 
 
 def test_opens_and_readiness_recover_when_a_replica_takes_over_a_dead_primary(

@@ -284,18 +284,26 @@ def _each_node(client: Any, call: Any) -> list[Any]:
 
 class RoundTrips:
     """Counts the command batches this thread sends to Redis, by the node they go to (a
-    counter around the two ways a batch leaves: Blanco's batches and redis-py's own calls)."""
+    counter around the two ways a batch leaves: Blanco's batches and redis-py's own calls).
+
+    The handshake of a connection opened meanwhile (``HELLO``, ``CLIENT SETINFO``) is counted
+    apart, in ``handshakes``: a thread opens one when another thread (the background writer)
+    holds the pool's only connection, which is not a cost of the request itself."""
 
     def __init__(self, monkeypatch: Any) -> None:
         self.sent: Counter[str] = Counter()
+        self.handshakes: Counter[str] = Counter()
         thread = threading.get_ident()
         packed = AbstractConnection.send_packed_command
         fast = batch_module._send
+        handshake = AbstractConnection.on_connect_check_health
+        shaking = threading.local()
 
         def note(connection: Any) -> None:
             if threading.get_ident() == thread:
                 place = getattr(connection, "path", None) or f"{connection.host}:{connection.port}"
-                self.sent[str(place)] += 1
+                counter = self.handshakes if getattr(shaking, "on", False) else self.sent
+                counter[str(place)] += 1
 
         def counting_packed(connection: Any, command: Any, check_health: bool = True) -> None:
             note(connection)
@@ -306,8 +314,16 @@ class RoundTrips:
                 note(connection)  # else redis-py's own send, counted there
             fast(connection, data)
 
+        def counting_handshake(connection: Any, check_health: bool = True) -> None:
+            shaking.on = True
+            try:
+                handshake(connection, check_health)
+            finally:
+                shaking.on = False
+
         monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_packed)
         monkeypatch.setattr(batch_module, "_send", counting_fast)
+        monkeypatch.setattr(AbstractConnection, "on_connect_check_health", counting_handshake)
 
     @property
     def total(self) -> int:

@@ -15,9 +15,9 @@ import hashlib
 import io
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
@@ -77,6 +77,7 @@ class RenderedImage:
 
 
 P = TypeVar("P", bound=RendererParams)
+T = TypeVar("T")
 
 
 def choose_format(output: OutputFormat, accepts_webp: bool, animated: bool) -> str:
@@ -136,11 +137,12 @@ class Renderer(ABC, Generic[P]):
     def params_material(self, params: P) -> tuple[str, list[str]]:
         """The params as canonical JSON, and every text in them (templates among them): worked
         out once per params object (params are frozen, and every open of a block hashes them)."""
-        found: tuple[str, list[str]] | None = params.__dict__.get("_cache_params")
-        if found is None:
+
+        def material() -> tuple[str, list[str]]:
             dumped = params.model_dump(mode="json")
-            found = (json.dumps(dumped, sort_keys=True, default=str), _texts(dumped))
-            params.__dict__["_cache_params"] = found  # a cache, not a field: bypasses frozen
+            return json.dumps(dumped, sort_keys=True, default=str), _texts(dumped)
+
+        found: tuple[str, list[str]] = _memo(params, "_cache_params", material)
         return found
 
     def cache_material(self, params: P, request: RenderRequest) -> list[Any]:
@@ -164,8 +166,34 @@ class Renderer(ABC, Generic[P]):
     def cache_key(self, params: P, request: RenderRequest) -> str:
         """A hash of every input of the render: the type, the params and the rest."""
         rest = json.dumps(self.cache_material(params, request), sort_keys=True, default=str)
-        material = f"{self.type}\x00{self.params_material(params)[0]}\x00{rest}"
-        return hashlib.sha256(material.encode()).hexdigest()
+        digest = self._params_digest(params).copy()
+        digest.update(rest.encode())
+        key: str = digest.hexdigest()
+        return key
+
+    def _params_digest(self, params: P) -> Any:
+        """SHA-256 fed with the type and the params (the start of every cache key of these
+        params): hashed once per params object, copied for each key."""
+        return _memo(
+            params,
+            "_cache_digest",
+            lambda: hashlib.sha256(
+                f"{self.type}\x00{self.params_material(params)[0]}\x00".encode()
+            ),
+        )
+
+
+def _memo(params: Any, name: str, compute: Callable[[], T]) -> T:
+    """``compute()``, kept in the params object under ``name`` (params are frozen; a cache is
+    not a field, so it bypasses that). Each entry carries the id of the object it was worked
+    out for: ``model_copy`` copies the object's dict, and a copy with other values must not
+    inherit its original's cache key."""
+    entry = params.__dict__.get(name)
+    if entry is not None and entry[0] == id(params):
+        return cast(T, entry[1])
+    value = compute()
+    params.__dict__[name] = (id(params), value)
+    return value
 
 
 def _texts(node: Any) -> list[str]:

@@ -346,3 +346,16 @@ def test_locale_is_normalised() -> None:
 
 def test_card_is_registered() -> None:
     assert registry()["card"] is RENDERER
+
+
+def test_a_copy_with_an_image_does_not_share_the_cache_key_of_its_original() -> None:
+    """A newsletter slot copies its card layout with the item's image: the copy's cache key
+    must name that image, even after the original's key was worked out (and kept)."""
+    layout = CardParams(layout="horizontal")
+    request = RenderRequest(width=600, height=200, fields=FIELDS)
+    without = RENDERER.cache_key(layout, request)
+    with_image = layout.model_copy(update={"image_asset": "sha256:" + "a" * 64})
+    assert RENDERER.cache_key(with_image, request) != without
+    rebuilt = CardParams(layout="horizontal", image_asset="sha256:" + "a" * 64)
+    assert RENDERER.cache_key(with_image, request) == RENDERER.cache_key(rebuilt, request)
+    assert RENDERER.cache_key(layout, request) == without

@@ -10,7 +10,7 @@ import codecs
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -62,16 +62,36 @@ def _pointer(loc: Sequence[int | str]) -> str:
     return "/" + "/".join(str(p) for p in loc) if loc else ""
 
 
-def _store(
-    batch: list[M], lines: list[int], store: Callable[[list[M]], int], report: BulkReport
-) -> None:
-    """Hand one chunk to ``store``; rows it refuses are reported by their ``lines``."""
-    try:
-        report.stored += store(batch)
-    except ErasedRecipients as refused:
-        report.stored += refused.stored
-        for index in refused.refused:
-            report.reject(LineError(lines[index], "/recipient_id", refused.public_message))
+class _Chunks(Generic[M]):
+    """Good rows with their line numbers, handed to ``store`` ``size`` at a time; rows the
+    store refuses (erased recipients) are reported by their lines."""
+
+    def __init__(self, store: Callable[[list[M]], int], report: BulkReport, size: int) -> None:
+        self.store = store
+        self.report = report
+        self.size = size
+        self.rows: list[M] = []
+        self.lines: list[int] = []
+
+    def add(self, row: M, line: int) -> None:
+        """Keep a good row; store the chunk once it is full."""
+        self.rows.append(row)
+        self.lines.append(line)
+        if len(self.rows) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Store what is kept."""
+        if not self.rows:
+            return
+        report = self.report
+        try:
+            report.stored += self.store(self.rows)
+        except ErasedRecipients as refused:
+            report.stored += refused.stored
+            for index in refused.refused:
+                report.reject(LineError(self.lines[index], "/recipient_id", refused.public_message))
+        self.rows, self.lines = [], []
 
 
 def ingest_jsonl(
@@ -82,8 +102,7 @@ def ingest_jsonl(
 ) -> BulkReport:
     """Validate ``lines`` into ``model`` and hand good ones to ``store`` in chunks."""
     report = BulkReport()
-    batch: list[M] = []
-    numbers: list[int] = []
+    chunks = _Chunks(store, report, chunk)
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
@@ -98,8 +117,7 @@ def ingest_jsonl(
             report.reject(LineError(number, too_deep.pointer, too_deep.message))
             continue
         try:
-            batch.append(model.model_validate_json(text))
-            numbers.append(number)
+            row = model.model_validate_json(text)
         except ValidationError as exc:
             try:
                 data = json.loads(text)
@@ -109,11 +127,8 @@ def ingest_jsonl(
             for error in field_errors(exc, data)[:1]:
                 report.reject(LineError(number, error.pointer, error.message))
             continue
-        if len(batch) >= chunk:
-            _store(batch, numbers, store, report)
-            batch, numbers = [], []
-    if batch:
-        _store(batch, numbers, store, report)
+        chunks.add(row, number)
+    chunks.flush()
     report.errors.sort(key=lambda error: error.line)
     return report
 
@@ -129,8 +144,7 @@ def ingest_csv(
     column (``/amount``), and a row on a line that is not UTF-8 is refused."""
     report = BulkReport()
     header: list[Column] = []
-    batch: list[M] = []
-    numbers: list[int] = []
+    chunks = _Chunks(store, report, chunk)
     undecodable: set[int] = set()
     for item in read_csv(_decoded(lines, undecodable), kind, undecodable):
         if isinstance(item, list):
@@ -147,18 +161,14 @@ def ingest_csv(
             continue
         report.received += 1
         try:
-            batch.append(kind.model.model_validate(item.document))
-            numbers.append(item.line)
+            row = kind.model.model_validate(item.document)
         except ValidationError as exc:
             first = field_errors(exc, item.document)[0]
             column = kind.column_of(first.path, header)
             report.reject(LineError(item.line, _column_pointer(column), first.message))
             continue
-        if len(batch) >= chunk:
-            _store(batch, numbers, store, report)
-            batch, numbers = [], []
-    if batch:
-        _store(batch, numbers, store, report)
+        chunks.add(row, item.line)
+    chunks.flush()
     report.errors.sort(key=lambda error: error.line)
     return report
 

@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import redis
@@ -18,6 +17,7 @@ from tests.redis_servers.process import (
     START_TIMEOUT_SECONDS,
     RedisProcess,
     RedisServerError,
+    Topology,
     no_retry,
     start_all,
     wait_until,
@@ -47,7 +47,7 @@ def home_ranges(masters: int) -> list[tuple[int, int]]:
     return [(round(i * share), round((i + 1) * share) - 1) for i in range(masters)]
 
 
-class RedisClusterProcesses:
+class RedisClusterProcesses(Topology):
     """A Redis Cluster of ``masters`` primaries (no replicas) on free ports of 127.0.0.1.
 
     ``start()`` launches one ``cluster-enabled`` server per primary, gives each its share of the
@@ -283,17 +283,6 @@ class RedisClusterProcesses:
         """Stop every node."""
         for node in self.nodes:
             node.stop()
-
-    def __enter__(self) -> RedisClusterProcesses:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _slot_ranges(reply: Sequence[Sequence[Any]]) -> list[SlotRange]:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
@@ -117,7 +117,30 @@ def no_retry() -> Retry:
 # one server
 
 
-class RedisProcess:
+class Topology:
+    """Redis processes a test starts and stops, or uses as a context manager."""
+
+    def start(self) -> Self:
+        """Start every process and wait until it answers."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop every process."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RedisProcess(Topology):
     """One throwaway redis-server on a free port of 127.0.0.1, in its own folder.
 
     ``unix_socket`` also listens on ``<folder>/redis.sock``; ``persistence`` turns the AOF on
@@ -302,17 +325,6 @@ class RedisProcess:
         finally:
             client.close()
         self._paused_until = time.monotonic() + seconds
-
-    def __enter__(self) -> RedisProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_all(servers: Sequence[RedisProcess]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from redis.sentinel import Sentinel
@@ -15,6 +14,7 @@ from tests.redis_servers.process import (
     START_TIMEOUT_SECONDS,
     RedisProcess,
     RedisServerError,
+    Topology,
     free_port,
     no_retry,
     start_all,
@@ -22,7 +22,7 @@ from tests.redis_servers.process import (
 )
 
 
-class SentinelProcesses:
+class SentinelProcesses(Topology):
     """A primary, one replica and ``sentinels`` Sentinels watching them as ``service``.
 
     The Sentinels know each other and the replica from their config (no discovery wait), and
@@ -175,17 +175,6 @@ class SentinelProcesses:
         """Stop the Sentinels, then the data servers."""
         for server in (*self.sentinels, self.replica, self.primary):
             server.stop()
-
-    def __enter__(self) -> SentinelProcesses:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _flags(view: dict[str, Any]) -> set[str]:

@@ -1,0 +1,279 @@
+"""Section 7: what each stage of a cache-hit open costs, in µs per request, in-process.
+
+Method: the real functions of the open path are wrapped, for the duration of the section only,
+in timers (instance attributes that shadow the methods of the app's own ``OpenCore``,
+``ConfigCache``, ``Drawing`` and ``Metrics`` objects; nothing in ``server/`` changes). Each
+stage's time is exclusive: a timed call inside another (``Metrics.decision`` inside
+``OpenCore.decide``) counts for its own stage only. The timers' own cost, measured on an empty
+function, is taken off every timed call. What no timer covers (Flask's ``__call__``, Blanco's
+WSGI middleware: routing, query parsing, the request id, headers; and the glue between stages)
+is the untimed request's time minus the stages. Timed and untimed series run in interleaved
+rounds; the bare Flask app's in-process time is printed for scale.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+from flask import Flask
+
+from benchmarks.bare_app import PATH as BARE_PATH
+from benchmarks.bare_app import create_bare_app
+from benchmarks.harness import (
+    Timing,
+    heading,
+    paragraph,
+    quotient,
+    recording_flush,
+    run_series,
+    services_of,
+    table,
+    with_redis_cpu,
+)
+from benchmarks.open_route import CACHE_HIT_RECIPIENT, UNBOUNDED, WsgiReplay, prebuilt_environ
+from server.demo.data import BLOCK_ID, CAMPAIGN_ID
+from server.open.core import OpenCore
+from server.open.routes import CORE
+from server.urls import TOKEN_PARAM, image_path
+
+F = TypeVar("F", bound=Callable[..., Any])
+CALIBRATION_CALLS = 200_000
+REST = "WSGI entry: Flask.__call__, Blanco's middleware (route, query, request id, headers), glue"
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    """How long section 7 measures."""
+
+    rounds: int = 3
+    seconds: float = 1.0
+    warmup: int = 300
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the open: its name in the report, and the (object, attribute) timed."""
+
+    name: str
+    owner: Any
+    attribute: str
+
+
+class StageClock:
+    """Exclusive wall time per stage, over the calls made on the thread that created it (the
+    background writer's calls, if any, are not timed)."""
+
+    def __init__(self) -> None:
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.calls: Counter[str] = Counter()
+        self._children: list[float] = []
+        self._thread = threading.get_ident()
+
+    def wrap(self, name: str, function: F) -> F:
+        """``function``, timing its calls as stage ``name``."""
+        stack, seconds, calls, thread = self._children, self.seconds, self.calls, self._thread
+        clock, ident = time.perf_counter, threading.get_ident
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if ident() != thread:
+                return function(*args, **kwargs)
+            stack.append(0.0)
+            start = clock()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                elapsed = clock() - start
+                seconds[name] += elapsed - stack.pop()
+                calls[name] += 1
+                if stack:
+                    stack[-1] += elapsed
+
+        return timed  # type: ignore[return-value]
+
+    def reset(self) -> None:
+        """Forget what was timed."""
+        self.seconds.clear()
+        self.calls.clear()
+
+
+def _nothing() -> None:
+    """The empty function the timers are calibrated on."""
+
+
+def calibrate(calls: int = CALIBRATION_CALLS) -> float:
+    """Seconds a timer adds inside its own stage per call (measured on an empty function)."""
+    clock = StageClock()
+    empty = clock.wrap("empty", _nothing)
+    for _ in range(calls):
+        empty()
+    return clock.seconds["empty"] / calls
+
+
+def stages_of(core: OpenCore) -> list[Stage]:
+    """The timed stages of a block image open, in the order an open goes through them."""
+    metrics = core.metrics
+    return [
+        Stage("token verify (HMAC-SHA256)", core, "identify"),
+        Stage("client class (User-Agent, Accept)", core, "classify_image_request"),
+        Stage("configuration check (worker cache)", core.config, "refresh"),
+        Stage("Redis read (recipient's keys, one round trip)", core, "visitor"),
+        Stage("decide", core, "decide"),
+        Stage("cached bytes: render request and its hash", core, "draw"),
+        Stage("cached bytes: render-cache lookup", core.drawing, "_cached"),
+        Stage("record (to the background writer's queue)", core, "record"),
+        Stage("record (to the background writer's queue)", core, "recorded_send"),
+        *(
+            Stage("metrics", metrics, name)
+            for name in ("count_request", "decision", "cache", "fallback", "observe_render")
+        ),
+    ]
+
+
+class Timers:
+    """The stages' timers, installed on the live objects and removed again."""
+
+    def __init__(self, stages: list[Stage], clock: StageClock) -> None:
+        self.stages = stages
+        self.clock = clock
+        self._shadowed: list[tuple[Stage, Any]] = []
+
+    def __enter__(self) -> Timers:
+        for stage in self.stages:
+            own = vars(stage.owner).get(stage.attribute)  # an instance attribute, if any
+            self._shadowed.append((stage, own))
+            original = getattr(stage.owner, stage.attribute)
+            setattr(stage.owner, stage.attribute, self.clock.wrap(stage.name, original))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        while self._shadowed:
+            stage, own = self._shadowed.pop()
+            if own is not None:
+                setattr(stage.owner, stage.attribute, own)
+            else:
+                delattr(stage.owner, stage.attribute)  # the class's method shows again
+
+
+@dataclass(frozen=True)
+class StageCosts:
+    """µs per request of each stage, of the untimed request, and what the timers cost."""
+
+    stages: dict[str, float]
+    calls: dict[str, float]
+    untimed: float
+    timed: float
+    timer: float
+    cpu: float
+    redis_cpu: float
+    bare: float
+
+    @property
+    def rest(self) -> float:
+        """The untimed request's µs that no stage accounts for."""
+        return self.untimed - sum(self.stages.values())
+
+
+def measure(app: Flask, options: StageOptions) -> StageCosts:
+    """Interleaved rounds of the cache-hit open, untimed and timed, and the bare app."""
+    services = services_of(app)
+    core: OpenCore = app.extensions[CORE]
+    token = services.signer.sign(CACHE_HIT_RECIPIENT)
+    environ = prebuilt_environ(image_path(CAMPAIGN_ID, BLOCK_ID), {TOKEN_PARAM: token})
+    hit = WsgiReplay(app, [environ])
+    bare = WsgiReplay(create_bare_app(), [prebuilt_environ(BARE_PATH)])
+    for replay in (hit, bare):
+        run_series(replay, count=options.warmup, max_seconds=10)
+    clock = StageClock()
+    timers = Timers(stages_of(core), clock)
+    timer = calibrate()
+    series = partial(
+        run_series, count=UNBOUNDED, max_seconds=options.seconds, settle=recording_flush(app)
+    )
+    untimed: list[Timing] = []
+    timed: list[Timing] = []
+    bare_parts: list[Timing] = []
+    for _ in range(options.rounds):
+        untimed.append(with_redis_cpu(services.redis, partial(series, hit)))
+        with timers:
+            timed.append(series(hit))
+        bare_parts.append(run_series(bare, count=UNBOUNDED, max_seconds=options.seconds))
+    plain, with_timers = Timing.merged(untimed), Timing.merged(timed)
+    requests = with_timers.count
+    stage_us = {
+        name: (seconds - timer * clock.calls[name]) / requests * 1e6
+        for name, seconds in clock.seconds.items()
+    }
+    problems = hit.problems + bare.problems
+    if problems:
+        raise RuntimeError(f"the open did not answer 200 image/png without fallback: {problems}")
+    return StageCosts(
+        stages=stage_us,
+        calls={name: clock.calls[name] / requests for name in clock.calls},
+        untimed=_mean_us(plain),
+        timed=_mean_us(with_timers),
+        timer=timer * 1e6,
+        cpu=quotient(plain.cpu, plain.count) * 1e6,
+        redis_cpu=quotient(plain.redis_cpu, plain.count) * 1e6,
+        bare=_mean_us(Timing.merged(bare_parts)),
+    )
+
+
+def _mean_us(timing: Timing) -> float:
+    """Mean latency in µs (the latencies of one thread add up to its time)."""
+    return quotient(sum(timing.latencies), timing.count) * 1e6
+
+
+def ping_us(app: Flask, count: int = 2000) -> float:
+    """µs of one PING round trip to the benchmark Redis, for scale."""
+    client = services_of(app).redis
+    client.ping()
+    start = time.perf_counter()
+    for _ in range(count):
+        client.ping()
+    return (time.perf_counter() - start) / count * 1e6
+
+
+def run(app: Flask, options: StageOptions | None = None) -> StageCosts:
+    """Measure the stages and print them."""
+    options = options or StageOptions()
+    print(heading("7. Cost of each stage of a cache-hit open (in-process, one thread)"))
+    costs = measure(app, options)
+    ping = ping_us(app)
+    order = list(dict.fromkeys(s.name for s in stages_of(app.extensions[CORE])))
+    rows = [
+        [name, f"{costs.calls.get(name, 0):.1f}", _us(costs.stages.get(name, math.nan))]
+        for name in order
+    ]
+    rows.append([REST, "", _us(costs.rest)])
+    rows.append(["whole open, untimed (mean latency)", "", _us(costs.untimed)])
+    print(
+        paragraph(
+            "method: the real functions timed in place (timers installed on the app's objects "
+            f"for the measurement only, {costs.timer:.2f} µs of timer cost taken off each timed "
+            "call); the WSGI entry row is the untimed request minus the stages. "
+            f"{options.rounds} interleaved rounds of {options.seconds:g} s, timed and untimed, "
+            "one request at a time, through the app's WSGI callable (no HTTP server)."
+        )
+    )
+    print(table(["stage", "calls/req", "µs/req"], rows))
+    print(
+        paragraph(
+            f"for scale: a PING round trip to this Redis takes {ping:,.0f} µs; the bare Flask "
+            f"app's constant PNG takes {costs.bare:,.0f} µs in-process. The timed open took "
+            f"{costs.timed:,.0f} µs per request against {costs.untimed:,.0f} untimed. The "
+            f"process used {costs.cpu:,.0f} µs of CPU per untimed open (the background writer "
+            f"included) and Redis {costs.redis_cpu:,.0f} µs."
+        )
+    )
+    return costs
+
+
+def _us(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:,.1f}"

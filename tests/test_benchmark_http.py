@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -49,9 +50,12 @@ def test_wrk_report_is_parsed() -> None:
 def test_missing_wrk_is_installed_with_apt_get_then_reported() -> None:
     commands: list[list[str]] = []
 
+    def failing(command: Sequence[str]) -> bool:
+        commands.append(list(command))
+        return False
+
     found = wrk.find_wrk(
-        which=lambda name: "/usr/bin/apt-get" if name == "apt-get" else None,
-        run=lambda command: commands.append(list(command)) is not None,
+        which=lambda name: "/usr/bin/apt-get" if name == "apt-get" else None, run=failing
     )
 
     assert found.path is None

@@ -344,7 +344,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
 
 @dataclass(frozen=True)
 class Target:
-    """A DESIGN.md target next to what was measured."""
+    """A docs/design.md target next to what was measured."""
 
     label: str
     measured: str

@@ -1,4 +1,4 @@
-"""Section 3: Blanco's cache-hit open against a bare Flask app, through gunicorn, driven by wrk.
+"""Section 6: Blanco's cache-hit open against a bare Flask app, through gunicorn, driven by wrk.
 
 Three sides, each under the same gunicorn shape (``-k gthread -w 2 --threads 4``, keep-alive, on
 127.0.0.1) and driven by the same ``wrk -t2 -c8 -d<seconds>s --latency``, in interleaved rounds
@@ -17,6 +17,7 @@ CPU per request is read from ``/proc`` (the gunicorn master and its workers) and
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import math
 import os
@@ -53,6 +54,7 @@ from benchmarks.targets import (
     at_most,
 )
 from benchmarks.wrk import WrkError, WrkResult, find_wrk, run_wrk, wrk_command
+from models.storage import keys
 from server.demo.data import BLOCK_ID, CAMPAIGN_ID
 from server.services import Services
 from server.urls import image_url
@@ -72,7 +74,7 @@ IMAGE_ROUTE = "/i/<campaign_id>/<block_id>.<extension>"
 
 @dataclass(frozen=True)
 class CompareOptions:
-    """The rounds of section 3."""
+    """The rounds of section 6."""
 
     rounds: int = 3
     seconds: float = 8.0
@@ -210,28 +212,73 @@ def check_answers(port: int, path: str, *, count: int = CHECKS) -> Checked:
     return Checked(tuple(sorted(set(problems))), size)
 
 
-def scrape_counts(port: int) -> dict[str, float]:
-    """From Blanco's ``/metrics``: 200 answers of the image route, fallbacks served and events
-    lost, over every worker."""
+@dataclass(frozen=True)
+class Counts:
+    """Blanco's own counts at one moment: 200 answers of the image route, fallbacks served and
+    events lost (from ``/metrics``, over every worker), and opens recorded (from Redis)."""
+
+    images: float
+    fallbacks: float
+    lost: float
+    opens: float
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What Blanco counted while the rounds ran, and the opens recorded once it had stopped."""
+
+    before: Counts
+    after: Counts
+    opens_at_exit: float
+
+    def summary(self, completed: int) -> str:
+        """The counts against wrk's ``completed`` requests, with PROBLEM when they disagree."""
+        served = self.after.images - self.before.images
+        fallbacks = self.after.fallbacks - self.before.fallbacks
+        lost = self.after.lost - self.before.lost
+        opens = self.after.opens - self.before.opens
+        recorded = self.opens_at_exit - self.before.opens
+        ok = served >= completed and fallbacks == 0 and lost == 0 and recorded == served
+        return (
+            f"Blanco's metrics counted {served:,.0f} image answers (200) for wrk's {completed:,} "
+            f"completed, {fallbacks:,.0f} fallbacks and {lost:,.0f} events lost while measuring; "
+            f"opens counted in Redis (the campaign's daily counters) grew by {opens:,.0f} while "
+            f"measuring, by {recorded:,.0f} once gunicorn had stopped{'' if ok else ' — PROBLEM'}"
+        )
+
+
+def blanco_counts(port: int, services: Services) -> Counts:
+    """Blanco's counts now (``/metrics`` of the gunicorn on ``port``, and Redis)."""
     connection = http.client.HTTPConnection(HOST, port, timeout=10)
     try:
         connection.request("GET", "/metrics")
         text = connection.getresponse().read().decode()
     finally:
         connection.close()
-    counts = {"images": 0.0, "fallbacks": 0.0, "lost": 0.0}
+    images = fallbacks = lost = 0.0
     for line in text.splitlines():
         matched = re.match(r"(blanco_\w+)(\{[^}]*\})?\s+(\S+)$", line)
         if matched is None:
             continue
         name, labels, value = matched.group(1), matched.group(2) or "", float(matched.group(3))
         if name == "blanco_http_requests_total" and IMAGE_ROUTE in labels and '"200"' in labels:
-            counts["images"] += value
+            images += value
         elif name == "blanco_fallbacks_total":
-            counts["fallbacks"] += value
+            fallbacks += value
         elif name == "blanco_events_lost_total":
-            counts["lost"] += value
-    return counts
+            lost += value
+    return Counts(images, fallbacks, lost, counted_opens(services))
+
+
+def counted_opens(services: Services) -> float:
+    """Opens recorded today for the demo campaign, from its daily counters (which, unlike its
+    event streams, have no cap)."""
+    day = services.clock().astimezone(dt.UTC).date().isoformat()
+    total = 0
+    for shard in keys.SHARDS_READ:
+        counts = services.redis.hgetall(keys.stats_counts(CAMPAIGN_ID, day, shard))
+        total += sum(int(n) for field, n in counts.items() if str(field).startswith("open|"))
+    return float(total)
 
 
 def measure(
@@ -263,7 +310,7 @@ def run(
     options: CompareOptions,
 ) -> list[Target]:
     """Start both gunicorns, check, warm up, measure the interleaved rounds and report."""
-    title = "3. Blanco's open against a bare Flask app, through gunicorn, driven by wrk"
+    title = "6. Blanco's open against a bare Flask app, through gunicorn, driven by wrk"
     print(heading(title))
     found = find_wrk(options.install_wrk)
     if found.note:
@@ -321,7 +368,7 @@ def run(
                     HEADERS,
                 )
             rechecked = {s.key: check_answers(servers[s.server].port, s.path) for s in all_sides}
-            before = scrape_counts(blanco.port)
+            before = blanco_counts(blanco.port, services)
             rounds: list[Measured] = []
             for round_ in range(1, options.rounds + 1):
                 for side in all_sides:
@@ -335,14 +382,15 @@ def run(
                             options.seconds,
                         )
                     )
-            after = scrape_counts(blanco.port)
+            after = blanco_counts(blanco.port, services)
         except WrkError as exc:
             print(paragraph(f"wrk failed: {exc}"))
             return []
     problems = {
         key: sorted(set(checked[key].problems) | set(rechecked[key].problems)) for key in checked
     }
-    return report(rounds, problems, checked, before, after, options)
+    verified = Verified(before, after, counted_opens(services))
+    return report(rounds, problems, checked, verified, options)
 
 
 def _rows(rounds: Sequence[Measured]) -> list[list[str]]:
@@ -385,8 +433,7 @@ def report(
     rounds: Sequence[Measured],
     problems: dict[str, list[str]],
     checked: dict[str, Checked],
-    before: dict[str, float],
-    after: dict[str, float],
+    verified: Verified,
     options: CompareOptions,
 ) -> list[Target]:
     """Per-round table, checks, the summary of ratios and CPU, and the targets."""
@@ -413,23 +460,14 @@ def report(
     sizes = ", ".join(f"{key} {c.body_size:,} B" for key, c in checked.items())
     wrong = {key: found for key, found in problems.items() if found}
     blanco_requests = sum(m.wrk.requests for m in rounds if m.side.key == "blanco")
-    served = after["images"] - before["images"]
-    counted_ok = (
-        served >= blanco_requests
-        and after["fallbacks"] == before["fallbacks"]
-        and after["lost"] == before["lost"]
-    )
     non_2xx = sum(m.wrk.non_2xx for m in rounds)
     errors = sum(m.wrk.socket_errors for m in rounds)
     print(
         paragraph(
             f"checks: {'PROBLEMS ' + str(wrong) if wrong else 'every side answered 200 image/png'}"
             f" before and after warm-up, no X-Blanco-Fallback ({CHECKS} requests each); bodies "
-            f"{sizes}; wrk saw {non_2xx} non-2xx answers and {errors} socket errors; Blanco's "
-            f"metrics counted {served:,.0f} image answers (200) for wrk's {blanco_requests:,} "
-            f"completed, {after['fallbacks'] - before['fallbacks']:,.0f} fallbacks and "
-            f"{after['lost'] - before['lost']:,.0f} events lost while measuring"
-            f"{'' if counted_ok else ' — PROBLEM'}."
+            f"{sizes}; wrk saw {non_2xx} non-2xx answers and {errors} socket errors; "
+            f"{verified.summary(blanco_requests)}."
         )
     )
     blanco_rate, blanco_p99 = ratios_to_bare(rounds, "blanco")

@@ -42,7 +42,8 @@ HEADERS = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
 
 @dataclass(frozen=True)
 class HttpOptions:
-    """The server and the load of section 3."""
+    """The server and the load of the Python load generator (the recording cost over HTTP,
+    the bulk ingest over HTTP)."""
 
     requests: int = 6000
     connections: int = 8
@@ -97,11 +98,6 @@ class GunicornProcess:
         self.argv = tuple(argv)
         self.ready_path = ready_path
         self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        """The master's process id while it runs."""
-        return self._process.pid if self._process else None
 
     def cpu_seconds(self) -> float:
         """CPU time gunicorn's master and workers have used so far."""

@@ -206,7 +206,7 @@ def _verdict(problems: Counter[str], etags: set[str], event_problems: list[str])
 
 def run(app: Flask, options: RecordingOptions) -> list[Target]:
     """Time the cache-hit image route in-process with and without recording; print it."""
-    print(heading("5. Recording cost in-process (WSGI callable, one thread, no HTTP server)"))
+    print(heading("4. Recording cost in-process (WSGI callable, one thread, no HTTP server)"))
     services = services_of(app)
     original = install_recording_switch(app)
     try:
@@ -337,7 +337,7 @@ def run_http(
     services: Services, redis_url: str, signing_key: str, workdir: Path, options: HttpOptions
 ) -> list[Target]:
     """Start gunicorn with the recording switch, drive (a) and (b) in interleaved rounds."""
-    print(heading("6. Recording cost through gunicorn over HTTP on 127.0.0.1"))
+    print(heading("5. Recording cost through gunicorn over HTTP on 127.0.0.1"))
     port = free_port()
     env = gunicorn_env(
         redis_url,

@@ -92,6 +92,7 @@ def test_the_wrk_section_reports_ratios_and_verdicts(capsys: pytest.CaptureFixtu
     assert "Blanco's constant route — shares Blanco's overhead, flatters" in out
     assert "every side answered 200 image/png" in out
     assert "0 fallbacks and 0 events lost" in out
+    assert "PROBLEM" not in out
     verdicts = re.findall(
         r"^\s+(PASS|MISS)\s+HTTP Blanco open \(cache hit\) (req/s|p99) vs bare Flask", out, re.M
     )

@@ -51,6 +51,7 @@ from benchmarks.http_app import (
     RECORD_PARAM,
     RECORDING_SWITCH_ENV,
     install_recording_switch,
+    remove_recording_switch,
 )
 from benchmarks.http_load import (
     GunicornProcess,
@@ -73,7 +74,6 @@ from models.email_clients import classify_open_request
 from models.measurement.event_stream import campaign_event_count
 from server.demo.data import BLOCK_ID, CAMPAIGN_ID, load_demo
 from server.open.core import OpenCore
-from server.open.routes import CORE
 from server.services import Services
 from server.tokens import Identity
 from server.urls import TOKEN_PARAM, image_path, image_url
@@ -212,7 +212,7 @@ def run(app: Flask, options: RecordingOptions) -> list[Target]:
     try:
         return _run_in_process(app, services, original, options)
     finally:
-        app.extensions[CORE] = original
+        remove_recording_switch(app, original)
 
 
 def _run_in_process(

@@ -1,5 +1,7 @@
 """Smoke test of the benchmark's wrk section (``python -m benchmarks --http-only``): one round of
-one second per side. It checks that the report is complete, never what it measures."""
+one second per side. It checks that the report is complete, never what it measures. Also the
+parts it relies on: wrk's report parsed, wrk installed when missing, a bare app with no Blanco
+code, and the recording switch of the recording-cost section."""
 
 from __future__ import annotations
 
@@ -11,9 +13,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from benchmarks import bare_app, wrk
 from benchmarks.__main__ import main
+from benchmarks.http_app import (
+    RECORD_PARAM,
+    RecordingSwitch,
+    install_recording_switch,
+    remove_recording_switch,
+)
+from benchmarks.open_route import CACHE_HIT_RECIPIENT
+from models.measurement.event_stream import campaign_event_count
+from server.demo.data import BLOCK_ID, CAMPAIGN_ID, load_demo
+from server.open.routes import CORE
+from server.services import Services
+from server.urls import image_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,3 +116,24 @@ def test_the_wrk_section_reports_ratios_and_verdicts(capsys: pytest.CaptureFixtu
     assert re.search(r"req/s vs bare.*\n(.*\n)*\s+blanco\s.*\d\.\d\d× \(", out)
     assert re.search(r"^\s+blanco\s.*\(\+\d+ Redis\)$", out, re.MULTILINE)
     assert "load average at end:" in out
+
+
+def test_the_recording_switch_serves_opens_without_recording(
+    app: Flask, client: FlaskClient, services: Services
+) -> None:
+    load_demo(services)
+    url = image_url("", CAMPAIGN_ID, BLOCK_ID, services.signer.sign(CACHE_HIT_RECIPIENT))
+    original = install_recording_switch(app)
+    before = campaign_event_count(services.redis, CAMPAIGN_ID)
+
+    skipped = client.get(f"{url}&{RECORD_PARAM}=0")
+    after_skipped = campaign_event_count(services.redis, CAMPAIGN_ID)
+    recorded = client.get(url)
+    after_recorded = campaign_event_count(services.redis, CAMPAIGN_ID)
+    remove_recording_switch(app, original)
+
+    assert skipped.status_code == recorded.status_code == 200
+    assert "X-Blanco-Fallback" not in skipped.headers
+    assert (after_skipped, after_recorded) == (before, before + 1)
+    assert not isinstance(app.wsgi_app, RecordingSwitch)
+    assert app.extensions[CORE] is original

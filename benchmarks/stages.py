@@ -1,4 +1,5 @@
-"""Section 7: what each stage of a cache-hit open costs, in µs per request, in-process.
+"""Section 7: what each stage of a cache-hit open costs, in µs per request (wall time and the
+request thread's CPU time), in-process.
 
 Method: the real functions of the open path are wrapped, for the duration of the section only,
 in timers (instance attributes that shadow the methods of the app's own ``OpenCore``,
@@ -13,7 +14,6 @@ rounds; the bare Flask app's in-process time is printed for scale.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import Counter, defaultdict
@@ -69,40 +69,44 @@ class Stage:
 
 
 class StageClock:
-    """Exclusive wall time per stage, over the calls made on the thread that created it (the
-    background writer's calls, if any, are not timed)."""
+    """Exclusive wall time and thread CPU time per stage, over the calls made on the thread
+    that created it (the background writer's calls, if any, are not timed)."""
 
     def __init__(self) -> None:
-        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.wall: defaultdict[str, float] = defaultdict(float)
+        self.cpu: defaultdict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
-        self._children: list[float] = []
+        self._children: list[list[float]] = []
         self._thread = threading.get_ident()
 
     def wrap(self, name: str, function: F) -> F:
         """``function``, timing its calls as stage ``name``."""
-        stack, seconds, calls, thread = self._children, self.seconds, self.calls, self._thread
-        clock, ident = time.perf_counter, threading.get_ident
+        stack, wall, cpu, calls = self._children, self.wall, self.cpu, self.calls
+        clock, thread_clock, ident, thread = (
+            time.perf_counter,
+            time.thread_time,
+            threading.get_ident,
+            self._thread,
+        )
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             if ident() != thread:
                 return function(*args, **kwargs)
-            stack.append(0.0)
-            start = clock()
+            stack.append([0.0, 0.0])
+            start, start_cpu = clock(), thread_clock()
             try:
                 return function(*args, **kwargs)
             finally:
-                elapsed = clock() - start
-                seconds[name] += elapsed - stack.pop()
+                used_cpu, elapsed = thread_clock() - start_cpu, clock() - start
+                inner_wall, inner_cpu = stack.pop()
+                wall[name] += elapsed - inner_wall
+                cpu[name] += used_cpu - inner_cpu
                 calls[name] += 1
                 if stack:
-                    stack[-1] += elapsed
+                    stack[-1][0] += elapsed
+                    stack[-1][1] += used_cpu
 
         return timed  # type: ignore[return-value]
-
-    def reset(self) -> None:
-        """Forget what was timed."""
-        self.seconds.clear()
-        self.calls.clear()
 
 
 def _nothing() -> None:
@@ -110,28 +114,55 @@ def _nothing() -> None:
 
 
 @dataclass(frozen=True)
+class Cost:
+    """Wall time and this thread's CPU time (the same unit for both)."""
+
+    wall: float
+    cpu: float
+
+    def __sub__(self, other: Cost) -> Cost:
+        return Cost(self.wall - other.wall, self.cpu - other.cpu)
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.wall + other.wall, self.cpu + other.cpu)
+
+    def times(self, factor: float) -> Cost:
+        """Both figures times ``factor``."""
+        return Cost(self.wall * factor, self.cpu * factor)
+
+
+NOTHING = Cost(0.0, 0.0)
+
+
+@dataclass(frozen=True)
 class Calibration:
     """Seconds a timer adds per call: inside the time it gives its stage, and outside it (the
     latter lands in the caller's stage, or in the untimed rest)."""
 
-    inside: float
-    outside: float
+    inside: Cost
+    outside: Cost
+
+    @property
+    def per_call(self) -> Cost:
+        """All a timer adds per call."""
+        return self.inside + self.outside
+
+
+def _run_for(calls: int, function: Callable[[], None]) -> Cost:
+    start, start_cpu = time.perf_counter(), time.thread_time()
+    for _ in range(calls):
+        function()
+    return Cost(time.perf_counter() - start, time.thread_time() - start_cpu)
 
 
 def calibrate(calls: int = CALIBRATION_CALLS) -> Calibration:
     """The timers' own cost, measured on an empty function."""
     clock = StageClock()
     empty = clock.wrap("empty", _nothing)
-    start = time.perf_counter()
-    for _ in range(calls):
-        _nothing()
-    plain = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(calls):
-        empty()
-    wrapped = time.perf_counter() - start
-    inside = clock.seconds["empty"] / calls
-    return Calibration(inside, max(0.0, (wrapped - plain) / calls - inside))
+    added = (_run_for(calls, empty) - _run_for(calls, _nothing)).times(1 / calls)
+    inside = Cost(clock.wall["empty"] / calls, clock.cpu["empty"] / calls)
+    outside = added - inside
+    return Calibration(inside, Cost(max(0.0, outside.wall), max(0.0, outside.cpu)))
 
 
 def stages_of(core: OpenCore) -> list[Stage]:
@@ -143,8 +174,8 @@ def stages_of(core: OpenCore) -> list[Stage]:
         Stage("configuration check (worker cache)", core.config, "refresh"),
         Stage("Redis read: queue the commands, shape the result", core, "visitor"),
         Stage("Redis read: pack the commands (RESP)", Batch, "_pack"),
-        Stage("Redis read: one round trip, replies parsed (hiredis)", Batch, "_read"),
         Stage("Redis read: send (socket write)", batch_module, "_send"),
+        Stage("Redis read: wait for the replies, parse them (hiredis)", Batch, "_read"),
         Stage("Redis read: pool, guard, reply shapes", Batch, "execute"),
         Stage("decide", core, "decide"),
         Stage("cached bytes: render request and its hash", core, "draw"),
@@ -185,27 +216,48 @@ class Timers:
 
 @dataclass(frozen=True)
 class StageCosts:
-    """µs per request of each stage, of the untimed request, and what the timers cost."""
+    """µs per request of each stage (wall and this thread's CPU), of the whole timed open, of
+    the untimed open, and what the timers cost."""
 
-    stages: dict[str, float]
+    stages: dict[str, Cost]
     calls: dict[str, float]
+    timed: Cost
     untimed: float
-    timed: float
     timer: Calibration
-    cpu: float
+    process_cpu: float
     redis_cpu: float
     bare: float
 
     @property
-    def rest(self) -> float:
-        """The timed request's µs that no stage accounts for, less the timers' own cost."""
-        return self.timed - sum(self.stages.values()) - self.timer_cost
+    def timer_cost(self) -> Cost:
+        """µs per request the timers themselves cost."""
+        return self.timer.per_call.times(sum(self.calls.values()) * 1e6)
 
     @property
-    def timer_cost(self) -> float:
-        """µs per request the timers themselves cost."""
-        per_call = self.timer.inside + self.timer.outside
-        return per_call * sum(self.calls.values()) * 1e6
+    def whole(self) -> Cost:
+        """The timed open less its timers' cost."""
+        return self.timed - self.timer_cost
+
+    @property
+    def rest(self) -> Cost:
+        """What no stage accounts for."""
+        return sum(self.stages.values(), NOTHING).times(-1) + self.whole
+
+
+class ThreadCpu:
+    """A request function for ``run_series`` that also adds up this thread's CPU time."""
+
+    def __init__(self, request: Callable[[int], float]) -> None:
+        self.request = request
+        self.cpu = 0.0
+        self.count = 0
+
+    def __call__(self, index: int) -> float:
+        start = time.thread_time()
+        latency = self.request(index)
+        self.cpu += time.thread_time() - start
+        self.count += 1
+        return latency
 
 
 def measure(app: Flask, options: StageOptions) -> StageCosts:
@@ -224,30 +276,32 @@ def measure(app: Flask, options: StageOptions) -> StageCosts:
     series = partial(
         run_series, count=UNBOUNDED, max_seconds=options.seconds, settle=recording_flush(app)
     )
+    timed_hit = ThreadCpu(hit)
     untimed: list[Timing] = []
     timed: list[Timing] = []
     bare_parts: list[Timing] = []
     for _ in range(options.rounds):
         untimed.append(with_redis_cpu(services.redis, partial(series, hit)))
         with timers:
-            timed.append(series(hit))
+            timed.append(series(timed_hit))
         bare_parts.append(run_series(bare, count=UNBOUNDED, max_seconds=options.seconds))
-    plain, with_timers = Timing.merged(untimed), Timing.merged(timed)
-    requests = with_timers.count
-    stage_us = {
-        name: (seconds - timer.inside * clock.calls[name]) / requests * 1e6
-        for name, seconds in clock.seconds.items()
-    }
     problems = hit.problems + bare.problems
     if problems:
         raise RuntimeError(f"the open did not answer 200 image/png without fallback: {problems}")
+    plain, with_timers = Timing.merged(untimed), Timing.merged(timed)
+    per_request = 1e6 / with_timers.count
     return StageCosts(
-        stages=stage_us,
-        calls={name: clock.calls[name] / requests for name in clock.calls},
+        stages={
+            name: (
+                Cost(clock.wall[name], clock.cpu[name]) - timer.inside.times(clock.calls[name])
+            ).times(per_request)
+            for name in clock.calls
+        },
+        calls={name: clock.calls[name] / with_timers.count for name in clock.calls},
+        timed=Cost(_mean_us(with_timers), timed_hit.cpu / timed_hit.count * 1e6),
         untimed=_mean_us(plain),
-        timed=_mean_us(with_timers),
         timer=timer,
-        cpu=quotient(plain.cpu, plain.count) * 1e6,
+        process_cpu=quotient(plain.cpu, plain.count) * 1e6,
         redis_cpu=quotient(plain.redis_cpu, plain.count) * 1e6,
         bare=_mean_us(Timing.merged(bare_parts)),
     )
@@ -276,38 +330,39 @@ def run(app: Flask, options: StageOptions | None = None) -> StageCosts:
     ping = ping_us(app)
     order = list(dict.fromkeys(s.name for s in stages_of(app.extensions[CORE])))
     rows = [
-        [name, f"{costs.calls.get(name, 0):.1f}", _us(costs.stages.get(name, math.nan))]
-        for name in order
+        [name, f"{costs.calls.get(name, 0):.1f}", *_us(costs.stages.get(name))] for name in order
     ]
-    rows.append([REST, "", _us(costs.rest)])
-    rows.append(
-        ["whole open, timed, timers' cost taken off", "", _us(costs.timed - costs.timer_cost)]
-    )
-    rows.append(["whole open, untimed (mean latency, for comparison)", "", _us(costs.untimed)])
+    rows.append([REST, "", *_us(costs.rest)])
+    rows.append(["whole open, timed, timers' cost taken off", "", *_us(costs.whole)])
+    untimed = f"{costs.untimed:,.1f}"
+    rows.append(["whole open, untimed (mean latency, for comparison)", "", untimed, ""])
+    inside, outside = costs.timer.inside.times(1e6), costs.timer.outside.times(1e6)
     print(
         paragraph(
             "method: the real functions timed in place (timers installed on the app's objects "
-            f"for the measurement only; their own cost, {costs.timer.inside * 1e6:.2f} + "
-            f"{costs.timer.outside * 1e6:.2f} µs per timed call, is taken off); the WSGI entry "
-            "row is the timed request minus the stages. "
+            "for the measurement only), wall time and this thread's CPU time (time.thread_time) "
+            f"of each; the timers' own cost ({inside.wall:.2f} + {outside.wall:.2f} µs wall, "
+            f"{inside.cpu:.2f} + {outside.cpu:.2f} µs CPU per timed call) is taken off. The "
+            "WSGI entry row is the whole timed open minus the stages. "
             f"{options.rounds} interleaved rounds of {options.seconds:g} s, timed and untimed, "
-            "one request at a time, through the app's WSGI callable (no HTTP server). The socket "
-            "calls release the GIL, so their time includes the turns of the background writer "
-            "(recording earlier opens) that the open waits out."
+            "one request at a time, through the app's WSGI callable (no HTTP server). Wall time "
+            "beyond CPU time is waiting: for Redis, and for the GIL, which the socket calls "
+            "release and the background writer (recording earlier opens) takes meanwhile."
         )
     )
-    print(table(["stage", "calls/req", "µs/req"], rows))
+    print(table(["stage", "calls/req", "wall µs/req", "CPU µs/req"], rows))
     print(
         paragraph(
             f"for scale: a PING round trip to this Redis takes {ping:,.0f} µs; the bare Flask "
-            f"app's constant PNG takes {costs.bare:,.0f} µs in-process. The timed open took "
-            f"{costs.timed:,.0f} µs per request with its timers' cost. The "
-            f"process used {costs.cpu:,.0f} µs of CPU per untimed open (the background writer "
-            f"included) and Redis {costs.redis_cpu:,.0f} µs."
+            f"app's constant PNG takes {costs.bare:,.0f} µs in-process. Over the untimed opens "
+            f"the process used {costs.process_cpu:,.0f} µs of CPU per open (the background "
+            f"writer included) and Redis {costs.redis_cpu:,.0f} µs."
         )
     )
     return costs
 
 
-def _us(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:,.1f}"
+def _us(cost: Cost | None) -> list[str]:
+    if cost is None:
+        return ["n/a", "n/a"]
+    return [f"{cost.wall:,.1f}", f"{cost.cpu:,.1f}"]

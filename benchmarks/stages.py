@@ -1,15 +1,17 @@
 """Section 7: what each stage of a cache-hit open costs, in µs per request (wall time and the
 request thread's CPU time), in-process.
 
-Method: the real functions of the open path are wrapped, for the duration of the section only,
-in timers (instance attributes that shadow the methods of the app's own ``OpenCore``,
-``ConfigCache``, ``Drawing`` and ``Metrics`` objects; nothing in ``server/`` changes). Each
-stage's time is exclusive: a timed call inside another (``Metrics.decision`` inside
-``OpenCore.decide``) counts for its own stage only. The timers' own cost, measured on an empty
-function, is taken off every timed call. What no timer covers (Flask's ``__call__``, Blanco's
-WSGI middleware: routing, query parsing, the request id, headers; and the glue between stages)
-is the untimed request's time minus the stages. Timed and untimed series run in interleaved
-rounds; the bare Flask app's in-process time is printed for scale.
+Method: the real functions of the open path are wrapped in timers for the duration of the
+section only: instance attributes that shadow the methods of the app's own ``OpenCore``,
+``ConfigCache``, ``Drawing`` and ``Metrics`` objects, and (for the parts of the Redis read) the
+methods of ``models.storage.batch.Batch`` and its module's ``_send``, all put back afterwards;
+nothing in ``server/`` or ``models/`` changes. Each stage's time is exclusive: a timed call inside
+another (``Metrics.decision`` inside ``OpenCore.decide``) counts for its own stage only. The
+timers' own cost, measured on an empty function, is taken off every timed call. What no timer
+covers (Flask's ``__call__``, Blanco's WSGI middleware: routing, query parsing, the request id,
+headers; and the glue between stages) is the whole timed open minus the stages. Timed and
+untimed series run in interleaved rounds; the bare Flask app's in-process time is printed for
+scale.
 """
 
 from __future__ import annotations

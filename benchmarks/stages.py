@@ -228,7 +228,7 @@ class StageCosts:
     timer: Calibration
     process_cpu: float
     redis_cpu: float
-    bare: float
+    bare: Cost
 
     @property
     def timer_cost(self) -> Cost:
@@ -278,7 +278,7 @@ def measure(app: Flask, options: StageOptions) -> StageCosts:
     series = partial(
         run_series, count=UNBOUNDED, max_seconds=options.seconds, settle=recording_flush(app)
     )
-    timed_hit = ThreadCpu(hit)
+    timed_hit, bare_cpu = ThreadCpu(hit), ThreadCpu(bare)
     untimed: list[Timing] = []
     timed: list[Timing] = []
     bare_parts: list[Timing] = []
@@ -286,7 +286,7 @@ def measure(app: Flask, options: StageOptions) -> StageCosts:
         untimed.append(with_redis_cpu(services.redis, partial(series, hit)))
         with timers:
             timed.append(series(timed_hit))
-        bare_parts.append(run_series(bare, count=UNBOUNDED, max_seconds=options.seconds))
+        bare_parts.append(run_series(bare_cpu, count=UNBOUNDED, max_seconds=options.seconds))
     problems = hit.problems + bare.problems
     if problems:
         raise RuntimeError(f"the open did not answer 200 image/png without fallback: {problems}")
@@ -305,7 +305,7 @@ def measure(app: Flask, options: StageOptions) -> StageCosts:
         timer=timer,
         process_cpu=quotient(plain.cpu, plain.count) * 1e6,
         redis_cpu=quotient(plain.redis_cpu, plain.count) * 1e6,
-        bare=_mean_us(Timing.merged(bare_parts)),
+        bare=Cost(_mean_us(Timing.merged(bare_parts)), bare_cpu.cpu / bare_cpu.count * 1e6),
     )
 
 
@@ -356,7 +356,8 @@ def run(app: Flask, options: StageOptions | None = None) -> StageCosts:
     print(
         paragraph(
             f"for scale: a PING round trip to this Redis takes {ping:,.0f} µs; the bare Flask "
-            f"app's constant PNG takes {costs.bare:,.0f} µs in-process. Over the untimed opens "
+            f"app's constant PNG takes {costs.bare.wall:,.0f} µs in-process ({costs.bare.cpu:,.0f} µs "
+            "of CPU). Over the untimed opens "
             f"the process used {costs.process_cpu:,.0f} µs of CPU per open (the background "
             f"writer included) and Redis {costs.redis_cpu:,.0f} µs."
         )

@@ -356,8 +356,8 @@ def run(app: Flask, options: StageOptions | None = None) -> StageCosts:
     print(
         paragraph(
             f"for scale: a PING round trip to this Redis takes {ping:,.0f} µs; the bare Flask "
-            f"app's constant PNG takes {costs.bare.wall:,.0f} µs in-process ({costs.bare.cpu:,.0f} µs "
-            "of CPU). Over the untimed opens "
+            f"app's constant PNG takes {costs.bare.wall:,.0f} µs in-process "
+            f"({costs.bare.cpu:,.0f} µs of CPU). Over the untimed opens "
             f"the process used {costs.process_cpu:,.0f} µs of CPU per open (the background "
             f"writer included) and Redis {costs.redis_cpu:,.0f} µs."
         )

@@ -53,7 +53,7 @@ from benchmarks.targets import (
     at_least,
     at_most,
 )
-from benchmarks.wrk import WrkError, WrkResult, find_wrk, run_wrk, wrk_command
+from benchmarks.wrk import WrkResult, find_wrk, run_wrk, wrk_command
 from models.storage import keys
 from server.demo.data import BLOCK_ID, CAMPAIGN_ID
 from server.services import Services
@@ -162,6 +162,18 @@ class Checked:
 
     problems: tuple[str, ...]
     body_size: int
+
+
+def describe(options: CompareOptions) -> str:
+    """How the section measures, for its report."""
+    load = " ".join(wrk_command("wrk", "<url>", options.seconds)[:5])
+    return (
+        f"gunicorn {' '.join(GUNICORN_SHAPE)} for every side (Blanco's also with its "
+        f"gunicorn.conf.py), on 127.0.0.1; load: `{load}` with an image proxy's User-Agent and "
+        f"Accept; {options.rounds} interleaved rounds of {options.seconds:g} s per side, after "
+        f"{options.warmup_seconds:g} s of warm-up each. Blanco's open reads the demo data from "
+        "the benchmark Redis."
+    )
 
 
 def bind_args(port: int) -> tuple[str, ...]:
@@ -334,32 +346,27 @@ def run(
         APP,
     )
     all_sides = sides(services)
-    with (
-        GunicornProcess(
-            bare_env,
-            bare_port,
-            workdir / "bare.log",
-            options.start_timeout,
-            argv=bare_argv,
-            ready_path=BARE_PATH,
-        ) as bare,
-        GunicornProcess(
-            blanco_env, blanco_port, workdir / "blanco.log", options.start_timeout, argv=blanco_argv
-        ) as blanco,
-    ):
-        servers = {"bare": bare, "blanco": blanco}
-        print(
-            paragraph(
-                f"gunicorn {' '.join(GUNICORN_SHAPE)} for every side (Blanco's also with its "
-                "gunicorn.conf.py), on 127.0.0.1; load: "
-                f"`{' '.join(wrk_command('wrk', '<url>', options.seconds)[:5])}` with an image "
-                f"proxy's User-Agent and Accept; {options.rounds} interleaved rounds of "
-                f"{options.seconds:g} s per side, after {options.warmup_seconds:g} s of warm-up "
-                "each. Blanco's open reads the demo data from the benchmark Redis."
-            )
-        )
-        checked = {s.key: check_answers(servers[s.server].port, s.path) for s in all_sides}
-        try:
+    try:
+        with (
+            GunicornProcess(
+                bare_env,
+                bare_port,
+                workdir / "bare.log",
+                options.start_timeout,
+                argv=bare_argv,
+                ready_path=BARE_PATH,
+            ) as bare,
+            GunicornProcess(
+                blanco_env,
+                blanco_port,
+                workdir / "blanco.log",
+                options.start_timeout,
+                argv=blanco_argv,
+            ) as blanco,
+        ):
+            servers = {"bare": bare, "blanco": blanco}
+            print(paragraph(describe(options)))
+            checked = {s.key: check_answers(servers[s.server].port, s.path) for s in all_sides}
             for side in all_sides:
                 run_wrk(
                     wrk,
@@ -383,12 +390,13 @@ def run(
                         )
                     )
             after = blanco_counts(blanco.port, services)
-        except WrkError as exc:
-            print(paragraph(f"wrk failed: {exc}"))
-            return []
-    problems = {
-        key: sorted(set(checked[key].problems) | set(rechecked[key].problems)) for key in checked
-    }
+        problems = {
+            key: sorted(set(checked[key].problems) | set(rechecked[key].problems))
+            for key in checked
+        }
+    except RuntimeError as exc:  # gunicorn did not start, or wrk failed
+        print(paragraph(f"could not measure: {exc}"))
+        return []
     verified = Verified(before, after, counted_opens(services))
     return report(rounds, problems, checked, verified, options)
 

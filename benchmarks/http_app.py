@@ -10,20 +10,43 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from typing import Any
 
-from flask import Flask, has_request_context, request
+from flask import Flask
 
 from benchmarks.constant_route import register_constant_route
 from models.email_clients import ClientInfo
 from server import create_app
 from server.open.answers import ImageAnswer, ImageOptions
 from server.open.core import OpenCore
-from server.open.routes import CORE
+from server.open.routes import CORE, OpenRoutes
 from server.tokens import Identity
 
 RECORDING_SWITCH_ENV = "BLANCO_BENCH_RECORDING_SWITCH"
 RECORD_PARAM = "bench-record"
 DEFAULT_OPTIONS = ImageOptions()
+_SKIP_RECORDING: ContextVar[bool] = ContextVar("bench_skip_recording", default=False)
+
+
+class RecordingSwitch:
+    """WSGI middleware (outermost): marks a request whose query string has ``bench-record=0``,
+    for :class:`SwitchableRecording`. Blanco's open routes answer as plain WSGI, without a Flask
+    request context, so the mark travels in a context variable."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        skip = f"{RECORD_PARAM}=0" in str(environ.get("QUERY_STRING", "")).split("&")
+        token = _SKIP_RECORDING.set(skip)
+        try:
+            return self.app(environ, start_response)
+        finally:
+            _SKIP_RECORDING.reset(token)
 
 
 class SwitchableRecording(OpenCore):
@@ -44,7 +67,7 @@ class SwitchableRecording(OpenCore):
         record: bool = True,
     ) -> ImageAnswer:
         """As :meth:`OpenCore.block_image`, not recording when the request says so."""
-        if record and has_request_context() and request.args.get(RECORD_PARAM) == "0":
+        if record and _SKIP_RECORDING.get():
             record = False
         return super().block_image(
             campaign_id,
@@ -58,14 +81,35 @@ class SwitchableRecording(OpenCore):
         )
 
 
+def set_open_core(app: Flask, core: OpenCore) -> None:
+    """Serve ``app``'s opens with ``core``: the app's extension, and the core its open-time
+    WSGI middleware (``OpenRoutes``, which holds its own reference) answers with."""
+    app.extensions[CORE] = core
+    layer: object = app.wsgi_app
+    while layer is not None and not isinstance(layer, OpenRoutes):
+        layer = getattr(layer, "app", None)
+    if layer is None:
+        raise RuntimeError("the app has no OpenRoutes middleware to switch")
+    layer.core = core
+
+
 def install_recording_switch(app: Flask) -> OpenCore:
     """Serve ``app``'s opens through a :class:`SwitchableRecording` on the same services and
-    metrics; return the core it replaces (put it back to undo)."""
+    metrics, behind a :class:`RecordingSwitch`; return the core it replaces (give it to
+    ``remove_recording_switch`` to undo)."""
     original: OpenCore = app.extensions[CORE]
-    app.extensions[CORE] = SwitchableRecording(
-        original.services, original.metrics, original.mpp_ranges
+    set_open_core(
+        app, SwitchableRecording(original.services, original.metrics, original.mpp_ranges)
     )
+    app.wsgi_app = RecordingSwitch(app.wsgi_app)  # type: ignore[method-assign]
     return original
+
+
+def remove_recording_switch(app: Flask, original: OpenCore) -> None:
+    """Undo ``install_recording_switch``: the ``original`` core, without the middleware."""
+    if isinstance(app.wsgi_app, RecordingSwitch):
+        app.wsgi_app = app.wsgi_app.app  # type: ignore[method-assign]
+    set_open_core(app, original)
 
 
 def create_bench_app() -> Flask:

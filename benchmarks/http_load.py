@@ -1,9 +1,10 @@
-"""Section 3 (``--http``): gunicorn on 127.0.0.1 driven by a small keep-alive load generator.
+"""gunicorn on 127.0.0.1 as a child process, and a small keep-alive load generator in Python.
 
-gunicorn runs the repository's ``gunicorn.conf.py`` (gthread workers) on the benchmark Redis.
-The load generator is Python threads with one ``http.client`` keep-alive connection each, a
-fixed number of requests and a time limit, to 127.0.0.1 only. It shares the machine's cores
-with gunicorn and Redis, as wrk did for DESIGN.md's figures, so the ratios are what count.
+gunicorn runs the repository's ``gunicorn.conf.py`` (gthread workers) on the benchmark Redis, or
+the arguments given. The load generator (Python threads with one ``http.client`` keep-alive
+connection each, a fixed number of requests and a time limit) drives the recording section over
+HTTP, which needs a per-request check of every answer; the comparison with the bare app
+(``benchmarks.http_compare``) uses wrk.
 """
 
 from __future__ import annotations
@@ -12,35 +13,26 @@ import http.client
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 import redis
 
-from benchmarks.constant_route import CONSTANT_PATH
 from benchmarks.harness import (
     PUBLIC_URL,
-    Target,
     Timing,
-    heading,
-    paragraph,
     quotient,
-    ratio,
     redis_cpu_seconds,
-    table,
     timing_row,
 )
-from benchmarks.open_route import ACCEPT, CACHE_HIT_RECIPIENT, COLUMNS, USER_AGENT
-from server.demo.data import BLOCK_ID, CAMPAIGN_ID
-from server.services import Services
-from server.urls import image_url
+from benchmarks.open_route import ACCEPT, USER_AGENT
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -50,7 +42,8 @@ HEADERS = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
 
 @dataclass(frozen=True)
 class HttpOptions:
-    """The server and the load of section 3."""
+    """The server and the load of the Python load generator (the recording cost over HTTP,
+    the bulk ingest over HTTP)."""
 
     requests: int = 6000
     connections: int = 8
@@ -60,14 +53,6 @@ class HttpOptions:
     workers: int = 2
     threads: int = 4
     start_timeout: float = 30.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def process_tree_cpu(root_pid: int) -> float:
@@ -90,13 +75,28 @@ def process_tree_cpu(root_pid: int) -> float:
 
 
 class GunicornProcess:
-    """gunicorn serving the benchmark app as a child process; stopped with SIGTERM."""
+    """gunicorn serving the benchmark app as a child process; stopped with SIGTERM.
 
-    def __init__(self, env: dict[str, str], port: int, log_path: Path, timeout: float) -> None:
+    By default it runs the repository's ``gunicorn.conf.py`` with Blanco's benchmark app and is
+    ready when ``/readyz`` answers 200; ``argv`` (gunicorn's arguments) and ``ready_path``
+    serve another app."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int,
+        log_path: Path,
+        timeout: float,
+        *,
+        argv: Sequence[str] = ("-c", str(ROOT / "gunicorn.conf.py"), APP),
+        ready_path: str = "/readyz",
+    ) -> None:
         self.env = env
         self.port = port
         self.log_path = log_path
         self.timeout = timeout
+        self.argv = tuple(argv)
+        self.ready_path = ready_path
         self._process: subprocess.Popen[bytes] | None = None
 
     def cpu_seconds(self) -> float:
@@ -106,7 +106,7 @@ class GunicornProcess:
     def __enter__(self) -> GunicornProcess:
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), APP],
+                [sys.executable, "-m", "gunicorn", *self.argv],
                 cwd=ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -135,7 +135,7 @@ class GunicornProcess:
                 break
             connection = http.client.HTTPConnection(HOST, self.port, timeout=1)
             try:
-                connection.request("GET", "/readyz")
+                connection.request("GET", self.ready_path)
                 if connection.getresponse().status == 200:
                     return
             except (OSError, http.client.HTTPException):
@@ -285,85 +285,3 @@ def load_row(label: str, load: Load, baseline: Load) -> list[str]:
     """The shared timing columns plus the load generator's CPU share."""
     client_cpu = quotient(load.client_cpu, load.timing.elapsed)
     return [*timing_row(label, load.timing, baseline.timing), f"{client_cpu:.0%}"]
-
-
-def run(
-    services: Services, redis_url: str, signing_key: str, workdir: Path, options: HttpOptions
-) -> list[Target]:
-    """Start gunicorn, drive the constant route and the cache-hit image route, print them."""
-    print(heading("3. Through gunicorn over HTTP on 127.0.0.1 (keep-alive load generator)"))
-    port = free_port()
-    env = gunicorn_env(redis_url, signing_key, port, workdir / "gunicorn", options)
-    hit_url = image_url("", CAMPAIGN_ID, BLOCK_ID, services.signer.sign(CACHE_HIT_RECIPIENT))
-    routes = {"a": CONSTANT_PATH, "b": hit_url}
-    share = max(1, options.requests // options.rounds)
-    limit = options.time_limit / options.rounds
-    parts: dict[str, list[Load]] = {"a": [], "b": []}
-    with GunicornProcess(env, port, workdir / "gunicorn.log", options.start_timeout) as server:
-
-        def load(path: str, requests: int, time_limit: float) -> Load:
-            return drive(
-                server,
-                services.redis,
-                path,
-                requests=requests,
-                connections=options.connections,
-                time_limit=time_limit,
-            )
-
-        for path in routes.values():
-            load(path, options.warmup, 10)
-        for _ in range(options.rounds):
-            for name, path in routes.items():
-                parts[name].append(load(path, share, limit))
-    baseline, cache_hit = Load.merged(parts["a"]), Load.merged(parts["b"])
-    print(
-        paragraph(
-            f"gunicorn gthread, {options.workers} workers × {options.threads} threads; "
-            f"{options.connections} keep-alive connections, one Python thread each; "
-            f"{options.rounds} interleaved rounds of up to {share} requests or {limit:g} s per "
-            "route. Server CPU µs/req is gunicorn's processes, Redis µs/req the Redis server's; "
-            "client CPU is the load generator's share of one core (all share the same cores)."
-        )
-    )
-    print(
-        table(
-            [*COLUMNS, "server CPU µs/req", "Redis µs/req", "client CPU"],
-            [
-                load_row("(a) constant PNG (baseline)", baseline, baseline),
-                load_row("(b) image, cache hit", cache_hit, baseline),
-            ],
-        )
-    )
-    problems = baseline.problems + cache_hit.problems
-    verdict = f"PROBLEMS: {dict(problems)}" if problems else "all 200, no fallback"
-    print(paragraph(f"checks: {verdict}."))
-    cpu_ratio = quotient(
-        quotient(baseline.timing.cpu, baseline.timing.count),
-        quotient(cache_hit.timing.cpu, cache_hit.timing.count),
-    )
-    if not math.isnan(cpu_ratio):
-        print(
-            paragraph(
-                f"server CPU per request: (b) costs {ratio(quotient(1, cpu_ratio))} (a), so "
-                f"by server CPU alone (b) would get {ratio(cpu_ratio)} of (a)'s throughput; "
-                "other load on the machine skews this less than req/s."
-            )
-        )
-    targets = [
-        Target(
-            "HTTP (b) cache-hit throughput vs (a)",
-            ratio(quotient(cache_hit.timing.rate, baseline.timing.rate)),
-            "≥ 0.50×",
-            cache_hit.timing.rate >= 0.5 * baseline.timing.rate,
-        ),
-        Target(
-            "HTTP (b) cache-hit p99 vs (a) p99",
-            ratio(quotient(cache_hit.timing.p99, baseline.timing.p99)),
-            "≤ 2.00×",
-            cache_hit.timing.p99 <= 2 * baseline.timing.p99,
-        ),
-    ]
-    for target in targets:
-        print(target.line())
-    return targets

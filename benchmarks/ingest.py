@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 import redis
 from pydantic import BaseModel
 
-from benchmarks.harness import bench_redis, redacted
-from benchmarks.http_load import HOST, GunicornProcess, HttpOptions, free_port, gunicorn_env
+from benchmarks.harness import bench_redis, free_port, redacted
+from benchmarks.http_load import HOST, GunicornProcess, HttpOptions, gunicorn_env
 from models.api_keys import ApiKeyStore
 from models.ingest.bulk_ingest import ingest_jsonl
 from models.recipients.customer_data import CustomerEvent, Transaction

@@ -1,0 +1,37 @@
+"""The performance targets of docs/design.md ("Performance targets"), in one place.
+
+Sections compare what they measure with these; the figures they are checked against are always
+measured in the same run.
+"""
+
+from __future__ import annotations
+
+OPEN_THROUGHPUT_VS_BARE = 0.5
+"""A cache-hit open serves at least this share of the bare constant-PNG app's req/s."""
+
+OPEN_P99_VS_BARE = 2.0
+"""A cache-hit open's p99 latency is at most this multiple of the bare app's p99."""
+
+RECORDING_COST = 0.20
+"""Recording an open costs the image route less than this share of its throughput."""
+
+BARE_PNG_BYTES = 21 * 1024
+"""The size of the baseline's constant PNG (design.md: "a constant 21 KB PNG")."""
+
+GUNICORN_WORKERS = 2
+GUNICORN_THREADS = 4
+"""The serving shape of the targets: gunicorn, gthread workers × threads, keep-alive."""
+
+WRK_THREADS = 2
+WRK_CONNECTIONS = 8
+"""The load of the targets: wrk's threads and keep-alive connections, on the same box."""
+
+
+def at_least(share: float) -> str:
+    """``≥ 0.50×``."""
+    return f"≥ {share:.2f}×"
+
+
+def at_most(multiple: float) -> str:
+    """``≤ 2.00×``."""
+    return f"≤ {multiple:.2f}×"

@@ -97,8 +97,8 @@ def test_the_bare_app_imports_no_blanco_code() -> None:
     assert 20 * 1024 <= len(bare_app.constant_png()) <= 22 * 1024
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make wrk)")
 def test_the_wrk_section_reports_ratios_and_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert shutil.which("wrk"), "no wrk: install Debian's wrk (make test does: make wrk)"
     assert main(["--http-only", "--http-rounds", "1", "--http-seconds", "1"]) == 0
 
     out = capsys.readouterr().out

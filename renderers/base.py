@@ -134,6 +134,16 @@ class Renderer(ABC, Generic[P]):
         """Profile fields the output depends on (None: unknown, so every field counts)."""
         return None
 
+    def fields_of(self, params: P) -> tuple[str, ...] | None:
+        """``fields_used``, sorted, worked out once per params object (None: unknown)."""
+
+        def ordered() -> tuple[str, ...] | None:
+            used = self.fields_used(params)
+            return None if used is None else tuple(sorted(used))
+
+        found: tuple[str, ...] | None = _memo(params, "_fields_of", ordered)
+        return found
+
     def params_material(self, params: P) -> tuple[str, list[str]]:
         """The params as canonical JSON, and every text in them (templates among them): worked
         out once per params object (params are frozen, and every open of a block hashes them)."""

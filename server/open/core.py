@@ -139,6 +139,7 @@ class OpenCore:
         )
         self.topology = TopologyRefresh((services.redis_open, services.redis_bytes, services.redis))
         self.drawing = Drawing(services, metrics, self.breakers)
+        self.config.on_erasure.append(self.drawing.keys.clear)
         self.recorder = Recorder(
             services,
             self._lost,

@@ -63,6 +63,70 @@ class DecodedAssets:
         return image
 
 
+_ABSENT = object()
+
+
+class RenderKeys:
+    """The render-cache keys of recent render inputs, so that an open of content this worker
+    has drawn already skips building the render request and hashing it.
+
+    An entry is found by the params object (by identity: the configuration cache holds one per
+    block version, and the entry keeps it, so its id is not reused) and every other input of
+    the key: size, moment, image options, and the type and value of each field the render
+    uses. Inputs with a value that cannot be a dict key (live data) are not remembered; they
+    are hashed on every open. At most ``size`` entries, forgotten all at once past that, and
+    when any recipient is erased (the values are profile fields).
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._keys: dict[tuple[Any, ...], tuple[object, str]] = {}
+
+    @staticmethod
+    def inputs(
+        params: object,
+        fields: tuple[str, ...] | None,
+        profile: Mapping[str, Any],
+        extra: Mapping[str, Any],
+        rest: tuple[Any, ...],
+    ) -> tuple[Any, ...] | None:
+        """What the key of a render depends on besides its params (None: not rememberable)."""
+        if fields is None:
+            return None
+        values = []
+        for name in fields:
+            value = extra[name] if name in extra else profile.get(name, _ABSENT)
+            values.append((type(value), value))  # 1, 1.0 and True are equal, but draw apart
+        found = (id(params), *rest, *values)
+        try:
+            hash(found)
+        except TypeError:
+            return None
+        return found
+
+    def get(self, params: object, inputs: tuple[Any, ...] | None) -> str | None:
+        """The key worked out for ``inputs``, if held."""
+        if inputs is None:
+            return None
+        held = self._keys.get(inputs)
+        return held[1] if held is not None and held[0] is params else None
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._keys.clear()
+
+    def put(self, params: object, inputs: tuple[Any, ...] | None, digest: str) -> None:
+        """Remember the key of ``inputs``."""
+        if inputs is None:
+            return
+        if len(self._keys) >= self.size:
+            self._keys.clear()
+        self._keys[inputs] = (params, digest)
+
+
 class Drawing:
     """Renders content for the open path, through the render cache."""
 
@@ -72,6 +136,7 @@ class Drawing:
         self.breakers = breakers
         self.cache: RenderCache = services.render_cache
         self.decoded_assets = DecodedAssets()
+        self.keys = RenderKeys()
 
     def render(
         self,
@@ -91,19 +156,34 @@ class Drawing:
         callers turn into fallbacks), never Redis failures. A render that draws the profile is
         personal: kept in this worker's memory only."""
         renderer = renderer_for(params.type)
+        moment = renderer.moment(params, now)
+        known = self.keys.inputs(
+            params,
+            renderer.fields_of(params),
+            profile,
+            extra,
+            (width, height, moment, first_open, options.scale, options.accepts_webp),
+        )
+        digest = self.keys.get(params, known)
+        if digest is not None:
+            held = self.cache.local.get(digest)
+            if held is not None:
+                self.metrics.cache("hit_local")
+                return ImageAnswer(held, f'"{digest[:32]}"', personalised)
         request = RenderRequest(
             width=width * options.scale,
             height=height * options.scale,
             fields={**profile, **extra},
-            moment=renderer.moment(params, now),
+            moment=moment,
             scale=options.scale,
             first_open=first_open,
             max_text_length=self.services.settings.max_text_length,
             accepts_webp=options.accepts_webp,
         )
         digest = renderer.cache_key(params, request)
-        used = renderer.fields_used(params)
-        personal = bool(profile) and (used is None or not used.isdisjoint(profile))
+        self.keys.put(params, known, digest)
+        used = renderer.fields_of(params)
+        personal = bool(profile) and (used is None or not profile.keys().isdisjoint(used))
         image, where = self._cached(digest, personal)
         self.metrics.cache(where)  # type: ignore[arg-type]
         if image is None:

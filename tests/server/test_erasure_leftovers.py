@@ -94,9 +94,12 @@ def test_every_worker_forgets_the_personal_renders_it_holds_on_any_erasure(
     shown = other.test_client().get("/i/daily/hero.png", query_string=token(other_services))
     assert corner_color(shown.data) == hex_rgb(PERSONAL)
     (digest,) = cache.digests() - cached
+    remembered = other.extensions["blanco.open"].drawing.keys  # inputs: "Anna" among them
+    assert len(remembered) == 1
     erase(client, admin_headers)  # through the first worker
     other.extensions["blanco.open"].config.refresh(force=True)  # it hears of the erasure
     assert cache.get(digest) is None
+    assert len(remembered) == 0
 
 
 def test_a_record_queued_before_an_erasure_writes_nothing_after_it(

@@ -132,7 +132,7 @@ def test_an_auto_countdown_is_a_gif_even_for_a_webp_client(
         assert response.mimetype == "image/gif"
         assert format_of(response.data) == "gif"
         with Image.open(io.BytesIO(response.data)) as gif:
-            assert gif.n_frames == 3
+            assert getattr(gif, "n_frames", 1) == 3
 
 
 @pytest.mark.parametrize("extension", ["png", "gif", "jpg", "webp"])

@@ -310,3 +310,28 @@ def test_an_event_pushed_by_api_changes_the_very_next_open(
     assert corner_color(image(client, services, "anna").data) == hex_rgb("#AA00AA")
     clock.advance(days=8)  # the contact is no longer recent
     assert corner_color(image(client, services, "anna").data) == hex_rgb(FALLBACK_BACKGROUND)
+
+
+def test_a_paused_campaigns_click_goes_where_the_open_showed(
+    client: FlaskClient, targeted: Services
+) -> None:
+    from models.campaigns.specs import CampaignSpec
+
+    image(client, targeted, "anna")  # before the pause: the hot variant
+    targeted.campaigns.update_campaign(CampaignSpec(id="daily", status="paused"))
+    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/hot"
+    paused = image(client, targeted, "chloe")  # during the pause: the fallback
+    assert corner_color(paused.data) == hex_rgb(FALLBACK_BACKGROUND)
+    assert click(client, targeted, "chloe").headers["Location"] == FALLBACK_URL
+    never_opened = click(client, targeted, "eva")
+    assert never_opened.headers["Location"] == FALLBACK_URL
+
+
+def test_a_renderer_exception_leaves_the_click_on_the_decided_variant(
+    client: FlaskClient, services: Services
+) -> None:
+    store_block(services, [variant("boom", text="{{ 1 / 0 }}", background="#CC0000")])
+    store_recipient(services, "anna")
+    shown = image(client, services, "anna")
+    assert shown.headers["X-Blanco-Fallback"] == "render error"
+    assert click(client, services, "anna").headers["Location"] == "https://shop.example/boom"

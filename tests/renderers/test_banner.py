@@ -178,3 +178,16 @@ def test_invalid_params_name_the_field(change: dict[str, Any], pointer: str) -> 
     with pytest.raises(ValidationError) as caught:
         params(**change)
     assert any(pointer in [str(p) for p in e["loc"]] for e in caught.value.errors())
+
+
+def test_filled_text_is_capped_at_the_maximum_length() -> None:
+    one_line = params(lines=[{"text": "{{ note }}", "font_size": 12, "color": "#FFFFFF"}])
+
+    def drawn(note: str, max_text_length: int) -> bytes:
+        request = RenderRequest(600, 200, {"note": note}, max_text_length=max_text_length)
+        return BANNER.render(one_line, request).tobytes()
+
+    words = " ".join(f"w{n:03d}" for n in range(100))  # 499 characters
+    assert drawn(words, 60) == drawn(words[:60], 1000)
+    assert drawn(words, 60) != drawn(words[:61], 1000)
+    assert drawn(words, 200) == drawn(words[:200], 1000)

@@ -335,3 +335,19 @@ def test_a_renderer_exception_leaves_the_click_on_the_decided_variant(
     shown = image(client, services, "anna")
     assert shown.headers["X-Blanco-Fallback"] == "render error"
     assert click(client, services, "anna").headers["Location"] == "https://shop.example/boom"
+
+
+def test_filled_text_is_capped_at_blanco_max_text_length(make_app: Any) -> None:
+    words = " ".join(f"w{n:03d}" for n in range(60))  # 299 characters
+
+    def drawn(max_text_length: int, note: str) -> bytes:
+        app = make_app(max_text_length=max_text_length)
+        services: Services = app.extensions["blanco"]
+        store_block(services, [variant("note", text="{{ note }}")])
+        store_recipient(services, "anna", {"note": note})
+        response = image(app.test_client(), services, "anna")
+        assert "X-Blanco-Fallback" not in response.headers
+        return bytes(decode_image(response.data).tobytes())
+
+    assert drawn(60, words) == drawn(1000, words[:60])
+    assert drawn(60, words) != drawn(1000, words[:61])

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections import Counter
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
+from models.measurement import stats
 from models.measurement.event_stream import campaign_event_entries
 from models.storage import keys
 from server.services import Services
@@ -215,3 +218,26 @@ def test_every_counter_key_expires(client: FlaskClient, services: Services) -> N
     for key in counter_keys:
         if ":events" not in key:  # the event streams are trimmed by length, not time
             assert services.redis.ttl(key) > 0, key
+
+
+def test_the_bandits_counters_are_read_again_every_5_s_per_worker(
+    app: Any, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    totals = app.extensions["blanco.open"].engine.totals
+    assert isinstance(totals, stats.CachedTotals)
+    assert totals.seconds == 5.0
+    now = [1000.0]
+    monkeypatch.setattr("models.measurement.stats.time.monotonic", lambda: now[0])
+    key = keys.stats_totals("daily", 0)
+    services.redis.hset(key, mapping={"hero|a|open": 10, "hero|a|click": 1})
+    assert totals("daily", "hero") == {"a": (10, 1)}
+    services.redis.hset(key, mapping={"hero|a|open": 20, "hero|a|click": 5})
+    now[0] += 4.9
+    assert totals("daily", "hero") == {"a": (10, 1)}  # held for 5 s
+    now[0] += 0.1
+    assert totals("daily", "hero") == {"a": (10, 1)}  # answered while read again behind
+    for _ in range(200):  # the background read lands
+        if totals("daily", "hero") == {"a": (20, 5)}:
+            break
+        threading.Event().wait(0.01)
+    assert totals("daily", "hero") == {"a": (20, 5)}

@@ -351,3 +351,19 @@ def test_filled_text_is_capped_at_blanco_max_text_length(make_app: Any) -> None:
 
     assert drawn(60, words) == drawn(1000, words[:60])
     assert drawn(60, words) != drawn(1000, words[:61])
+
+
+def test_a_head_click_redirects_and_counts_as_a_bot_click_without_a_decision(
+    client: FlaskClient, targeted: Services
+) -> None:
+    token = targeted.signer.sign("chloe")
+    response = client.head("/c/daily/hero", query_string={"r": token})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "https://shop.example/lapsed"
+    assert targeted.redis.hget(keys.decisions("chloe"), "daily/hero") is None
+    clicks = [
+        fields
+        for _, fields in campaign_event_entries(targeted.redis, "daily")
+        if fields["type"] == "click"
+    ]
+    assert [(c["variant"], c["kind"]) for c in clicks] == [("lapsed", "bot")]

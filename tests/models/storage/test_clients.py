@@ -137,3 +137,28 @@ def test_every_client_takes_the_timeout_for_socket_and_connect(url: str) -> None
         assert options["socket_timeout"] == 0.37
         assert options["socket_connect_timeout"] == 0.37
         assert options["decode_responses"] is decodes
+
+
+def test_sentinel_urls_authenticate_data_nodes_and_sentinels_apart() -> None:
+    url = "redis+sentinel://app:data-pw@s1:26379,s2:26380/blanco/3?sentinel_password=sentinel-pw"
+    client = connect(parse_redis_url(url), decode=True, timeout=0.4)  # connects to nothing yet
+    pool = client.connection_pool
+    assert pool.service_name == "blanco"
+    assert pool.connection_kwargs["username"] == "app"
+    assert pool.connection_kwargs["password"] == "data-pw"
+    assert pool.connection_kwargs["db"] == 3
+    sentinels = pool.sentinel_manager.sentinels
+    assert [
+        (s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+        for s in sentinels
+    ] == [("s1", 26379), ("s2", 26380)]
+    for sentinel in sentinels:
+        options = sentinel.connection_pool.connection_kwargs
+        assert options["password"] == "sentinel-pw"
+        assert options["socket_timeout"] == 0.4
+        assert options["socket_connect_timeout"] == 0.4
+    without = connect(
+        parse_redis_url("redis+sentinel://:data-pw@s1:26379/blanco"), decode=True, timeout=0.4
+    )
+    for sentinel in without.connection_pool.sentinel_manager.sentinels:
+        assert sentinel.connection_pool.connection_kwargs.get("password") is None

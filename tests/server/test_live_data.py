@@ -405,3 +405,39 @@ def test_audience_exports_see_no_live_values(
     counts = admin.get("/campaigns/daily/sends").get_json()["sends"][0]["counts"]
     assert counts["audience"] == 0
     assert counts["not_selected"] == 1
+
+
+def test_the_documented_limits_of_a_push(ingest: AdminApi) -> None:
+    def push(values: dict[str, Any], max_age: int = 600) -> TestResponse:
+        return ingest.put("/live/limits", json={"values": values, "max_age_seconds": max_age})
+
+    accepted = [
+        {f"v{n}": n for n in range(100)},  # 100 values
+        {"text": "x" * 500},  # a 500-character string
+        {"big": 2**53, "small": -(2**53)},
+        {f"v{n}": "x" * 400 for n in range(40)},  # about 16 KiB in all
+    ]
+    for values in accepted:
+        assert push(values).status_code == 200, list(values)[:3]
+    for max_age in (1, 30 * 24 * 3600):
+        assert push({"a": 1}, max_age).status_code == 200
+    refused = [
+        ({f"v{n}": n for n in range(101)}, "/values"),
+        ({"text": "x" * 501}, "/values/text"),
+        ({"big": 2**53 + 1}, "/values/big"),
+        ({"small": -(2**53) - 1}, "/values/small"),
+        ({f"v{n}": "x" * 400 for n in range(42)}, ""),  # over 16 KiB
+    ]
+    for values, pointer in refused:
+        assert [p for p, _ in error_pointers(push(values))] == [pointer], pointer
+    for max_age in (0, 30 * 24 * 3600 + 1):
+        assert [p for p, _ in error_pointers(push({"a": 1}, max_age))] == ["/max_age_seconds"]
+    assert ingest.get("/live/limits").get_json()["values"] == {"a": 1}  # refusals changed nothing
+
+
+def test_at_most_100_sources_then_a_conflict(ingest: AdminApi) -> None:
+    for n in range(100):
+        assert ingest.put(f"/live/s{n}", json=seats(n)).status_code == 200
+    problem(ingest.put("/live/one_more", json=seats(1)), 409)
+    assert ingest.put("/live/s0", json=seats(5)).status_code == 200  # replacing one is fine
+    assert ingest.get("/live/one_more").status_code == 404

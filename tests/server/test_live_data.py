@@ -411,7 +411,7 @@ def test_the_documented_limits_of_a_push(ingest: AdminApi) -> None:
     def push(values: dict[str, Any], max_age: int = 600) -> TestResponse:
         return ingest.put("/live/limits", json={"values": values, "max_age_seconds": max_age})
 
-    accepted = [
+    accepted: list[dict[str, Any]] = [
         {f"v{n}": n for n in range(100)},  # 100 values
         {"text": "x" * 500},  # a 500-character string
         {"big": 2**53, "small": -(2**53)},
@@ -421,7 +421,7 @@ def test_the_documented_limits_of_a_push(ingest: AdminApi) -> None:
         assert push(values).status_code == 200, list(values)[:3]
     for max_age in (1, 30 * 24 * 3600):
         assert push({"a": 1}, max_age).status_code == 200
-    refused = [
+    refused: list[tuple[dict[str, Any], str]] = [
         ({f"v{n}": n for n in range(101)}, "/values"),
         ({"text": "x" * 501}, "/values/text"),
         ({"big": 2**53 + 1}, "/values/big"),

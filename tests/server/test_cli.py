@@ -81,6 +81,7 @@ def test_demo_prints_urls_and_serves_them(
             page = response.read().decode()
         slot_images = re.findall(r'src="([^"]*/s/daily/\d\.png[^"]*)"', page)
         assert len(slot_images) == 15  # three slots for each of the five recipients with consent
+        assert page.count("Not in today's audience") == 1  # Eva: no email consent
         slot = html.unescape(slot_images[0])
         with urllib.request.urlopen(slot, timeout=5) as response:  # noqa: S310
             assert decode_image(response.read()).size == (1200, 400)  # dpr=2

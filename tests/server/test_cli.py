@@ -116,6 +116,9 @@ def test_demo_prints_urls_and_serves_them(
     )
     assert f"source {tmp_path / 'data' / 'demo.env'}" in stderr
     assert not (tmp_path / "data" / "demo.env").exists()  # removed when the demo stopped
+    assert re.search(r"\bblk_[0-9a-f]+_\S+", stderr), "an admin API key"
+    assert f"http://127.0.0.1:{port}/api/v1/openapi.json" in stderr
+    assert f"http://127.0.0.1:{port}/demo" in stderr
 
 
 def commands_against_the_demo(

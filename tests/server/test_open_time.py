@@ -367,3 +367,16 @@ def test_a_head_click_redirects_and_counts_as_a_bot_click_without_a_decision(
         if fields["type"] == "click"
     ]
     assert [(c["variant"], c["kind"]) for c in clicks] == [("lapsed", "bot")]
+
+
+def test_a_deleted_blocks_old_clicks_still_go_where_the_open_showed(
+    client: FlaskClient, targeted: Services
+) -> None:
+    image(client, targeted, "anna")  # the hot variant, stored with its version
+    targeted.campaigns.delete_block("daily", "hero")
+    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/hot"
+    gone = image(client, targeted, "anna")
+    assert gone.status_code == 200
+    assert decode_image(gone.data).size == (1, 1)  # no block: the last-resort image
+    # a recipient who never opened it has nothing to follow: the neutral page
+    assert click(client, targeted, "eva").headers["Location"] == "http://blanco.test/gone"

@@ -380,3 +380,25 @@ def test_a_deleted_blocks_old_clicks_still_go_where_the_open_showed(
     assert decode_image(gone.data).size == (1, 1)  # no block: the last-resort image
     # a recipient who never opened it has nothing to follow: the neutral page
     assert click(client, targeted, "eva").headers["Location"] == "http://blanco.test/gone"
+
+
+def test_client_classes_read_more_headers_than_the_user_agent(
+    client: FlaskClient, services: Services
+) -> None:
+    webview = (
+        "Mozilla/5.0 (Linux; Android 14; SM-S921B Build/UP1A.231005.007; wv) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Version/4.0 Chrome/124.0.6367.82 Mobile Safari/537.36"
+    )
+    samsung = variant("samsung", {"client": ["samsung_mail"]}, background="#CC0000")
+    store_block(services, [samsung])
+    store_recipient(services, "anna")
+    token = services.signer.sign("anna")
+    same_agent = {"User-Agent": webview}
+    by_app = {**same_agent, "X-Requested-With": "com.samsung.android.email.provider"}
+    shown = client.get("/i/daily/hero.png", query_string={"r": token}, headers=by_app)
+    assert corner_color(shown.data) == hex_rgb("#CC0000")
+    other = client.get("/i/daily/hero.png", query_string={"r": token}, headers=same_agent)
+    assert corner_color(other.data) == hex_rgb(FALLBACK_BACKGROUND)
+    stored = services.redis.hget(keys.decisions("anna"), "daily/hero")
+    assert stored is not None
+    assert "com.samsung" not in stored  # the verdict is kept, not the request

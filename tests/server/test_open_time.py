@@ -402,3 +402,28 @@ def test_client_classes_read_more_headers_than_the_user_agent(
     stored = services.redis.hget(keys.decisions("anna"), "daily/hero")
     assert stored is not None
     assert "com.samsung" not in stored  # the verdict is kept, not the request
+
+
+def test_an_unnamed_agent_from_apples_ranges_is_apple_mpp(make_app: Any, tmp_path: Any) -> None:
+    ranges = tmp_path / "egress-ip-ranges.csv"
+    ranges.write_text("172.224.224.0/27,GB,GB-EN,London,\n", encoding="utf-8")
+    app = make_app(apple_mpp_ranges_file=ranges)
+    services: Services = app.extensions["blanco"]
+    store_block(services, [variant("mpp", {"client": ["apple_mpp"]}, background="#CC0000")])
+    store_recipient(services, "anna")
+    client = app.test_client()
+    query = {"r": services.signer.sign("anna")}
+    headers = {"User-Agent": "SomeFetcher/1.0"}
+    inside = client.get(
+        "/i/daily/hero.png", query_string=query, headers=headers,
+        environ_base={"REMOTE_ADDR": "172.224.224.5"},
+    )  # fmt: skip
+    assert corner_color(inside.data) == hex_rgb("#CC0000")
+    outside = client.get(
+        "/i/daily/hero.png", query_string=query, headers=headers,
+        environ_base={"REMOTE_ADDR": "172.224.225.5"},
+    )  # fmt: skip
+    assert corner_color(outside.data) == hex_rgb(FALLBACK_BACKGROUND)
+    stored = services.redis.hget(keys.decisions("anna"), "daily/hero")
+    assert stored is not None
+    assert "172.224" not in stored  # the address is never kept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from models.storage.clients import cluster_of, connect, parse_redis_url
+from models.storage.clients import LazyCluster, cluster_of, connect, parse_redis_url
 from server import create_app
 from server.embedded_redis import EmbeddedRedis
 from server.services import EXTENSION, Services
@@ -109,11 +110,24 @@ def clock() -> FakeClock:
     return FakeClock(dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC))
 
 
+def _close_clients(app: Flask) -> None:
+    """Close an app's Redis clients, so that no connection outlives its test (an open socket
+    found by the garbage collector later is a ResourceWarning, which fails the session)."""
+    found: Services = app.extensions[EXTENSION]
+    for client in (found.redis, found.redis_bytes, found.redis_open):
+        if isinstance(client, LazyCluster) and not client.built:
+            continue
+        with contextlib.suppress(Exception):
+            client.close()
+
+
 @pytest.fixture
 def make_app(
     redis_url: str, redis_client: redis.Redis, clock: FakeClock, tmp_path: Path
-) -> Callable[..., Flask]:
-    """Build an app on the test Redis with extra setting overrides."""
+) -> Iterator[Callable[..., Flask]]:
+    """Build an app on the test Redis with extra setting overrides; its Redis clients are
+    closed after the test."""
+    built: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
         settings: dict[str, Any] = {
@@ -128,9 +142,12 @@ def make_app(
         app = create_app(settings)
         app.config["TESTING"] = True
         app.extensions[EXTENSION].clock = clock
+        built.append(app)
         return app
 
-    return build
+    yield build
+    for app in built:
+        _close_clients(app)
 
 
 @pytest.fixture

@@ -95,6 +95,13 @@ def pip(venv: Path, *args: str) -> str:
     return ran.stdout + ran.stderr
 
 
+def entry_points(wheel: Path) -> str:
+    """The wheel's entry_points.txt."""
+    with zipfile.ZipFile(wheel) as archive:
+        [name] = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        return archive.read(name).decode()
+
+
 def assert_no_banner(output: str) -> None:
     """No setuptools warning banner (deprecations, notes on editable installs) in ``output``."""
     for marker in ("deprecat", "buildbackendwarning", "setuptoolswarning", "!!"):
@@ -122,11 +129,18 @@ def test_the_installed_wheel_runs_the_demo_outside_the_checkout(tmp_path: Path) 
     assert_no_banner(build_output)
     with zipfile.ZipFile(wheel) as archive:
         packaged = {name for name in archive.namelist() if ".dist-info/" not in name}
+        [metadata] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = archive.read(metadata).decode().split("\n\n")[0].splitlines()
     assert packaged == shipped_files()
+    assert "License-Expression: Apache-2.0" in headers  # the licence as an SPDX expression
+    assert "blanco = server.cli.main:main" in entry_points(wheel)
 
     venv = tmp_path / "venv"  # fresh, without system site-packages
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=RUN_TIMEOUT)
     assert_no_banner(pip(venv, "install", "--no-deps", "--editable", str(tmp_path / "source")))
+    [site] = venv.glob("lib/python*/site-packages")
+    editable = [p.read_text().split() for p in site.glob("__editable__*blanco*.pth")]
+    assert editable == [[str(tmp_path / "source")]]  # a plain path of the checkout's root
     pip(venv, "uninstall", "--yes", "blanco")  # that was `make`'s editable install
     pip(venv, "install", "--quiet", str(wheel))  # the wheel, its dependencies from the index
     elsewhere = tmp_path / "elsewhere"

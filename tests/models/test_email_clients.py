@@ -140,6 +140,13 @@ def test_outlook_desktop_variants(user_agent: str) -> None:
             },
             ClientInfo("samsung_mail", "mobile", "human"),
         ),
+        (
+            {
+                "User-Agent": SAMSUNG_WEBVIEW,
+                "X-Requested-With": "com.microsoft.office.outlook",
+            },
+            ClientInfo("outlook_android", "mobile", "human"),
+        ),
         (  # once WebView stops sending X-Requested-With, only "a mail app on Android" is left
             {"User-Agent": SAMSUNG_WEBVIEW},
             ClientInfo("android_mail", "mobile", "human"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -178,3 +179,62 @@ def test_invalid_params_name_the_field(change: dict[str, Any], pointer: str) -> 
     with pytest.raises(ValidationError) as caught:
         params(**change)
     assert any(pointer in [str(p) for p in e["loc"]] for e in caught.value.errors())
+
+
+def test_filled_text_is_capped_at_the_maximum_length() -> None:
+    one_line = params(lines=[{"text": "{{ note }}", "font_size": 12, "color": "#FFFFFF"}])
+
+    def drawn(note: str, max_text_length: int) -> bytes:
+        request = RenderRequest(600, 200, {"note": note}, max_text_length=max_text_length)
+        return BANNER.render(one_line, request).tobytes()
+
+    words = " ".join(f"w{n:03d}" for n in range(100))  # 499 characters
+    assert drawn(words, 60) == drawn(words[:60], 1000)
+    assert drawn(words, 60) != drawn(words[:61], 1000)
+    assert drawn(words, 200) == drawn(words[:200], 1000)
+
+
+def banded_asset() -> tuple[str, Image.Image]:
+    """A 90×90 image in three horizontal bands (red, green, blue) and an asset id for it."""
+    image = Image.new("RGB", (90, 90), "#FF0000")
+    image.paste((0, 255, 0), (0, 30, 90, 60))
+    image.paste((0, 0, 255), (0, 60, 90, 90))
+    return "sha256:" + hashlib.sha256(image.tobytes()).hexdigest(), image
+
+
+def on_background(fit: str) -> Image.Image:
+    asset_id, image = banded_asset()
+    p = params(
+        background="#FFFF00",
+        background_image=asset_id,
+        background_fit=fit,
+        lines=[{"text": "", "font_size": 12, "color": "#000000"}],
+    )
+    return BANNER.render(p, RenderRequest(300, 90, {}, assets={asset_id: image}))
+
+
+def near(pixel: Any, color: tuple[int, int, int]) -> bool:
+    return all(abs(a - b) <= 24 for a, b in zip(pixel[:3], color, strict=True))
+
+
+def test_a_background_image_covers_contains_or_stretches() -> None:
+    red, green, blue, yellow = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)
+    stretched = on_background("stretch")  # the whole image, distorted to 300×90
+    assert near(stretched.getpixel((5, 5)), red)
+    assert near(stretched.getpixel((295, 45)), green)
+    assert near(stretched.getpixel((150, 85)), blue)
+    covered = on_background("cover")  # 300×300, cropped to its middle 90 rows: all green
+    for point in ((5, 5), (150, 45), (295, 85)):
+        assert near(covered.getpixel(point), green), point
+    contained = on_background("contain")  # 90×90 in the middle, the colour on both sides
+    for point in ((5, 45), (295, 45)):
+        assert near(contained.getpixel(point), yellow), point
+    assert near(contained.getpixel((150, 5)), red)
+    assert near(contained.getpixel((150, 85)), blue)
+
+
+def test_without_its_asset_the_banner_draws_its_colour() -> None:
+    asset_id, _ = banded_asset()
+    p = params(background="#FFFF00", background_image=asset_id)
+    image = BANNER.render(p, RenderRequest(300, 90, {}))
+    assert near(image.getpixel((2, 2)), (255, 255, 0))

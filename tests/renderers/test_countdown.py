@@ -346,3 +346,58 @@ def test_invalid_params_name_the_field(
     errors = _error_locations(document)
 
     assert any(loc == location and message in msg for loc, msg in errors), errors
+
+
+def gif_image_descriptors(body: bytes) -> list[tuple[int, int, bool]]:
+    """(width, height, has a local colour table) of every frame of a GIF, read from its blocks."""
+    assert body[:6] in (b"GIF87a", b"GIF89a")
+    position = 13
+    if body[10] & 0x80:  # the global colour table
+        position += 3 * 2 ** ((body[10] & 0x07) + 1)
+    found: list[tuple[int, int, bool]] = []
+
+    def skip_sub_blocks(at: int) -> int:
+        while body[at]:
+            at += body[at] + 1
+        return at + 1
+
+    while body[position] != 0x3B:
+        if body[position] == 0x21:  # an extension: label, then sub-blocks
+            position = skip_sub_blocks(position + 2)
+        elif body[position] == 0x2C:  # an image descriptor
+            width = int.from_bytes(body[position + 5 : position + 7], "little")
+            height = int.from_bytes(body[position + 7 : position + 9], "little")
+            packed = body[position + 9]
+            local = bool(packed & 0x80)
+            found.append((width, height, local))
+            position += 10
+            if local:
+                position += 3 * 2 ** ((packed & 0x07) + 1)
+            position = skip_sub_blocks(position + 1)  # the LZW code size, then the data
+        else:
+            raise AssertionError(f"unexpected GIF block {body[position]:#x}")
+    return found
+
+
+def test_frames_share_one_palette_and_redraw_only_what_changed() -> None:
+    body = RENDERER.render_encoded(countdown(frames=5), request()).body
+    assert body[10] & 0x80, "one global palette"
+    frames = gif_image_descriptors(body)
+    assert len(frames) == 5
+    assert not any(local for _, _, local in frames), "no frame has a palette of its own"
+    assert frames[0][:2] == (600, 150)
+    # each later second changes only the seconds' digits: a small rectangle, not the banner
+    assert all(width * height < 600 * 150 / 4 for width, height, _ in frames[1:])
+
+
+@pytest.mark.parametrize("language", ["en", "nl", "de", "fr"])
+def test_every_language_has_its_own_labels(language: str) -> None:
+    others = [other for other in ("en", "nl", "de", "fr") if other != language]
+    drawn = still(countdown(language=language))
+    for other in others:
+        assert ImageChops.difference(drawn, still(countdown(language=other))).getbbox()
+
+
+def test_other_languages_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        countdown(language="es")

@@ -89,3 +89,15 @@ def test_a_body_over_the_limit_is_refused_before_anything_is_stored(
     assert redis_contents(redis_client) == before
     accepted = api.post("/scores/bulk", data=_rows(1000), content_type=NDJSON)
     assert accepted.get_json()["stored"] == 1000
+
+
+def test_the_report_keeps_the_first_thousand_bad_rows_and_counts_them_all(
+    api: AdminApi, services: Services
+) -> None:
+    bad = [{"recipient_id": f"r{n}", "scores": {"m": "high"}} for n in range(1005)]
+    body = jsonl({"recipient_id": "anna", "scores": {"m": 0.5}}, *bad)
+    report = api.post("/scores/bulk", data=body, content_type=NDJSON).get_json()
+    assert (report["received"], report["stored"], report["rejected"]) == (1006, 1, 1005)
+    assert len(report["errors"]) == 1000
+    assert [error["line"] for error in report["errors"]] == list(range(2, 1002))
+    assert services.recipients.get_scores("anna")

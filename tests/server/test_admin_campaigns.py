@@ -752,3 +752,19 @@ def test_problem_details_do_not_leak_internals(
     assert "Traceback" not in text
     assert "pydantic" not in text
     assert "blanco:" not in text  # no Redis key names
+
+
+def test_a_block_side_is_at_most_2400_px_and_its_area_at_most_the_setting(
+    api: AdminApi, campaign: dict[str, Any]
+) -> None:
+    wide = api.put(HERO, json={**block(), "width": 2400, "height": 100})
+    assert wide.status_code in (200, 201)
+    assert wide.get_json()["width"] == 2400
+    for side in ("width", "height"):
+        too_long = api.put(HERO, json={**block(), "width": 100, "height": 100, side: 2401})
+        assert [pointer for pointer, _ in error_pointers(too_long)] == [f"/{side}"]
+    # both at 2400 is 5,760,000 pixels: over BLANCO_MAX_IMAGE_PIXELS (default 4,000,000)
+    square = api.put(HERO, json={**block(), "width": 2400, "height": 2400})
+    assert problem(square, 422)
+    assert current(api)["width"] == 2400
+    assert current(api)["height"] == 100

@@ -20,6 +20,7 @@ from models.campaigns.specs import CampaignSpec
 from models.measurement.event_stream import campaign_event_entries
 from models.newsletter.newsletters import NewsletterSpec
 from models.newsletter.sends import plan_send
+from models.recipients.upserts import ProfileUpsert
 from models.storage import keys
 from server.config import ConfigError, load_settings
 from server.services import Services
@@ -430,3 +431,20 @@ def test_the_allowed_senders_setting_is_parsed() -> None:
         }
     )
     assert settings.amp_senders == ("news@shop.example", "@brand.example")
+
+
+def test_without_consent_the_items_are_generic_and_nothing_personal(
+    client: FlaskClient, services: Services, anna: str
+) -> None:
+    store_newsletter(services, ITEMS, slots=3)
+    _, personal = fetch(client, items_url(services, anna, "2026-11-22"))
+    _, generic = fetch(client, items_url(services, None))
+    services.recipients.upsert_profiles(
+        [ProfileUpsert(recipient_id=anna, attributes={"consent_personalisation": False})]
+    )
+    response, found = fetch(client, items_url(services, anna))
+    assert response.status_code == 200
+    assert "Anna" not in response.get_data(as_text=True)
+    titles = [shown["title"] for shown in found]
+    assert sorted(titles) == sorted(shown["title"] for shown in generic)
+    assert titles != [shown["title"] for shown in personal]

@@ -375,3 +375,17 @@ def test_when_redis_is_away_the_decision_is_a_503_problem(
     assert response.headers["Retry-After"]
     image = client.get("/x/v1/campaigns/daily/blocks/hero/image.png")
     assert image.status_code == 200
+
+
+def test_the_site_image_needs_no_key_and_decides_and_records_nothing(
+    app: Flask, client: FlaskClient, targeted: Services, redis_client: redis.Redis
+) -> None:
+    token = targeted.signer.sign("anna")
+    image = client.get("/x/v1/campaigns/daily/blocks/hero/image.png", query_string={"r": token})
+    assert image.status_code == 200  # no Authorization header
+    assert image.headers["X-Blanco-Fallback"] == "no decision"
+    app.extensions["blanco.open"].recorder.flush()
+    assert not redis_client.exists(keys.decisions("anna"))
+    assert list(campaign_event_entries(redis_client, "daily")) == []
+    # the email's open still decides afresh: the site image fixed nothing
+    assert corner_color(open_email(client, targeted, "anna").data) == hex_rgb("#CC0000")

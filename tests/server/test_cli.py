@@ -64,6 +64,7 @@ def test_demo_prints_urls_and_serves_them(
                 assert time.monotonic() < deadline, "demo server did not come up"
                 time.sleep(0.2)
         colors = set()
+        paired: set[tuple[tuple[int, ...], str]] = set()  # (image colour, click target)
         for _, image_url, click_url in lines:
             with urllib.request.urlopen(image_url, timeout=5) as response:  # noqa: S310
                 assert response.status == 200
@@ -75,12 +76,16 @@ def test_demo_prints_urls_and_serves_them(
                 opener.open(click_url, timeout=5)
             assert redirect.value.code == 302
             assert redirect.value.headers["Location"].startswith("https://example.com/")
+            paired.add((corner_color(body), redirect.value.headers["Location"]))
             redirect.value.close()
         assert len(colors) == 4  # three variants and the fallback
+        # each click goes where its image showed: one target per banner, a banner per target
+        assert len(paired) == len(colors) == len({target for _, target in paired})
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/demo", timeout=5) as response:
             page = response.read().decode()
         slot_images = re.findall(r'src="([^"]*/s/daily/\d\.png[^"]*)"', page)
         assert len(slot_images) == 15  # three slots for each of the five recipients with consent
+        assert page.count("Not in today's audience") == 1  # Eva: no email consent
         slot = html.unescape(slot_images[0])
         with urllib.request.urlopen(slot, timeout=5) as response:  # noqa: S310
             assert decode_image(response.read()).size == (1200, 400)  # dpr=2
@@ -111,6 +116,9 @@ def test_demo_prints_urls_and_serves_them(
     )
     assert f"source {tmp_path / 'data' / 'demo.env'}" in stderr
     assert not (tmp_path / "data" / "demo.env").exists()  # removed when the demo stopped
+    assert re.search(r"\bblk_[0-9a-f]+_\S+", stderr), "an admin API key"
+    assert f"http://127.0.0.1:{port}/api/v1/openapi.json" in stderr
+    assert f"http://127.0.0.1:{port}/demo" in stderr
 
 
 def commands_against_the_demo(

@@ -464,3 +464,49 @@ def test_the_api_answers_503_when_the_cluster_cannot_be_reached(
         answer = client.get(path, headers=bearer)
         assert answer.status_code == 503, (path, answer.get_json())
         assert answer.headers["Retry-After"]
+
+
+def test_under_continuous_load_a_paused_node_costs_only_its_own_recipients(
+    targeted: dict[int, str], cluster_app: Flask, cluster: RedisClusterProcesses
+) -> None:
+    in_flight, recovery = 0.6, 2.0  # a probe's timeout and a breaker window, with slack
+    for rid in targeted.values():  # warm the render and configuration caches
+        assert "X-Blanco-Fallback" not in image(cluster_app, rid).headers
+    answers: list[tuple[float, int, int, bool]] = []  # (asked, node port, status, personal)
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            for port, rid in targeted.items():
+                asked = time.monotonic()
+                answer = image(cluster_app, rid)
+                with lock:
+                    personal = "X-Blanco-Fallback" not in answer.headers
+                    answers.append((asked, port, answer.status_code, personal))
+
+    paused = cluster.nodes[0]
+    workers = [threading.Thread(target=load, daemon=True) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(0.5)
+        pause_started = time.monotonic()
+        cluster.pause_node(paused, 2.5)
+        pause_ended = pause_started + 2.5
+        time.sleep(2.5 + recovery + 3.0)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=10)
+
+    assert all(status == 200 for _, _, status, _ in answers)
+    others = [a for a in answers if a[1] != paused.port]
+    assert all(personal for _, _, _, personal in others), "other nodes' recipients stay personal"
+    own = [a for a in answers if a[1] == paused.port]
+    during = [a for a in own if pause_started + in_flight <= a[0] < pause_ended - in_flight]
+    assert during
+    assert not any(personal for _, _, _, personal in during)
+    after = [a for a in own if a[0] >= pause_ended + recovery]
+    assert len(after) >= 3, sorted(round(a[0] - pause_ended, 2) for a in own)[-10:]
+    assert all(personal for _, _, _, personal in after), "its recipients come back"

@@ -366,3 +366,14 @@ def test_a_target_with_two_merge_parameters_pairs_them_in_order() -> None:
         "dpr": ["2"],
     }
     assert parse_qs(urlsplit(click_url).query) == {"r": ["anna.sig"], "s": ["2026-11-23"]}
+
+
+@pytest.mark.parametrize("esp", sorted(DIALECTS))
+@pytest.mark.usefixtures("hero")
+def test_merge_tags_contain_no_spaces(api: AdminApi, esp: str) -> None:
+    for field in (TOKEN_FIELD, "uniqid", "my_token", "Blanco_Send_Id"):
+        tag = DIALECTS[esp].merge_tag(field)
+        assert not any(character.isspace() for character in tag), (esp, field, tag)
+    answer = embed(api, esp)
+    for url in image_and_link(answer["html"]):
+        assert not any(character.isspace() for character in url), url

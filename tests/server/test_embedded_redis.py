@@ -48,3 +48,18 @@ def test_stop_is_idempotent(tmp_path: Path) -> None:
     server.stop()
     server.stop()
     assert not server.running
+
+
+def test_only_a_unix_socket_and_aof_without_snapshots(tmp_path: Path) -> None:
+    data = tmp_path / "redis"
+    with EmbeddedRedis(data) as server:
+        assert server.url.startswith("unix://")
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        settings = client.config_get("*")
+        client.close()
+    assert settings["port"] == "0"  # no TCP port
+    assert Path(settings["unixsocket"]).parent == data
+    assert settings["appendonly"] == "yes"
+    assert settings["appendfsync"] == "everysec"
+    assert settings["save"] == ""  # no RDB snapshots
+    assert not list(data.rglob("*.rdb"))

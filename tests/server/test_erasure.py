@@ -413,3 +413,7 @@ def test_erasure_steps_are_one_list_and_counted(services: Services, clock: FakeC
     assert record.keys_removed == 1 + 1  # the profile and the set member
     assert services.redis.smembers("blanco:test:members") == {"bram"}
     assert eraser.audit() == [record]
+
+
+def test_the_services_keep_about_the_newest_100_000_audit_entries(services: Services) -> None:
+    assert services.eraser.audit_max_length == 100_000

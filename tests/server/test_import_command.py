@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from server.cli.imports import Progress, cmd_import, run_import
+from server.cli.imports import Progress, cmd_import, file_format, run_import
 from server.cli.main import build_parser
 from server.cli.segment import aware_moment, cmd_segment, run_segment
 from server.services import Services
@@ -211,3 +211,32 @@ def test_segment_handler_uses_the_configured_redis(
     assert args.handler(args) == 0
     assert json.loads(capsys.readouterr().out)["lifecycle"] == {"prospect": 1}
     assert redis_client.smembers("blanco:rcp:{r:p01}:segments") == {"lifecycle:prospect"}
+
+
+def test_a_dash_reads_stdin(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = "".join(
+        json.dumps({"recipient_id": rid, "scores": {"m": 0.5}}) + "\n" for rid in ("anna", "bram")
+    )
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(body.encode())))
+    status, out, err = run(services, "scores", "-", "--format", "jsonl")
+    assert status == 0
+    assert json.loads(out)["stored"] == 2
+    assert "stored 2 of 2 rows" in err
+    assert set(services.recipients.get_scores("bram")) == {"m"}
+    csv_body = "recipient_id,m\ncarl,0.25\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(csv_body.encode())))
+    assert run(services, "scores", "-", "--format", "csv")[0] == 0
+    assert set(services.recipients.get_scores("carl")) == {"m"}
+    status, _, err = run(services, "scores", "-")  # no file name to tell the format by
+    assert status == 2
+    assert "--format jsonl or --format csv" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("rows.csv", "csv"), ("ROWS.CSV", "csv"), ("rows.jsonl", "jsonl"), ("rows.ndjson", "jsonl")],
+)
+def test_the_format_defaults_from_the_file_name(name: str, expected: str) -> None:
+    assert file_format(name, None) == expected
+    assert file_format(name, "csv") == "csv"
+    assert file_format("rows.txt", None) is None

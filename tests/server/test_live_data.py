@@ -11,6 +11,7 @@ import redis
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from models.measurement.event_stream import campaign_event_entries
 from models.storage import keys
 from server.services import Services
 from tests.factories import (
@@ -28,6 +29,7 @@ from tests.factories import (
     store_recipient,
     variant,
 )
+from tests.newsletter_fixtures import item, slot_url, store_newsletter, store_subscriber
 
 FEW = "#CC0000"
 MANY = "#00AA00"
@@ -324,3 +326,118 @@ def test_blocks_validate_live_settings(admin: AdminApi) -> None:
         ("/variants/0/when/live", "variants.0.when.live"),
         ("/variants/0/requires_live/0", "variants.0.requires_live.0"),
     ]
+
+
+# where live values are never seen
+
+
+def test_fallback_content_sees_no_live_values(
+    client: FlaskClient, ingest: AdminApi, services: Services
+) -> None:
+    reads_live = banner("{{ live.flights.seats_left }} seats", FALLBACK_BACKGROUND)
+    store_block(services, [], fallback={"content": reads_live, "target_url": FALLBACK_URL})
+    store_block(
+        services,
+        [],
+        block_id="plain",
+        fallback={"content": banner(" seats", FALLBACK_BACKGROUND), "target_url": FALLBACK_URL},
+    )
+    store_recipient(services, "anna")
+    before = open_image(client, services)
+    ingest.put("/live/flights", json=seats(12))
+    after = open_image(client, services)
+    assert after.headers["X-Blanco-Fallback"] == "no variant matched"
+    assert after.data == before.data  # the pushed 12 is not drawn
+    plain = client.get("/i/daily/plain.png", query_string={"r": services.signer.sign("anna")})
+    assert after.data == plain.data  # the live read rendered empty
+
+
+def test_live_html_sees_no_live_values(
+    client: FlaskClient, ingest: AdminApi, services: Services
+) -> None:
+    live_html = {"source": '<p class="seats">[{{ live.flights.seats_left }}]</p>'}
+    store_block(services, [{**variant("seats"), "html": live_html}])
+    store_newsletter(services, [item("a")], slots=1, blocks=["hero"])
+    store_recipient(services, "anna")
+    ingest.put("/live/flights", json=seats(12))
+    response = client.get("/v/daily", query_string={"r": services.signer.sign("anna")})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    # ``live`` is not defined for live HTML: the template cannot render, and the page shows
+    # the block's image (which may read fresh live values) instead
+    assert 'class="seats"' not in page
+    assert "/i/daily/hero.png?" in page
+
+
+def test_slot_ranking_sees_no_live_values(
+    client: FlaskClient, ingest: AdminApi, services: Services, redis_client: redis.Redis
+) -> None:
+    items = [
+        item("live-only", "a", priority=10.0, when={"live": "flights.seats_left", "gt": 0}),
+        item("everyone", "b", priority=1.0),
+    ]
+    store_newsletter(services, items, slots=2)
+    store_recipient(services, "anna", {"first_name": "Anna", "consent_email": True})
+    ingest.put("/live/flights", json=seats(12))
+    for slot in (1, 2):
+        assert client.get(slot_url(services, "anna", slot, "2026-11-23")).status_code == 200
+    shown = {
+        fields["block"]: fields["variant"]
+        for _, fields in campaign_event_entries(redis_client, "daily")
+        if fields["type"] == "open"
+    }
+    assert shown["slot-1"] == "everyone"
+    assert "live-only" not in shown.values()
+    assert ingest.get("/live/flights").get_json()["fresh"] is True  # ignored, not stale
+
+
+def test_audience_exports_see_no_live_values(
+    admin: AdminApi, ingest: AdminApi, services: Services
+) -> None:
+    store_newsletter(
+        services, [item("a")], slots=1, audience={"live": "flights.seats_left", "gt": 0}
+    )
+    store_subscriber(services, "anna")
+    ingest.put("/live/flights", json=seats(12))
+    response = admin.post("/campaigns/daily/sends", json={"format": "jsonl"})
+    assert response.status_code == 200
+    assert response.get_data(as_text=True).strip() == ""
+    counts = admin.get("/campaigns/daily/sends").get_json()["sends"][0]["counts"]
+    assert counts["audience"] == 0
+    assert counts["not_selected"] == 1
+
+
+def test_the_documented_limits_of_a_push(ingest: AdminApi) -> None:
+    def push(values: dict[str, Any], max_age: int = 600) -> TestResponse:
+        return ingest.put("/live/limits", json={"values": values, "max_age_seconds": max_age})
+
+    accepted: list[dict[str, Any]] = [
+        {f"v{n}": n for n in range(100)},  # 100 values
+        {"text": "x" * 500},  # a 500-character string
+        {"big": 2**53, "small": -(2**53)},
+        {f"v{n}": "x" * 400 for n in range(40)},  # about 16 KiB in all
+    ]
+    for values in accepted:
+        assert push(values).status_code == 200, list(values)[:3]
+    for max_age in (1, 30 * 24 * 3600):
+        assert push({"a": 1}, max_age).status_code == 200
+    refused: list[tuple[dict[str, Any], str]] = [
+        ({f"v{n}": n for n in range(101)}, "/values"),
+        ({"text": "x" * 501}, "/values/text"),
+        ({"big": 2**53 + 1}, "/values/big"),
+        ({"small": -(2**53) - 1}, "/values/small"),
+        ({f"v{n}": "x" * 400 for n in range(42)}, ""),  # over 16 KiB
+    ]
+    for values, pointer in refused:
+        assert [p for p, _ in error_pointers(push(values))] == [pointer], pointer
+    for max_age in (0, 30 * 24 * 3600 + 1):
+        assert [p for p, _ in error_pointers(push({"a": 1}, max_age))] == ["/max_age_seconds"]
+    assert ingest.get("/live/limits").get_json()["values"] == {"a": 1}  # refusals changed nothing
+
+
+def test_at_most_100_sources_then_a_conflict(ingest: AdminApi) -> None:
+    for n in range(100):
+        assert ingest.put(f"/live/s{n}", json=seats(n)).status_code == 200
+    problem(ingest.put("/live/one_more", json=seats(1)), 409)
+    assert ingest.put("/live/s0", json=seats(5)).status_code == 200  # replacing one is fine
+    assert ingest.get("/live/one_more").status_code == 404

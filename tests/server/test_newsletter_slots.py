@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
@@ -299,3 +300,18 @@ def test_block_opens_count_only_toward_recorded_sends(
         assert client.get(f"/i/daily/hero.png?r={token}&s={send}").status_code == 200
     sends = [f["send"] for _, f in campaign_event_entries(redis_client, "daily")]
     assert sends == [SEND, "", ""]
+
+
+def test_rankings_are_kept_for_the_last_32_sends_with_the_decision_ttl(
+    client: FlaskClient, services: Services, redis_client: redis.Redis, anna: str
+) -> None:
+    store_newsletter(services, ITEMS, slots=1)
+    first = dt.date(2026, 10, 1)
+    sends = [(first + dt.timedelta(days=n)).isoformat() for n in range(40)]
+    for send in sends:
+        assert client.get(slot_url(services, anna, 1, send)).status_code == 200
+        assert redis_client.hlen(keys.rankings(anna)) <= 32
+    kept = redis_client.hkeys(keys.rankings(anna))
+    assert sorted(field.rpartition("/")[2] for field in kept) == sends[-32:]
+    ttl = redis_client.ttl(keys.rankings(anna))
+    assert 0 < ttl <= services.settings.decision_ttl_seconds

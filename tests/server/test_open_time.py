@@ -310,3 +310,120 @@ def test_an_event_pushed_by_api_changes_the_very_next_open(
     assert corner_color(image(client, services, "anna").data) == hex_rgb("#AA00AA")
     clock.advance(days=8)  # the contact is no longer recent
     assert corner_color(image(client, services, "anna").data) == hex_rgb(FALLBACK_BACKGROUND)
+
+
+def test_a_paused_campaigns_click_goes_where_the_open_showed(
+    client: FlaskClient, targeted: Services
+) -> None:
+    from models.campaigns.specs import CampaignSpec
+
+    image(client, targeted, "anna")  # before the pause: the hot variant
+    targeted.campaigns.update_campaign(CampaignSpec(id="daily", status="paused"))
+    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/hot"
+    paused = image(client, targeted, "chloe")  # during the pause: the fallback
+    assert corner_color(paused.data) == hex_rgb(FALLBACK_BACKGROUND)
+    assert click(client, targeted, "chloe").headers["Location"] == FALLBACK_URL
+    never_opened = click(client, targeted, "eva")
+    assert never_opened.headers["Location"] == FALLBACK_URL
+
+
+def test_a_renderer_exception_leaves_the_click_on_the_decided_variant(
+    client: FlaskClient, services: Services
+) -> None:
+    store_block(services, [variant("boom", text="{{ 1 / 0 }}", background="#CC0000")])
+    store_recipient(services, "anna")
+    shown = image(client, services, "anna")
+    assert shown.headers["X-Blanco-Fallback"] == "render error"
+    assert click(client, services, "anna").headers["Location"] == "https://shop.example/boom"
+
+
+def test_filled_text_is_capped_at_blanco_max_text_length(make_app: Any) -> None:
+    words = " ".join(f"w{n:03d}" for n in range(60))  # 299 characters
+
+    def drawn(max_text_length: int, note: str) -> bytes:
+        app = make_app(max_text_length=max_text_length)
+        services: Services = app.extensions["blanco"]
+        store_block(services, [variant("note", text="{{ note }}")])
+        store_recipient(services, "anna", {"note": note})
+        response = image(app.test_client(), services, "anna")
+        assert "X-Blanco-Fallback" not in response.headers
+        return bytes(decode_image(response.data).tobytes())
+
+    assert drawn(60, words) == drawn(1000, words[:60])
+    assert drawn(60, words) != drawn(1000, words[:61])
+
+
+def test_a_head_click_redirects_and_counts_as_a_bot_click_without_a_decision(
+    client: FlaskClient, targeted: Services
+) -> None:
+    token = targeted.signer.sign("chloe")
+    response = client.head("/c/daily/hero", query_string={"r": token})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "https://shop.example/lapsed"
+    assert targeted.redis.hget(keys.decisions("chloe"), "daily/hero") is None
+    clicks = [
+        fields
+        for _, fields in campaign_event_entries(targeted.redis, "daily")
+        if fields["type"] == "click"
+    ]
+    assert [(c["variant"], c["kind"]) for c in clicks] == [("lapsed", "bot")]
+
+
+def test_a_deleted_blocks_old_clicks_still_go_where_the_open_showed(
+    client: FlaskClient, targeted: Services
+) -> None:
+    image(client, targeted, "anna")  # the hot variant, stored with its version
+    targeted.campaigns.delete_block("daily", "hero")
+    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/hot"
+    gone = image(client, targeted, "anna")
+    assert gone.status_code == 200
+    assert decode_image(gone.data).size == (1, 1)  # no block: the last-resort image
+    # a recipient who never opened it has nothing to follow: the neutral page
+    assert click(client, targeted, "eva").headers["Location"] == "http://blanco.test/gone"
+
+
+def test_client_classes_read_more_headers_than_the_user_agent(
+    client: FlaskClient, services: Services
+) -> None:
+    webview = (
+        "Mozilla/5.0 (Linux; Android 14; SM-S921B Build/UP1A.231005.007; wv) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Version/4.0 Chrome/124.0.6367.82 Mobile Safari/537.36"
+    )
+    samsung = variant("samsung", {"client": ["samsung_mail"]}, background="#CC0000")
+    store_block(services, [samsung])
+    store_recipient(services, "anna")
+    token = services.signer.sign("anna")
+    same_agent = {"User-Agent": webview}
+    by_app = {**same_agent, "X-Requested-With": "com.samsung.android.email.provider"}
+    shown = client.get("/i/daily/hero.png", query_string={"r": token}, headers=by_app)
+    assert corner_color(shown.data) == hex_rgb("#CC0000")
+    other = client.get("/i/daily/hero.png", query_string={"r": token}, headers=same_agent)
+    assert corner_color(other.data) == hex_rgb(FALLBACK_BACKGROUND)
+    stored = services.redis.hget(keys.decisions("anna"), "daily/hero")
+    assert stored is not None
+    assert "com.samsung" not in stored  # the verdict is kept, not the request
+
+
+def test_an_unnamed_agent_from_apples_ranges_is_apple_mpp(make_app: Any, tmp_path: Any) -> None:
+    ranges = tmp_path / "egress-ip-ranges.csv"
+    ranges.write_text("172.224.224.0/27,GB,GB-EN,London,\n", encoding="utf-8")
+    app = make_app(apple_mpp_ranges_file=ranges)
+    services: Services = app.extensions["blanco"]
+    store_block(services, [variant("mpp", {"client": ["apple_mpp"]}, background="#CC0000")])
+    store_recipient(services, "anna")
+    client = app.test_client()
+    query = {"r": services.signer.sign("anna")}
+    headers = {"User-Agent": "SomeFetcher/1.0"}
+    inside = client.get(
+        "/i/daily/hero.png", query_string=query, headers=headers,
+        environ_base={"REMOTE_ADDR": "172.224.224.5"},
+    )  # fmt: skip
+    assert corner_color(inside.data) == hex_rgb("#CC0000")
+    outside = client.get(
+        "/i/daily/hero.png", query_string=query, headers=headers,
+        environ_base={"REMOTE_ADDR": "172.224.225.5"},
+    )  # fmt: skip
+    assert corner_color(outside.data) == hex_rgb(FALLBACK_BACKGROUND)
+    stored = services.redis.hget(keys.decisions("anna"), "daily/hero")
+    assert stored is not None
+    assert "172.224" not in stored  # the address is never kept

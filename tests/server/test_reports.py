@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections import Counter
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
+from models.measurement import stats
 from models.measurement.event_stream import campaign_event_entries
 from models.storage import keys
 from server.services import Services
@@ -215,3 +218,67 @@ def test_every_counter_key_expires(client: FlaskClient, services: Services) -> N
     for key in counter_keys:
         if ":events" not in key:  # the event streams are trimmed by length, not time
             assert services.redis.ttl(key) > 0, key
+
+
+def test_the_bandits_counters_are_read_again_every_5_s_per_worker(
+    app: Any, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    totals = app.extensions["blanco.open"].engine.totals
+    assert isinstance(totals, stats.CachedTotals)
+    assert totals.seconds == 5.0
+    now = [1000.0]
+    monkeypatch.setattr("models.measurement.stats.time.monotonic", lambda: now[0])
+    key = keys.stats_totals("daily", 0)
+    services.redis.hset(key, mapping={"hero|a|open": 10, "hero|a|click": 1})
+    assert totals("daily", "hero") == {"a": (10, 1)}
+    services.redis.hset(key, mapping={"hero|a|open": 20, "hero|a|click": 5})
+    now[0] += 4.9
+    assert totals("daily", "hero") == {"a": (10, 1)}  # held for 5 s
+    now[0] += 0.1
+    assert totals("daily", "hero") == {"a": (10, 1)}  # answered while read again behind
+    for _ in range(200):  # the background read lands
+        if totals("daily", "hero") == {"a": (20, 5)}:
+            break
+        threading.Event().wait(0.01)
+    assert totals("daily", "hero") == {"a": (20, 5)}
+
+
+def test_a_pilot_shows_the_targeted_content_to_its_share_and_rolls_out_as_it_grows(
+    client: FlaskClient, services: Services
+) -> None:
+    recipients = [f"r{index}" for index in range(80)]
+    for rid in recipients:
+        store_recipient(services, rid)
+
+    def shown(pilot: float) -> dict[str, str]:
+        store_block(
+            services,
+            [variant("hot", background="#CC0000")],
+            experiment={"holdout": 0.2, "pilot": pilot},
+        )
+        answers: dict[str, str] = {}
+        for rid in recipients:
+            response = open_image(client, services, rid, IOS_MAIL)
+            reason = response.headers.get("X-Blanco-Fallback", "hot")
+            if reason == "hot":
+                assert corner_color(response.data) == hex_rgb("#CC0000")
+            else:
+                assert corner_color(response.data) == hex_rgb(FALLBACK_BACKGROUND)
+            answers[rid] = reason
+        return answers
+
+    small = shown(0.25)
+    held = {rid for rid, reason in small.items() if reason == "holdout"}
+    rest = [rid for rid in recipients if rid not in held]
+    piloted = {rid for rid in rest if small[rid] == "hot"}
+    assert 4 <= len(held) <= 28
+    assert set(small.values()) == {"holdout", "outside the pilot", "hot"}
+    assert 0.1 * len(rest) <= len(piloted) <= 0.45 * len(rest)
+
+    larger = shown(0.75)
+    assert {rid for rid, reason in larger.items() if reason == "holdout"} == held
+    rolled_out = {rid for rid in rest if larger[rid] == "hot"}
+    assert piloted < rolled_out  # raising the share keeps everyone who had it
+    assert 0.55 * len(rest) <= len(rolled_out) <= 0.9 * len(rest)
+    full = shown(1.0)
+    assert {rid for rid in rest if full[rid] == "hot"} == set(rest)

@@ -122,3 +122,19 @@ def test_the_web_view_takes_an_allowed_key_with_restricted_content(
     page = client.get("/v/daily?k=bram&s=2026-11-23").get_data(as_text=True)
     assert "k=bram" not in page
     assert not redis_client.exists(keys.rankings("bram"))
+
+
+@pytest.mark.usefixtures("gold")
+def test_a_genuine_token_wins_over_a_key(client: FlaskClient, services: Services) -> None:
+    allow_keys(services)
+    store_recipient(services, "bram", {"first_name": "Bram", "tier": "silver"})
+    token = services.signer.sign("anna")
+    both = client.get(f"/i/daily/hero.png?r={token}&k=bram")
+    alone = client.get(f"/i/daily/hero.png?r={token}")
+    assert corner_color(both.data) == hex_rgb(GOLD)  # Anna's, not Bram's
+    assert both.data == alone.data  # drawn with her name: the signed, full content
+    assert client.get(f"/c/daily/hero?r={token}&k=bram").location == "https://shop.example/gold"
+    # a bad token does not win: the key is used, with restricted content
+    by_key = client.get("/i/daily/hero.png?r=anna.forged&k=anna")
+    assert corner_color(by_key.data) == hex_rgb(GOLD)
+    assert by_key.data != alone.data

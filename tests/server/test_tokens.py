@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
+import re
+
 import pytest
 
+from server import tokens
 from server.tokens import TokenSigner
 
 KEY_A = "a" * 40
@@ -35,3 +40,14 @@ def test_rotation_accepts_every_configured_key() -> None:
 def test_refuses_ids_that_do_not_fit_a_url() -> None:
     with pytest.raises(ValueError, match="invalid recipient id"):
         TokenSigner([KEY_A]).sign("anna smith")
+
+
+def test_the_signature_is_hmac_sha256_truncated_to_128_bits_in_unpadded_base64url() -> None:
+    token = TokenSigner([KEY_A]).sign("anna@example.com")
+    recipient, _, signature = token.rpartition(".")
+    assert recipient == "anna@example.com"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", signature)  # base64url, no '=' padding
+    raw = base64.urlsafe_b64decode(signature + "==")
+    assert len(raw) * 8 == 128
+    full = hmac.digest(KEY_A.encode(), tokens._DOMAIN + recipient.encode(), "sha256")
+    assert raw == full[:16]

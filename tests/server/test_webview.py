@@ -9,6 +9,7 @@ import re
 import redis
 from flask.testing import FlaskClient
 
+from models.measurement.event_stream import campaign_event_entries
 from models.storage import keys
 from server.services import Services
 from tests.factories import FALLBACK_URL, store_block, store_recipient, variant
@@ -139,3 +140,21 @@ def test_the_page_survives_a_broken_stored_ranking_and_a_bad_send(
     assert response.status_code == 200
     assert "a b" not in response.get_data(as_text=True)
     assert '/i/daily/hero.png?dpr=2"' in response.get_data(as_text=True)
+
+
+def test_the_page_records_an_open_of_its_live_block_and_of_each_slot(
+    client: FlaskClient, services: Services, redis_client: redis.Redis
+) -> None:
+    setup(services)
+    web_view(client, services, "anna")
+    opens = {
+        fields["block"]: fields["variant"]
+        for _, fields in campaign_event_entries(redis_client, "daily")
+        if fields["type"] == "open"
+    }
+    assert opens == {
+        "hero": "hello",
+        "slot-1": "crete",
+        "slot-2": "lisbon",
+        "slot-3": "alps",
+    }

@@ -16,6 +16,7 @@ from models.storage.clients import (
     redact,
 )
 from server.config import ConfigError, load_settings
+from server.services import redis_clients
 
 SECRET = "pa55-word-x7"
 
@@ -123,3 +124,41 @@ def test_a_password_with_a_slash_is_never_shown(url: str) -> None:
     with pytest.raises(RedisUrlError) as refused:
         parse_redis_url(url)
     assert "cd+ef" not in str(refused.value)
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "unix:///nowhere/redis.sock?db=2"])
+def test_every_client_takes_the_timeout_for_socket_and_connect(url: str) -> None:
+    settings = load_settings(
+        {"redis_url": url, "signing_keys": "k" * 40, "redis_timeout_seconds": 0.37}, environ={}
+    )
+    text, raw, open_path = redis_clients(settings)  # builds clients; connects to nothing
+    for client, decodes in ((text, True), (raw, False), (open_path, True)):
+        options = client.connection_pool.connection_kwargs
+        assert options["socket_timeout"] == 0.37
+        assert options["socket_connect_timeout"] == 0.37
+        assert options["decode_responses"] is decodes
+
+
+def test_sentinel_urls_authenticate_data_nodes_and_sentinels_apart() -> None:
+    url = "redis+sentinel://app:data-pw@s1:26379,s2:26380/blanco/3?sentinel_password=sentinel-pw"
+    client = connect(parse_redis_url(url), decode=True, timeout=0.4)  # connects to nothing yet
+    pool = client.connection_pool
+    assert pool.service_name == "blanco"
+    assert pool.connection_kwargs["username"] == "app"
+    assert pool.connection_kwargs["password"] == "data-pw"
+    assert pool.connection_kwargs["db"] == 3
+    sentinels = pool.sentinel_manager.sentinels
+    assert [
+        (s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+        for s in sentinels
+    ] == [("s1", 26379), ("s2", 26380)]
+    for sentinel in sentinels:
+        options = sentinel.connection_pool.connection_kwargs
+        assert options["password"] == "sentinel-pw"
+        assert options["socket_timeout"] == 0.4
+        assert options["socket_connect_timeout"] == 0.4
+    without = connect(
+        parse_redis_url("redis+sentinel://:data-pw@s1:26379/blanco"), decode=True, timeout=0.4
+    )
+    for sentinel in without.connection_pool.sentinel_manager.sentinels:
+        assert sentinel.connection_pool.connection_kwargs.get("password") is None

@@ -5,6 +5,6 @@ from __future__ import annotations
 import base64
 
 TRANSPARENT_PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNgYGBgAAAABQABeqhXUAAAAABJRU5ErkJggg=="
 )
-"""A valid 1×1 transparent PNG."""
+"""A valid 1×1 PNG whose one pixel is fully transparent (RGBA 0, 0, 0, 0)."""

@@ -214,6 +214,5 @@ def test_a_fallback_that_cannot_be_drawn_answers_one_pixel(
         assert response.headers["X-Blanco-Fallback"] == "last resort"
         pixel = decode_image(response.data)
         assert pixel.size == (1, 1)
-        # docs/renderers.md: one half-transparent pixel (renderers/fallback.py), not a fully
-        # transparent one; the test pins what is served so that the doc stays true
-        assert pixel.convert("RGBA").getpixel((0, 0)) == (0, 0, 255, 127)
+        # docs/renderers.md: one fully transparent pixel, so nothing shows in the email
+        assert pixel.convert("RGBA").getpixel((0, 0)) == (0, 0, 0, 0)

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+
 from models.decision import Decision, decision_field
 from models.newsletter.slot_ranking import SlotRanking
 from models.recipients.recipient_reads import RecipientData, queue_recipient_reads
@@ -65,6 +67,20 @@ NOBODY = RecipientRead()
 """The read of an open without a (usable) recipient: nothing known."""
 
 
+def _read_despite_refused_marks(batch: Batch, marks: tuple[int, ...]) -> list[Any]:
+    """The batch's replies; raises the first failure, except where Redis refused only the
+    click mark's writes (a full Redis, ``OOM``): the click still follows what the open showed,
+    it just cannot be compared with the recipient's other clicks of the minute."""
+    replies = batch.execute(raising=False)
+    for position, reply in enumerate(replies):
+        if isinstance(reply, BaseException):
+            refused_mark = position in marks and isinstance(reply, redis.ResponseError)
+            if not refused_mark:
+                raise reply
+            replies[position] = None
+    return replies
+
+
 def read_recipient(
     client: Any,
     recipient_id: str,
@@ -90,15 +106,16 @@ def read_recipient(
     if ranking_field is not None:
         ranking = batch.hget(keys.rankings(recipient_id), ranking_field)
         held = batch.hlen(keys.rankings(recipient_id))
+    marks: tuple[int, ...] = ()
     if click is not None:
         clicks = keys.recent_clicks(recipient_id)
-        batch.zremrangebyscore(clicks, "-inf", click.at - CLICKS_KEPT_SECONDS)
+        trimmed = batch.zremrangebyscore(clicks, "-inf", click.at - CLICKS_KEPT_SECONDS)
         recent = batch.zrangebyscore(
             clicks, click.at - CLICKS_KEPT_SECONDS, "+inf", withscores=True
         )
-        batch.zadd(clicks, {click.scope + click.link: click.at})
-        batch.expire(clicks, CLICKS_KEPT_SECONDS * 2)
-    replies = batch.execute()
+        marked = batch.zadd(clicks, {click.scope + click.link: click.at})
+        marks = (trimmed, marked, batch.expire(clicks, CLICKS_KEPT_SECONDS * 2))
+    replies = _read_despite_refused_marks(batch, marks)
     if erased.erased(replies):
         if click is not None:  # keep nothing of an erased recipient, not even this click
             forget = Batch(client, guard=guard)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from models.campaigns.specs import Block, Campaign
@@ -63,6 +63,15 @@ def changed(previous: Decision | None, decision: Decision) -> bool:
         return True
     same = (previous.variant_id, previous.version, previous.client, previous.holdout)
     return same != (decision.variant_id, decision.version, decision.client, decision.holdout)
+
+
+def what_was_shown(decision: Decision, answer: ImageAnswer) -> Decision:
+    """The decision as the image showed it: a variant whose render failed (or whose content
+    was unavailable) was shown as the fallback, so its click and its count follow the
+    fallback too."""
+    if decision.variant_id is None or answer.fallback_reason is None:
+        return decision
+    return replace(decision, variant_id=None, reason=answer.fallback_reason)
 
 
 def failure_reason(error: BaseException) -> str:
@@ -365,16 +374,17 @@ class OpenCore:
                 return LAST_RESORT
             decided = self.decide(opened, client, now)
             answer = self.draw(decided, opened.visitor, opened.snapshot, now, options)
+            shown = what_was_shown(decided.decision, answer)
             recipient_id = opened.visitor.recipient_id
             if record and recipient_id is not None:
                 send = self.recorded_send(campaign_id, send_id)
                 self.record(
                     recipient_id,
-                    decided.decision,
+                    shown,
                     "open",
                     client.client,
                     client.open_kind,
-                    store_decision=changed(opened.previous, decided.decision),
+                    store_decision=changed(opened.previous, shown),
                     send=send.id if send else None,
                 )
             return answer

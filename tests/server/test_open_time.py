@@ -327,14 +327,20 @@ def test_a_paused_campaigns_click_goes_where_the_open_showed(
     assert never_opened.headers["Location"] == FALLBACK_URL
 
 
-def test_a_renderer_exception_leaves_the_click_on_the_decided_variant(
+def test_a_variant_whose_render_fails_sends_its_click_where_the_fallback_goes(
     client: FlaskClient, services: Services
 ) -> None:
     store_block(services, [variant("boom", text="{{ 1 / 0 }}", background="#CC0000")])
     store_recipient(services, "anna")
     shown = image(client, services, "anna")
     assert shown.headers["X-Blanco-Fallback"] == "render error"
-    assert click(client, services, "anna").headers["Location"] == "https://shop.example/boom"
+    assert click(client, services, "anna").headers["Location"] == FALLBACK_URL
+    opens = [
+        fields["variant"]
+        for _, fields in campaign_event_entries(services.redis, "daily")
+        if fields["type"] == "open"
+    ]
+    assert opens == ["_fallback"]  # counted as the fallback it showed
 
 
 def test_filled_text_is_capped_at_blanco_max_text_length(make_app: Any) -> None:

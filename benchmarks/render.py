@@ -1,6 +1,6 @@
 """Section 2: a cold personalised 600×200 banner render in-process, against a naive render.
 
-The naive baseline is what DESIGN.md's "naive 6 ms" stands for: the same text drawn with a font
+The naive baseline (docs/design.md): the same text drawn with a font
 loaded from disk for every request, saved as PNG level 9. It draws exactly the text, sizes and
 positions Blanco's layout picks (worked out untimed), so both sides draw the same pixels and
 the comparison is of fonts, drawing and encoding, not of layout.

@@ -1,0 +1,181 @@
+"""The report of ``benchmarks.burst``: the stages, the checks, memory and the sizing."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from benchmarks.burst_wrk import WrkRun
+from benchmarks.harness import ms, paragraph, quotient, table
+
+P99_LIMIT = 0.050
+IMAGES_PER_OPEN = 4
+BURST_REQUESTS_PER_MILLION = 2_000_000
+"""Apple MPP's prefetch of a 1M send: half the emails × four images (DESIGN.md's 10:00 burst)."""
+BURST_SECONDS = 15 * 60
+BOX_CORES = 2
+CPU_TARGET = 0.7
+"""Share of a box's cores (or of Redis's one thread) a sizing plans to use at the burst's peak."""
+MEMORY_HEADROOM = 1.5
+"""Redis memory planned per byte measured: fragmentation, a fork's copy-on-write while it
+rewrites the AOF, and per-recipient state that grows over days (see the assumptions)."""
+SEND_SIZES = (1_000_000, 10_000_000)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One wrk run of a slice of the send."""
+
+    label: str
+    run: WrkRun
+    cache: Mapping[str, float]
+    """Render cache lookups during the stage: hit_local, hit_redis, miss."""
+
+    @property
+    def problems(self) -> int:
+        """Answers that were not 200, or were a fallback, plus socket errors."""
+        return self.run.non200 + self.run.fallbacks + self.run.socket_errors
+
+    @property
+    def cpu_per_request(self) -> float:
+        """Server + Redis CPU seconds per answer."""
+        return quotient(self.run.server_cpu + self.run.redis_cpu, self.run.answers)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Redis ``used_memory`` (bytes) around the run."""
+
+    before: int
+    loaded: int
+    after: int
+    recipients: int
+
+    @property
+    def stored_per_recipient(self) -> float:
+        """Profile + scores per recipient."""
+        return quotient(self.loaded - self.before, self.recipients)
+
+    @property
+    def send_per_recipient(self) -> float:
+        """What the export and the opens added per recipient (send membership, decisions,
+        slot rankings, events, counters)."""
+        return quotient(self.after - self.loaded, self.recipients)
+
+    @property
+    def total_per_recipient(self) -> float:
+        """Both."""
+        return quotient(self.after - self.before, self.recipients)
+
+
+def stage_rows(stages: Sequence[Stage]) -> list[list[str]]:
+    """One table row per stage."""
+    rows = []
+    for stage in stages:
+        run = stage.run
+        lookups = sum(stage.cache.values())
+        rows.append(
+            [
+                stage.label,
+                str(run.connections),
+                f"{run.answers:,}",
+                f"{run.rate:,.0f}",
+                f"{run.rate / IMAGES_PER_OPEN:,.0f}",
+                ms(run.p50),
+                ms(run.p99),
+                ms(run.max),
+                f"{stage.run.server_cpu / run.answers * 1e6:,.0f}" if run.answers else "n/a",
+                f"{stage.run.redis_cpu / run.answers * 1e6:,.0f}" if run.answers else "n/a",
+                f"{quotient(stage.cache.get('miss', 0), lookups):.1%}",
+                f"{quotient(run.wrk_cpu, run.elapsed):.0%}",
+                str(stage.problems),
+            ]
+        )
+    return rows
+
+
+STAGE_HEADERS = [
+    "stage",
+    "conns",
+    "answers",
+    "req/s",
+    "opens/s",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "server µs/req",
+    "Redis µs/req",
+    "renders",
+    "wrk CPU",
+    "problems",
+]
+
+
+def sustained(stages: Sequence[Stage]) -> Stage | None:
+    """The measured stage with the highest rate whose p99 stayed under 50 ms, with no problem
+    (the warm-up, which starts on empty caches, excluded)."""
+    kept = [
+        s
+        for s in stages
+        if not s.label.startswith("warm-up") and s.run.p99 < P99_LIMIT and not s.problems
+    ]
+    return max(kept, key=lambda s: s.run.rate, default=None)
+
+
+def sizing_lines(best: Stage | None, memory: Memory) -> list[str]:
+    """How many 2-core boxes and how much Redis memory 1M and 10M daily sends need."""
+    lines = [
+        paragraph(
+            f"Assumptions: the burst is Apple MPP's prefetch, {BURST_REQUESTS_PER_MILLION:,} image "
+            f"requests per 1,000,000 emails within {BURST_SECONDS // 60} minutes, spread evenly "
+            "(a real burst peaks higher at its start: add boxes for that). (a) boxes at the "
+            "sustained rate measured here, where wrk and Redis shared the box's 2 cores with "
+            f"gunicorn (conservative); (b) web boxes by gunicorn's CPU per request at "
+            f"{CPU_TARGET:.0%} of 2 cores, and Redis primaries by Redis's CPU per request at "
+            f"{CPU_TARGET:.0%} of its one thread. Redis memory: every recipient stored (profile"
+            " + scores) and opened once (one day's send state), measured per recipient, times "
+            f"{MEMORY_HEADROOM} for fragmentation, the AOF rewrite's fork and state that grows "
+            "over days (a slot ranking per send opened, up to 32; decisions kept 60 days)."
+        )
+    ]
+    if best is None:
+        lines.append("  sizing: no stage kept p99 < 50 ms without problems; no box count.")
+    for emails in SEND_SIZES:
+        need = BURST_REQUESTS_PER_MILLION * emails / 1_000_000 / BURST_SECONDS
+        memory_gb = emails * memory.total_per_recipient * MEMORY_HEADROOM / 1e9
+        if best is not None:
+            run = best.run
+            measured = math.ceil(need / run.rate)
+            web = math.ceil(need * run.server_cpu / run.answers / (BOX_CORES * CPU_TARGET))
+            primaries = math.ceil(need * run.redis_cpu / run.answers / CPU_TARGET)
+            boxes = (
+                f"(a) {measured} box{'es' if measured != 1 else ''} at {run.rate:,.0f} req/s each;"
+                f" (b) {web} web box{'es' if web != 1 else ''} + {primaries} Redis "
+                f"primar{'ies' if primaries != 1 else 'y'}"
+            )
+        else:
+            boxes = "boxes: not measured"
+        lines.append(
+            f"  sizing: {emails:,} emails: burst {need:,.0f} req/s; {boxes}; Redis memory "
+            f"{memory_gb:,.1f} GB ({emails * memory.total_per_recipient / 1e9:,.2f} GB measured"
+            f" × {MEMORY_HEADROOM})"
+        )
+    return lines
+
+
+def memory_lines(memory: Memory) -> list[str]:
+    """Redis memory per recipient."""
+    return [
+        f"  Redis used_memory: {memory.before / 1e6:,.1f} MB before the recipients, "
+        f"{memory.loaded / 1e6:,.1f} MB after loading {memory.recipients:,}, "
+        f"{memory.after / 1e6:,.1f} MB after the export and the burst",
+        f"  per recipient: {memory.stored_per_recipient:,.0f} B stored (profile + scores), "
+        f"{memory.send_per_recipient:,.0f} B of send state (export + opens), "
+        f"{memory.total_per_recipient:,.0f} B in all",
+    ]
+
+
+def stages_table(stages: Sequence[Stage]) -> str:
+    """The stages as a table."""
+    return table(STAGE_HEADERS, stage_rows(stages))

@@ -45,6 +45,7 @@ from benchmarks.burst_report import (
     P99_LIMIT,
     Memory,
     Stage,
+    breakdown_lines,
     memory_lines,
     sizing_lines,
     stages_table,
@@ -313,6 +314,8 @@ def report(
     else:
         answered = sum(s.run.answers for s in stages)
         print(f"  checks: all {answered:,} answers 200, no fallback; the server counted none")
+    for line in breakdown_lines(deltas):
+        print(line)
     lookups = {
         k: sum(s.cache.get(k, 0.0) for s in stages) for k in ("hit_local", "hit_redis", "miss")
     }

@@ -176,6 +176,30 @@ def memory_lines(memory: Memory) -> list[str]:
     ]
 
 
+def breakdown_lines(deltas: Mapping[str, float]) -> list[str]:
+    """Where the server's time went, from its own metrics over the whole burst: answers and
+    mean answer time per route, renders and mean render time per block type."""
+    lines = []
+    for family, what in (
+        ("blanco_http_request_duration_seconds", "route"),
+        ("blanco_render_seconds", "block_type"),
+    ):
+        parts = []
+        for key, count in sorted(deltas.items()):
+            if not key.startswith(f"{family}_count{{") or not count:
+                continue
+            label = key[key.index("{") :]
+            total = deltas.get(f"{family}_sum{label}", math.nan)
+            name = label.strip("{}").partition(f"{what}=")[2].split(",")[0]
+            if name == "/metrics":
+                continue  # the benchmark's own scrapes
+            parts.append(f"{name} {count:,.0f} × {ms(total / count)} ms")
+        if parts:
+            heading = "answers by route" if what == "route" else "renders by block type"
+            lines.append(f"  {heading} (server-side mean): " + "; ".join(parts))
+    return lines
+
+
 def stages_table(stages: Sequence[Stage]) -> str:
     """The stages as a table."""
     return table(STAGE_HEADERS, stage_rows(stages))

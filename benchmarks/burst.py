@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import http.client
 import math
+import os
 import random
 import resource
 import tempfile
@@ -166,6 +167,25 @@ def slices(requests: list[Request], options: BurstOptions) -> list[tuple[str, in
     return stages
 
 
+def gunicorn_worker_cpu(port: int) -> dict[int, float]:
+    """CPU seconds so far of each gunicorn worker serving ``port`` (the processes whose
+    environment binds it, less the master, whose parent is not one of them), from /proc."""
+    marker = f"BLANCO_BIND={HOST}:{port}".encode()
+    found: dict[int, tuple[int, float]] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        found[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    return {pid: cpu for pid, (parent, cpu) in found.items() if parent in found}
+
+
 def children_cpu() -> float:
     """CPU seconds of this process's reaped children (wrk)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -188,6 +208,7 @@ def drive(
         path = workdir / f"stage{index}.txt"
         write_requests(path, part)
         before = scrape(server.port)
+        workers = gunicorn_worker_cpu(server.port)
         cpu, redis_cpu, wrk_cpu = (
             server.cpu_seconds(),
             redis_cpu_seconds(redis_client),
@@ -200,13 +221,18 @@ def drive(
             redis_cpu=redis_cpu_seconds(redis_client) - redis_cpu,
             wrk_cpu=children_cpu() - wrk_cpu,
         )
+        workers_after = gunicorn_worker_cpu(server.port)
+        split = sorted(
+            (cpu_now - workers.get(pid, 0.0) for pid, cpu_now in workers_after.items()),
+            reverse=True,
+        )
         after = scrape(server.port)
         delta = difference(after, before)
         cache = {
             result: delta.get(f"blanco_render_cache_total{{result={result}}}", 0.0)
             for result in ("hit_local", "hit_redis", "miss")
         }
-        stages.append(Stage(label, run, cache))
+        stages.append(Stage(label, run, cache, tuple(split)))
         progress(
             f"{label}: {run.answers:,} answers at {connections} connections, "
             f"{run.rate:,.0f} req/s, p99 {ms(run.p99)} ms (load average {load_average()})"

@@ -31,6 +31,8 @@ class Stage:
     run: WrkRun
     cache: Mapping[str, float]
     """Render cache lookups during the stage: hit_local, hit_redis, miss."""
+    workers: tuple[float, ...] = ()
+    """CPU seconds of each gunicorn worker during the stage, busiest first."""
 
     @property
     def problems(self) -> int:
@@ -89,6 +91,7 @@ def stage_rows(stages: Sequence[Stage]) -> list[list[str]]:
                 f"{stage.run.redis_cpu / run.answers * 1e6:,.0f}" if run.answers else "n/a",
                 f"{quotient(stage.cache.get('miss', 0), lookups):.1%}",
                 f"{quotient(run.wrk_cpu, run.elapsed):.0%}",
+                "/".join(f"{quotient(w, sum(stage.workers)):.0%}" for w in stage.workers),
                 str(stage.problems),
             ]
         )
@@ -108,6 +111,7 @@ STAGE_HEADERS = [
     "Redis µs/req",
     "renders",
     "wrk CPU",
+    "worker split",
     "problems",
 ]
 

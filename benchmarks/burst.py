@@ -52,7 +52,14 @@ from benchmarks.burst_report import (
     stages_table,
     sustained,
 )
-from benchmarks.burst_setup import Audience, export_send, store_audience, tcp_redis, used_memory
+from benchmarks.burst_setup import (
+    Audience,
+    export_send,
+    store_audience,
+    stream_usage,
+    tcp_redis,
+    used_memory,
+)
 from benchmarks.burst_wrk import ensure_wrk, run_wrk, write_requests
 from benchmarks.harness import (
     environment,
@@ -71,7 +78,7 @@ from benchmarks.http_load import (
     gunicorn_env,
 )
 from server.config import load_settings
-from server.demo.data import load_demo
+from server.demo.data import CAMPAIGN_ID, load_demo
 from server.services import Services, build_services
 
 SIGNING_KEY = "burst-signing-key-0123456789abcdef-0123456789"
@@ -99,8 +106,8 @@ def parse_args(argv: Sequence[str] | None) -> BurstOptions:
     )
     parser.add_argument(
         "--connections",
-        default="8,16,32",
-        help="wrk connection counts, one stage each, comma-separated (8,16,32)",
+        default="4,8,16,32",
+        help="wrk connection counts, one stage each, comma-separated (4,8,16,32)",
     )
     parser.add_argument("--unique-names", action="store_true", help="every first name distinct")
     parser.add_argument(
@@ -301,7 +308,16 @@ def run_burst(
     env = gunicorn_env(redis_url, SIGNING_KEY, port, workdir / "gunicorn", http)
     with GunicornProcess(env, port, workdir / "gunicorn.log", http.start_timeout) as server:
         stages, deltas = drive(server, services.redis, workdir, requests, options)
-    memory = Memory(memory_before, memory_loaded, used_memory(services.redis), count)
+    streams = stream_usage(services.redis, CAMPAIGN_ID)
+    memory = Memory(
+        memory_before,
+        memory_loaded,
+        used_memory(services.redis),
+        count,
+        streams.bytes,
+        streams.events,
+        services.settings.event_stream_max_length,
+    )
     report(options, send.send_id, len(send.recipients), requests, stages, deltas, memory, http)
 
 

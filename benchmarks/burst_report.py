@@ -53,6 +53,10 @@ class Memory:
     loaded: int
     after: int
     recipients: int
+    stream_bytes: int
+    stream_events: int
+    stream_cap: int
+    """About how many events a campaign's streams keep (``BLANCO_EVENT_STREAM_MAX_LENGTH``)."""
 
     @property
     def stored_per_recipient(self) -> float:
@@ -69,6 +73,14 @@ class Memory:
     def total_per_recipient(self) -> float:
         """Both."""
         return quotient(self.after - self.before, self.recipients)
+
+    def for_emails(self, emails: int) -> float:
+        """Bytes for a send of ``emails``: everything but the event streams grows with the
+        recipients; the streams with the events, up to their cap."""
+        streamless = (self.after - self.before - self.stream_bytes) / self.recipients
+        per_event = quotient(self.stream_bytes, self.stream_events)
+        events = min(emails * self.stream_events / self.recipients, self.stream_cap)
+        return emails * streamless + events * (0.0 if math.isnan(per_event) else per_event)
 
 
 def stage_rows(stages: Sequence[Stage]) -> list[list[str]]:
@@ -138,7 +150,8 @@ def sizing_lines(best: Stage | None, memory: Memory) -> list[str]:
             f"gunicorn (conservative); (b) web boxes by gunicorn's CPU per request at "
             f"{CPU_TARGET:.0%} of 2 cores, and Redis primaries by Redis's CPU per request at "
             f"{CPU_TARGET:.0%} of its one thread. Redis memory: every recipient stored (profile"
-            " + scores) and opened once (one day's send state), measured per recipient, times "
+            " + scores) and opened once (one day's send state), measured per recipient, the event "
+            "streams at most their cap, times "
             f"{MEMORY_HEADROOM} for fragmentation, the AOF rewrite's fork and state that grows "
             "over days (a slot ranking per send opened, up to 32; decisions kept 60 days)."
         )
@@ -147,7 +160,8 @@ def sizing_lines(best: Stage | None, memory: Memory) -> list[str]:
         lines.append("  sizing: no stage kept p99 < 50 ms without problems; no box count.")
     for emails in SEND_SIZES:
         need = BURST_REQUESTS_PER_MILLION * emails / 1_000_000 / BURST_SECONDS
-        memory_gb = emails * memory.total_per_recipient * MEMORY_HEADROOM / 1e9
+        measured_gb = memory.for_emails(emails) / 1e9
+        memory_gb = measured_gb * MEMORY_HEADROOM
         if best is not None:
             run = best.run
             measured = math.ceil(need / run.rate)
@@ -162,8 +176,8 @@ def sizing_lines(best: Stage | None, memory: Memory) -> list[str]:
             boxes = "boxes: not measured"
         lines.append(
             f"  sizing: {emails:,} emails: burst {need:,.0f} req/s; {boxes}; Redis memory "
-            f"{memory_gb:,.1f} GB ({emails * memory.total_per_recipient / 1e9:,.2f} GB measured"
-            f" × {MEMORY_HEADROOM})"
+            f"{memory_gb:,.1f} GB ({measured_gb:,.2f} GB from the per-recipient figures, "
+            f"streams capped, × {MEMORY_HEADROOM})"
         )
     return lines
 
@@ -176,7 +190,10 @@ def memory_lines(memory: Memory) -> list[str]:
         f"{memory.after / 1e6:,.1f} MB after the export and the burst",
         f"  per recipient: {memory.stored_per_recipient:,.0f} B stored (profile + scores), "
         f"{memory.send_per_recipient:,.0f} B of send state (export + opens), "
-        f"{memory.total_per_recipient:,.0f} B in all",
+        f"{memory.total_per_recipient:,.0f} B in all; of that the campaign's event streams "
+        f"{memory.stream_bytes / 1e6:,.1f} MB for {memory.stream_events:,} events "
+        f"({quotient(memory.stream_bytes, memory.stream_events):,.0f} B each, kept up to about"
+        f" {memory.stream_cap:,})",
     ]
 
 

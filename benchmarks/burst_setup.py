@@ -27,6 +27,7 @@ from models.newsletter.audience_export import SEND_COLUMN, TOKEN_COLUMN
 from models.newsletter.sends import plan_send
 from models.recipients.recipient_store import RecipientStore
 from models.recipients.upserts import ProfileUpsert, ScoresUpsert, ScoreValue
+from models.storage import keys
 from models.storage.clients import connect
 from server.demo.data import CAMPAIGN_ID
 from server.demo.newsletter import TRIPS
@@ -110,6 +111,21 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 10.0)
 def used_memory(client: redis.Redis) -> int:
     """Redis INFO memory ``used_memory`` in bytes."""
     return int(client.info("memory")["used_memory"])
+
+
+@dataclass(frozen=True)
+class StreamUsage:
+    """A campaign's event streams (all shards): bytes (MEMORY USAGE) and events (XLEN)."""
+
+    bytes: int
+    events: int
+
+
+def stream_usage(client: redis.Redis, campaign_id: str) -> StreamUsage:
+    """What ``campaign_id``'s event streams hold now."""
+    names = [keys.campaign_events(campaign_id, shard) for shard in keys.SHARDS_READ]
+    size = sum(int(client.memory_usage(name, samples=0) or 0) for name in names)
+    return StreamUsage(size, sum(int(client.xlen(name)) for name in names))
 
 
 # the recipients

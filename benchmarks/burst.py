@@ -95,6 +95,7 @@ class BurstOptions:
     warmup: float
     max_seconds: float
     seed: int
+    local_cache_mb: int | None = None
 
 
 def parse_args(argv: Sequence[str] | None) -> BurstOptions:
@@ -117,6 +118,12 @@ def parse_args(argv: Sequence[str] | None) -> BurstOptions:
         "--max-seconds", type=float, default=900.0, help="time limit of one stage (900)"
     )
     parser.add_argument("--seed", type=int, default=10, help="random seed of the audience")
+    parser.add_argument(
+        "--local-cache-mb",
+        type=int,
+        help="each worker's render cache (BLANCO_RENDER_CACHE_LOCAL_BYTES) in MB; default: "
+        "Blanco's default",
+    )
     args = parser.parse_args(argv)
     connections = tuple(int(c) for c in str(args.connections).split(",") if c.strip())
     if args.recipients < 1 or args.window <= 0 or not connections or min(connections) < 1:
@@ -131,6 +138,7 @@ def parse_args(argv: Sequence[str] | None) -> BurstOptions:
         args.warmup,
         args.max_seconds,
         args.seed,
+        args.local_cache_mb,
     )
 
 
@@ -305,7 +313,12 @@ def run_burst(
     )
     http = HttpOptions()
     port = free_port()
-    env = gunicorn_env(redis_url, SIGNING_KEY, port, workdir / "gunicorn", http)
+    extra = (
+        {"BLANCO_RENDER_CACHE_LOCAL_BYTES": str(options.local_cache_mb * 1024 * 1024)}
+        if options.local_cache_mb
+        else {}
+    )
+    env = gunicorn_env(redis_url, SIGNING_KEY, port, workdir / "gunicorn", http, extra)
     with GunicornProcess(env, port, workdir / "gunicorn.log", http.start_timeout) as server:
         stages, deltas = drive(server, services.redis, workdir, requests, options)
     streams = stream_usage(services.redis, CAMPAIGN_ID)
@@ -321,6 +334,11 @@ def run_burst(
     report(options, send.send_id, len(send.recipients), requests, stages, deltas, memory, http)
 
 
+def settings_default_mb() -> int:
+    """Blanco's default per-worker render cache, in MB."""
+    return load_settings({"signing_keys": SIGNING_KEY}).render_cache_local_bytes // (1024 * 1024)
+
+
 def report(
     options: BurstOptions,
     send_id: str,
@@ -333,14 +351,17 @@ def report(
 ) -> None:
     """Print the report."""
     names = "all distinct" if options.unique_names else "~1,400 names, Zipf-like"
+    mean_kb = quotient(sum(s.run.bytes for s in stages), sum(s.run.answers for s in stages)) / 1024
     mix = Counter(r.client.name for r in requests)
     print(
         paragraph(
             f"send daily/{send_id}: {exported:,} emails exported (first names {names}), "
             f"{len(requests):,} image requests over a {options.window:g}-second delivery window "
             f"(hero + 3 slots per fetch; re-opens fetch again). gunicorn gthread "
-            f"{http.workers} workers × {http.threads} threads; wrk, gunicorn and Redis share the "
-            f"machine's cores. Load average after the burst: {load_average()}."
+            f"{http.workers} workers × {http.threads} threads, each worker's render cache "
+            f"{options.local_cache_mb or settings_default_mb()} MB; wrk, gunicorn and Redis share "
+            f"the machine's cores. Mean answer {mean_kb:,.1f} KB. Load average after the "
+            f"burst: {load_average()}."
         )
     )
     print(
@@ -350,9 +371,16 @@ def report(
     print(stages_table(stages))
     wrk_problems = sum(s.problems for s in stages)
     server_side = server_problems(deltas)
-    reasons = ",".join(s.run.reasons for s in stages if s.run.reasons)
+    reasons: Counter[str] = Counter()
+    for stage in stages:
+        for pair in filter(None, stage.run.reasons.split(",")):
+            reason, _, count = pair.rpartition("=")
+            reasons[reason] += int(count)
     if wrk_problems or server_side:
-        print(f"  checks: PROBLEMS: wrk {wrk_problems} ({reasons}); server {dict(server_side)}")
+        print(
+            f"  checks: PROBLEMS: wrk {wrk_problems} (fallbacks {dict(reasons)}); "
+            f"server {dict(server_side)}"
+        )
     else:
         answered = sum(s.run.answers for s in stages)
         print(f"  checks: all {answered:,} answers 200, no fallback; the server counted none")

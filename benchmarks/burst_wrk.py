@@ -142,10 +142,11 @@ function done(summary, latency, requests)
   io.write(string.format(
     '%s{"answers": %d, "handed": %d, "elapsed": %.6f, "p50_us": %d, "p90_us": %d, '
     .. '"p99_us": %d, "p999_us": %d, "max_us": %d, "non200": %d, "fallbacks": %d, '
-    .. '"reasons": "%s", "socket_errors": %d, "wrk_status_errors": %d}\n',
+    .. '"reasons": "%s", "socket_errors": %d, "wrk_status_errors": %d, "bytes": %d}\n',
     "BURST-JSON ", summary.requests, handed_all, last - first, latency:percentile(50),
     latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max,
-    bad, fell, table.concat(texts, ","), e.connect + e.read + e.write + e.timeout, e.status))
+    bad, fell, table.concat(texts, ","), e.connect + e.read + e.write + e.timeout, e.status,
+    summary.bytes))
 end
 """
 
@@ -190,6 +191,7 @@ class WrkRun:
     reasons: str
     socket_errors: int
     timed_out: bool
+    bytes: int = 0
     server_cpu: float = math.nan
     redis_cpu: float = math.nan
     wrk_cpu: float = math.nan
@@ -269,4 +271,5 @@ def run_wrk(
         reasons=str(data["reasons"]),
         socket_errors=int(data["socket_errors"]),
         timed_out=timed_out,
+        bytes=int(data["bytes"]),
     )

@@ -409,7 +409,7 @@ def report(
         print(f"  sustained: no stage kept p99 < {ms(P99_LIMIT)} ms without problems")
     for line in memory_lines(memory):
         print(line)
-    for line in sizing_lines(best, memory):
+    for line in sizing_lines(best, stages, memory):
         print(line)
 
 

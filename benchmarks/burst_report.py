@@ -139,44 +139,55 @@ def sustained(stages: Sequence[Stage]) -> Stage | None:
     return max(kept, key=lambda s: s.run.rate, default=None)
 
 
-def sizing_lines(best: Stage | None, memory: Memory) -> list[str]:
+def plural(count: int, one: str, many: str) -> str:
+    """``count`` and the noun in the right number."""
+    return f"{count} {one if count == 1 else many}"
+
+
+def sizing_lines(best: Stage | None, stages: Sequence[Stage], memory: Memory) -> list[str]:
     """How many 2-core boxes and how much Redis memory 1M and 10M daily sends need."""
     lines = [
         paragraph(
             f"Assumptions: the burst is Apple MPP's prefetch, {BURST_REQUESTS_PER_MILLION:,} image "
             f"requests per 1,000,000 emails within {BURST_SECONDS // 60} minutes, spread evenly "
-            "(a real burst peaks higher at its start: add boxes for that). (a) boxes at the "
-            "sustained rate measured here, where wrk and Redis shared the box's 2 cores with "
-            f"gunicorn (conservative); (b) web boxes by gunicorn's CPU per request at "
-            f"{CPU_TARGET:.0%} of 2 cores, and Redis primaries by Redis's CPU per request at "
-            f"{CPU_TARGET:.0%} of its one thread. Redis memory: every recipient stored (profile"
-            " + scores) and opened once (one day's send state), measured per recipient, the event "
-            "streams at most their cap, times "
-            f"{MEMORY_HEADROOM} for fragmentation, the AOF rewrite's fork and state that grows "
-            "over days (a slot ranking per send opened, up to 32; decisions kept 60 days)."
+            "(a real burst peaks higher at its start: add boxes for that), with this run's mix "
+            "of renders and cache hits. (a) boxes at the sustained rate measured here, where wrk"
+            " and Redis shared the box's 2 cores with gunicorn (conservative; only when a stage "
+            f"kept p99 < 50 ms); (b) web boxes by gunicorn's CPU per request over the stages "
+            f"after the warm-up at {CPU_TARGET:.0%} of 2 cores, and Redis primaries by Redis's "
+            f"CPU per request at {CPU_TARGET:.0%} of its one thread (CPU time is less skewed by "
+            "other load than rates are). Redis memory: every recipient stored (profile + scores)"
+            " and opened once (one day's send state), per recipient as measured, the event "
+            f"streams at most their cap, times {MEMORY_HEADROOM} for fragmentation, the AOF "
+            "rewrite's fork and state that grows over days (a slot ranking per send opened, up "
+            "to 32; decisions kept 60 days)."
         )
     ]
+    measured = [s for s in stages if not s.label.startswith("warm-up")] or list(stages)
+    answers = sum(s.run.answers for s in measured)
+    server_cpu = quotient(sum(s.run.server_cpu for s in measured), answers)
+    redis_cpu = quotient(sum(s.run.redis_cpu for s in measured), answers)
     if best is None:
-        lines.append("  sizing: no stage kept p99 < 50 ms without problems; no box count.")
+        lines.append("  sizing: no stage kept p99 < 50 ms without problems: no (a) box count.")
     for emails in SEND_SIZES:
         need = BURST_REQUESTS_PER_MILLION * emails / 1_000_000 / BURST_SECONDS
         measured_gb = memory.for_emails(emails) / 1e9
         memory_gb = measured_gb * MEMORY_HEADROOM
+        parts = []
         if best is not None:
-            run = best.run
-            measured = math.ceil(need / run.rate)
-            web = math.ceil(need * run.server_cpu / run.answers / (BOX_CORES * CPU_TARGET))
-            primaries = math.ceil(need * run.redis_cpu / run.answers / CPU_TARGET)
-            boxes = (
-                f"(a) {measured} box{'es' if measured != 1 else ''} at {run.rate:,.0f} req/s each;"
-                f" (b) {web} web box{'es' if web != 1 else ''} + {primaries} Redis "
-                f"primar{'ies' if primaries != 1 else 'y'}"
+            boxes = math.ceil(need / best.run.rate)
+            parts.append(f"(a) {plural(boxes, 'box', 'boxes')} at {best.run.rate:,.0f} req/s")
+        if not math.isnan(server_cpu + redis_cpu):
+            web = math.ceil(need * server_cpu / (BOX_CORES * CPU_TARGET))
+            primaries = math.ceil(need * redis_cpu / CPU_TARGET)
+            parts.append(
+                f"(b) {plural(web, 'web box', 'web boxes')} ({server_cpu * 1e6:,.0f} µs/req) + "
+                f"{plural(primaries, 'Redis primary', 'Redis primaries')} "
+                f"({redis_cpu * 1e6:,.0f} µs/req)"
             )
-        else:
-            boxes = "boxes: not measured"
         lines.append(
-            f"  sizing: {emails:,} emails: burst {need:,.0f} req/s; {boxes}; Redis memory "
-            f"{memory_gb:,.1f} GB ({measured_gb:,.2f} GB from the per-recipient figures, "
+            f"  sizing: {emails:,} emails: burst {need:,.0f} req/s; {'; '.join(parts)}; Redis "
+            f"memory {memory_gb:,.1f} GB ({measured_gb:,.2f} GB from the per-recipient figures, "
             f"streams capped, × {MEMORY_HEADROOM})"
         )
     return lines

@@ -203,6 +203,23 @@ class WrkRun:
         return self.answers / self.elapsed if self.elapsed > 0 else math.nan
 
 
+def _wait_until_done(
+    process: subprocess.Popen[str], done: Path, threads: int, limit: float
+) -> bool:
+    """Interrupt wrk (it then prints its summary) once every thread wrote its done file;
+    True if that did not happen within ``limit`` seconds or wrk ended first."""
+    deadline = time.monotonic() + limit
+    while process.poll() is None and time.monotonic() < deadline:
+        if len(list(done.parent.glob(done.name + ".*"))) >= threads:
+            time.sleep(0.05)  # let the last answers of the other threads land
+            process.send_signal(signal.SIGINT)
+            return False
+        time.sleep(0.02)
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    return True
+
+
 def run_wrk(
     wrk: str,
     url: str,
@@ -236,20 +253,13 @@ def run_wrk(
         ACCEPT,
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + max_seconds + 30
-    timed_out = True
-    while process.poll() is None and time.monotonic() < deadline:
-        if len(list(done.parent.glob(done.name + ".*"))) >= threads:
-            timed_out = False
-            time.sleep(0.05)  # let the last answers of the other threads land
-            process.send_signal(signal.SIGINT)
-            break
-        time.sleep(0.02)
     try:
+        timed_out = _wait_until_done(process, done, threads, max_seconds + 30)
         output, _ = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
+    finally:
+        if process.poll() is None:  # interrupted, or wrk hung: it stops with the benchmark
+            process.kill()
+            process.communicate()
     found = [line for line in output.splitlines() if line.startswith(JSON_PREFIX)]
     if not found:
         raise RuntimeError(f"wrk printed no summary:\n{output[-2000:]}")

@@ -1,5 +1,5 @@
 """``python -m benchmarks.audience_export [--recipients N]``: a newsletter's audience export over
-N synthetic recipients (default 1,000,000), against DESIGN.md's "streamed, constant memory
+N synthetic recipients (default 1,000,000), against docs/design.md's "streamed, constant memory
 (< 200 MB peak)".
 
 The export runs in a child process exactly as the API and ``blanco audience`` run it

@@ -55,23 +55,19 @@ from benchmarks.burst_setup import (
     export_send,
     store_audience,
     stream_usage,
-    tcp_redis,
     used_memory,
 )
 from benchmarks.harness import (
+    bench_redis,
     environment,
+    free_port,
     heading,
     load_average,
     ms,
     paragraph,
     quotient,
 )
-from benchmarks.http_load import (
-    GunicornProcess,
-    HttpOptions,
-    free_port,
-    gunicorn_env,
-)
+from benchmarks.http_load import GunicornProcess, HttpOptions, gunicorn_env
 from server.config import load_settings
 from server.demo.data import CAMPAIGN_ID, load_demo
 from server.services import Services, build_services
@@ -129,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rng = random.Random(options.seed)
     with tempfile.TemporaryDirectory(prefix="blanco-burst-") as folder:
         workdir = Path(folder)
-        with tcp_redis(workdir) as bench:
+        with bench_redis(workdir) as bench:
             print(heading(f"The 10:00 burst: {options.recipients:,} recipients"))
             print(environment(bench.origin, bench.url, bench.version))
             services = build_services(

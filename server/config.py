@@ -154,9 +154,11 @@ class Settings(BaseModel):
         "but not stored.",
     )
     render_cache_local_bytes: int = Field(
-        32 * 1024 * 1024,
+        256 * 1024 * 1024,
         gt=0,
-        description="Per-worker in-memory render cache size, in bytes.",
+        description="Per-worker in-memory render cache size, in bytes. Personal renders (those "
+        "that draw profile fields) live only here, so a send's burst re-renders what does not "
+        "fit (see docs/benchmarks.md, the 10:00 burst).",
     )
     max_text_length: int = Field(
         200, gt=0, description="Longest text a placeholder-filled line may render, in characters."

@@ -12,7 +12,7 @@ from benchmarks.harness import ms, paragraph, quotient, table
 P99_LIMIT = 0.050
 IMAGES_PER_OPEN = 4
 BURST_REQUESTS_PER_MILLION = 2_000_000
-"""Apple MPP's prefetch of a 1M send: half the emails × four images (docs/design.md's 10:00 burst)."""
+"""Apple MPP's prefetch of a 1M send: half the emails × four images (the 10:00 burst)."""
 BURST_SECONDS = 15 * 60
 BOX_CORES = 2
 CPU_TARGET = 0.7

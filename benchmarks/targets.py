@@ -15,6 +15,13 @@ OPEN_P99_VS_BARE = 2.0
 RECORDING_COST = 0.20
 """Recording an open costs the image route less than this share of its throughput."""
 
+COLD_BANNER_MEDIAN_SECONDS = 0.003
+"""A cold personalised 600×200 banner: render and encode, median."""
+
+COUNTDOWN_MEDIAN_SECONDS = 0.010
+COUNTDOWN_BYTES = 50 * 1024
+"""A cold 60-frame 600×150 countdown GIF: median time and size."""
+
 BARE_PNG_BYTES = 21 * 1024
 """The size of the baseline's constant PNG (design.md: "a constant 21 KB PNG")."""
 

@@ -42,11 +42,16 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
 """Redis failures that are an outage (or a resharding) rather than a fault of Blanco's."""
 
 
+def retry_after(window_seconds: float) -> int:
+    """The ``Retry-After`` of a Redis failure: the circuit breaker's window, in whole seconds."""
+    return max(1, math.ceil(window_seconds))
+
+
 def redis_failure(exc: BaseException, retry_after_seconds: float) -> BlancoError:
     """The problem to answer for a Redis error: 503 for an outage, a timeout, a cluster that
     cannot be reached or is being resharded, or a full Redis (``OOM command not allowed``:
     maxmemory reached), a plain 500 for anything else."""
-    retry = max(1, math.ceil(retry_after_seconds))
+    retry = retry_after(retry_after_seconds)
     if isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM"):
         return StoreUnavailable(
             "Blanco's store (Redis) is full, so nothing more can be written now; nothing of "

@@ -37,7 +37,7 @@ from server.open.answers import LAST_RESORT, ImageAnswer, ImageOptions
 from server.open.core import Decided, OpenCore
 from server.open.routes import image_options, open_core, slot_server
 from server.open.slot_views import pictures, slot_item
-from server.problems import problem_response
+from server.problems import problem_response, retry_after
 from server.services import services
 from server.tokens import Identity
 from server.urls import SEND_PARAM, TOKEN_PARAM
@@ -53,7 +53,6 @@ VIEW_EVENT = "view"
 """The event type of channel calls: in the campaign's stream, never counted as an open."""
 CACHE_CONTROL = "no-store, private"
 PREFLIGHT_MAX_AGE_SECONDS = 3600
-RETRY_AFTER_SECONDS = 2
 
 Source = Literal["email", "decided"]
 
@@ -224,7 +223,8 @@ def _unavailable(what: str, exc: BaseException) -> Response:
     response = problem_response(
         ChannelUnavailable("Blanco cannot answer right now; show your default content")
     )
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    window = services().settings.redis_retry_after_seconds
+    response.headers["Retry-After"] = str(retry_after(window))
     return response
 
 

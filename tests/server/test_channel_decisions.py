@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -372,7 +373,8 @@ def test_when_redis_is_away_the_decision_is_a_503_problem(
     open_every_breaker(app)
     response = ask(client, channel_headers, targeted.signer.sign("anna"))
     problem(response, 503)
-    assert response.headers["Retry-After"]
+    window = targeted.settings.redis_retry_after_seconds  # the breaker's, in whole seconds
+    assert response.headers["Retry-After"] == str(max(1, math.ceil(window)))
     image = client.get("/x/v1/campaigns/daily/blocks/hero/image.png")
     assert image.status_code == 200
 

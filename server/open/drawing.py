@@ -70,9 +70,9 @@ class RenderKeys:
     """The render-cache keys of recent render inputs, so that an open of content this worker
     has drawn already skips building the render request and hashing it.
 
-    An entry is found by the params object (by identity: the configuration cache holds one per
-    block version, and the entry keeps it, so its id is not reused) and every other input of
-    the key: size, moment, image options, and the type and value of each field the render
+    An entry is found by the params object (by id: the configuration cache holds one per block
+    version, and the entry keeps a reference to it, so its id is not reused) and every other
+    input of the key: size, moment, image options, and the type and value of each field the render
     uses. Inputs with a value that cannot be a dict key (live data) are not remembered; they
     are hashed on every open. At most ``size`` entries, forgotten all at once past that, and
     when any recipient is erased (the values are profile fields).
@@ -104,12 +104,12 @@ class RenderKeys:
             return None
         return found
 
-    def get(self, params: object, inputs: tuple[Any, ...] | None) -> str | None:
+    def get(self, inputs: tuple[Any, ...] | None) -> str | None:
         """The key worked out for ``inputs``, if held."""
         if inputs is None:
             return None
         held = self._keys.get(inputs)
-        return held[1] if held is not None and held[0] is params else None
+        return held[1] if held is not None else None
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -119,7 +119,7 @@ class RenderKeys:
         self._keys.clear()
 
     def put(self, params: object, inputs: tuple[Any, ...] | None, digest: str) -> None:
-        """Remember the key of ``inputs``."""
+        """Remember the key of ``inputs`` (holding ``params``, whose id the inputs carry)."""
         if inputs is None:
             return
         if len(self._keys) >= self.size:
@@ -157,14 +157,15 @@ class Drawing:
         personal: kept in this worker's memory only."""
         renderer = renderer_for(params.type)
         moment = renderer.moment(params, now)
+        used = renderer.fields_of(params)
         known = self.keys.inputs(
             params,
-            renderer.fields_of(params),
+            used,
             profile,
             extra,
             (width, height, moment, first_open, options.scale, options.accepts_webp),
         )
-        digest = self.keys.get(params, known)
+        digest = self.keys.get(known)
         if digest is not None:
             held = self.cache.local.get(digest)
             if held is not None:
@@ -182,7 +183,6 @@ class Drawing:
         )
         digest = renderer.cache_key(params, request)
         self.keys.put(params, known, digest)
-        used = renderer.fields_of(params)
         personal = bool(profile) and (used is None or not profile.keys().isdisjoint(used))
         image, where = self._cached(digest, personal)
         self.metrics.cache(where)  # type: ignore[arg-type]

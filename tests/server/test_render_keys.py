@@ -88,5 +88,14 @@ def test_the_memory_is_bounded() -> None:
     for n in range(10):
         keys.put(params, (n,), f"digest-{n}")
         assert len(keys) <= 3
-    assert keys.get(params, (9,)) == "digest-9"
-    assert keys.get(object(), (9,)) is None  # another params object never gets this key
+    assert keys.get((9,)) == "digest-9"
+    assert keys.get((8,)) is None
+
+
+def test_another_params_object_never_gets_a_key_worked_out_for_one_before() -> None:
+    keys = RenderKeys()
+    rest = (600, 200, None, None, 1, False)
+    first, second = object(), object()
+    keys.put(first, RenderKeys.inputs(first, ("n",), {"n": 1}, {}, rest), "digest-first")
+    assert keys.get(RenderKeys.inputs(first, ("n",), {"n": 1}, {}, rest)) == "digest-first"
+    assert keys.get(RenderKeys.inputs(second, ("n",), {"n": 1}, {}, rest)) is None

@@ -9,8 +9,10 @@ never by the raw path; unusual HTTP methods count as ``OTHER``; fallback reasons
 fixed vocabulary. No label carries a recipient, a token, a user agent or an address.
 
 Recording is cheap: each ``Metrics`` method finds its labelled child in a dict (asking the
-library with ``counter.labels(...)`` is slow) and the request counting is one WSGI wrapper
-around the app (``RequestMetrics``), not Flask hooks. A path that answers without Flask (a lean
+library with ``counter.labels(...)`` is slow) and hands the count to the app's ``Tally``
+(``server.metrics_tally``), which passes it on in bulk within a second (and before every
+scrape); the request counting is one WSGI wrapper around the app (``RequestMetrics``), not Flask
+hooks. A path that answers without Flask (a lean
 WSGI route) counts its requests with ``Metrics.count_request``, as the wrapper does.
 
 Several gunicorn workers: ``enable_multiprocess(data_dir)`` runs in the gunicorn master before
@@ -38,6 +40,8 @@ from flask import Blueprint, Flask, Request, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, values
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import generate_latest
+
+from server.metrics_tally import Tally
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -87,8 +91,6 @@ bp = Blueprint("metrics", __name__)
 
 Key = TypeVar("Key", bound=Hashable)
 Child = TypeVar("Child")
-Increment = Callable[[], None]
-Observe = Callable[[float], None]
 
 
 def fallback_label(reason: str) -> str:
@@ -194,33 +196,29 @@ class Metrics:
             ["event"],
             registry=r,
         )
-        self._requests: Children[tuple[str, str, int], tuple[Increment, Observe]] = Children(
+        self.tally = Tally()
+        """Counts on their way to the children above (``flush`` hands them over)."""
+        self._requests: Children[tuple[str, str, int], tuple[Counter, Histogram]] = Children(
             self._request_children
         )
-        self._counted: Children[tuple[str, str, int], Increment] = Children(
-            lambda key: self.http_requests.labels(*key).inc
+        self._counted: Children[tuple[str, str, int], Counter] = Children(
+            lambda key: self.http_requests.labels(*key)
         )
-        self._renders: Children[str, tuple[Increment, Observe]] = Children(
+        self._renders: Children[str, tuple[Counter, Histogram]] = Children(
             lambda block_type: (
-                self.renders.labels(block_type).inc,
-                self.render_seconds.labels(block_type).observe,
+                self.renders.labels(block_type),
+                self.render_seconds.labels(block_type),
             )
         )
-        self._cache: Children[str, Increment] = Children(
-            lambda result: self.render_cache.labels(result).inc
+        self._cache: Children[str, Counter] = Children(self.render_cache.labels)
+        self._decisions: Children[tuple[str, str, str | None], Counter] = Children(
+            lambda key: self.decisions.labels(key[0], key[1], key[2] or FALLBACK_VARIANT)
         )
-        self._decisions: Children[tuple[str, str, str | None], Increment] = Children(
-            lambda key: self.decisions.labels(key[0], key[1], key[2] or FALLBACK_VARIANT).inc
+        self._fallbacks: Children[str, Counter] = Children(
+            lambda reason: self.fallbacks.labels(fallback_label(reason))
         )
-        self._fallbacks: Children[str, Increment] = Children(
-            lambda reason: self.fallbacks.labels(fallback_label(reason)).inc
-        )
-        self._redis_errors: Children[str, Increment] = Children(
-            lambda operation: self.redis_errors.labels(operation).inc
-        )
-        self._events_lost: Children[str, Increment] = Children(
-            lambda event: self.events_lost.labels(event).inc
-        )
+        self._redis_errors: Children[str, Counter] = Children(self.redis_errors.labels)
+        self._events_lost: Children[str, Counter] = Children(self.events_lost.labels)
 
     @property
     def multiprocess(self) -> bool:
@@ -228,57 +226,63 @@ class Metrics:
         built before ``enable_multiprocess`` follows it)."""
         return multiprocess_enabled() if self._multiprocess is None else self._multiprocess
 
-    def _request_children(self, key: tuple[str, str, int]) -> tuple[Increment, Observe]:
+    def _request_children(self, key: tuple[str, str, int]) -> tuple[Counter, Histogram]:
         route, method, status = key
         return (
-            self.http_requests.labels(route, method, str(status)).inc,
-            self.http_request_duration.labels(route).observe,
+            self.http_requests.labels(route, method, str(status)),
+            self.http_request_duration.labels(route),
         )
 
     def count_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request of URL rule ``route`` (a constant, never a path) and its
         duration; ``method`` is the raw HTTP method (a made-up one counts as ``OTHER``)."""
-        count, observe = self._requests[
+        counter, timing = self._requests[
             route, method if method in HTTP_METHODS else OTHER_METHOD, status
         ]
-        count()
-        observe(seconds)
+        self.tally.count(counter)
+        self.tally.observe(timing, seconds)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float | None) -> None:
         """Count one answered request and, when known, its duration."""
         if seconds is not None:
             self.count_request(route, method, status, seconds)
         else:
-            self._counted[route, method_label(method), status]()
+            self.tally.count(self._counted[route, method_label(method), status])
 
     def observe_render(self, block_type: str, seconds: float) -> None:
         """Count one render of ``block_type`` that took ``seconds``."""
-        count, observe = self._renders[block_type]
-        count()
-        observe(seconds)
+        counter, timing = self._renders[block_type]
+        self.tally.count(counter)
+        self.tally.observe(timing, seconds)
 
     def cache(self, result: CacheResult) -> None:
         """Count one render cache lookup."""
-        self._cache[result]()
+        self.tally.count(self._cache[result])
 
     def decision(self, campaign: str, block: str, variant: str | None) -> None:
         """Count one decision; ``variant=None`` is the block's fallback."""
-        self._decisions[campaign, block, variant]()
+        self.tally.count(self._decisions[campaign, block, variant])
 
     def fallback(self, reason: str) -> None:
         """Count one fallback; ``reason`` is reduced to the fixed vocabulary."""
-        self._fallbacks[reason]()
+        self.tally.count(self._fallbacks[reason])
 
     def redis_error(self, operation: str) -> None:
         """Count one failed Redis call; ``operation`` is a constant such as ``"load"``."""
-        self._redis_errors[operation]()
+        self.tally.count(self._redis_errors[operation])
 
     def event_lost(self, event: str) -> None:
         """Count one event (``"open"``, ``"click"``) that could not be recorded."""
-        self._events_lost[event]()
+        self.tally.count(self._events_lost[event])
+
+    def flush(self) -> None:
+        """Hand the counts gathered so far to the metrics (a thread does it every second)."""
+        self.tally.flush()
 
     def exposition(self) -> bytes:
-        """The text exposition: this registry, or every worker's files in multiprocess mode."""
+        """The text exposition: this registry, or every worker's files in multiprocess mode
+        (this process's counts handed over first; other workers' within ``FLUSH_SECONDS``)."""
+        self.flush()
         if not self.multiprocess:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
@@ -381,8 +385,31 @@ def enable_multiprocess(data_dir: Path) -> Path:
         stale.unlink(missing_ok=True)
     os.environ[MULTIPROC_ENV] = str(folder)
     if not getattr(values.ValueClass, "_multiprocess", False):
-        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+        values.ValueClass = values.MultiProcessValue(  # type: ignore[no-untyped-call]
+            process_identifier=_ProcessId.current
+        )
     return folder
+
+
+class _ProcessId:
+    """This process's id, asked of the kernel only at start and after a fork: the multiprocess
+    storage checks it on every count (to notice a fork), which would otherwise be a system call
+    each time."""
+
+    pid = os.getpid()
+
+    @classmethod
+    def current(cls) -> int:
+        """The id of the running process."""
+        return cls.pid
+
+    @classmethod
+    def forked(cls) -> None:
+        """Called in a new child process."""
+        cls.pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_ProcessId.forked)
 
 
 def mark_worker_dead(pid: int) -> None:

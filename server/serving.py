@@ -16,6 +16,7 @@ from gunicorn.glogging import Logger
 from server.config import Settings
 from server.embedded_redis import EmbeddedRedis
 from server.logs import ServerLogRedaction, configure_logging
+from server.metrics import EXTENSION as METRICS
 from server.metrics import mark_worker_dead
 
 
@@ -67,11 +68,15 @@ def _child_exit(server: Any, worker: Any) -> None:
 
 
 def _worker_exit(server: Any, worker: Any) -> None:
-    """gunicorn hook, in the exiting worker: write the opens and clicks still queued."""
+    """gunicorn hook, in the exiting worker: write the opens and clicks still queued, and hand
+    the last counts to the metrics folder."""
     extensions = getattr(getattr(worker, "wsgi", None), "extensions", {})
     core = extensions.get("blanco.open")
     if core is not None and not core.recorder.flush(timeout=5.0):
         server.log.warning("worker %s exited before all events were recorded", worker.pid)
+    metrics = extensions.get(METRICS)
+    if metrics is not None:
+        metrics.flush()
 
 
 def bind_in_use(bind: str) -> bool:

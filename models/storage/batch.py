@@ -36,6 +36,7 @@ from redis.exceptions import AskError, MovedError
 
 from models.storage.breakers import CircuitOpen
 from models.storage.clients import LazyCluster, cluster_of
+from models.storage.thread_connections import connection_of, forget
 
 Command = tuple[str | bytes | int | float, ...]
 Shape = Callable[[Any], Any]
@@ -346,7 +347,7 @@ class Batch:
             try:
                 if guard is not None:
                     guard.check(route.name)
-                connection = route.client.connection_pool.get_connection()
+                connection = connection_of(route.client.connection_pool)
             except UNAVAILABLE as exc:
                 self._fail(route, replies, exc)
                 continue
@@ -371,7 +372,6 @@ class Batch:
                 for other, unread in sent[index:]:
                     self._drop(other, unread)
                 raise
-            route.client.connection_pool.release(connection)
             if guard is not None:
                 guard.succeeded(route.name)
 
@@ -385,8 +385,7 @@ class Batch:
     @staticmethod
     def _drop(route: _Route, connection: Any) -> None:
         """Close a connection whose replies were not all read, and give it back."""
-        connection.disconnect()
-        route.client.connection_pool.release(connection)
+        forget(route.client.connection_pool, connection)
 
     def _pack(self, route: _Route) -> bytes:
         if route.asking:

@@ -35,7 +35,7 @@ MAX_QUEUED = 10_000
 MAX_BATCH = 200
 """Records per write (about a dozen commands each): a write stays a few thousand commands, one
 round trip per node it touches, and a failure loses only its own batch."""
-LINGER_SECONDS = 0.02
+LINGER_SECONDS = 0.1
 """How long the writer waits after the first queued record before writing the batch: under load
 it gathers tens of records into one write (fewer wake-ups and round trips than a write every
 couple of records), and a stored decision is still there long before any human clicks."""

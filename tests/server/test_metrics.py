@@ -321,8 +321,9 @@ def test_install_is_idempotent_and_kept_in_extensions(app: Flask) -> None:
 
 MULTIPROCESS_SCRIPT = textwrap.dedent(
     """
-    import os, sys
+    import os, sys, time
     from pathlib import Path
+    from prometheus_client.multiprocess import MultiProcessCollector
     from server.metrics import Metrics, enable_multiprocess, mark_worker_dead
 
     metrics = Metrics()  # before: as an app gunicorn preloads
@@ -331,12 +332,25 @@ MULTIPROCESS_SCRIPT = textwrap.dedent(
     assert metrics.multiprocess
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)
     workers = []
-    for _ in range(2):
+    for worker in range(2):
         pid = os.fork()
         if pid == 0:
             metrics.cache("miss")
             metrics.observe_render("banner", 0.004)
             metrics.count_request("/healthz", "GET", 200, 0.002)
+            if worker == 0:
+                metrics.flush()  # as gunicorn's worker_exit hook does
+            else:  # killed outright: the flushing thread has handed the counts over meanwhile
+                mine = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]) / f"counter_{os.getpid()}.db"
+                deadline = time.monotonic() + 10
+                while not [
+                    sample
+                    for family in MultiProcessCollector.merge([str(mine)])
+                    for sample in family.samples
+                    if sample.name == "blanco_render_cache_total" and sample.value == 1
+                ]:
+                    assert time.monotonic() < deadline, "the counts never reached the folder"
+                    time.sleep(0.05)
             os._exit(0)
         workers.append(pid)
     for pid in workers:

@@ -16,6 +16,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.metrics import METRICS_FOLDER
+from server.metrics_tally import FLUSH_SECONDS
 from server.services import Services
 from tests.conftest import SIGNING_KEY
 from tests.factories import store_block, store_recipient, variant
@@ -55,6 +56,18 @@ def decisions_by_worker(folder: Path) -> dict[int, float]:
             for sample in metric.samples
             if sample.name == "blanco_decisions_total"
         )
+    return found
+
+
+def settled(folder: Path, opens: int) -> dict[int, float]:
+    """``decisions_by_worker`` once the workers' files add up to ``opens``: each worker hands
+    its counts to its file within ``FLUSH_SECONDS`` (it must, as a worker killed outright loses
+    what it has not handed over)."""
+    deadline = time.monotonic() + FLUSH_SECONDS * 10
+    while sum((found := decisions_by_worker(folder)).values()) < opens:
+        if time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
     return found
 
 
@@ -127,9 +140,9 @@ def test_every_scrape_adds_up_every_worker_the_dead_ones_included(
     for _ in range(ROUNDS):
         open_images(server, services, OPENS_PER_ROUND)
         opens += OPENS_PER_ROUND
-        if len([n for n in decisions_by_worker(folder).values() if n]) == 2:
+        if len([n for n in settled(folder, opens).values() if n]) == 2:
             break
-    by_worker = decisions_by_worker(folder)
+    by_worker = settled(folder, opens)
     assert len([n for n in by_worker.values() if n]) == 2, f"one worker answered all: {by_worker}"
     assert sum(by_worker.values()) == opens
     assert_every_scrape_counts(scrapes(server), opens)
@@ -144,6 +157,7 @@ def test_every_scrape_adds_up_every_worker_the_dead_ones_included(
     open_images(server, services, OPENS_PER_ROUND)
     opens += OPENS_PER_ROUND
 
+    assert sum(settled(folder, opens).values()) == opens
     assert_every_scrape_counts(scrapes(server), opens)
 
 

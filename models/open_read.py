@@ -6,13 +6,14 @@ configuration (campaign, block, newsletter, send, feed) comes from the worker's 
 (``models.config_cache``), never from this read. The result is a record with named fields.
 
 A click also leaves its mark here (the recipient's clicks of the last minute, for "every link at
-once"): the same round trip writes it and reads the earlier ones.
+once"): the same round trip writes it and reads the earlier ones. Other writes may share the round
+trip too (``passengers``: the open path's queued records, on a single Redis).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,11 +68,29 @@ NOBODY = RecipientRead()
 """The read of an open without a (usable) recipient: nothing known."""
 
 
-def _read_despite_refused_marks(batch: Batch, marks: tuple[int, ...]) -> list[Any]:
-    """The batch's replies; raises the first failure, except where Redis refused only the
-    click mark's writes (a full Redis, ``OOM``): the click still follows what the open showed,
-    it just cannot be compared with the recipient's other clicks of the minute."""
-    replies = batch.execute(raising=False)
+Passengers = Callable[[Batch], Callable[[Sequence[Any]], None] | None]
+"""Adds other writes to the read's batch, to share its round trip (the open path's queued
+records); returns what to do with their replies (None: nothing was added)."""
+
+
+def _read_despite_refused_marks(
+    batch: Batch, marks: tuple[int, ...], passengers: Passengers | None
+) -> list[Any]:
+    """The batch's replies to the read (the passengers get theirs first, whatever happens to
+    the read); raises the first failure of the read, except where Redis refused only the click
+    mark's writes (a full Redis, ``OOM``): the click still follows what the open showed, it
+    just cannot be compared with the recipient's other clicks of the minute."""
+    read = len(batch)
+    arrived = passengers(batch) if passengers is not None else None
+    try:
+        replies = batch.execute(raising=False)
+    except BaseException as failure:  # nothing was answered: the passengers hear why
+        if arrived is not None:
+            arrived([failure] * (len(batch) - read))
+        raise
+    if arrived is not None:
+        arrived(replies[read:])
+        del replies[read:]
     for position, reply in enumerate(replies):
         if isinstance(reply, BaseException):
             refused_mark = position in marks and isinstance(reply, redis.ResponseError)
@@ -92,10 +111,12 @@ def read_recipient(
     blocks: Sequence[tuple[str, str]] = (),
     ranking_field: str | None = None,
     click: ClickMark | None = None,
+    passengers: Passengers | None = None,
 ) -> RecipientRead:
     """Read the recipient's targeting data, the stored decisions of ``blocks``, the ranking
     under ``ranking_field`` and (with ``click``) the earlier clicks while remembering this one,
-    in one round trip to the recipient's node. Raises Redis failures (and CircuitOpen)."""
+    in one round trip to the recipient's node (with the ``passengers``' writes, if any). Raises
+    Redis failures of the read (and CircuitOpen)."""
     batch = Batch(client, guard=guard)
     data = queue_recipient_reads(batch, recipient_id, now)
     erased = tombstones.queue_check(batch, recipient_id)
@@ -115,7 +136,7 @@ def read_recipient(
         )
         marked = batch.zadd(clicks, {click.scope + click.link: click.at})
         marks = (trimmed, marked, batch.expire(clicks, CLICKS_KEPT_SECONDS * 2))
-    replies = _read_despite_refused_marks(batch, marks)
+    replies = _read_despite_refused_marks(batch, marks, passengers)
     if erased.erased(replies):
         if click is not None:  # keep nothing of an erased recipient, not even this click
             forget = Batch(client, guard=guard)

@@ -238,6 +238,7 @@ class OpenCore:
             blocks=blocks,
             ranking_field=ranking_field,
             click=click,
+            passengers=self.recorder.ride_along,
         )
         if read.erased:
             return Visitor(None, who.signed, read)

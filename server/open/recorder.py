@@ -2,14 +2,16 @@
 one batch, either inline or by a background thread per worker that batches them.
 
 In the background (the default), an open costs the request only the building of a small
-record: a thread writes every record waiting at that moment in one pipeline, so the second
-Redis round-trip leaves the request path and is shared by many requests. On a Redis Cluster the
-batch goes to every node it touches at once (the recipient's node for the decision, the shard
-nodes for the counters). The queue is bounded; a record that does not fit, or one of whose
-writes fails, is counted as lost (``blanco_events_lost``), never raised; the records of a batch
-whose writes all went through are not. Workers flush what is queued when they exit (a gunicorn
-hook). Inline recording (``BLANCO_RECORD_IN_BACKGROUND=false``) writes before the response,
-which tests use to read Redis right after a request.
+record, and no round trip of its own. On a single Redis (or a Sentinel-managed one) the next
+opens' reads carry the waiting records, a few each, in the round trip they make anyway
+(``ride_along``); a thread writes what is still waiting ``LINGER_SECONDS`` later (a quiet moment)
+in one pipeline. On a Redis Cluster the records' counters live on other nodes than a read, so
+the thread writes them all, to every node the batch touches at once (the recipient's node for
+the decision, the shard nodes for the counters). The queue is bounded; a record that does not
+fit, or one of whose writes fails, is counted as lost (``blanco_events_lost``), never raised; the
+records of a batch whose writes all went through are not. Workers flush what is queued when they
+exit (a gunicorn hook). Inline recording (``BLANCO_RECORD_IN_BACKGROUND=false``) writes before
+the response, which tests use to read Redis right after a request.
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from redis.cluster import RedisCluster
 
 from models.decision import Decision, decision_store_commands
 from models.measurement.event_stream import shard_trim
 from models.measurement.stats import CountedEvent, shard_of, variant_label
 from models.storage import keys
 from models.storage.batch import Batch, NodeGuard
+from models.storage.clients import LazyCluster
 from server.services import Services
 
 log = logging.getLogger(__name__)
@@ -39,6 +45,10 @@ LINGER_SECONDS = 0.1
 """How long the writer waits after the first queued record before writing the batch: under load
 it gathers tens of records into one write (fewer wake-ups and round trips than a write every
 couple of records), and a stored decision is still there long before any human clicks."""
+RIDE_ALONG = 8
+"""Records at most that one open's read carries (on a single Redis): under load, records travel
+with the next opens' reads, in round trips that happen anyway, and the writer thread rarely has
+anything left to send."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,10 @@ class Recorder:
         self._pending: deque[Record] = deque()
         self._wake = threading.Event()
         self._writing = False
+        self._riding = 0
+        """Opens under way whose reads carry records."""
+        self.rides = background and not isinstance(services.redis_open, LazyCluster | RedisCluster)
+        """Whether opens' reads carry waiting records (``ride_along``)."""
 
     def submit(self, record: Record) -> None:
         """Write ``record`` now (inline) or hand it to the background writer; never raises.
@@ -110,7 +124,7 @@ class Recorder:
         if not self.background or self._pid != os.getpid():
             return True
         deadline = time.monotonic() + timeout
-        while self._pending or self._writing:
+        while self._pending or self._writing or self._riding:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.002)
@@ -120,14 +134,61 @@ class Recorder:
         """Write ``records`` in one batch; report the ones lost instead of raising."""
         try:
             batch = Batch(self.services.redis_open, decode=False, guard=self.guard)
-            ends = []
-            for record in records:
-                self._queue_commands(batch, record)
-                ends.append(len(batch))
+            ends = self._queue_all(batch, records)
             replies = batch.execute(raising=False)
         except Exception as exc:  # nothing may escape the writer
             self.lost(records, exc)
             return
+        self._settle(records, ends, replies)
+
+    def ride_along(self, batch: Batch) -> Callable[[Sequence[Any]], None] | None:
+        """Add up to ``RIDE_ALONG`` waiting records to ``batch`` (an open's read), to be written
+        in its round trip; returns what settles them from their replies. None when nothing
+        waits, when recording inline, or on a Redis Cluster (the records' counters live on
+        other nodes than the read: the background writer sends them)."""
+        if not self.rides or not self._pending:
+            return None
+        taken: list[Record] = []
+        while len(taken) < RIDE_ALONG:
+            try:
+                taken.append(self._pending.popleft())
+            except IndexError:  # another thread took the last ones
+                break
+        if not taken:
+            return None
+        with self._lock:
+            self._riding += 1
+        start = len(batch)
+        try:
+            ends = [end - start for end in self._queue_all(batch, taken)]
+        except Exception as exc:
+            self._arrived(taken, exc)
+            return None
+
+        def arrived(replies: Sequence[Any]) -> None:
+            try:
+                self._settle(taken, ends, replies)
+            finally:
+                self._arrived(taken, None)
+
+        return arrived
+
+    def _arrived(self, records: Sequence[Record], error: Exception | None) -> None:
+        with self._lock:
+            self._riding -= 1
+        if error is not None:
+            self.lost(records, error)
+
+    def _queue_all(self, batch: Batch, records: Sequence[Record]) -> list[int]:
+        """Queue every record's commands; where each record's commands end in the batch."""
+        ends = []
+        for record in records:
+            self._queue_commands(batch, record)
+            ends.append(len(batch))
+        return ends
+
+    def _settle(self, records: Sequence[Record], ends: list[int], replies: Sequence[Any]) -> None:
+        """Report the records one of whose writes failed."""
         start = 0
         failed: list[Record] = []
         error: Exception | None = None
@@ -160,7 +221,12 @@ class Recorder:
             time.sleep(self.linger)  # let a batch gather: one wake-up and write for many
             while pending:
                 self._writing = True
-                batch = [pending.popleft() for _ in range(min(len(pending), self.max_batch))]
+                batch: list[Record] = []
+                while pending and len(batch) < self.max_batch:
+                    try:
+                        batch.append(pending.popleft())
+                    except IndexError:  # an open's read took the last ones
+                        break
                 try:
                     self.write(batch)
                 finally:

@@ -344,7 +344,8 @@ def test_the_site_image_right_after_the_decision_shows_it_while_events_wait(
     before the answer, even when events are written in the background (and late)."""
     app = make_app(record_in_background=True)
     services: Services = app.extensions[EXTENSION]
-    app.extensions["blanco.open"].recorder.linger = 0.5  # a busy writer: events come late
+    recorder = app.extensions["blanco.open"].recorder
+    recorder.linger, recorder.rides = 0.5, False  # a busy writer: events come late
     store_block(services, [HOT, LAPSED])
     store_recipient(services, "anna", {"lifecycle": "active"}, {"travel_propensity": 0.9})
     _, key = services.api_keys.create("website", ["channel"])

@@ -136,3 +136,59 @@ def test_a_campaigns_kept_events_stay_about_the_configured_length(
         core.recorder.write(records[start : start + 200])
     kept = campaign_event_count(redis_client, "daily")
     assert kept <= 3 * 100, f"{kept} events kept for a length of 100"
+
+
+def riding_app(make_app: Callable[..., Flask]) -> tuple[Flask, Services, Recorder]:
+    """Background recording whose writer thread waits a minute: only opens' reads can carry
+    the records meanwhile."""
+    app = make_app(record_in_background=True)
+    services: Services = app.extensions[EXTENSION]
+    recorder: Recorder = app.extensions["blanco.open"].recorder
+    recorder.linger = 60.0
+    store_block(services, [variant("v")])
+    for rid in ("anna", "bram"):
+        store_recipient(services, rid)
+    return app, services, recorder
+
+
+def test_waiting_records_travel_with_the_next_opens_read_on_a_single_redis(
+    make_app: Callable[..., Flask], redis_client: redis.Redis, redis_url: str
+) -> None:
+    app, services, recorder = riding_app(make_app)
+    client = app.test_client()
+    anna = f"/i/daily/hero.png?r={services.signer.sign('anna')}"
+    bram = f"/i/daily/hero.png?r={services.signer.sign('bram')}"
+
+    assert client.get(anna).status_code == 200
+    assert campaign_event_entries(redis_client, "daily") == []  # waiting: no round trip of its own
+    assert client.get(bram).status_code == 200
+
+    carried = campaign_event_entries(redis_client, "daily")
+    if redis_url.startswith("redis+cluster"):  # counters live on other nodes: the writer's job
+        assert not recorder.rides
+        assert carried == []
+    else:
+        assert recorder.rides
+        assert [fields["recipient"] for _, fields in carried] == [services.signer.pseudonym("anna")]
+        assert redis_client.hexists(keys.decisions("anna"), "daily/hero")
+    assert client.get(anna).status_code == 200  # carries bram's
+    assert len(campaign_event_entries(redis_client, "daily")) == (0 if not recorder.rides else 2)
+
+
+def test_a_carried_record_whose_write_fails_is_counted_lost_and_the_open_goes_on(
+    make_app: Callable[..., Flask], redis_client: redis.Redis
+) -> None:
+    app, services, recorder = riding_app(make_app)
+    recorder.rides = True  # on a cluster too: the read's batch then goes to several nodes
+    lost: list[int] = []
+    recorder.lost = lambda records, error: lost.append(len(records))
+    recorder.submit(record())
+    recorder.submit(record())
+    for shard in keys.SHARDS_READ:  # every event stream of the campaign refuses XADD
+        redis_client.set(keys.campaign_events("daily", shard), "not a stream")
+
+    image = app.test_client().get(f"/i/daily/hero.png?r={services.signer.sign('bram')}")
+
+    assert image.status_code == 200
+    assert "X-Blanco-Fallback" not in image.headers
+    assert lost == [2]

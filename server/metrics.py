@@ -41,6 +41,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import generate_latest
 
+from models.process_id import current_pid
 from server.metrics_tally import Tally
 
 if TYPE_CHECKING:
@@ -386,30 +387,9 @@ def enable_multiprocess(data_dir: Path) -> Path:
     os.environ[MULTIPROC_ENV] = str(folder)
     if not getattr(values.ValueClass, "_multiprocess", False):
         values.ValueClass = values.MultiProcessValue(  # type: ignore[no-untyped-call]
-            process_identifier=_ProcessId.current
+            process_identifier=current_pid
         )
     return folder
-
-
-class _ProcessId:
-    """This process's id, asked of the kernel only at start and after a fork: the multiprocess
-    storage checks it on every count (to notice a fork), which would otherwise be a system call
-    each time."""
-
-    pid = os.getpid()
-
-    @classmethod
-    def current(cls) -> int:
-        """The id of the running process."""
-        return cls.pid
-
-    @classmethod
-    def forked(cls) -> None:
-        """Called in a new child process."""
-        cls.pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_ProcessId.forked)
 
 
 def mark_worker_dead(pid: int) -> None:

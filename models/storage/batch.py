@@ -24,6 +24,7 @@ before each node is used and told how it went.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -133,7 +134,8 @@ class Batch:
         self.decode = decode
         """False reads replies as bytes (bulk writes only check for errors: a little faster)."""
         self._commands: list[Command] = []
-        self._shapes: list[Shape] = []
+        self._shaped: list[tuple[int, Shape]] = []
+        """The replies to shape (by position), and how: most are taken as they come."""
         self._keys: list[str | bytes] = []
 
     def __len__(self) -> int:
@@ -143,8 +145,9 @@ class Batch:
         self, *command: str | bytes | int | float, shape: Shape = _same, key: Any = None
     ) -> int:
         """Queue ``command`` (routed by ``key``, else its first argument); its position."""
+        if shape is not _same:
+            self._shaped.append((len(self._commands), shape))
         self._commands.append(command)
-        self._shapes.append(shape)
         if key is None:
             key = command[3] if command[0] in _SCRIPTS else command[1]
         self._keys.append(key)
@@ -269,13 +272,15 @@ class Batch:
             self._exchange([route], replies)
         else:
             replies = self._execute_on(cluster)
-        failures = [r for r in replies if isinstance(r, BaseException)]
-        if failures and raising:
-            raise failures[0]
-        return [
-            reply if isinstance(reply, BaseException) else shape(reply)
-            for shape, reply in zip(self._shapes, replies, strict=True)
-        ]
+        if raising:
+            for reply in replies:
+                if isinstance(reply, BaseException):
+                    raise reply
+        for position, shape in self._shaped:
+            reply = replies[position]
+            if not isinstance(reply, BaseException):
+                replies[position] = shape(reply)
+        return replies
 
     def _cluster(self) -> RedisCluster | None:
         """The cluster behind the client (None for a single Redis). Discovering it the first
@@ -420,7 +425,7 @@ class _Wire:
     def read(self, count: int) -> list[Any]:
         """``count`` replies."""
         replies: list[Any] = []
-        buffer = bytearray(_READ_SIZE)
+        buffer = _buffer()
         gets, feed, recv = self.reader.gets, self.reader.feed, self.sock.recv_into
         while len(replies) < count:
             reply = gets()
@@ -439,6 +444,15 @@ _NOT_ENOUGH_DATA: object = getattr(
     importlib.import_module("redis._parsers.hiredis"), "NOT_ENOUGH_DATA", False
 )
 """What redis-py's hiredis reader answers while a reply is incomplete (its own sentinel)."""
+_buffers = threading.local()
+
+
+def _buffer() -> bytearray:
+    """This thread's receive buffer (the reader copies what it is fed)."""
+    found: bytearray | None = getattr(_buffers, "buffer", None)
+    if found is None:
+        found = _buffers.buffer = bytearray(_READ_SIZE)
+    return found
 
 
 def _wire(connection: Any) -> _Wire | None:

@@ -16,10 +16,11 @@ uses its parent's.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import weakref
 from typing import Any
+
+from models.process_id import current_pid
 
 
 class _Held:
@@ -31,13 +32,13 @@ class _Held:
     def __init__(self, pool: Any, connection: Any) -> None:
         self.pool = weakref.ref(pool)
         self.connection = connection
-        self.pid = os.getpid()
+        self.pid = current_pid()
         self.given_back = False
 
     def give_back(self) -> None:
         """Return the connection to its pool (once, and only in the process that took it)."""
         pool = self.pool()
-        if pool is not None and not self.given_back and self.pid == os.getpid():
+        if pool is not None and not self.given_back and self.pid == current_pid():
             self.given_back = True
             pool.release(self.connection)
 
@@ -58,7 +59,7 @@ def connection_of(pool: Any) -> Any:
     """This thread's connection from ``pool``, checked and connected (raises what connecting
     raises, after giving the connection back)."""
     held = _held.by_pool.get(pool)
-    if held is None or held.pid != os.getpid():
+    if held is None or held.pid != current_pid():
         connection = pool.get_connection()  # checked by the pool
         _held.by_pool[pool] = _Held(pool, connection)
         return connection

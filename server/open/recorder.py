@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -31,6 +30,7 @@ from redis.cluster import RedisCluster
 from models.decision import Decision, decision_store_commands
 from models.measurement.event_stream import shard_trim
 from models.measurement.stats import CountedEvent, shard_of, variant_label
+from models.process_id import current_pid
 from models.storage import keys
 from models.storage.batch import Batch, NodeGuard
 from models.storage.clients import LazyCluster
@@ -121,7 +121,7 @@ class Recorder:
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every queued record is written (or ``timeout`` passes); whether it was."""
-        if not self.background or self._pid != os.getpid():
+        if not self.background or self._pid != current_pid():
             return True
         deadline = time.monotonic() + timeout
         while self._pending or self._writing or self._riding:
@@ -202,7 +202,7 @@ class Recorder:
             self.lost(failed, error)
 
     def _ensure_writer(self) -> None:
-        pid = os.getpid()
+        pid = current_pid()
         if self._pid == pid:
             return
         with self._lock:

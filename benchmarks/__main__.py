@@ -19,6 +19,7 @@ from benchmarks import (
     profiling,
     recording,
     render,
+    slot_route,
     stages,
 )
 from benchmarks.harness import (
@@ -132,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         rounds=args.rounds, seconds=args.seconds, cold=args.cold
                     ),
                 )
+                sys.stdout.flush()
+                targets += slot_route.run(app, slot_route.SlotRouteOptions())
                 sys.stdout.flush()
                 targets += render.run(render.RenderOptions(names=args.names))
                 sys.stdout.flush()

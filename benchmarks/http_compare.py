@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import redis
 
@@ -46,19 +47,22 @@ from benchmarks.harness import (
 )
 from benchmarks.http_load import APP, HOST, ROOT, GunicornProcess, HttpOptions, gunicorn_env
 from benchmarks.open_route import ACCEPT, CACHE_HIT_RECIPIENT, USER_AGENT
+from benchmarks.slot_route import SLOT, demo_send_id
 from benchmarks.targets import (
     GUNICORN_THREADS,
     GUNICORN_WORKERS,
     OPEN_P99_VS_BARE,
     OPEN_THROUGHPUT_VS_BARE,
+    SLOT_REOPEN_VS_BARE,
     at_least,
     at_most,
 )
 from benchmarks.wrk import WrkResult, find_wrk, run_wrk, wrk_command
 from models.storage import keys
 from server.demo.data import BLOCK_ID, CAMPAIGN_ID
+from server.metrics_tally import FLUSH_SECONDS
 from server.services import Services
-from server.urls import image_url
+from server.urls import SEND_PARAM, TOKEN_PARAM, image_url, slot_image_path
 
 HEADERS = (("User-Agent", USER_AGENT), ("Accept", ACCEPT))
 GUNICORN_SHAPE = (
@@ -70,7 +74,9 @@ CHECKS = 8
 """Requests sent before measuring (one connection each, to reach every worker) to check the
 answers wrk does not look into: 200, ``image/png``, no ``X-Blanco-Fallback``."""
 WRK_MISSING = "wrk missing: cannot measure HTTP"
-IMAGE_ROUTE = "/i/<campaign_id>/<block_id>.<extension>"
+IMAGE_ROUTES = ("/i/<campaign_id>/<block_id>.<extension>", "/s/<campaign_id>/<slot>.<extension>")
+"""The URL rules of the block and slot images (Blanco's open sides)."""
+OPEN_SIDES = ("blanco", "slot")
 
 
 @dataclass(frozen=True)
@@ -183,8 +189,9 @@ def bind_args(port: int) -> tuple[str, ...]:
 
 
 def sides(services: Services) -> tuple[Side, ...]:
-    """Bare, Blanco, constant: the order of every round."""
+    """Bare, Blanco, slot, constant: the order of every round."""
     token = services.signer.sign(CACHE_HIT_RECIPIENT)
+    slot_query = urlencode({TOKEN_PARAM: token, SEND_PARAM: demo_send_id(services)})
     return (
         Side("bare", "bare Flask, constant PNG (baseline)", "bare", BARE_PATH),
         Side(
@@ -192,6 +199,12 @@ def sides(services: Services) -> tuple[Side, ...]:
             "Blanco open, cache hit",
             "blanco",
             image_url("", CAMPAIGN_ID, BLOCK_ID, token),
+        ),
+        Side(
+            "slot",
+            "Blanco newsletter slot re-open (the stored ranking read back, the card from cache)",
+            "blanco",
+            f"{slot_image_path(CAMPAIGN_ID, SLOT)}?{slot_query}",
         ),
         Side(
             "constant",
@@ -260,8 +273,23 @@ class Verified:
         )
 
 
-def blanco_counts(port: int, services: Services) -> Counts:
-    """Blanco's counts now (``/metrics`` of the gunicorn on ``port``, and Redis)."""
+def blanco_counts(port: int, services: Services, limit: float = 6.0) -> Counts:
+    """Blanco's counts once they have settled: ``/metrics`` of the gunicorn on ``port`` (each
+    worker hands its counts over within ``FLUSH_SECONDS``: scraped until two scrapes that far
+    apart agree) and Redis."""
+    counts = _scraped(port)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        time.sleep(FLUSH_SECONDS + 0.1)
+        again = _scraped(port)
+        if again == counts:
+            break
+        counts = again
+    return Counts(*counts, settled_opens(services))
+
+
+def _scraped(port: int) -> tuple[float, float, float]:
+    """Image answers (200), fallbacks and events lost, from one scrape of ``/metrics``."""
     connection = http.client.HTTPConnection(HOST, port, timeout=10)
     try:
         connection.request("GET", "/metrics")
@@ -274,13 +302,14 @@ def blanco_counts(port: int, services: Services) -> Counts:
         if matched is None:
             continue
         name, labels, value = matched.group(1), matched.group(2) or "", float(matched.group(3))
-        if name == "blanco_http_requests_total" and IMAGE_ROUTE in labels and '"200"' in labels:
+        image = any(route in labels for route in IMAGE_ROUTES)
+        if name == "blanco_http_requests_total" and image and '"200"' in labels:
             images += value
         elif name == "blanco_fallbacks_total":
             fallbacks += value
         elif name == "blanco_events_lost_total":
             lost += value
-    return Counts(images, fallbacks, lost, settled_opens(services))
+    return images, fallbacks, lost
 
 
 def settled_opens(services: Services, quiet: float = 0.2, limit: float = 5.0) -> float:
@@ -482,7 +511,7 @@ def report(
     print(paragraph("sides: " + "; ".join(f"{k} = {v}" for k, v in labels.items()) + "."))
     sizes = ", ".join(f"{key} {c.body_size:,} B" for key, c in checked.items())
     wrong = {key: found for key, found in problems.items() if found}
-    blanco_requests = sum(m.wrk.requests for m in rounds if m.side.key == "blanco")
+    blanco_requests = sum(m.wrk.requests for m in rounds if m.side.key in OPEN_SIDES)
     non_2xx = sum(m.wrk.non_2xx for m in rounds)
     errors = sum(m.wrk.socket_errors for m in rounds)
     print(
@@ -494,6 +523,7 @@ def report(
         )
     )
     blanco_rate, blanco_p99 = ratios_to_bare(rounds, "blanco")
+    slot_rate, slot_p99 = ratios_to_bare(rounds, "slot")
     constant_rate, constant_p99 = ratios_to_bare(rounds, "constant")
     print(f"\n  Summary over {options.rounds} round(s): median (range)")
     print(
@@ -502,6 +532,7 @@ def report(
             [
                 _summary_row(rounds, "bare", Spread(1, 1, 1), Spread(1, 1, 1)),
                 _summary_row(rounds, "blanco", blanco_rate, blanco_p99),
+                _summary_row(rounds, "slot", slot_rate, slot_p99),
                 _summary_row(rounds, "constant", constant_rate, constant_p99),
             ],
             "    ",
@@ -534,6 +565,12 @@ def report(
             f"{blanco_p99.ratios()}",
             at_most(OPEN_P99_VS_BARE),
             blanco_p99.median <= OPEN_P99_VS_BARE,
+        ),
+        Target(
+            "HTTP newsletter slot re-open req/s vs bare Flask, median of rounds",
+            f"{slot_rate.ratios()}",
+            at_least(SLOT_REOPEN_VS_BARE),
+            slot_rate.median >= SLOT_REOPEN_VS_BARE,
         ),
     ]
     for target in targets:

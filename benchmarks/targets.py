@@ -15,6 +15,13 @@ OPEN_P99_VS_BARE = 2.0
 RECORDING_COST = 0.20
 """Recording an open costs the image route less than this share of its throughput."""
 
+SLOT_FIRST_OPEN_VS_BLOCK_COLD = 2.0
+"""A newsletter slot's first open (ranking the items for the send) takes at most this multiple of
+a block's cold open (rendering a personal banner), median against median."""
+
+SLOT_REOPEN_VS_BARE = 0.5
+"""A newsletter slot's re-open serves at least this share of the bare app's req/s."""
+
 COLD_BANNER_MEDIAN_SECONDS = 0.003
 """A cold personalised 600×200 banner: render and encode, median."""
 

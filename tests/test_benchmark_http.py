@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from benchmarks import bare_app, wrk
+from benchmarks import bare_app, slot_route, wrk
 from benchmarks.__main__ import main
 from benchmarks.http_app import (
     RECORD_PARAM,
@@ -103,9 +103,10 @@ def test_the_wrk_section_reports_ratios_and_verdicts(capsys: pytest.CaptureFixtu
 
     out = capsys.readouterr().out
     assert "wrk missing" not in out
-    for side in ("1  bare", "1  blanco", "1  constant"):
+    for side in ("1  bare", "1  blanco", "1  slot", "1  constant"):
         assert re.search(rf"^\s+{side}\s+[\d,]+\s+[\d,]+", out, re.MULTILINE), side
-    assert "Blanco's constant route — shares Blanco's overhead, flatters" in out
+    flatters = r"Blanco's\s+constant\s+route\s+—\s+shares\s+Blanco's\s+overhead,\s+flatters"
+    assert re.search(flatters, out)
     assert "every side answered 200 image/png" in out
     assert "0 fallbacks and 0 events lost" in out
     assert "PROBLEM" not in out
@@ -113,6 +114,9 @@ def test_the_wrk_section_reports_ratios_and_verdicts(capsys: pytest.CaptureFixtu
         r"^\s+(PASS|MISS)\s+HTTP Blanco open \(cache hit\) (req/s|p99) vs bare Flask", out, re.M
     )
     assert {kind for _, kind in verdicts} == {"req/s", "p99"}
+    assert re.search(
+        r"^\s+(PASS|MISS)\s+HTTP newsletter slot re-open req/s vs bare Flask", out, re.M
+    )
     assert re.search(r"req/s vs bare.*\n(.*\n)*\s+blanco\s.*\d\.\d\d× \(", out)
     assert re.search(r"^\s+blanco\s.*\(\+\d+ Redis\)$", out, re.MULTILINE)
     assert "load average at end:" in out
@@ -137,3 +141,16 @@ def test_the_recording_switch_serves_opens_without_recording(
     assert (after_skipped, after_recorded) == (before, before + 1)
     assert not isinstance(app.wsgi_app, RecordingSwitch)
     assert app.extensions[CORE] is original
+
+
+def test_the_slot_section_compares_first_opens_with_cold_block_opens(
+    app: Flask, services: Services, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load_demo(services)
+    targets = slot_route.run(app, slot_route.SlotRouteOptions(rounds=2, per_round=5, warmup=2))
+
+    out = capsys.readouterr().out
+    assert re.search(r"^\s+block, cold open\s+10\s", out, re.M)
+    assert re.search(r"^\s+slot, first open\s+10\s.*\d\.\d\d×$", out, re.M)
+    assert "all 200 image/png, no fallback; rankings stored for 12 slot recipients" in out
+    assert [t.label for t in targets] == ["in-process slot first open vs block cold open, median"]

@@ -27,6 +27,7 @@ from models.newsletter.slot_ranking import SlotRanking, rank_items
 from models.open_read import ClickMark
 from models.storage import keys
 from models.storage.batch import Batch
+from renderers.registry import ContentParams
 from server.open.answers import LAST_RESORT, PLAIN, ImageAnswer, ImageOptions
 from server.open.core import OpenCore, Visitor
 from server.tokens import Identity
@@ -93,12 +94,31 @@ def send_key(send_id: str | None, now: dt.datetime) -> str:
     return send_id if send_id else f"day:{now.date().isoformat()}"
 
 
+PICTURED_KEPT = 4096
+
+
 class SlotServer:
     """Serves slot images, clicks and whole pages through the open core."""
 
     def __init__(self, core: OpenCore) -> None:
         self.core = core
         self.services = core.services
+        self._pictured: dict[tuple[int, str], tuple[ContentParams, ContentParams]] = {}
+
+    def _with_picture(self, params: ContentParams, asset_id: str) -> ContentParams:
+        """A layout's params showing an item's picture, made once per layout version and
+        picture: the render keys and the renderer's memos go by params object, so a fresh copy
+        per open would hash the whole layout every time. At most ``PICTURED_KEPT`` are kept (the
+        entry holds the layout's params, so their id is not reused meanwhile)."""
+        key = (id(params), asset_id)
+        held = self._pictured.get(key)
+        if held is not None:
+            return held[1]
+        copied = params.model_copy(update={"image_asset": asset_id})
+        if len(self._pictured) >= PICTURED_KEPT:
+            self._pictured.clear()
+        self._pictured[key] = (params, copied)
+        return copied
 
     # images
 
@@ -155,7 +175,7 @@ class SlotServer:
         params = layout.layout
         item = content.item
         if item is not None and getattr(params, "image_asset", "") is None and item.image_asset:
-            params = params.model_copy(update={"image_asset": item.image_asset})
+            params = self._with_picture(params, item.image_asset)
         profile = content.profile or {}
         extra = {k: v for k, v in content.fields.items() if k not in profile}
         try:

@@ -13,6 +13,9 @@ from flask.testing import FlaskClient
 from models.measurement.event_stream import campaign_event_entries
 from models.recipients.upserts import ScoresUpsert
 from models.storage import keys
+from renderers.card import CardParams
+from server.open.routes import SLOTS
+from server.open.slots import SlotServer
 from server.services import Services
 from tests.factories import FALLBACK_URL, FakeClock, decode_image, store_recipient
 from tests.newsletter_fixtures import click_url, item, slot_url, store_newsletter
@@ -315,3 +318,18 @@ def test_rankings_are_kept_for_the_last_32_sends_with_the_decision_ttl(
     assert sorted(field.rpartition("/")[2] for field in kept) == sends[-32:]
     ttl = redis_client.ttl(keys.rankings(anna))
     assert 0 < ttl <= services.settings.decision_ttl_seconds
+
+
+def test_a_layout_shows_each_item_picture_through_one_params_object(app: Flask) -> None:
+    slots: SlotServer = app.extensions[SLOTS]
+    layout = CardParams(image_asset=None)
+
+    first = slots._with_picture(layout, "asset-1")
+    again = slots._with_picture(layout, "asset-1")
+    other = slots._with_picture(layout, "asset-2")
+
+    assert first is again  # the render keys and the renderer's memos go by params object
+    assert isinstance(first, CardParams)
+    assert isinstance(other, CardParams)
+    assert (first.image_asset, other.image_asset) == ("asset-1", "asset-2")
+    assert layout.image_asset is None

@@ -186,12 +186,13 @@ def stages_of(core: OpenCore) -> list[Stage]:
         Stage("Redis read: pack the commands (RESP)", Batch, "_pack"),
         Stage("Redis read: send (socket write)", batch_module, "_send"),
         Stage("Redis read: wait for the replies, parse them (hiredis)", Batch, "_read"),
-        Stage("Redis read: pool, guard, reply shapes", Batch, "execute"),
+        Stage("Redis read: connection check, guard, reply shapes", Batch, "execute"),
+        Stage("record: earlier opens' records carried in the read", core.recorder, "ride_along"),
         Stage("decide", core, "decide"),
         Stage("cached bytes: render request and its hash", core, "draw"),
         Stage("cached bytes: render-cache lookup", core.drawing, "_cached"),
-        Stage("record (to the background writer's queue)", core, "record"),
-        Stage("record (to the background writer's queue)", core, "recorded_send"),
+        Stage("record (queued for the next reads or the writer)", core, "record"),
+        Stage("record (queued for the next reads or the writer)", core, "recorded_send"),
         *(
             Stage("metrics", metrics, name)
             for name in ("count_request", "decision", "cache", "fallback", "observe_render")

@@ -159,7 +159,9 @@ def time_blanco(params: BannerParams, request: RenderRequest) -> tuple[Sample, I
     image = renderer.render(params, request)
     drawn = time.perf_counter()
     encoded = encode_image(
-        image, choose_format(params.output, request.accepts_webp, renderer.animated)
+        image,
+        choose_format(params.output, request.accepts_webp, renderer.animated),
+        drawn=renderer.drawn(params),
     )
     done = time.perf_counter()
     cpu = time.process_time() - cpu

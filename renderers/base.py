@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
+from renderers.png import drawn_png
 from renderers.templating import LIVE_FIELD, live_values_used
 
 PNG_COMPRESS_LEVEL = 1
@@ -89,8 +90,12 @@ def choose_format(output: OutputFormat, accepts_webp: bool, animated: bool) -> s
     return "webp" if accepts_webp else "png"
 
 
-def encode_image(image: Image.Image, fmt: str) -> RenderedImage:
-    """Encode one still image; fast PNG compression, never level 9."""
+def encode_image(image: Image.Image, fmt: str, *, drawn: bool = False) -> RenderedImage:
+    """Encode one still image; fast PNG compression, never level 9. A ``drawn`` image (shapes
+    and text only, no uploaded picture) is written as PNG without row filters
+    (``renderers.png``): faster, and as small."""
+    if fmt == "png" and drawn:
+        return RenderedImage(drawn_png(image), MEDIA_TYPES[fmt])
     buffer = io.BytesIO()
     if fmt == "png":
         image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
@@ -120,7 +125,11 @@ class Renderer(ABC, Generic[P]):
     def render_encoded(self, params: P, request: RenderRequest) -> RenderedImage:
         """Render and encode in the negotiated format (animated renderers override this)."""
         fmt = choose_format(params.output, request.accepts_webp, self.animated)
-        return encode_image(self.render(params, request), fmt)
+        return encode_image(self.render(params, request), fmt, drawn=self.drawn(params))
+
+    def drawn(self, params: P) -> bool:
+        """Whether the output is drawn from shapes and text only (no uploaded picture)."""
+        return not self.assets_used(params)
 
     def moment(self, params: P, now: dt.datetime) -> dt.datetime | None:
         """The time the output depends on, rounded to its bucket (None: time-independent)."""

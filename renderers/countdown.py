@@ -690,9 +690,9 @@ class CountdownRenderer(Renderer[CountdownParams]):
         first = remaining_seconds(params, request)
         picture = _expired_picture(params, request) if first == 0 else None
         if picture is not None:  # one still frame, quantised to 256 colours for GIF
-            return encode_image(picture, fmt)
+            return encode_image(picture, fmt, drawn=self.drawn(params))
         if fmt != "gif":
-            return encode_image(self.render(params, request), fmt)
+            return encode_image(self.render(params, request), fmt, drawn=self.drawn(params))
         palette, frames = _frames(params, request, first, params.frames)
         loop = params.loop if first >= params.frames else 1
         body = _gif(frames, (request.width, request.height), palette, loop)

@@ -19,7 +19,7 @@ from models.recipients.upserts import ScoresUpsert
 from models.storage import keys
 from server.config import load_settings
 from server.open.core import OpenCore
-from server.open.recorder import Record, Recorder
+from server.open.recorder import RIDE_ALONG, Record, Recorder
 from server.services import EXTENSION, Services
 from server.serving import gunicorn_options
 from tests.factories import FakeClock, store_block, store_recipient, variant
@@ -192,3 +192,18 @@ def test_a_carried_record_whose_write_fails_is_counted_lost_and_the_open_goes_on
     assert image.status_code == 200
     assert "X-Blanco-Fallback" not in image.headers
     assert lost == [2]
+
+
+def test_one_read_carries_at_most_ride_along_records(
+    make_app: Callable[..., Flask], redis_client: redis.Redis
+) -> None:
+    app, services, recorder = riding_app(make_app)
+    recorder.rides = True  # on a cluster too: the read's batch then goes to several nodes
+    for n in range(RIDE_ALONG + 2):
+        recorder.submit(record(f"r{n}"))
+
+    image = app.test_client().get(f"/i/daily/hero.png?r={services.signer.sign('bram')}")
+
+    assert image.status_code == 200
+    assert len(campaign_event_entries(redis_client, "daily")) == RIDE_ALONG
+    assert len(recorder._pending) == 3  # two left over, and this open's own

@@ -12,8 +12,8 @@ Recording is cheap: each ``Metrics`` method finds its labelled child in a dict (
 library with ``counter.labels(...)`` is slow) and hands the count to the app's ``Tally``
 (``server.metrics_tally``), which passes it on in bulk within a second (and before every
 scrape); the request counting is one WSGI wrapper around the app (``RequestMetrics``), not Flask
-hooks. A path that answers without Flask (a lean
-WSGI route) counts its requests with ``Metrics.count_request``, as the wrapper does.
+hooks. A path that answers without Flask (a lean WSGI route) counts its requests with
+``Metrics.count_request``, as the wrapper does.
 
 Several gunicorn workers: ``enable_multiprocess(data_dir)`` runs in the gunicorn master before
 the workers fork (``blanco serve``, ``blanco demo`` and ``gunicorn.conf.py`` call it; there is

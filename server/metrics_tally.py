@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import threading
 import time
 import weakref
@@ -23,6 +22,8 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
+
+from models.process_id import current_pid
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class Tally:
         if counter is None:
             counter = self._counts.setdefault(child, itertools.count())
         next(counter)
-        if not _FLUSHER.running:
+        if _FLUSHER.pid != current_pid():
             _FLUSHER.start()
 
     def observe(self, child: Any, value: float) -> None:
@@ -76,7 +77,7 @@ class Tally:
         if values is None:
             values = self._observed.setdefault(child, deque())
         values.append(value)
-        if not _FLUSHER.running:
+        if _FLUSHER.pid != current_pid():
             _FLUSHER.start()
 
     def flush(self) -> None:
@@ -96,10 +97,12 @@ class Tally:
 
 class _Flusher:
     """One daemon thread per process that flushes every live tally each ``FLUSH_SECONDS``;
-    started by the first count (so never at import, and again in a forked child)."""
+    started by the first count (so never at import, and again in a forked child, which the
+    parent's thread does not come along to)."""
 
     def __init__(self) -> None:
-        self.running = False
+        self.pid: int | None = None
+        """The process whose thread runs (None: none yet)."""
         self._tallies: weakref.WeakSet[Tally] = weakref.WeakSet()
         self._lock = threading.Lock()
 
@@ -109,16 +112,12 @@ class _Flusher:
 
     def start(self) -> None:
         """Start the thread in this process (once)."""
+        pid = current_pid()
         with self._lock:
-            if self.running:
+            if self.pid == pid:
                 return
-            self.running = True
+            self.pid = pid
             threading.Thread(target=self._run, name="blanco-metrics", daemon=True).start()
-
-    def forked(self) -> None:
-        """In a new child process: the parent's thread did not come along."""
-        self.running = False
-        self._lock = threading.Lock()
 
     def _run(self) -> None:
         while True:
@@ -131,4 +130,3 @@ class _Flusher:
 
 
 _FLUSHER = _Flusher()
-os.register_at_fork(after_in_child=_FLUSHER.forked)

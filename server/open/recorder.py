@@ -148,12 +148,7 @@ class Recorder:
         other nodes than the read: the background writer sends them)."""
         if not self.rides or not self._pending:
             return None
-        taken: list[Record] = []
-        while len(taken) < RIDE_ALONG:
-            try:
-                taken.append(self._pending.popleft())
-            except IndexError:  # another thread took the last ones
-                break
+        taken = self._take(RIDE_ALONG)
         if not taken:
             return None
         with self._lock:
@@ -172,6 +167,17 @@ class Recorder:
                 self._arrived(taken, None)
 
         return arrived
+
+    def _take(self, limit: int) -> list[Record]:
+        """Up to ``limit`` waiting records, oldest first (opens' reads and the writer take them
+        concurrently)."""
+        taken: list[Record] = []
+        while len(taken) < limit:
+            try:
+                taken.append(self._pending.popleft())
+            except IndexError:  # nothing left, or another thread took the last ones
+                break
+        return taken
 
     def _arrived(self, records: Sequence[Record], error: Exception | None) -> None:
         with self._lock:
@@ -221,12 +227,7 @@ class Recorder:
             time.sleep(self.linger)  # let a batch gather: one wake-up and write for many
             while pending:
                 self._writing = True
-                batch: list[Record] = []
-                while pending and len(batch) < self.max_batch:
-                    try:
-                        batch.append(pending.popleft())
-                    except IndexError:  # an open's read took the last ones
-                        break
+                batch = self._take(self.max_batch)
                 try:
                     self.write(batch)
                 finally:

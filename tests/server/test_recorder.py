@@ -86,12 +86,17 @@ def test_an_exiting_gunicorn_worker_writes_what_is_queued(
     open_time: OpenCore = app.extensions["blanco.open"]
     for rid in ("anna", "bram", "chloe"):
         open_time.record(rid, record().shown, "open", "browser", "human", store_decision=True)
+    open_time.metrics.cache("miss")  # still in the metrics' tally
     worker = SimpleNamespace(wsgi=app, pid=1234)
     server = SimpleNamespace(log=logging.getLogger("gunicorn-test"))
     exit_hook = gunicorn_options(load_settings({"signing_keys": "s" * 40}, environ={}))
     exit_hook["worker_exit"](server, worker)
     assert len(campaign_event_entries(redis_client, "daily")) == 3
     assert all(redis_client.exists(keys.decisions(r)) for r in ("anna", "bram", "chloe"))
+    handed_over = open_time.metrics.registry.get_sample_value(
+        "blanco_render_cache_total", {"result": "miss"}
+    )
+    assert handed_over == 1
 
 
 def test_a_reopen_showing_the_same_content_does_not_rewrite_the_decision(

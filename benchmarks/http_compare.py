@@ -1,13 +1,16 @@
 """Section 6: Blanco's cache-hit open against a bare Flask app, through gunicorn, driven by wrk.
 
-Three sides, each under the same gunicorn shape (``-k gthread -w 2 --threads 4``, keep-alive, on
-127.0.0.1) and driven by the same ``wrk -t2 -c8 -d<seconds>s --latency``, in interleaved rounds
-(bare, Blanco, constant, bare, Blanco, ...):
+Four sides, each under the same gunicorn shape (``-k gthread -w 2 --threads 4``, keep-alive, on
+127.0.0.1; Blanco's with its own ``gunicorn.conf.py`` too, which gives each worker a listening
+socket of its own) and driven by the same ``wrk -t2 -c8 -d<seconds>s --latency``, in
+interleaved rounds (bare, Blanco, slot, constant, bare, Blanco, ...):
 
 * **bare**: ``benchmarks.bare_app:app``, Flask alone answering a constant ~21 KB PNG: the
   baseline of the targets;
 * **Blanco**: the cache-hit open of a demo recipient's image URL (token, one Redis read, decide,
   the cached bytes, recording in the background, metrics) on the benchmark Redis;
+* **slot**: the re-open of a newsletter slot of the demo's send (the stored ranking read back
+  in the same round trip, the card from the worker's memory);
 * **constant**: Blanco's own constant route, the same PNG from inside Blanco's app. It pays
   Blanco's hooks too, so as a baseline it flatters Blanco: it is printed for reference only.
 
@@ -176,10 +179,11 @@ def describe(options: CompareOptions) -> str:
     load = " ".join(wrk_command("wrk", "<url>", options.seconds)[:5])
     return (
         f"gunicorn {' '.join(GUNICORN_SHAPE)} for every side (Blanco's also with its "
-        f"gunicorn.conf.py), on 127.0.0.1; load: `{load}` with an image proxy's User-Agent and "
-        f"Accept; {options.rounds} interleaved rounds of {options.seconds:g} s per side, after "
-        f"{options.warmup_seconds:g} s of warm-up each. Blanco's open reads the demo data from "
-        "the benchmark Redis."
+        "gunicorn.conf.py, so a listening socket per worker; the bare app with one shared "
+        f"socket, gunicorn's default), on 127.0.0.1; load: `{load}` with an image proxy's "
+        f"User-Agent and Accept; {options.rounds} interleaved rounds of {options.seconds:g} s per "
+        f"side, after {options.warmup_seconds:g} s of warm-up each. Blanco's open reads the demo "
+        "data from the benchmark Redis."
     )
 
 

@@ -37,6 +37,8 @@ from benchmarks.open_route import ACCEPT, USER_AGENT
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 APP = "benchmarks.http_app:create_bench_app()"
+TCP_LISTEN = "0A"
+"""A listening socket's state in /proc/net/tcp."""
 HEADERS = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
 
 
@@ -78,8 +80,10 @@ class GunicornProcess:
     """gunicorn serving the benchmark app as a child process; stopped with SIGTERM.
 
     By default it runs the repository's ``gunicorn.conf.py`` with Blanco's benchmark app and is
-    ready when ``/readyz`` answers 200; ``argv`` (gunicorn's arguments) and ``ready_path``
-    serve another app."""
+    ready when ``/readyz`` answers 200 and every worker listens (Blanco's configuration gives
+    each worker a socket of its own: the first worker answers before the last has started, and
+    a load that connected then would leave the others idle); ``argv`` (gunicorn's arguments) and
+    ``ready_path`` serve another app, ready when one socket listens."""
 
     def __init__(
         self,
@@ -97,6 +101,8 @@ class GunicornProcess:
         self.timeout = timeout
         self.argv = tuple(argv)
         self.ready_path = ready_path
+        self.listeners = int(env.get("BLANCO_WORKERS", 1)) if argv[-1] == APP else 1
+        """Sockets listening on the port once every worker has started."""
         self._process: subprocess.Popen[bytes] | None = None
 
     def cpu_seconds(self) -> float:
@@ -136,7 +142,8 @@ class GunicornProcess:
             connection = http.client.HTTPConnection(HOST, self.port, timeout=1)
             try:
                 connection.request("GET", self.ready_path)
-                if connection.getresponse().status == 200:
+                ready = connection.getresponse().status == 200
+                if ready and listening_sockets(self.port) >= self.listeners:
                     return
             except (OSError, http.client.HTTPException):
                 pass
@@ -156,6 +163,16 @@ class GunicornProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def listening_sockets(port: int) -> int:
+    """How many TCP sockets listen on ``port`` (IPv4, from /proc)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(
+        1
+        for fields in (line.split() for line in lines)
+        if fields[3] == TCP_LISTEN and int(fields[1].rpartition(":")[2], 16) == port
+    )
 
 
 @dataclass

@@ -74,7 +74,14 @@ class Settings(BaseModel):
         description="Where a click goes when not even the block is known. Empty: Blanco's own "
         "neutral `/gone` page.",
     )
-    bind: str = Field("127.0.0.1:8000", description="Address gunicorn listens on.")
+    bind: str = Field(
+        "127.0.0.1:8000",
+        description=(
+            "Address gunicorn listens on. On a `HOST:PORT` bind each worker listens on a socket "
+            "of its own (`SO_REUSEPORT`), so that the kernel spreads connections evenly over "
+            "the workers; a `unix:` or `fd://` bind is one socket that every worker shares."
+        ),
+    )
     workers: int = Field(2, gt=0, description="gunicorn worker processes.")
     threads: int = Field(4, gt=0, description="Threads per gunicorn worker (gthread).")
     redis_timeout_seconds: float = Field(

@@ -30,6 +30,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout": 30,
         "graceful_timeout": 10,
         "keepalive": 5,
+        "reuse_port": reuses_port(settings.bind),
         "accesslog": None,
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
@@ -40,6 +41,15 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         # Blanco does not use it.
         "control_socket_disable": True,
     }
+
+
+def reuses_port(bind: str) -> bool:
+    """Whether each worker listens on its own ``SO_REUSEPORT`` socket: for a TCP bind, so that
+    the kernel spreads connections over the workers. With one shared socket, whichever worker
+    wakes first accepts, and a few keep-alive connections (a proxy's pool, or a load test's)
+    can all end up on one worker while the other idles. Not for ``unix:`` or ``fd://`` binds,
+    which one socket serves."""
+    return not bind.startswith(("unix:", "fd://"))
 
 
 class JsonServerLogger(Logger):  # type: ignore[misc]

@@ -6,6 +6,7 @@ import http.client
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,6 +16,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+LAUNCHERS = {
+    "gunicorn.conf.py": [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+    "blanco serve": [sys.executable, "-m", "server.cli", "serve", "--workers", "2"],
+}
+"""The two ways of running Blanco under gunicorn (both take the bind, workers and threads from
+``BLANCO_*`` variables; ``blanco serve``'s ``--workers`` wins over its variable)."""
 
 
 def free_port() -> int:
@@ -101,3 +108,9 @@ def serving(
         yield served
     finally:
         served.stop(stop)
+
+
+def live_workers(server: Served) -> set[int]:
+    """The pids of the gunicorn master's worker processes, as the kernel lists them."""
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    return {int(pid) for pid in children.read_text().split()}

@@ -41,8 +41,8 @@ class SlotRanking:
         return self.items[slot - 1] if 0 < slot <= len(self.items) else None
 
     def to_json(self) -> str:
-        """The stored form."""
-        return json.dumps(
+        """The stored form (remembered, so that reading it back costs nothing)."""
+        document = json.dumps(
             {
                 "items": [[i.id, i.url] for i in self.items],
                 "generic": self.generic,
@@ -50,17 +50,36 @@ class SlotRanking:
                 "feed": self.feed_version,
             }
         )
+        _remember(document, self)
+        return document
 
     @classmethod
     def from_json(cls, document: str) -> SlotRanking:
-        """Read a stored ranking."""
-        data = json.loads(document)
-        return cls(
-            tuple(RankedItem(i, u) for i, u in data["items"]),
-            bool(data["generic"]),
-            dt.datetime.fromisoformat(data["at"]),
-            int(data["feed"]),
-        )
+        """Read a stored ranking. Every slot image of an email reads the same one, so the
+        rankings this worker read or wrote last are kept by their document (they are
+        immutable)."""
+        found = _known.get(document)
+        if found is None:
+            data = json.loads(document)
+            found = cls(
+                tuple(RankedItem(i, u) for i, u in data["items"]),
+                bool(data["generic"]),
+                dt.datetime.fromisoformat(data["at"]),
+                int(data["feed"]),
+            )
+            _remember(document, found)
+        return found
+
+
+RANKINGS_KEPT = 4096
+"""Rankings kept read per worker, by their stored document."""
+_known: dict[str, SlotRanking] = {}
+
+
+def _remember(document: str, ranking: SlotRanking) -> None:
+    if len(_known) >= RANKINGS_KEPT:
+        _known.clear()
+    _known[document] = ranking
 
 
 def rank_items(

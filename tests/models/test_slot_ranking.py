@@ -6,10 +6,13 @@ generic ranking takes untargeted items by priority only."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import replace
 
+from models.newsletter import slot_ranking
 from models.newsletter.content_feed import ContentItem
 from models.newsletter.newsletters import Ranking
-from models.newsletter.slot_ranking import rank_items
+from models.newsletter.slot_ranking import SlotRanking, rank_items
 from models.recipients.recipient_reads import RecipientData
 from tests.newsletter_fixtures import at, item
 
@@ -84,3 +87,20 @@ def test_a_generic_ranking_is_untargeted_items_by_priority_only() -> None:
     ranking = rank_items(items, RULES, None, "anna", NOW, slots=4)
     assert ranking.generic
     assert [ranked.id for ranked in ranking.items] == ["high", "mid", "low"]
+
+
+def test_a_stored_ranking_reads_back_equal_and_the_same_document_once() -> None:
+    ranking = rank_items([item("a"), item("b", priority=2)], RULES, None, "anna", NOW, slots=2)
+    document = ranking.to_json()
+    assert json.loads(document)["items"] == [
+        ["b", "https://shop.example/items/b"],
+        ["a", "https://shop.example/items/a"],
+    ]
+    assert SlotRanking.from_json(document) is ranking  # written by this worker: kept
+    slot_ranking._known.clear()  # as in another worker
+    read = SlotRanking.from_json(document)
+    assert read == ranking
+    assert read is not ranking
+    assert SlotRanking.from_json(document) is read
+    other = json.dumps({**json.loads(document), "generic": False})
+    assert SlotRanking.from_json(other) == replace(ranking, generic=False)

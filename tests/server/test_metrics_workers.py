@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,18 +19,13 @@ from server.metrics_tally import FLUSH_SECONDS
 from server.services import Services
 from tests.conftest import SIGNING_KEY
 from tests.factories import store_block, store_recipient, variant
-from tests.served import Served, free_port, get, serving
+from tests.served import LAUNCHERS, Served, free_port, get, live_workers, serving
 
 IMAGE_RULE = "/i/<campaign_id>/<block_id>.<extension>"
 RECIPIENTS = ("anna", "bram", "chloe", "daan")
 OPENS_PER_ROUND = 40
 ROUNDS = 10  # at most: opens go on until both workers have answered some
 SCRAPES = 12
-
-LAUNCHERS = {
-    "gunicorn.conf.py": [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-    "blanco serve": [sys.executable, "-m", "server.cli", "serve", "--workers", "2"],
-}
 
 
 def counted(text: str, name: str, **labels: str) -> float:
@@ -159,9 +153,3 @@ def test_every_scrape_adds_up_every_worker_the_dead_ones_included(
 
     assert sum(settled(folder, opens).values()) == opens
     assert_every_scrape_counts(scrapes(server), opens)
-
-
-def live_workers(server: Served) -> set[int]:
-    """The pids of the gunicorn master's worker processes, as the kernel lists them."""
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-    return {int(pid) for pid in children.read_text().split()}

@@ -13,7 +13,7 @@ from renderers.base import ContentUnavailable, Renderer, RendererParams, RenderR
 from renderers.colors import Color
 from renderers.fonts import DEFAULT_FAMILY, FONT_FILES, Weight
 from renderers.templating import fill, placeholders, template_error
-from renderers.text_layout import fit
+from renderers.text_layout import fit, text_width
 
 
 class TextLine(BaseModel):
@@ -119,7 +119,7 @@ class BannerRenderer(Renderer[BannerParams]):
         }[params.valign]
         for line, fitted in blocks:
             for text in fitted.lines:
-                width = fitted.font.getlength(text)
+                width = text_width(fitted.font, text)
                 x = {
                     "left": padding,
                     "center": (request.width - width) / 2,

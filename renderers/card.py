@@ -23,7 +23,7 @@ from renderers.base import Renderer, RendererParams, RenderRequest
 from renderers.colors import Color
 from renderers.fonts import DEFAULT_FAMILY, FONT_FILES, Weight, load_font
 from renderers.templating import fill, placeholders, template_error
-from renderers.text_layout import MIN_FONT_SIZE, FittedText, fit
+from renderers.text_layout import MIN_FONT_SIZE, FittedText, fit, text_width
 
 MAX_NUMBER = Decimal("1e15")
 """Numbers beyond this magnitude are treated as invalid data, not drawn."""
@@ -274,7 +274,7 @@ class _Text:
     def draw(self, image: Image.Image, column: _Box, align: Align, y: int) -> None:
         canvas = ImageDraw.Draw(image)
         for line in self.fitted.lines:
-            x = x_for(align, column.left, column.width, self.fitted.font.getlength(line))
+            x = x_for(align, column.left, column.width, text_width(self.fitted.font, line))
             canvas.text((x, y), line, font=self.fitted.font, fill=self.color)
             y += self.fitted.line_height
 
@@ -371,7 +371,7 @@ def _pill(
         return None
     ascent, descent = fitted.font.getmetrics()
     height = ascent + descent + 2 * pad_y
-    width = min(max_width, round(fitted.font.getlength(fitted.lines[0])) + 2 * pad_x)
+    width = min(max_width, round(text_width(fitted.font, fitted.lines[0])) + 2 * pad_x)
     return _Pill(
         fitted.lines[0],
         fitted.font,

@@ -36,6 +36,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "loglevel": settings.log_level.lower(),
         "logger_class": JsonServerLogger,
         "child_exit": _child_exit,
+        "when_ready": _when_ready,
         "worker_exit": _worker_exit,
         # gunicorn 27's control socket lives in $HOME, shared by every server on the host;
         # Blanco does not use it.
@@ -69,6 +70,14 @@ class JsonServerLogger(Logger):  # type: ignore[misc]
         if not any(isinstance(f, ServerLogRedaction) for f in self.error_log.filters):
             self.error_log.addFilter(ServerLogRedaction())
         self.access_log.disabled = True
+
+
+def _when_ready(server: Any) -> None:
+    """gunicorn hook, in the master once it runs: with a socket per worker the master listens on
+    none, so its own "Listening at" line names nothing; say where the workers listen."""
+    if server.cfg.reuse_port:
+        for bind in server.cfg.bind:
+            server.log.info("Listening at: http://%s (a socket per worker)", bind)
 
 
 def _child_exit(server: Any, worker: Any) -> None:

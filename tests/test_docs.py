@@ -16,6 +16,7 @@ import pytest
 import redis
 from flask import Flask
 
+from models.campaigns.specs import BLOCK_SERVER_FIELDS
 from server import create_app
 from server.demo.data import load_demo
 from server.demo.routes import bp as demo_page
@@ -213,7 +214,7 @@ def run_everything(app: Flask) -> list[str]:
     call("GET", "/readyz", 200)
     blocks = "/api/v1/campaigns/daily/blocks"
     hero = call("GET", f"{blocks}/hero", 200).get_json()
-    edited = {k: v for k, v in hero.items() if k not in ("campaign_id", "version", "updated_at")}
+    edited = {k: v for k, v in hero.items() if k not in BLOCK_SERVER_FIELDS}
     call("PUT", f"{blocks}/hero", 200, json=edited)
     for path in (blocks, f"{blocks}/hero/versions", "/api/v1/campaigns/daily/report"):
         call("GET", path, 200)

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import redis
 
+from models.campaigns.experiments import HOLDOUT_ARM
 from models.campaigns.specs import (
     MAX_PIXELS_PER_BLOCK,
     Block,
@@ -17,6 +18,7 @@ from models.campaigns.specs import (
     Campaign,
     CampaignSpec,
     utc_now,
+    variant_order,
 )
 from models.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
 from models.storage import keys
@@ -119,6 +121,20 @@ class CampaignStore:
                 "the block is larger than this server allows",
                 [FieldError(("height",), f"width × height must be at most {self.max_pixels}")],
             )
+        control = spec.experiment.control if spec.experiment else None
+        if control is not None and spec.variant(control) is None:
+            holding_out = spec.experiment is not None and spec.experiment.holdout > 0
+            if control != HOLDOUT_ARM or not holding_out:
+                raise InvalidInput(
+                    "the experiment's control is not one of its arms",
+                    [
+                        FieldError(
+                            ("experiment", "control"),
+                            f"{control!r} is neither a variant of the block nor `holdout` "
+                            "(which needs a holdout share above 0)",
+                        )
+                    ],
+                )
         block_key = keys.block(campaign_id, spec.id)
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
@@ -129,7 +145,8 @@ class CampaignStore:
                         raise Conflict(
                             f"block {spec.id!r} already exists in campaign {campaign_id!r}"
                         )
-                    current_version = parse_block(current).version if current else None
+                    previous = parse_block(current) if current else None
+                    current_version = previous.version if previous else None
                     if expected_version is not None and expected_version != current_version:
                         raise PreconditionFailed(
                             f"block {spec.id!r} is at version {current_version}, "
@@ -141,6 +158,7 @@ class CampaignStore:
                         campaign_id=campaign_id,
                         version=version,
                         updated_at=utc_now(),
+                        variant_order=variant_order(previous, spec),
                     )
                     document = block.model_dump_json(by_alias=True, exclude_none=True)
                     pipe.multi()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -123,6 +124,31 @@ class Block(BlockSpec):
     campaign_id: Slug
     version: int = Field(ge=1)
     updated_at: dt.datetime
+    variant_order: list[Slug] = Field(
+        default_factory=list,
+        description="The variants' ids in the order they were first stored (kept by the "
+        "server: reordering the variant list does not change it; a variant removed and added "
+        "again counts as new).",
+    )
+
+    def first_created(self, among: Collection[str]) -> str | None:
+        """The first-created variant of those in ``among`` (by ``variant_order``; a block
+        stored before it was kept falls back to the list's order)."""
+        order = self.variant_order or [variant.id for variant in self.variants]
+        return next((variant_id for variant_id in order if variant_id in among), None)
+
+
+BLOCK_SERVER_FIELDS = frozenset(Block.model_fields) - frozenset(BlockSpec.model_fields)
+"""What the server keeps on a stored block (campaign, version, time, variant order): a block
+written back must leave them out."""
+
+
+def variant_order(previous: Block | None, spec: BlockSpec) -> list[str]:
+    """The creation order of ``spec``'s variants, given the block's previous version."""
+    kept = (previous.variant_order or [v.id for v in previous.variants]) if previous else []
+    ids = [variant.id for variant in spec.variants]
+    order = [variant_id for variant_id in kept if variant_id in ids]
+    return order + [variant_id for variant_id in ids if variant_id not in order]
 
 
 class CampaignSpec(_Model):

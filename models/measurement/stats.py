@@ -24,12 +24,13 @@ from typing import Any
 
 import redis
 
+from models.campaigns.experiments import HOLDOUT_ARM
 from models.storage import keys
 from models.storage.batch import Batch, NodeGuard
 
 log = logging.getLogger(__name__)
 FALLBACK_VARIANT = "_fallback"
-HOLDOUT_KIND = "holdout"
+HOLDOUT_KIND = HOLDOUT_ARM
 EXPIRY_REFRESH_SECONDS = 3600.0
 OPEN_KINDS = ("human", "proxied_human", "machine", "unknown")
 

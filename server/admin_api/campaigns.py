@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, Field, ValidationError
 
 from models.campaigns.specs import (
+    BLOCK_SERVER_FIELDS,
     Block,
     BlockSpec,
     Campaign,
@@ -259,7 +260,7 @@ def store_changed(campaign_id: str, block: Block, changes: dict[str, Any]) -> Bl
             f"block {block.id!r} is at version {block.version}, not {expected}"
         )
     data = {**dump(block), **changes}
-    for server_field in ("campaign_id", "version", "updated_at"):
+    for server_field in BLOCK_SERVER_FIELDS:
         data.pop(server_field, None)
     try:
         spec = BlockSpec.model_validate(data)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from dataclasses import asdict
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -13,7 +12,12 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import FieldError, InvalidInput, NotFound
-from models.measurement.reports import MAX_REPORT_DAYS, block_comparisons, build_report
+from models.measurement.reports import (
+    MAX_REPORT_DAYS,
+    block_comparisons,
+    build_report,
+    control_arm,
+)
 from models.newsletter.sends import valid_send_id
 from server.admin_api.campaigns import BLOCK, dump, store_changed
 from server.admin_api.registry import api
@@ -69,7 +73,10 @@ def _report(campaign_id: str) -> dict[str, Any]:
     send = request.args.get("send") or None
     if send is not None and not valid_send_id(send):
         raise InvalidInput("`send` is not a send id", [FieldError(("send",), "use YYYY-MM-DD")])
-    return build_report(services().stats, campaign_id, start, end, request.args.get("block"), send)
+    blocks = {block.id: block for block in services().campaigns.list_blocks(campaign_id)}
+    return build_report(
+        services().stats, campaign_id, start, end, request.args.get("block"), send, blocks
+    )
 
 
 @api.operation(
@@ -130,10 +137,9 @@ def experiment_state(campaign_id: str, block_id: str) -> ResponseReturnValue:
     return jsonify(
         {
             "experiment": dump(block.experiment) if block.experiment else None,
+            "control": control_arm(set(totals), block),
             "totals": {arm: {"opens": o, "clicks": c} for arm, (o, c) in sorted(totals.items())},
-            "comparisons": [
-                asdict(c) for c in block_comparisons(services().stats, campaign_id, block_id)
-            ],
+            "comparisons": block_comparisons(services().stats, campaign_id, block, totals),
         }
     )
 

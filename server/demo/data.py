@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from models.campaigns.specs import BlockSpec, CampaignSpec
+from models.campaigns.specs import BLOCK_SERVER_FIELDS, BlockSpec, CampaignSpec
 from models.recipients.upserts import ProfileUpsert, ScoresUpsert
 from server.demo.newsletter import load_demo_newsletter
 from server.services import Services
@@ -134,10 +134,7 @@ def load_demo(services: Services) -> list[DemoLink]:
     current = campaigns.get_block(CAMPAIGN_ID, BLOCK_ID)
     if (
         current is None
-        or BlockSpec.model_validate(
-            current.model_dump(exclude={"campaign_id", "version", "updated_at"})
-        )
-        != spec
+        or BlockSpec.model_validate(current.model_dump(exclude=set(BLOCK_SERVER_FIELDS))) != spec
     ):
         campaigns.put_block(CAMPAIGN_ID, spec)
     services.recipients.upsert_profiles(

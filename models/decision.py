@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -153,20 +154,29 @@ def choose_variant(
     if experiment is not None and experiment.mode == "bandit":
         seed = split_point(recipient_id, block.campaign_id, block.id, "bandit")
         rng = random.Random(f"{seed}:{audience.now.isoformat()}")
-        arms = [v.id for v in level if v.weight > 0] or [level[0].id]
+        arms = sorted(v.id for v in level if v.weight > 0) or [level[0].id]  # not list order
         chosen = thompson_choice(
             arms, totals(block.campaign_id, block.id), rng, experiment.min_exploration
         )
         return next(v for v in level if v.id == chosen), f"bandit among {len(arms)}"
-    total = sum(v.weight for v in level)
-    if total <= 0:
+    weighted = [v for v in level if v.weight > 0]
+    if not weighted:
         return level[0], "matched"
-    point = split_point(recipient_id, block.campaign_id, block.id) * total
-    for variant in level:
-        point -= variant.weight
-        if point < 0:
-            return variant, f"split among {len(level)}"
-    return level[-1], f"split among {len(level)}"
+    return split_arm(recipient_id, block, weighted), f"split among {len(level)}"
+
+
+def split_arm(recipient_id: str, block: Block, arms: Sequence[Variant]) -> Variant:
+    """The recipient's arm of a weighted split (weighted rendezvous hashing): each arm scores
+    −ln(u) / weight, with u a stable number per recipient, block and arm *id*, and the lowest
+    score wins. So the arm depends on the ids and weights only, never on the list's order;
+    each arm gets its weight's share; and a weight change moves recipients only to or from the
+    arm whose weight changed (the other arms' scores stay as they were)."""
+
+    def score(variant: Variant) -> float:
+        point = split_point(recipient_id, block.campaign_id, block.id, f"arm:{variant.id}")
+        return -math.log1p(-point) / variant.weight
+
+    return min(arms, key=lambda variant: (score(variant), variant.id))
 
 
 BlockVersions = Callable[[Block, int], Block | None]

@@ -69,3 +69,29 @@ def test_split_point_is_uniform_per_block() -> None:
     assert all(0 <= p < 1 for p in points)
     assert 0.45 < sum(points) / len(points) < 0.55
     assert split_point("r1", "daily", "hero") != split_point("r1", "daily", "other")
+
+
+def arms_of(b: Block, recipients: int = 3000) -> dict[str, str]:
+    return {
+        f"r{i}": choose_variant(b, audience(), f"r{i}")[0].id  # type: ignore[union-attr]
+        for i in range(recipients)
+    }
+
+
+def test_reordering_the_variants_moves_nobody() -> None:
+    listed = arms_of(make_block([variant("a"), variant("b"), variant("c")]))
+    relisted = arms_of(make_block([variant("c"), variant("a"), variant("b")]))
+    assert listed == relisted
+    assert 900 < Counter(listed.values())["a"] < 1100
+
+
+def test_a_weight_change_moves_only_the_share_it_must() -> None:
+    before = arms_of(make_block([variant("a"), variant("b"), variant("c")]))
+    after = arms_of(make_block([variant("a", weight=2), variant("b"), variant("c")]))
+    moved = {rid: (before[rid], after[rid]) for rid in before if before[rid] != after[rid]}
+    assert {new for _, new in moved.values()} == {"a"}  # only into the heavier arm
+    # a's share goes from 1/3 to 1/2: one sixth of everyone moves, and nobody else
+    assert 3000 / 6 * 0.85 < len(moved) < 3000 / 6 * 1.15
+    assert 1350 < Counter(after.values())["a"] < 1650
+    lighter = arms_of(make_block([variant("a"), variant("b"), variant("c", weight=0.5)]))
+    assert {old for rid, old in before.items() if lighter[rid] != old} == {"c"}  # only out of c

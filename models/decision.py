@@ -41,6 +41,11 @@ class Decision:
     client: str = "unknown"
     first_open_at: dt.datetime | None = None
     holdout: bool = False
+    human: bool = True
+    """Made for a person's open (or a click), not a machine's prefetch: a machine's decision
+    never replaces it (decisions stored before this was kept count as a person's)."""
+    send: str | None = None
+    """The newsletter send of the open that made it (a bandit's arm holds for one send)."""
 
     def to_json(self) -> str:
         """The stored form."""
@@ -53,6 +58,8 @@ class Decision:
                 "client": self.client,
                 "first": (self.first_open_at or self.decided_at).isoformat(),
                 "holdout": self.holdout,
+                "human": self.human,
+                "send": self.send,
             }
         )
 
@@ -74,6 +81,8 @@ class Decision:
             client=data.get("client", "unknown"),
             first_open_at=dt.datetime.fromisoformat(data["first"]) if "first" in data else None,
             holdout=bool(data.get("holdout", False)),
+            human=bool(data.get("human", True)),
+            send=data.get("send"),
         )
 
 
@@ -134,10 +143,13 @@ def choose_variant(
     audience: Audience,
     recipient_id: str,
     totals: Callable[[str, str], Totals] = NO_TOTALS,
+    kept: str | None = None,
 ) -> tuple[Variant | None, str]:
     """The variant to show and why; None means the fallback.
 
-    ``totals`` gives the bandit its human opens and clicks per variant.
+    ``totals`` gives the bandit its human opens and clicks per variant. ``kept`` is the arm the
+    recipient already has: while it is one of the arms an experiment splits between, it stays
+    (re-opens and the bandit's learning never move a recipient).
     """
     by_priority = sorted(block.variants, key=lambda v: -v.priority)
     level: list[Variant] = []
@@ -150,6 +162,9 @@ def choose_variant(
         return FALLBACK, "no variant matched"
     if len(level) == 1:
         return level[0], "matched"
+    arm = next((v for v in level if v.id == kept and v.weight > 0), None)
+    if arm is not None:
+        return arm, f"kept its arm among {len(level)}"
     experiment = block.experiment
     if experiment is not None and experiment.mode == "bandit":
         seed = split_point(recipient_id, block.campaign_id, block.id, "bandit")
@@ -205,8 +220,10 @@ class DecisionEngine:
         recipient_id: str | None,
         now: dt.datetime,
         client: ClientInfo,
+        send: str | None = None,
     ) -> tuple[Decision, Block]:
-        """The decision for this open and the block version it refers to."""
+        """The decision for this open (of the newsletter ``send``, if any) and the block version
+        it refers to."""
         block = snapshot.block
         if block is None or snapshot.campaign is None:
             raise LookupError("unknown campaign or block")
@@ -225,6 +242,8 @@ class DecisionEngine:
                 client.client,
                 first_open,
                 holdout,
+                human=not client.machine,
+                send=send,
             )
             return decision, block
 
@@ -254,7 +273,11 @@ class DecisionEngine:
             ):
                 return fallback("outside the pilot")
         audience = snapshot.recipient.audience(now, client.client, client.device, live)
-        variant, reason = choose_variant(block, audience, recipient_id, self.totals)
+        kept = previous.variant_id if previous is not None else None
+        bandit = experiment is not None and experiment.mode == "bandit"
+        if bandit and previous is not None and previous.send != send:
+            kept = None  # a bandit's arm holds for one send; the next one draws again
+        variant, reason = choose_variant(block, audience, recipient_id, self.totals, kept)
         decision = Decision(
             block.campaign_id,
             block.id,
@@ -264,6 +287,8 @@ class DecisionEngine:
             reason,
             client.client,
             first_open,
+            human=not client.machine,
+            send=send,
         )
         return decision, block
 

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from models.campaigns.specs import Block, Campaign
 from models.config_cache import ConfigCache
-from models.decision import Decision, DecisionEngine, Snapshot
+from models.decision import Decision, DecisionEngine, Snapshot, decision_store_commands
 from models.email_clients import (
     AddressRanges,
     ClickInfo,
@@ -39,7 +39,7 @@ from models.email_clients import (
 from models.measurement.stats import CachedTotals
 from models.newsletter.sends import Send, valid_send_id
 from models.open_read import NOBODY, ClickMark, RecipientRead, read_recipient
-from models.storage.batch import REDIS_FAILURES, NodeFailure
+from models.storage.batch import REDIS_FAILURES, UNAVAILABLE, Batch, NodeFailure
 from models.storage.breakers import Breakers, CircuitOpen
 from models.storage.clients import LazyCluster, TopologyRefresh, cluster_of
 from renderers.base import ContentUnavailable
@@ -54,6 +54,14 @@ from server.tokens import Identity, identify
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def to_store(previous: Decision | None, decision: Decision) -> bool:
+    """Whether an open's ``decision`` is stored: when it ``changed``, unless it is a machine's
+    (a prefetch) and the stored one a person's, which the person's click must follow."""
+    if previous is not None and previous.human and not decision.human:
+        return False
+    return changed(previous, decision)
 
 
 def changed(previous: Decision | None, decision: Decision) -> bool:
@@ -287,10 +295,13 @@ class OpenCore:
 
     # decide and draw
 
-    def decide(self, opened: BlockOpen, client: ClientInfo, now: dt.datetime) -> Decided:
-        """The decision for this open (the block must be known)."""
+    def decide(
+        self, opened: BlockOpen, client: ClientInfo, now: dt.datetime, send: str | None = None
+    ) -> Decided:
+        """The decision for this open (of the newsletter ``send``, if any; the block must be
+        known)."""
         decision, shown = self.engine.decide(
-            opened.snapshot, opened.visitor.recipient_id, now, client
+            opened.snapshot, opened.visitor.recipient_id, now, client, send
         )
         self.metrics.decision(opened.campaign_id, opened.block_id, decision.variant_id)
         return Decided(decision, shown)
@@ -373,19 +384,22 @@ class OpenCore:
                 log.info("image for unknown block %s/%s", campaign_id, block_id)
                 self.metrics.fallback("unknown block")
                 return LAST_RESORT
-            decided = self.decide(opened, client, now)
+            send = self.recorded_send(campaign_id, send_id)
+            decided = self.decide(opened, client, now, send.id if send else None)
             answer = self.draw(decided, opened.visitor, opened.snapshot, now, options)
             shown = what_was_shown(decided.decision, answer)
             recipient_id = opened.visitor.recipient_id
             if record and recipient_id is not None:
-                send = self.recorded_send(campaign_id, send_id)
+                store = to_store(opened.previous, shown)
+                if store and shown.human and self.store_decision_now(recipient_id, shown):
+                    store = False
                 self.record(
                     recipient_id,
                     shown,
                     "open",
                     client.client,
                     client.open_kind,
-                    store_decision=changed(opened.previous, shown),
+                    store_decision=store,
                     send=send.id if send else None,
                 )
             return answer
@@ -491,6 +505,26 @@ class OpenCore:
         return settings.fallback_url or f"{settings.public_url}/gone"
 
     # recording
+
+    def store_decision_now(self, recipient_id: str, decision: Decision) -> bool:
+        """Store a person's new decision before answering (when recording runs in the
+        background), so that a click right after the open, on any worker, follows it; whether
+        it was stored (if not, the background writer stores it with the open's record)."""
+        if not self.recorder.background:
+            return False
+        services = self.services
+        batch = Batch(services.redis_open, decode=False, guard=self.breakers)
+        commands = decision_store_commands(
+            recipient_id, decision, services.settings.decision_ttl_seconds
+        )
+        services.tombstones.queue_unless_erased(batch, recipient_id, commands)
+        try:
+            batch.execute()
+        except UNAVAILABLE as exc:
+            if not isinstance(exc, CircuitOpen):
+                self.metrics.redis_error("decision")
+            return False
+        return True
 
     def record(
         self,

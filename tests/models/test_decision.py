@@ -7,8 +7,10 @@ from collections import Counter
 
 from models.campaigns.conditions import Audience
 from models.campaigns.experiments import split_point
-from models.campaigns.specs import Block
-from models.decision import choose_variant
+from models.campaigns.specs import Block, Campaign
+from models.decision import Decision, DecisionEngine, Snapshot, choose_variant
+from models.email_clients import ClientInfo
+from models.recipients.recipient_reads import RecipientData
 from tests.factories import block, variant
 
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
@@ -95,3 +97,31 @@ def test_a_weight_change_moves_only_the_share_it_must() -> None:
     assert 1350 < Counter(after.values())["a"] < 1650
     lighter = arms_of(make_block([variant("a"), variant("b"), variant("c", weight=0.5)]))
     assert {old for rid, old in before.items() if lighter[rid] != old} == {"c"}  # only out of c
+
+
+def test_a_bandits_arm_holds_for_one_send_and_is_drawn_again_for_the_next() -> None:
+    bandit = Block.model_validate(
+        {
+            **block(
+                variants=[variant("a"), variant("b")],
+                experiment={"mode": "bandit", "min_exploration": 0},
+            ),
+            "campaign_id": "daily",
+            "version": 1,
+            "updated_at": NOW,
+        }
+    )
+    campaign = Campaign(id="daily", created_at=NOW, updated_at=NOW)
+    engine = DecisionEngine(totals=lambda _c, _b: {"a": (10_000, 10), "b": (10_000, 3_000)})
+    person = ClientInfo("apple_mail_ios", "mobile", "human")
+    previous = Decision("daily", "hero", "a", 1, NOW, "bandit among 2", send="2026-11-22")
+    data = RecipientData(profile={"first_name": "Anna"})
+    snapshot = Snapshot(campaign, bandit, data, previous)
+    same_send, _ = engine.decide(snapshot, "anna", NOW, person, send="2026-11-22")
+    assert (same_send.variant_id, same_send.reason) == ("a", "kept its arm among 2")
+    next_send, _ = engine.decide(snapshot, "anna", NOW, person, send="2026-11-23")
+    assert (next_send.variant_id, next_send.send) == ("b", "2026-11-23")
+    prefetch, _ = engine.decide(
+        snapshot, "anna", NOW, ClientInfo("apple_mpp", "unknown", "machine")
+    )
+    assert prefetch.human is False

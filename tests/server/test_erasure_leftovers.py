@@ -161,7 +161,8 @@ def test_a_first_personal_open_asks_redis_only_for_the_recipient(
     make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Anna's first open draws "Hi Anna": no render-cache lookup or write, only her one read
-    (the record goes to the background writer)."""
+    and her new decision, stored before the answer so that a click right after follows it (the
+    record goes to the background writer)."""
     app = make_app(config_check_seconds=60, record_in_background=True)
     services: Services = app.extensions["blanco"]
     client = app.test_client()
@@ -174,5 +175,5 @@ def test_a_first_personal_open_asks_redis_only_for_the_recipient(
     shown = client.get("/i/daily/hero.png", query_string=token(services))
     monkeypatch.undo()
     assert corner_color(shown.data) == hex_rgb(PERSONAL)
-    assert trips.total == 1, trips.sent
+    assert trips.total == 2, trips.sent
     assert core.recorder.flush(timeout=5)

@@ -58,6 +58,11 @@ class Conflict(BlancoError):
     title = "Conflict"
 
 
+class Gone(BlancoError):
+    status_code = 410
+    title = "Gone"
+
+
 class PreconditionFailed(BlancoError):
     status_code = 412
     title = "Precondition failed"

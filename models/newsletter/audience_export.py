@@ -27,6 +27,7 @@ import redis
 
 from models.campaigns.conditions import MAX_EVENT_LOOKBACK_DAYS
 from models.campaigns.experiments import split_point
+from models.csv_cells import safe_cell
 from models.errors import Conflict
 from models.newsletter.newsletters import Newsletter
 from models.newsletter.sends import Send, SendCounts, SendStore
@@ -253,5 +254,7 @@ def _csv_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False)
+        return safe_cell(json.dumps(value, ensure_ascii=False))
+    if isinstance(value, str):
+        return safe_cell(value)
     return str(value)

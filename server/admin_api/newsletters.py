@@ -110,11 +110,19 @@ def delete_newsletter(campaign_id: str) -> ResponseReturnValue:
     errors=(404,),
 )
 def suppress(campaign_id: str, body: SuppressionRequest) -> ResponseReturnValue:
-    """Add recipients to the suppression list."""
+    """Add recipients to the suppression list; erased recipients are left out (Blanco keeps
+    nothing about them, a suppression included) and counted in ``erased``."""
     store = services().newsletters
     store.require(campaign_id)
-    added = store.suppress(campaign_id, body.recipient_ids)
-    return jsonify({"added": added, "suppressed": store.suppressed_count(campaign_id)})
+    erased = services().tombstones.erased_among(body.recipient_ids)
+    added = store.suppress(campaign_id, (r for r in body.recipient_ids if r not in erased))
+    return jsonify(
+        {
+            "added": added,
+            "erased": len(erased),
+            "suppressed": store.suppressed_count(campaign_id),
+        }
+    )
 
 
 @api.operation(

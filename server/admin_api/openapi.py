@@ -41,6 +41,7 @@ ERROR_TEXT = {
     403: "The API key lacks the scope",
     404: "Not found",
     409: "Conflict with what is stored",
+    410: "The recipient was erased",
     412: "If-Match does not name the current version",
     413: "The request body is larger than the server accepts",
     415: "Unsupported media type",

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
 from models.api_keys import ApiKey
-from models.errors import FieldError, InvalidInput, NotFound
+from models.errors import FieldError, Gone, InvalidInput, NotFound
 from models.ingest.csv_rows import PROFILES, SCORES
 from models.recipients.upserts import ProfileUpsert, ScoresUpsert, valid_recipient_id
 from server.admin_api.bulk_bodies import csv_body, ingest_request
@@ -141,11 +141,15 @@ def erase_recipient(recipient_id: str) -> ResponseReturnValue:
     tag=TAG,
     scope="admin",
     response=TokenAnswer,
-    errors=(422,),
+    errors=(410, 422),
 )
 def get_token(recipient_id: str) -> ResponseReturnValue:
-    """The token that ESP data carries in image and click URLs."""
-    token = services().signer.sign(_checked(recipient_id))
+    """The token that ESP data carries in image and click URLs (none for an erased recipient:
+    410)."""
+    checked = _checked(recipient_id)
+    if services().tombstones.is_erased(checked):
+        raise Gone(f"recipient {recipient_id!r} was erased: Blanco issues no token for them")
+    token = services().signer.sign(checked)
     return jsonify(TokenAnswer(recipient_id=recipient_id, token=token).model_dump())
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from typing import Any
 
 import pytest
 
 from models.campaigns.experiments import split_point
+from models.csv_cells import safe_cell
 from models.newsletter.audience_export import columns, encode_rows
 from models.newsletter.sends import plan_send
 from models.recipients.upserts import ProfileUpsert, ScoresUpsert
@@ -201,3 +203,48 @@ def test_the_export_reads_segments_and_events_only_for_rules_that_use_them(
     extra: dict[str, Any] = {"audience": rule} if rule is not None else {}
     newsletter = store_newsletter(services, [item("x")], **extra)
     assert AudienceReads.of(newsletter) == AudienceReads(segments, events)
+
+
+def test_csv_neutralises_formulas_and_line_breaks_and_json_lines_keep_the_values(
+    services: Services, clock: FakeClock
+) -> None:
+    newsletter = store_newsletter(services, [item("x")], esp_fields=["first_name", "city", "n"])
+    hostile = {
+        "first_name": '=HYPERLINK("https://evil.example","Anna")',
+        "city": "Den\nHaag\r\nZuid",
+        "n": -3,
+    }
+    services.recipients.upsert_profiles(
+        [
+            ProfileUpsert.model_validate(
+                {"recipient_id": "anna", "attributes": {"consent_email": True, **hostile}}
+            )
+        ]
+    )
+    send = plan_send(newsletter, None, clock.now)
+    rows = list(audience_export(services).rows(newsletter, send, clock.now))
+    parsed = list(
+        csv.reader(io.StringIO("".join(encode_rows(iter(rows), columns(newsletter), "csv"))))
+    )
+    assert len(parsed) == 2  # no line break split the row
+    assert parsed[1][3:] == ['\'=HYPERLINK("https://evil.example","Anna")', "Den Haag Zuid", "-3"]
+    lines = "".join(encode_rows(iter(rows), columns(newsletter), "jsonl")).splitlines()
+    assert {k: json.loads(lines[0])[k] for k in hostile} == hostile
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+31 6 1234", "'+31 6 1234"),
+        ("-Anna", "'-Anna"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=cmd", "'\t=cmd"),
+        ("\r=cmd", "' =cmd"),
+        ("Anna", "Anna"),
+        ("a\u2028b\x85c", "a b c"),
+        ("", ""),
+    ],
+)
+def test_safe_cell(text: str, cell: str) -> None:
+    assert safe_cell(text) == cell

@@ -292,9 +292,12 @@ def test_suppressions_are_added_counted_and_removed(
 ) -> None:
     put_newsletter(api)
     added = api.post(f"{NEWSLETTER}/suppressions", json={"recipient_ids": ["anna", "bram"]})
-    assert (added.status_code, added.get_json()) == (200, {"added": 2, "suppressed": 2})
+    assert (added.status_code, added.get_json()) == (
+        200,
+        {"added": 2, "erased": 0, "suppressed": 2},
+    )
     again = api.post(f"{NEWSLETTER}/suppressions", json={"recipient_ids": ["bram", "chloe"]})
-    assert again.get_json() == {"added": 1, "suppressed": 3}
+    assert again.get_json() == {"added": 1, "erased": 0, "suppressed": 3}
     assert redis_client.smembers(keys.suppressions("daily")) == {"anna", "bram", "chloe"}
 
     assert api.delete(f"{NEWSLETTER}/suppressions/bram").status_code == 204
@@ -304,6 +307,7 @@ def test_suppressions_are_added_counted_and_removed(
     assert redis_client.smembers(keys.suppressions("daily")) == {"anna", "chloe"}
     assert api.post(f"{NEWSLETTER}/suppressions", json={"recipient_ids": ["bram"]}).get_json() == {
         "added": 1,
+        "erased": 0,
         "suppressed": 3,
     }
 

@@ -36,6 +36,7 @@ from tests.factories import (
     store_block,
     variant,
 )
+from tests.newsletter_fixtures import item, store_newsletter
 
 RID = "anna.jansen-4711@example.com"
 LAST_NAME = "Jansen-Oudkerk"
@@ -417,3 +418,23 @@ def test_erasure_steps_are_one_list_and_counted(services: Services, clock: FakeC
 
 def test_the_services_keep_about_the_newest_100_000_audit_entries(services: Services) -> None:
     assert services.eraser.audit_max_length == 100_000
+
+
+def test_an_erased_id_gets_no_token_and_no_suppression(
+    api: AdminApi, services: Services, redis_client: redis.Redis
+) -> None:
+    store_newsletter(services, [item("x")])
+    services.recipients.upsert_profiles([first_name_only(RID)])
+    assert api.get(f"/recipients/{RID}/token").status_code == 200
+    assert api.delete(f"/recipients/{RID}").status_code in (200, 204)
+    gone = api.get(f"/recipients/{RID}/token")
+    assert gone.status_code == 410
+    assert (
+        gone.get_json()["detail"]
+        == f"recipient {RID!r} was erased: Blanco issues no token for them"
+    )
+    added = api.post(
+        "/campaigns/daily/newsletter/suppressions", json={"recipient_ids": [RID, "bram"]}
+    )
+    assert added.get_json() == {"added": 1, "erased": 1, "suppressed": 1}
+    assert redis_client.smembers(keys.suppressions("daily")) == {"bram"}

@@ -144,7 +144,11 @@ def build_services(settings: Settings) -> Services:
 def audience_export(services: Services) -> AudienceExport:
     """The audience export over the app's stores."""
     return AudienceExport(
-        services.redis, services.sends, services.signer.sign, services.settings.max_score_ages
+        services.redis,
+        services.sends,
+        services.signer.sign,
+        services.settings.max_score_ages,
+        clock=services.clock,
     )
 
 

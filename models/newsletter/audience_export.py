@@ -27,6 +27,7 @@ import redis
 
 from models.campaigns.conditions import MAX_EVENT_LOOKBACK_DAYS
 from models.campaigns.experiments import split_point
+from models.campaigns.specs import utc_now
 from models.csv_cells import safe_cell
 from models.errors import Conflict
 from models.newsletter.newsletters import Newsletter
@@ -103,6 +104,13 @@ class QueuedAudienceRead:
         )
 
 
+def judged_at(send: Send, now: dt.datetime) -> dt.datetime:
+    """The moment an export judges its audience at (score freshness, "within N days"): the
+    send's time when it is still ahead, so that an export made early (or for a later date)
+    leaves out scores that will be stale when the email goes out; else now."""
+    return max(now, send.send_time)
+
+
 class AudienceExport:
     """Selects and streams one send's audience, recording the send as it goes."""
 
@@ -113,12 +121,15 @@ class AudienceExport:
         sign: Callable[[str], str],
         max_ages: ScoreMaxAges,
         batch: int = BATCH,
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         self.redis = client
         self.sends = sends
         self.sign = sign
         self.max_ages = max_ages
         self.batch = batch
+        self.clock = clock
+        """When the export finishes (the send records it)."""
         self._started: str | None = None
 
     def verdict(
@@ -143,17 +154,19 @@ class AudienceExport:
     def rows(
         self, newsletter: Newsletter, send: Send, now: dt.datetime
     ) -> Iterator[dict[str, Any]]:
-        """The audience's rows; the send is recorded before the first (``start``, unless the
-        caller did) and completed after the last (a consumer that stops early leaves it
-        ``exporting``). Conflict if another export of the same send is running."""
+        """The audience's rows, judged at ``judged_at(send, now)``; the send is recorded before
+        the first (``start``, unless the caller did) and completed after the last, with the
+        time it finished (a consumer that stops early leaves it ``exporting``). Conflict if
+        another export of the same send is running."""
         if self._started != send.id:
             self.start(send)
         try:
-            yield from self._rows(newsletter, send, now)
+            yield from self._rows(newsletter, send, judged_at(send, now))
         except Exception:
             # e.g. a cluster's slots moved (TopologyChanged) or a node failed: the send is
             # marked failed, never recorded as exported with a short audience
-            self.sends.save(send.model_copy(update={"status": "failed", "finished_at": now}))
+            failed = {"status": "failed", "finished_at": self.clock()}
+            self.sends.save(send.model_copy(update=failed))
             raise
         finally:
             self.redis.delete(keys.send_export_lock(send.campaign_id, send.id))
@@ -211,9 +224,8 @@ class AudienceExport:
         self.redis.unlink(considered)
         for key in (members, holdout):
             self.redis.expire(key, self.sends.ttl)
-        self.sends.save(
-            send.model_copy(update={"status": "exported", "finished_at": now, "counts": counts})
-        )
+        finished = {"status": "exported", "finished_at": self.clock(), "counts": counts}
+        self.sends.save(send.model_copy(update=finished))
 
     def _row(
         self, newsletter: Newsletter, send: Send, recipient_id: str, data: RecipientData

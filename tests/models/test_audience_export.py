@@ -248,3 +248,31 @@ def test_csv_neutralises_formulas_and_line_breaks_and_json_lines_keep_the_values
 )
 def test_safe_cell(text: str, cell: str) -> None:
     assert safe_cell(text) == cell
+
+
+def test_an_export_for_a_later_send_judges_scores_at_that_send(
+    services: Services, clock: FakeClock
+) -> None:
+    newsletter = store_newsletter(services, [item("x")], audience=RULE)
+    week = dt.timedelta(days=7)  # the default maximum age
+    push(services, "fresh", 0.9, computed_at=clock.now - dt.timedelta(hours=1))
+    push(services, "ageing", 0.9, computed_at=clock.now - week + dt.timedelta(hours=2))
+    tomorrow = plan_send(newsletter, dt.date(2026, 11, 24), clock.now)  # 09:00 UTC, 23.5 h on
+    rows = list(audience_export(services).rows(newsletter, tomorrow, clock.now))
+    assert [row["recipient_id"] for row in rows] == ["fresh"]  # "ageing" is stale by then
+    today = plan_send(newsletter, None, clock.now)  # its 10:00 (Amsterdam) has passed: now
+    rows = list(audience_export(services).rows(newsletter, today, clock.now))
+    assert sorted(row["recipient_id"] for row in rows) == ["ageing", "fresh"]
+
+
+def test_the_send_records_when_its_export_finished(services: Services, clock: FakeClock) -> None:
+    newsletter = store_newsletter(services, [item("x")])
+    for rid in ("anna", "bram"):
+        push(services, rid, 0.9)
+    send = plan_send(newsletter, None, clock.now)
+    for _ in audience_export(services).rows(newsletter, send, clock.now):
+        clock.advance(seconds=3)  # the ESP reads slowly
+    recorded = services.sends.get("daily", send.id)
+    assert recorded is not None
+    assert recorded.started_at == send.started_at
+    assert recorded.finished_at == send.started_at + dt.timedelta(seconds=6)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -22,6 +23,8 @@ from models.recipients.tombstones import ErasedRecipients
 M = TypeVar("M", bound=BaseModel)
 CHUNK = 2000
 MAX_REPORTED_ERRORS = 1000
+"""Rejected lines reported one by one; every line still counts under its error's kind."""
+_DIGITS = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -34,26 +37,50 @@ class LineError:
 
 
 @dataclass
+class ErrorKind:
+    """One kind of error (a field and what was wrong with it, numbers aside) over every
+    rejected line: how many lines had it, and the first of them."""
+
+    pointer: str
+    detail: str
+    """The first line's wording."""
+    count: int
+    first_line: int
+
+
+@dataclass
 class BulkReport:
-    """Outcome of a bulk call: counts and the first rejected lines."""
+    """Outcome of a bulk call: counts, every kind of error with its count, and the first
+    ``MAX_REPORTED_ERRORS`` rejected lines."""
 
     received: int = 0
     stored: int = 0
     rejected: int = 0
     errors: list[LineError] = field(default_factory=list)
+    kinds: dict[tuple[str, str], ErrorKind] = field(default_factory=dict)
 
     def reject(self, error: LineError) -> None:
-        """Count a bad line, keeping its details while the list is short enough."""
+        """Count a bad line under its kind, keeping its details while the list is short
+        enough."""
         self.rejected += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(error)
+        key = (error.pointer, _DIGITS.sub("#", error.detail))
+        kind = self.kinds.get(key)
+        if kind is None:
+            self.kinds[key] = ErrorKind(error.pointer, error.detail, 1, error.line)
+        else:
+            kind.count += 1
+            kind.first_line = min(kind.first_line, error.line)
 
     def as_dict(self) -> dict[str, Any]:
         """The report as the API returns it."""
+        kinds = sorted(self.kinds.values(), key=lambda k: (-k.count, k.first_line))
         return {
             "received": self.received,
             "stored": self.stored,
             "rejected": self.rejected,
+            "error_kinds": [kind.__dict__ for kind in kinds],
             "errors": [e.__dict__ for e in self.errors],
         }
 

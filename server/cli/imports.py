@@ -145,7 +145,13 @@ def print_report(report: BulkReport, stream: IO[str]) -> None:
         print(f"  {where}: {error.detail}", file=stream)
     hidden = report.rejected - len(report.errors)
     if hidden > 0:
-        print(f"  … and {hidden:,} more bad rows", file=stream)
+        print(f"  … and {hidden:,} more bad rows; by kind:", file=stream)
+        for kind in sorted(report.kinds.values(), key=lambda k: (-k.count, k.first_line)):
+            where = f" {kind.pointer}" if kind.pointer else ""
+            print(
+                f"  {kind.count:,} ×{where}: {kind.detail} (first: line {kind.first_line})",
+                file=stream,
+            )
 
 
 def cmd_import(args: argparse.Namespace) -> int:

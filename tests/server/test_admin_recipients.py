@@ -326,7 +326,13 @@ def test_bulk_is_idempotent(api: AdminApi, redis_client: redis.Redis) -> None:
     states = []
     for _ in range(2):
         response = api.post("/profiles/bulk", data=jsonl(*rows), content_type=NDJSON)
-        assert response.get_json() == {"received": 20, "stored": 20, "rejected": 0, "errors": []}
+        assert response.get_json() == {
+            "received": 20,
+            "stored": 20,
+            "rejected": 0,
+            "error_kinds": [],
+            "errors": [],
+        }
         states.append(redis_contents(redis_client, "blanco:rcp:*"))
     once, twice = states
     assert twice == once
@@ -363,7 +369,13 @@ def test_bulk_with_another_type_is_unsupported(
 
 def test_bulk_without_a_body_stores_nothing(api: AdminApi) -> None:
     response = api.post("/profiles/bulk", data=b"", content_type=NDJSON)
-    assert response.get_json() == {"received": 0, "stored": 0, "rejected": 0, "errors": []}
+    assert response.get_json() == {
+        "received": 0,
+        "stored": 0,
+        "rejected": 0,
+        "error_kinds": [],
+        "errors": [],
+    }
 
 
 # tokens

@@ -11,7 +11,8 @@ trimmed and an empty cell is skipped (the value is left as it is). Columns per k
   keeps it text.
 - scores: ``recipient_id``, optional ``model_version`` and ``computed_at`` (for every score on
   the row), and one column per model holding its value.
-- transactions: ``recipient_id``, ``order_id``, ``at``, ``amount``, ``currency``, ``category``.
+- transactions: ``recipient_id``, ``order_id``, ``at``, ``amount``, ``currency``, optional
+  ``type`` (``order`` or ``refund``) and ``category``.
 - events: ``recipient_id``, ``event_id``, ``type``, ``at``, ``channel``, and attribute columns
   as for profiles.
 """
@@ -150,7 +151,7 @@ SCORES = CsvKind(
 TRANSACTIONS = CsvKind(
     "transactions",
     Transaction,
-    ("recipient_id", "order_id", "at", "amount", "currency", "category"),
+    ("recipient_id", "order_id", "type", "at", "amount", "currency", "category"),
     ("recipient_id", "order_id", "at", "amount", "currency"),
     None,
     _plain,

@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from babel.numbers import is_currency
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -59,12 +59,28 @@ class _Model(BaseModel):
 
 
 class Transaction(_Model):
-    """One order: sending the same ``order_id`` for the same recipient again replaces it."""
+    """One order, or one refund: sending the same ``order_id`` for the same recipient again
+    replaces it."""
 
     recipient_id: RecipientId
-    order_id: NaturalKey
+    order_id: NaturalKey = Field(
+        description="The order's id (a refund's own id, e.g. `o-1001-r1`: it is a record of "
+        "its own)."
+    )
+    type: Literal["order", "refund"] = Field(
+        "order",
+        description="`refund`: money paid back. Its amount is taken off the recipient's "
+        "monetary value; it is not an order (frequency, recency, last order and lifecycle "
+        "ignore it).",
+    )
     at: AwareDatetime = Field(description="When the order was placed (with a UTC offset).")
-    amount: Decimal = Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)
+    amount: Decimal = Field(
+        ge=0,
+        max_digits=18,
+        decimal_places=4,
+        allow_inf_nan=False,
+        description="What was paid (or, for a refund, paid back): never negative.",
+    )
     currency: CurrencyCode = Field(description="ISO 4217 code, e.g. EUR.")
     category: Annotated[str, Field(max_length=64)] | None = Field(
         None, description="Product category, e.g. city_trip."

@@ -143,6 +143,10 @@ class CustomerDataStore:
 
     def _transaction_commands(self, sha: str, transaction: Transaction) -> Iterator[Command]:
         rid = transaction.recipient_id
+        if transaction.type == "refund":  # kept, but not an order: the last order stays
+            yield ("HSET", keys.transactions(rid), transaction.order_id, transaction.stored())
+            yield ("EXPIRE", keys.transactions(rid), self.ttl)
+            return
         yield (
             "EVALSHA",
             sha,

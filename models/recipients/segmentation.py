@@ -72,6 +72,8 @@ class Order:
     at: dt.datetime
     amount: Decimal
     currency: str
+    refund: bool = False
+    """Money paid back: taken off the monetary value, and not an order."""
 
 
 def orders_from_stored(raw: Mapping[str, str]) -> list[Order]:
@@ -82,7 +84,10 @@ def orders_from_stored(raw: Mapping[str, str]) -> list[Order]:
             data = json.loads(document)
             orders.append(
                 Order(
-                    dt.datetime.fromisoformat(data["at"]), Decimal(data["amount"]), data["currency"]
+                    dt.datetime.fromisoformat(data["at"]),
+                    Decimal(data["amount"]),
+                    data["currency"],
+                    data.get("type") == "refund",
                 )
             )
         except (ValueError, KeyError, TypeError, ArithmeticError):
@@ -107,12 +112,19 @@ class CustomerStats:
 def customer_stats(
     orders: Iterable[Order], now: dt.datetime, rates: Mapping[str, Decimal]
 ) -> CustomerStats | None:
-    """The summary of the orders placed at or before ``now``; None for a prospect."""
-    placed = [o for o in orders if o.at <= now]
+    """The summary of the orders placed at or before ``now``, their refunds netted off the
+    monetary value; None for a prospect (no order yet)."""
+    so_far = [o for o in orders if o.at <= now]
+    placed = [o for o in so_far if not o.refund]
     if not placed:
         return None
     monetary = sum(
-        (o.amount * rates[o.currency] for o in placed if o.currency in rates), Decimal(0)
+        (
+            (-o.amount if o.refund else o.amount) * rates[o.currency]
+            for o in so_far
+            if o.currency in rates
+        ),
+        Decimal(0),
     )
     return CustomerStats(
         orders=len(placed),

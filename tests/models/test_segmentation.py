@@ -339,3 +339,18 @@ def test_segment_changes_touch_only_owned_prefixes() -> None:
     stale, added = segment_changes(current, frozenset({"rfm:champions", "lifecycle:active"}))
     assert stale == {"rfm:lost", "persona:x"}
     assert added == {"rfm:champions"}
+
+
+def test_refunds_are_netted_off_the_monetary_value_and_are_not_orders() -> None:
+    bought = Order(NOW - dt.timedelta(days=10), Decimal("100"), "EUR")
+    paid_back = Order(NOW - dt.timedelta(days=2), Decimal("30"), "EUR", refund=True)
+    stats = customer_stats([bought, paid_back], NOW, EUR)
+    assert stats is not None
+    assert (stats.orders, stats.monetary, stats.last_order_at) == (1, Decimal("70"), bought.at)
+    assert customer_stats([paid_back], NOW, EUR) is None  # a refund alone: still a prospect
+    stored = {
+        "r": json.dumps(
+            {"at": paid_back.at.isoformat(), "amount": "30", "currency": "EUR", "type": "refund"}
+        )
+    }
+    assert orders_from_stored(stored) == [paid_back]

@@ -4,6 +4,8 @@ segmentation run."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -264,6 +266,7 @@ def test_get_transactions(ingest: AdminApi) -> None:
     assert [t["order_id"] for t in found["transactions"]] == ["o1", "o2"]
     assert found["transactions"][0] == {
         "order_id": "o1",
+        "type": "order",
         "at": "2026-11-20T12:00:00+01:00",
         "amount": "49.95",
         "currency": "EUR",
@@ -427,3 +430,32 @@ def test_segmentation_run_uses_the_clock_and_reports_counts(
     assert error_pointers(api.post("/segmentation/run", json={"at": "2026-11-23T09:30:00"})) == [
         ("/at", "at")
     ]
+
+
+def test_a_refund_is_kept_apart_and_does_not_move_the_last_order(
+    ingest: AdminApi, redis_client: redis.Redis
+) -> None:
+    profile = {"recipient_id": "anna", "attributes": {"first_name": "Anna"}}
+    ingest.post("/profiles/bulk", data=json.dumps(profile), content_type=NDJSON)
+    refund = order("o1-r1", type="refund", at="2026-11-22T09:00:00+01:00", amount="20")
+    body = "\n".join([json.dumps(order("o1")), json.dumps(refund)])
+    report = ingest.post("/transactions/bulk", data=body, content_type=NDJSON).get_json()
+    assert (report["stored"], report["rejected"]) == (2, 0)
+    found = ingest.get("/recipients/anna/transactions").get_json()["transactions"]
+    assert [(t["order_id"], t["type"], t["amount"]) for t in found] == [
+        ("o1", "order", "49.95"),
+        ("o1-r1", "refund", "20"),
+    ]
+    placed = dt.datetime.fromisoformat("2026-11-20T12:00:00+01:00")
+    assert redis_client.hget(keys.profile("anna"), "_last_order") == str(int(placed.timestamp()))
+    negative = ingest.post(
+        "/transactions/bulk", data=json.dumps(order("o2", amount="-5")), content_type=NDJSON
+    ).get_json()
+    assert negative["errors"][0]["pointer"] == "/amount"
+    csv_body = (
+        "recipient_id,order_id,type,at,amount,currency\n"
+        "bram,b1-r,refund,2026-11-21T10:00:00Z,5,EUR\n"
+    )
+    assert (
+        ingest.post("/transactions/bulk", data=csv_body, content_type=CSV).get_json()["stored"] == 1
+    )

@@ -69,6 +69,9 @@ class CsvKind(Generic[M]):
     extra: str | None
     """What other columns are: ``attributes``, ``scores``, or None (refused)."""
     build: Callable[[list[tuple[Column, str]]], dict[str, Any]]
+    shared: tuple[str, ...] = ()
+    """Columns whose cell holds for each of the row's values (a scores row's ``computed_at``):
+    an error about one of them points at its own column, not the value's."""
 
     def column_of(self, path: tuple[str | int, ...], header: list[Column]) -> str:
         """The header title behind a validation error's path into the built document."""
@@ -79,6 +82,8 @@ class CsvKind(Generic[M]):
             if len(path) < 2:
                 return ""
             name = str(path[1])
+            if len(path) > 2 and str(path[2]) in self.shared:
+                name = str(path[2])  # a row-wide cell copied into each of the row's values
         return next((c.title for c in header if c.name == name), "")
 
 
@@ -107,8 +112,11 @@ def _profile(cells: list[tuple[Column, str]]) -> dict[str, Any]:
     return document
 
 
+SHARED_SCORE_FIELDS = ("model_version", "computed_at")
+
+
 def _scores(cells: list[tuple[Column, str]]) -> dict[str, Any]:
-    shared = {c.name: cell for c, cell in cells if c.name in ("model_version", "computed_at")}
+    shared = {c.name: cell for c, cell in cells if c.name in SHARED_SCORE_FIELDS}
     document: dict[str, Any] = {"scores": {}}
     for column, cell in cells:
         if column.name == "recipient_id":
@@ -147,6 +155,7 @@ SCORES = CsvKind(
     ("recipient_id",),
     "scores",
     _scores,
+    SHARED_SCORE_FIELDS,
 )
 TRANSACTIONS = CsvKind(
     "transactions",

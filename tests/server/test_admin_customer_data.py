@@ -340,6 +340,18 @@ def test_scores_csv(ingest: AdminApi) -> None:
     assert scores["affinity:city_trip"]["model_version"] == "v7"
 
 
+def test_a_bad_computed_at_in_a_scores_csv_points_at_its_own_column(ingest: AdminApi) -> None:
+    data = csv_file(
+        ["recipient_id", "travel_propensity", "computed_at"],
+        ["anna", "0.82", "yesterday"],
+        ["bram", "0.5", "2026-11-20T08:00:00"],  # no offset
+        ["chloe", "0.5", "2026-11-20T08:00:00Z"],
+    )
+    report = ingest.post("/scores/bulk", data=data, content_type=CSV).get_json()
+    assert errors_of(report) == [(2, "/computed_at"), (3, "/computed_at")]
+    assert report["stored"] == 1
+
+
 # erasure
 
 

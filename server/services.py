@@ -133,6 +133,7 @@ def build_services(settings: Settings) -> Services:
             ),
             rates=settings.exchange_rates,
             ttl_seconds=settings.profile_ttl_seconds,
+            max_ages=settings.max_score_ages,
         ),
         feeds=FeedStore(text),
         newsletters=NewsletterStore(text),

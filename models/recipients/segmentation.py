@@ -276,8 +276,12 @@ def segment_recipient(
     profile: Mapping[str, Any],
     scores: Mapping[str, float],
     segments: frozenset[str],
+    events: Mapping[str, dt.datetime] | None = None,
+    last_seen: dt.datetime | None = None,
 ) -> Outcome:
-    """RFM, lifecycle and persona of one recipient, from their stats and stored data."""
+    """RFM, lifecycle and persona of one recipient, from their stats and stored data. The
+    persona rules see what open-time conditions see: ``scores`` are the fresh ones, ``events``
+    the latest of each type, ``last_seen`` the latest event or order."""
     now = population.now
     attributes: dict[str, Any] = dict.fromkeys(RFM_ATTRIBUTES)
     owned: set[str] = set()
@@ -300,6 +304,8 @@ def segment_recipient(
             profile={**profile, **attributes},
             scores=scores,
             segments=frozenset(s for s in segments if not s.startswith(OWNED_PREFIXES)) | owned,
+            events=events or {},
+            last_seen=last_seen,
         )
         attributes[PERSONA_ATTRIBUTE] = assign_persona(rules, audience)
         persona = attributes[PERSONA_ATTRIBUTE]

@@ -24,7 +24,11 @@ from typing import Any
 
 import redis
 
+from models.campaigns.conditions import MAX_EVENT_LOOKBACK_DAYS
+from models.recipients.customer_data import last_event_times, parse_event_index
+from models.recipients.customer_data_store import queue_recent_event_index
 from models.recipients.recipient_store import UPDATED_AT_FIELD, decode_profile, decode_scores
+from models.recipients.score_freshness import NO_LIMIT, ScoreMaxAges
 from models.recipients.segmentation import (
     LIFECYCLE_ATTRIBUTE,
     PERSONA_PREFIX,
@@ -112,8 +116,11 @@ class SegmentationJob:
         rates: Mapping[str, Decimal],
         ttl_seconds: int,
         batch: int = BATCH,
+        max_ages: ScoreMaxAges = NO_LIMIT,
     ) -> None:
         self.redis = client
+        self.max_ages = max_ages
+        """Which scores persona rules may use (the open path's freshness rule)."""
         self.personas = personas
         self.thresholds = thresholds
         self.rates = dict(rates)
@@ -129,7 +136,7 @@ class SegmentationJob:
         stats = self._customer_stats(recipients, now)
         population = Population(stats.values(), now)
         for batch in _batches(recipients, self.batch):
-            self._segment_batch(batch, stats, population, rules, report)
+            self._segment_batch(batch, stats, population, rules, report, now)
         report.duration_seconds = time.perf_counter() - started
         return report
 
@@ -162,9 +169,11 @@ class SegmentationJob:
         population: Population,
         rules: PersonaRules,
         report: SegmentationReport,
+        now: dt.datetime,
     ) -> None:
         reads = Batch(self.redis)
-        queued = [_StoredRecipient.queue(reads, rid) for rid in batch]
+        since = now - dt.timedelta(days=MAX_EVENT_LOOKBACK_DAYS)
+        queued = [_StoredRecipient.queue(reads, rid, since) for rid in batch]
         replies = reads.execute()
         writes = self.redis.pipeline(transaction=False)
         for rid, stored in zip(batch, queued, strict=True):
@@ -175,15 +184,23 @@ class SegmentationJob:
             profile_ttl = replies[stored.profile_ttl]
             profile = decode_profile(raw_profile)
             profile.pop(UPDATED_AT_FIELD, None)
-            scores = {name: s.value for name, s in decode_scores(raw_scores).items()}
+            scores = self.max_ages.fresh_values(decode_scores(raw_scores), now)
+            events = last_event_times(parse_event_index(replies[stored.events]))
+            customer = stats.get(rid)
+            seen = [
+                *events.values(),
+                *([customer.last_order_at] if customer else []),  # stored before the profile too
+            ]
             outcome = segment_recipient(
-                stats.get(rid),
+                customer,
                 population,
                 self.thresholds,
                 rules,
                 profile,
                 scores,
                 frozenset(segments),
+                events,
+                max(seen, default=None),
             )
             report.count(outcome)
             ttl_ms = next((t for t in (transactions_ttl, profile_ttl) if t > 0), self.ttl_ms)
@@ -235,15 +252,17 @@ class _StoredRecipient:
     segments: int
     transactions_ttl: int
     profile_ttl: int
+    events: int
 
     @classmethod
-    def queue(cls, batch: Batch, recipient_id: str) -> _StoredRecipient:
+    def queue(cls, batch: Batch, recipient_id: str, since: dt.datetime) -> _StoredRecipient:
         return cls(
             profile=batch.hgetall(keys.profile(recipient_id)),
             scores=batch.hgetall(keys.scores(recipient_id)),
             segments=batch.smembers(keys.segments(recipient_id)),
             transactions_ttl=batch.add("PTTL", keys.transactions(recipient_id)),
             profile_ttl=batch.add("PTTL", keys.profile(recipient_id)),
+            events=queue_recent_event_index(batch, recipient_id, since),
         )
 
 

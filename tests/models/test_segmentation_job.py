@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 import redis
 
-from models.recipients.customer_data import Transaction
+from models.recipients.customer_data import CustomerEvent, Transaction
 from models.recipients.customer_data_store import CustomerDataStore
 from models.recipients.recipient_store import RecipientStore
+from models.recipients.score_freshness import ScoreMaxAges
 from models.recipients.segmentation import LifecycleThresholds, PersonaRules
 from models.recipients.segmentation_job import PersonaStore, SegmentationJob
 from models.recipients.upserts import ProfileUpsert, ScoresUpsert
@@ -225,3 +226,73 @@ def test_persona_store_round_trip(personas: PersonaStore) -> None:
     rules = PersonaRules.model_validate({"rules": [{"persona": "all"}]})
     assert personas.put(rules) == rules
     assert personas.get() == rules
+
+
+def test_persona_rules_see_what_open_time_conditions_see(
+    redis_client: redis.Redis, personas: PersonaStore, recipients: RecipientStore
+) -> None:
+    """Fresh scores only, events, and ``seen_within_days`` counting orders stored before the
+    recipient's profile existed (a guest buyer)."""
+    week = dt.timedelta(days=7)
+    customer_data = CustomerDataStore(redis_client, ttl_seconds=TTL, events_kept=10)
+    customer_data.add_transactions(  # before any profile: no last-order mark on a profile
+        [
+            Transaction.model_validate(
+                {
+                    "recipient_id": "guest",
+                    "order_id": "g1",
+                    "at": NOW - dt.timedelta(days=3),
+                    "amount": "10",
+                    "currency": "EUR",
+                }
+            )
+        ]
+    )
+    recipients.upsert_profiles(
+        [
+            ProfileUpsert(recipient_id=rid, attributes={"x": 1})
+            for rid in ("guest", "stale", "caller")
+        ]
+    )
+    recipients.upsert_scores(
+        [
+            ScoresUpsert.model_validate(
+                {
+                    "recipient_id": "stale",
+                    "scores": {"travel": {"value": 0.9, "computed_at": NOW - 2 * week}},
+                }
+            )
+        ]
+    )
+    customer_data.add_events(
+        [
+            CustomerEvent.model_validate(
+                {"recipient_id": "caller", "type": "cs_contact", "at": NOW - dt.timedelta(days=1)}
+            )
+        ]
+    )
+    personas.put(
+        PersonaRules.model_validate(
+            {
+                "rules": [
+                    {"persona": "traveller", "when": {"score": "travel", "gte": 0.7}},
+                    {"persona": "complainer", "when": {"event": "cs_contact", "within_days": 7}},
+                    {"persona": "recent", "when": {"seen_within_days": 30}},
+                ]
+            }
+        )
+    )
+    job = SegmentationJob(
+        redis_client,
+        personas,
+        LifecycleThresholds(30, 90, 180),
+        rates={"EUR": Decimal(1)},
+        ttl_seconds=TTL,
+        max_ages=ScoreMaxAges.parse(7 * 24, ""),
+    )
+    job.run(NOW)
+    found = {
+        rid: (recipients.get_profile(rid) or {}).get("attributes", {}).get("persona")
+        for rid in ("guest", "stale", "caller")
+    }
+    assert found == {"guest": "recent", "stale": None, "caller": "complainer"}

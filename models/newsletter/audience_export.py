@@ -139,8 +139,9 @@ class AudienceExport:
         data: RecipientData,
         suppressed: bool,
         now: dt.datetime,
+        send_id: str = "",
     ) -> str:
-        """The outcome for one recipient."""
+        """The outcome for one recipient in the send ``send_id``."""
         if suppressed:
             return "suppressed"
         consent = newsletter.consent_attribute
@@ -148,7 +149,10 @@ class AudienceExport:
             return "no_consent"
         if newsletter.audience is not None and not newsletter.audience.matches(data.audience(now)):
             return "not_selected"
-        point = split_point(recipient_id, newsletter.campaign_id, "", "newsletter-holdout")
+        purpose = "newsletter-holdout"
+        if newsletter.holdout_rotation == "per_send":
+            purpose += f":{send_id}"
+        point = split_point(recipient_id, newsletter.campaign_id, "", purpose)
         return "holdout" if point < newsletter.holdout else "audience"
 
     def rows(
@@ -208,7 +212,8 @@ class AudienceExport:
                 if replies[seen_before][index]:
                     continue  # SCAN returned this recipient before
                 data = read.parse(replies, now, self.max_ages)
-                outcome = self.verdict(newsletter, rid, data, bool(replies[suppressed][index]), now)
+                suppressed_now = bool(replies[suppressed][index])
+                outcome = self.verdict(newsletter, rid, data, suppressed_now, now, send.id)
                 counts.considered += 1
                 setattr(counts, outcome, getattr(counts, outcome) + 1)
                 if outcome in ("audience", "holdout"):

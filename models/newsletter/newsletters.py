@@ -121,6 +121,13 @@ class NewsletterSpec(_Model):
     holdout: float = Field(
         0.0, ge=0, le=0.5, description="Share of the audience held out of each send (control)."
     )
+    holdout_rotation: Literal["persistent", "per_send"] = Field(
+        "persistent",
+        description="`persistent`: the same recipients are held out of every send (a stable "
+        "hash of recipient and campaign), which measures the newsletter's lift over time. "
+        "`per_send`: each send draws its own holdout (a hash of recipient, campaign and send "
+        "date), so nobody is left out for good.",
+    )
     esp_fields: list[AttributeName] = Field(
         default_factory=lambda: ["email", "first_name"],
         max_length=50,

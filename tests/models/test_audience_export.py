@@ -276,3 +276,31 @@ def test_the_send_records_when_its_export_finished(services: Services, clock: Fa
     assert recorded is not None
     assert recorded.started_at == send.started_at
     assert recorded.finished_at == send.started_at + dt.timedelta(seconds=6)
+
+
+@pytest.mark.parametrize("rotation", ["persistent", "per_send"])
+def test_the_holdout_is_persistent_or_drawn_per_send(
+    services: Services, clock: FakeClock, rotation: str
+) -> None:
+    newsletter = store_newsletter(
+        services, [item("x")], audience=RULE, holdout=0.3, holdout_rotation=rotation
+    )
+    people = [f"r{n:02d}" for n in range(60)]
+    for rid in people:
+        push(services, rid, 0.9)
+    held = []
+    for day in (dt.date(2026, 11, 23), dt.date(2026, 11, 24)):
+        send = plan_send(newsletter, day, clock.now)
+        rows = list(audience_export(services).rows(newsletter, send, clock.now))
+        assert len(rows) + len(services.sends.holdout_ids("daily", send.id)) == len(people)
+        held.append(set(services.sends.holdout_ids("daily", send.id)))
+    assert all(8 <= len(ids) <= 30 for ids in held)  # about 30% of 60
+    if rotation == "persistent":
+        assert held[0] == held[1]
+    else:
+        assert held[0] != held[1]
+        assert all(
+            (rid in ids) == (split_point(rid, "daily", "", f"newsletter-holdout:{day}") < 0.3)
+            for ids, day in zip(held, ("2026-11-23", "2026-11-24"), strict=True)
+            for rid in people
+        )

@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from models.campaigns.conditions import Audience
+from models.campaigns.conditions import Audience, Condition
 from models.recipients.segmentation import (
     CustomerStats,
     LifecycleThresholds,
@@ -37,6 +37,7 @@ from tests.customer_fixtures import (
 )
 
 EUR = {"EUR": Decimal(1)}
+CONDITION: TypeAdapter[Any] = TypeAdapter(Condition)
 THRESHOLDS = LifecycleThresholds(new_days=30, active_days=90, lapsed_days=180)
 NO_RULES = PersonaRules(rules=[])
 
@@ -354,3 +355,22 @@ def test_refunds_are_netted_off_the_monetary_value_and_are_not_orders() -> None:
         )
     }
     assert orders_from_stored(stored) == [paid_back]
+
+
+def test_one_day_rule_for_every_within_n_days() -> None:
+    """N days is N × 24 h before the moment, bounds included, whatever the zone or midnight;
+    RFM recency counts whole 24-hour periods (docs/recipient-data.md, "One day rule")."""
+    thresholds = LifecycleThresholds(new_days=30, active_days=90, lapsed_days=180)
+    first = NOW - dt.timedelta(days=400)
+    for late, stage in ((dt.timedelta(0), "active"), (dt.timedelta(seconds=1), "lapsing")):
+        last = NOW - dt.timedelta(days=90) - late
+        stats = CustomerStats(2, first, last, Decimal(10))
+        assert lifecycle_stage(stats, NOW, thresholds) == stage
+        assert stats.recency_days(NOW) == 90
+        seen = CONDITION.validate_python({"seen_within_days": 90})
+        assert seen.matches(Audience(now=NOW, last_seen=last)) is (stage == "active")
+        recent = CONDITION.validate_python({"event": "cs_contact", "within_days": 90})
+        assert recent.matches(Audience(now=NOW, events={"cs_contact": last})) is (stage == "active")
+        updated = CONDITION.validate_python({"attr": "city", "updated_within_days": 90})
+        written = Audience(now=NOW, profile={"city": "Utrecht"}, attributes_updated={"city": last})
+        assert updated.matches(written) is (stage == "active")

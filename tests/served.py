@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import signal
 import socket
 import subprocess
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SIGNING_KEY
+
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHERS = {
     "gunicorn.conf.py": [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
@@ -22,6 +25,28 @@ LAUNCHERS = {
 }
 """The two ways of running Blanco under gunicorn (both take the bind, workers and threads from
 ``BLANCO_*`` variables; ``blanco serve``'s ``--workers`` wins over its variable)."""
+
+
+def server_env(
+    redis_url: str, port: int, data_dir: Path, *, workers: int, threads: int = 2
+) -> dict[str, str]:
+    """This process's environment without its ``BLANCO_*`` settings (and a multiprocess metrics
+    folder), plus what a test server needs: the test Redis, the tests' signing key, 127.0.0.1 on
+    ``port``, ``workers`` × ``threads``, and ``data_dir``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("BLANCO_") and key != "PROMETHEUS_MULTIPROC_DIR"
+    }
+    env.update(
+        REDIS_URL=redis_url,
+        BLANCO_SIGNING_KEYS=SIGNING_KEY,
+        BLANCO_BIND=f"127.0.0.1:{port}",
+        BLANCO_WORKERS=str(workers),
+        BLANCO_THREADS=str(threads),
+        BLANCO_DATA_DIR=str(data_dir),
+    )
+    return env
 
 
 def free_port() -> int:

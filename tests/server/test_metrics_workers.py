@@ -17,9 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from server.metrics import METRICS_FOLDER
 from server.metrics_tally import FLUSH_SECONDS
 from server.services import Services
-from tests.conftest import SIGNING_KEY
 from tests.factories import store_block, store_recipient, variant
-from tests.served import LAUNCHERS, Served, free_port, get, live_workers, serving
+from tests.served import LAUNCHERS, Served, free_port, get, live_workers, server_env, serving
 
 IMAGE_RULE = "/i/<campaign_id>/<block_id>.<extension>"
 RECIPIENTS = ("anna", "bram", "chloe", "daan")
@@ -77,20 +76,7 @@ def server(
     data = tmp_path / "data"
     (data / METRICS_FOLDER).mkdir(parents=True)
     (data / METRICS_FOLDER / "counter_999999.db").write_bytes(b"left over from a previous run")
-    port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("BLANCO_") and key != "PROMETHEUS_MULTIPROC_DIR"
-    }
-    env.update(
-        REDIS_URL=redis_url,
-        BLANCO_SIGNING_KEYS=SIGNING_KEY,
-        BLANCO_BIND=f"127.0.0.1:{port}",
-        BLANCO_WORKERS="2",
-        BLANCO_THREADS="2",
-        BLANCO_DATA_DIR=str(data),
-    )
+    env = server_env(redis_url, free_port(), data, workers=2)
     log_path = tmp_path / "server.log"
     with serving(LAUNCHERS[request.param], env, log_path, stop=signal.SIGQUIT) as served:
         yield served

@@ -16,8 +16,7 @@ import pytest
 
 from server.config import load_settings
 from server.serving import gunicorn_options, reuses_port
-from tests.conftest import SIGNING_KEY
-from tests.served import LAUNCHERS, Served, free_port, live_workers, serving
+from tests.served import LAUNCHERS, Served, free_port, live_workers, server_env, serving
 
 CONNECTIONS = 32
 AT_LEAST = 4
@@ -31,16 +30,7 @@ LISTENING = "0A"
 @pytest.fixture(params=list(LAUNCHERS))
 def server(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> Iterator[Served]:
     """Blanco with two workers on a TCP port, as each launcher runs it."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BLANCO_")}
-    env.update(
-        REDIS_URL=redis_url,
-        BLANCO_SIGNING_KEYS=SIGNING_KEY,
-        BLANCO_BIND=f"127.0.0.1:{port}",
-        BLANCO_WORKERS="2",
-        BLANCO_THREADS="2",
-        BLANCO_DATA_DIR=str(tmp_path / "data"),
-    )
+    env = server_env(redis_url, free_port(), tmp_path / "data", workers=2)
     with serving(LAUNCHERS[request.param], env, tmp_path / "server.log") as served:
         yield served
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from benchmarks import (
     countdown,
+    first_open,
     http_compare,
     open_route,
     profiling,
@@ -135,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 sys.stdout.flush()
                 targets += slot_route.run(app, slot_route.SlotRouteOptions())
+                sys.stdout.flush()
+                targets += first_open.run(app)
                 sys.stdout.flush()
                 targets += render.run(render.RenderOptions(names=args.names))
                 sys.stdout.flush()

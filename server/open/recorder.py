@@ -233,15 +233,28 @@ class Recorder:
                 finally:
                     self._writing = False
 
+    def store_decision_now(self, recipient_id: str, decision: Decision) -> bool:
+        """Store ``decision`` before answering, in a round trip of its own, when recording
+        runs in the background (so that a click right after the open, on any worker, follows
+        it); whether it was stored (inline recording stores it with the record anyway). Raises
+        Redis failures (and CircuitOpen)."""
+        if not self.background:
+            return False
+        batch = Batch(self.services.redis_open, decode=False, guard=self.guard)
+        self._queue_decision(batch, recipient_id, decision)
+        batch.execute()
+        return True
+
+    def _queue_decision(self, pipe: Batch, recipient_id: str, decision: Decision) -> None:
+        ttl = self.services.settings.decision_ttl_seconds
+        self.services.tombstones.queue_unless_erased(
+            pipe, recipient_id, decision_store_commands(recipient_id, decision, ttl)
+        )
+
     def _queue_commands(self, pipe: Batch, record: Record) -> None:
         shown = record.shown
-        settings = self.services.settings
         if record.store_decision:
-            self.services.tombstones.queue_unless_erased(
-                pipe,
-                record.recipient_id,
-                decision_store_commands(record.recipient_id, shown, settings.decision_ttl_seconds),
-            )
+            self._queue_decision(pipe, record.recipient_id, shown)
         pipe.xadd(
             keys.campaign_events(shown.campaign_id, shard_of(record.pseudonym)),
             {

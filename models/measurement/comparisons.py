@@ -57,7 +57,7 @@ class Rate:
     @property
     def value(self) -> float | None:
         """successes / trials (None without trials)."""
-        return self.successes / self.trials if self.trials else None
+        return self.successes / self.trials if self.trials > 0 else None
 
 
 @dataclass(frozen=True)
@@ -72,18 +72,18 @@ class Comparison:
     control_trials: int
     arm_rate: float | None
     control_rate: float | None
-    lift: float | None
+    lift: float | None = None
     """(arm rate − control rate) / control rate."""
-    test: str | None
+    test: str | None = None
     """``fisher`` or ``z``: which test gave ``p_value``."""
-    z: float | None
+    z: float | None = None
     """The z statistic (also when Fisher's test gave the p-value)."""
-    p_value: float | None
-    p_value_holm: float | None
+    p_value: float | None = None
+    p_value_holm: float | None = None
     """``p_value`` adjusted over every arm compared with this control."""
-    always_valid_p_value: float | None
-    probability_to_beat_control: float | None
-    minimum_detectable_lift: float | None
+    always_valid_p_value: float | None = None
+    probability_to_beat_control: float | None = None
+    minimum_detectable_lift: float | None = None
     """The smallest lift (either way) this sample detects at 80% power and α = 0.05."""
     warnings: tuple[str, ...] = ()
     reason: str | None = None
@@ -214,16 +214,8 @@ def _compare(arm_id: str, arm: Rate, control_id: str, control: Rate) -> Comparis
         arm.trials,
         control.successes,
         control.trials,
-        arm.value if arm.trials > 0 else None,
-        control.value if control.trials > 0 else None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
+        arm.value,
+        control.value,
     )
     for name, rate in ((arm_id, arm), (control_id, control)):
         trouble = problem(rate)
@@ -259,8 +251,11 @@ def compare_arms(arms: Mapping[str, Rate], control: str) -> list[Comparison]:
     """Every arm but ``control`` against it (sorted by arm), with Holm's adjustment over the
     comparisons that could be made; an arm or control without figures gets its reason."""
     control_rate = arms.get(control, Rate(0, 0))
-    made = [_compare(arm, rate, control, control_rate) for arm, rate in sorted(arms.items())]
-    made = [c for c in made if c.arm != control]
+    made = [
+        _compare(arm, rate, control, control_rate)
+        for arm, rate in sorted(arms.items())
+        if arm != control
+    ]
     tested = [c for c in made if c.p_value is not None]
     adjusted = dict(
         zip((c.arm for c in tested), holm([c.p_value or 0.0 for c in tested]), strict=True)

@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from benchmarks import bare_app, first_open, slot_route, wrk
+from benchmarks import bare_app, first_open, http_compare, slot_route, wrk
 from benchmarks.__main__ import main
 from benchmarks.http_app import (
     RECORD_PARAM,
@@ -95,6 +95,8 @@ def test_the_bare_app_imports_no_blanco_code() -> None:
 
     assert done.stdout.strip() == "[]"
     assert 20 * 1024 <= len(bare_app.constant_png()) <= 22 * 1024
+    # the baseline keeps gunicorn's default, one listening socket shared by its workers
+    assert "--reuse-port" not in http_compare.GUNICORN_SHAPE
 
 
 def test_the_wrk_section_reports_ratios_and_verdicts(capsys: pytest.CaptureFixture[str]) -> None:

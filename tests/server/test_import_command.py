@@ -240,3 +240,19 @@ def test_the_format_defaults_from_the_file_name(name: str, expected: str) -> Non
     assert file_format(name, None) == expected
     assert file_format(name, "csv") == "csv"
     assert file_format("rows.txt", None) is None
+
+
+def test_past_the_reported_lines_the_import_prints_every_kind_of_error(
+    services: Services, tmp_path: Path
+) -> None:
+    header = "recipient_id,order_id,at,amount,currency\n"
+    negative = "".join(f"anna,n{n},2026-11-20T12:00:00Z,-1,EUR\n" for n in range(1100))
+    unknown = "".join(f"anna,u{n},2026-11-20T12:00:00Z,1,ZZZ\n" for n in range(3))
+    path = tmp_path / "orders.csv"
+    path.write_text(header + negative + unknown)
+    status, out, err = run(services, "transactions", str(path))
+    assert status == 1
+    assert json.loads(out)["rejected"] == 1103
+    assert "  … and 103 more bad rows; by kind:" in err
+    assert "  1,100 × /amount: Input should be greater than or equal to 0 (first: line 2)" in err
+    assert "  3 × /currency: unknown ISO 4217 currency code 'ZZZ' (first: line 1102)" in err

@@ -52,6 +52,7 @@ from benchmarks.burst_report import (
 )
 from benchmarks.burst_setup import (
     Audience,
+    arm_usage,
     export_send,
     store_audience,
     stream_usage,
@@ -175,6 +176,7 @@ def run_burst(
     with GunicornProcess(env, port, workdir / "gunicorn.log", http.start_timeout) as server:
         stages, deltas = drive(server, services.redis, workdir, requests, options)
     streams = stream_usage(services.redis, CAMPAIGN_ID)
+    arms = arm_usage(services.redis, CAMPAIGN_ID)
     memory = Memory(
         memory_before,
         memory_loaded,
@@ -183,6 +185,8 @@ def run_burst(
         streams.bytes,
         streams.events,
         services.settings.event_stream_max_length,
+        arms.bytes,
+        arms.marks,
     )
     report(options, send.send_id, len(send.recipients), requests, stages, deltas, memory, http)
 

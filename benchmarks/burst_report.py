@@ -57,6 +57,9 @@ class Memory:
     stream_events: int
     stream_cap: int
     """About how many events a campaign's streams keep (``BLANCO_EVENT_STREAM_MAX_LENGTH``)."""
+    arm_bytes: int = 0
+    arm_marks: int = 0
+    """Recipients in an arm of a scope (the experiment to date, a send) of the exact figures."""
 
     @property
     def stored_per_recipient(self) -> float:
@@ -205,6 +208,9 @@ def memory_lines(memory: Memory) -> list[str]:
         f"{memory.stream_bytes / 1e6:,.1f} MB for {memory.stream_events:,} events "
         f"({quotient(memory.stream_bytes, memory.stream_events):,.0f} B each, kept up to about"
         f" {memory.stream_cap:,})",
+        f"  exact arm figures: {memory.arm_bytes / 1e6:,.1f} MB for {memory.arm_marks:,} marks"
+        f" (a recipient in one block's arm, per experiment and per send):"
+        f" {quotient(memory.arm_bytes, memory.arm_marks):,.0f} B each",
     ]
 
 

@@ -54,6 +54,27 @@ def stream_usage(client: redis.Redis, campaign_id: str) -> StreamUsage:
     return StreamUsage(size, sum(int(client.xlen(name)) for name in names))
 
 
+@dataclass(frozen=True)
+class ArmUsage:
+    """A campaign's exact arm figures (``models.measurement.arm_counts``): bytes (MEMORY
+    USAGE of the flag and count hashes) and marks (a recipient in one arm of one scope)."""
+
+    bytes: int
+    marks: int
+
+
+def arm_usage(client: redis.Redis, campaign_id: str) -> ArmUsage:
+    """What ``campaign_id``'s exact arm figures hold now, over every scope."""
+    size = marks = 0
+    for shard in keys.SHARDS_READ:
+        prefix = keys.arm_counts(campaign_id, "*", shard).rpartition(":*:")[0]
+        for name in client.scan_iter(match=f"{prefix}:*:arm*", count=1000):
+            size += int(client.memory_usage(name, samples=0) or 0)
+            if ":arm:" in name:
+                marks += int(client.hlen(name))
+    return ArmUsage(size, marks)
+
+
 # the recipients
 
 

@@ -1,5 +1,6 @@
 """Experiments on a block: A/B/n splits, holdout, small-group pilots, and a Thompson-sampling
-bandit on human clicks per human open. Comparing the arms is ``models.measurement.comparisons``."""
+bandit on clickers per recipient shown (the primary metric). Comparing the arms is
+``models.measurement.comparisons``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Totals = Mapping[str, tuple[int, int]]
-"""Per arm: (human opens, human clicks)."""
+"""Per arm: (recipients shown the arm, clickers), exact distinct counts."""
 HOLDOUT_ARM = "holdout"
 """The arm of the recipients an experiment holds out (they see the generic fallback)."""
 
@@ -24,7 +25,7 @@ class Experiment(BaseModel):
     mode: Literal["split", "bandit"] = Field(
         "split",
         description="split: fixed weights; bandit: Thompson sampling shifts traffic to the "
-        "variant with the best human clicks per human open.",
+        "variant with the best click rate (clickers per recipient shown).",
     )
     holdout: float = Field(
         0.0, ge=0, le=0.5, description="Share of recipients who always get the generic fallback."
@@ -52,14 +53,14 @@ def thompson_choice(
     arms: Sequence[str], totals: Totals, rng: random.Random, min_exploration: float
 ) -> str:
     """Pick an arm: at random with probability ``min_exploration``, else the best draw from
-    each arm's Beta(1 + clicks, 1 + opens - clicks) posterior."""
+    each arm's Beta(1 + clickers, 1 + recipients - clickers) posterior."""
     if rng.random() < min_exploration:
         return arms[rng.randrange(len(arms))]
     best, best_draw = arms[0], -1.0
     for arm in arms:
-        opens, clicks = totals.get(arm, (0, 0))
-        clicks = min(clicks, opens)
-        draw = rng.betavariate(1 + clicks, 1 + opens - clicks)
+        recipients, clickers = totals.get(arm, (0, 0))
+        clickers = min(clickers, recipients)
+        draw = rng.betavariate(1 + clickers, 1 + recipients - clickers)
         if draw > best_draw:
             best, best_draw = arm, draw
     return best

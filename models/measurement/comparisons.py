@@ -27,9 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-
-import numpy as np
-from scipy import special, stats
+from statistics import NormalDist
 
 FISHER_BELOW = 5.0
 """Fisher's exact test is used while an expected cell count is below this (the textbook rule
@@ -103,6 +101,9 @@ def probability_to_beat(arm: Rate, control: Rate) -> float:
 
 def _exceeds(x: Rate, y: Rate) -> float:
     """P(rate x > rate y), summed over x's successes."""
+    import numpy as np  # imported when a report needs it: scipy takes seconds to import
+    from scipy import special
+
     a, b = 1 + x.successes, 1 + x.trials - x.successes
     c, d = 1 + y.successes, 1 + y.trials - y.successes
     i = np.arange(a, dtype=np.float64)
@@ -140,6 +141,8 @@ def two_sided_p(arm: Rate, control: Rate) -> tuple[str, float]:
     ]
     z = z_statistic(arm, control)
     if min(expected) < FISHER_BELOW or z is None:
+        from scipy import stats  # imported when a report needs it (seconds to import)
+
         return "fisher", float(stats.fisher_exact(table).pvalue)
     return "z", float(math.erfc(abs(z) / math.sqrt(2)))
 
@@ -170,7 +173,7 @@ def minimum_detectable_lift(arm: Rate, control: Rate) -> float | None:
     p = control.successes / control.trials
     if not 0 < p < 1:
         return None
-    z = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
+    z = NormalDist().inv_cdf(1 - ALPHA / 2) + NormalDist().inv_cdf(POWER)
     return float(z * math.sqrt(p * (1 - p) * (1 / arm.trials + 1 / control.trials)) / p)
 
 

@@ -1,17 +1,17 @@
-"""Campaign reports: daily rows, totals per block and variant, and experiment comparisons."""
+"""Campaign reports: daily rows, totals per block and variant, and exact experiment figures."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, replace
 from typing import Any
 
-from models.campaigns.experiments import Totals
 from models.campaigns.specs import Block
-from models.measurement.comparisons import Rate, compare_arms
+from models.measurement.arm_counts import EXPERIMENT_SCOPE, ArmCounts, send_scope
+from models.measurement.comparisons import compare_arms
 from models.measurement.stats import (
+    APPROX_RELATIVE_ERROR,
     FALLBACK_VARIANT,
     HOLDOUT_KIND,
     ReportRow,
@@ -20,6 +20,15 @@ from models.measurement.stats import (
 )
 
 MAX_REPORT_DAYS = 400
+PRIMARY_METRIC = "click_rate"
+"""What arms are compared on: clickers per recipient shown (opens are unreliable since Apple's
+Mail Privacy Protection)."""
+APPROXIMATE = {
+    "fields": ["approx_unique_opens", "approx_unique_clicks"],
+    "method": "HyperLogLog",
+    "relative_standard_error": APPROX_RELATIVE_ERROR,
+}
+"""How a report labels its approximate figures (trends over days; never compared)."""
 
 
 def day_range(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -47,16 +56,38 @@ def control_arm(arms: Collection[str], block: Block | None = None) -> str | None
     return None
 
 
-def comparisons_of(
-    arms: Mapping[str, tuple[int, int]], block: Block | None
-) -> list[dict[str, Any]]:
-    """Every arm with figures against the control, on unique clicks per unique open; a
-    comparison that cannot be made (the control has no figures yet, say) carries its reason."""
+def comparisons_of(arms: Mapping[str, ArmCounts], block: Block | None) -> list[dict[str, Any]]:
+    """Every arm with figures against the control, on the primary metric (clickers per
+    recipient shown); a comparison that cannot be made (the control has no figures yet, say)
+    carries its reason."""
     control = control_arm(set(arms), block)
     if control is None:
         return []
-    rates = {arm: Rate(successes=clicks, trials=opens) for arm, (opens, clicks) in arms.items()}
-    return [asdict(comparison) for comparison in compare_arms(rates, control)]
+    rates = {arm: counts.click_rate for arm, counts in arms.items()}
+    return [
+        {"metric": PRIMARY_METRIC, **asdict(comparison)}
+        for comparison in compare_arms(rates, control)
+    ]
+
+
+def arm_figures(
+    arms: Mapping[str, Mapping[str, ArmCounts]],
+    blocks: Mapping[str, Block],
+    block_id: str | None = None,
+) -> dict[str, Any]:
+    """Exact figures per block and arm, the control each block is compared with, and the
+    comparisons: the part of a report (and of a block's experiment view) an analyst decides on."""
+    figures: dict[str, Any] = {}
+    for block_key, block_arms in sorted(arms.items()):
+        if block_id is not None and block_key != block_id:
+            continue
+        block = blocks.get(block_key)
+        figures[block_key] = {
+            "control": control_arm(set(block_arms), block),
+            "arms": {arm: counts.as_dict() for arm, counts in sorted(block_arms.items())},
+            "comparisons": comparisons_of(block_arms, block),
+        }
+    return figures
 
 
 def build_report(
@@ -68,62 +99,48 @@ def build_report(
     send: str | None = None,
     blocks: Mapping[str, Block] | None = None,
 ) -> dict[str, Any]:
-    """The report document: rows per day (or, for a ``send``, one row per block and variant
-    of that send, its day the send's id), totals and comparisons per block (against the
-    control ``control_arm`` picks, knowing the campaign's ``blocks``)."""
+    """The report document: rows per day with approximate unique figures (or, for a ``send``,
+    one row per block and variant of that send, its day the send's id, with exact ones),
+    totals, and the exact arms and comparisons of each block (of the send, else of the
+    experiment to date) against the control ``control_arm`` picks, knowing the campaign's
+    ``blocks``."""
     buckets = [send_bucket(send)] if send else [d.isoformat() for d in day_range(start, end)]
     rows = stats.report(campaign_id, buckets, block_id)
+    scope = send_scope(send) if send else EXPERIMENT_SCOPE
+    arms = stats.arms(campaign_id, scope)
     if send:
-        rows = [replace(row, day=send) for row in rows]
+        rows = [replace(row, day=send, exact=_arm(arms, row)) for row in rows]
     totals: dict[tuple[str, str], ReportRow] = {}
     for row in rows:
-        total = totals.setdefault(
-            (row.block_id, row.variant), ReportRow("total", row.block_id, row.variant)
-        )
-        for name in (
-            "opens",
-            "machine_opens",
-            "unknown_opens",
-            "human_opens",
-            "clicks",
-            "bot_clicks",
-        ):
-            setattr(total, name, getattr(total, name) + getattr(row, name))
-        for client, counts in row.by_client.items():
-            into = total.by_client.setdefault(client, {"opens": 0, "clicks": 0})
-            into["opens"] += counts["opens"]
-            into["clicks"] += counts["clicks"]
-    _unique_over_range(stats, campaign_id, buckets, list(totals.values()))
-    by_block: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
-    for (block, variant), total in totals.items():
-        by_block[block][variant] = (total.unique_opens, total.unique_clicks)
-    comparisons: dict[str, list[dict[str, Any]]] = {}
-    for block_key, arms in sorted(by_block.items()):
-        found = comparisons_of(arms, (blocks or {}).get(block_key))
-        if found:
-            comparisons[block_key] = found
+        key = (row.block_id, row.variant)
+        totals.setdefault(key, ReportRow("total", row.block_id, row.variant)).fold(row)
+    if send:
+        for total in totals.values():
+            total.exact = _arm(arms, total)
+    else:
+        stats.fill_approx_uniques(campaign_id, [(buckets, total) for total in totals.values()])
     return {
         "campaign_id": campaign_id,
         "from": start.isoformat(),
         "to": end.isoformat(),
         "send": send,
+        "approximate": APPROXIMATE,
         "rows": [r.as_dict() for r in rows],
         "totals": [totals[k].as_dict() for k in sorted(totals)],
-        "comparisons": comparisons,
+        "scope": scope,
+        "blocks": arm_figures(arms, blocks or {}, block_id),
     }
 
 
-def _unique_over_range(
-    stats: StatsStore, campaign_id: str, buckets: list[str], totals: list[ReportRow]
-) -> None:
-    """Unique counts over the whole range (a recipient opening on two days counts once)."""
-    stats.fill_uniques(campaign_id, [(buckets, total) for total in totals])
+def _arm(arms: Mapping[str, Mapping[str, ArmCounts]], row: ReportRow) -> ArmCounts:
+    return arms.get(row.block_id, {}).get(row.variant, ArmCounts())
 
 
-def block_comparisons(
-    stats: StatsStore, campaign_id: str, block: Block, totals: Totals | None = None
-) -> list[dict[str, Any]]:
-    """All-time human figures of a block's variants against its control (the experiment
-    view): ``totals`` as read, else read now."""
-    arms = totals if totals is not None else stats.totals(campaign_id, block.id)
-    return comparisons_of(arms, block)
+def experiment_figures(stats: StatsStore, campaign_id: str, block: Block) -> dict[str, Any]:
+    """A block's exact arms, control and comparisons to date: the same figures, number for
+    number, as the block's part of a campaign report."""
+    arms = stats.arms(campaign_id, EXPERIMENT_SCOPE)
+    empty: dict[str, Any] = {"control": control_arm(set(), block), "arms": {}, "comparisons": []}
+    figures: dict[str, Any] = arm_figures(arms, {block.id: block}, block.id)
+    found: dict[str, Any] = figures.get(block.id, empty)
+    return found

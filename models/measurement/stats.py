@@ -1,9 +1,11 @@
 """Real-time counters of opens and clicks, written in the same batch as the event.
 
-Per campaign and UTC day, one hash counts events by ``event|block|variant|client|kind`` and one
-HyperLogLog per ``event|block|variant`` counts unique recipients (opens by people or proxies,
-clicks by people). A totals hash per campaign keeps human opens and clicks per block and variant
-for the bandit. Every key expires after the retention period.
+Per campaign and bucket (a UTC day, or a newsletter send), one hash counts events by
+``event|block|variant|client|kind``. Per UTC day, one HyperLogLog per ``event|block|variant``
+estimates unique recipients for trend figures, which reports label approximate
+(``APPROX_RELATIVE_ERROR``). The exact figures an experiment is decided on (distinct recipients
+per arm, per experiment and per send) are ``models.measurement.arm_counts``, marked in the same
+batch. Every key expires after the retention period.
 
 Each of these keys is split over ``keys.MEASUREMENT_SHARDS`` shards by recipient (``shard_of``),
 so that one campaign's counting spreads over a cluster's nodes; reading sums the shards (a
@@ -17,14 +19,21 @@ import logging
 import threading
 import time
 import zlib
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
-from models.campaigns.experiments import HOLDOUT_ARM
+from models.campaigns.experiments import HOLDOUT_ARM, Totals
+from models.measurement.arm_counts import (
+    EXPERIMENT_SCOPE,
+    ArmCounts,
+    flags_of,
+    mark_commands,
+    read_arm_counts,
+    send_scope,
+)
 from models.storage import keys
 from models.storage.batch import Batch, NodeGuard
 
@@ -33,6 +42,9 @@ FALLBACK_VARIANT = "_fallback"
 HOLDOUT_KIND = HOLDOUT_ARM
 EXPIRY_REFRESH_SECONDS = 3600.0
 OPEN_KINDS = ("human", "proxied_human", "machine", "unknown")
+APPROX_RELATIVE_ERROR = 0.0081
+"""The standard error of Redis's HyperLogLog estimates (0.81%), which reports state beside every
+approximate figure."""
 
 
 def variant_label(variant_id: str | None) -> str:
@@ -91,7 +103,7 @@ class StatsStore:
         self._expiry_set: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def _expire(self, pipe: Any, key: str) -> None:
+    def _expire(self, pipe: Batch, key: str) -> None:
         """Queue EXPIRE for ``key`` at most once an hour per process (saves a command per
         counter on the open-time path; the retention is days, so an hour is no drift)."""
         now = time.monotonic()
@@ -103,28 +115,50 @@ class StatsStore:
             self._expiry_set[key] = now
         pipe.expire(key, self.ttl)
 
-    def queue(self, pipe: Any, event: CountedEvent) -> None:
+    def queue(self, pipe: Batch, event: CountedEvent) -> None:
         """Add the counter updates for ``event`` to ``pipe`` (only opens and clicks count)."""
         if event.event not in COUNTED_EVENTS:
             return
         variant = HOLDOUT_KIND if event.holdout else event.variant
         field = f"{event.event}|{event.block_id}|{variant}|{event.client}|{event.kind}"
-        buckets = [_day(event.at)] + ([send_bucket(event.send)] if event.send else [])
+        day = _day(event.at)
+        buckets = [day] + ([send_bucket(event.send)] if event.send else [])
         shard = shard_of(event.recipient_id)
         for bucket in buckets:
             counts = keys.stats_counts(event.campaign_id, bucket, shard)
             pipe.hincrby(counts, field, 1)
             self._expire(pipe, counts)
-            if event.unique_countable:
-                unique = keys.stats_unique(
-                    event.campaign_id, bucket, event.event, event.block_id, variant, shard
-                )
-                pipe.pfadd(unique, event.recipient_id)
-                self._expire(pipe, unique)
-        if event.unique_countable and not event.holdout:
-            totals = keys.stats_totals(event.campaign_id, shard)
-            pipe.hincrby(totals, f"{event.block_id}|{variant}|{event.event}", 1)
-            self._expire(pipe, totals)
+        if event.unique_countable:
+            unique = keys.stats_unique(
+                event.campaign_id, day, event.event, event.block_id, variant, shard
+            )
+            pipe.pfadd(unique, event.recipient_id)
+            self._expire(pipe, unique)
+        scopes = [EXPERIMENT_SCOPE] + ([send_scope(event.send)] if event.send else [])
+        for command in mark_commands(
+            event.campaign_id,
+            scopes,
+            event.block_id,
+            variant,
+            event.recipient_id,
+            shard,
+            flags_of(event.event, event.kind),
+            self.ttl,
+        ):
+            pipe.add(*command)
+
+    def arms(
+        self,
+        campaign_id: str,
+        scope: str = EXPERIMENT_SCOPE,
+        *,
+        client: Any = None,
+        guard: NodeGuard | None = None,
+    ) -> dict[str, dict[str, ArmCounts]]:
+        """Exact distinct recipients per block and arm in ``scope`` (``arm_counts``)."""
+        return read_arm_counts(
+            client if client is not None else self.redis, campaign_id, scope, guard=guard
+        )
 
     def totals(
         self,
@@ -133,86 +167,82 @@ class StatsStore:
         *,
         client: Any = None,
         guard: NodeGuard | None = None,
-    ) -> dict[str, tuple[int, int]]:
-        """Human (or proxied) opens and human clicks per variant of a block, all time. With a
-        ``guard`` (the open path), a shard whose node fails or is skipped is left out: the
-        bandit decides on what answered rather than wait for every node."""
-        batch = Batch(client if client is not None else self.redis, guard=guard)
-        for shard in keys.SHARDS_READ:
-            batch.hgetall(keys.stats_totals(campaign_id, shard))
-        result: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for raw in batch.execute(raising=guard is None):
-            if isinstance(raw, BaseException):
-                continue
-            for name, count in raw.items():
-                block, variant, event = name.split("|")
-                if block == block_id and event in COUNTED_EVENTS:
-                    result[variant][COUNTED_EVENTS.index(event)] += int(count)
-        return {variant: (opens, clicks) for variant, (opens, clicks) in result.items()}
+    ) -> Totals:
+        """Recipients and clickers per arm of a block, to date: what the bandit learns from.
+        With a ``guard`` (the open path), a shard whose node fails or is skipped is left out:
+        the bandit decides on what answered rather than wait for every node."""
+        arms = self.arms(campaign_id, client=client, guard=guard).get(block_id, {})
+        return {arm: (counts.recipients, counts.clickers) for arm, counts in arms.items()}
 
     def report(
         self, campaign_id: str, buckets: Iterable[str], block_id: str | None = None
     ) -> list[ReportRow]:
         """One row per bucket (a UTC day, or a send's ``send_bucket``), block and variant that
-        had events."""
-        day_list = list(buckets)
+        had events: the counts, and the approximate unique figures of a day."""
+        bucket_list = list(buckets)
         batch = Batch(self.redis)
-        for day in day_list:
+        for bucket in bucket_list:
             for shard in keys.SHARDS_READ:
-                batch.hgetall(keys.stats_counts(campaign_id, day, shard))
-        day_counts = iter(batch.execute())
+                batch.hgetall(keys.stats_counts(campaign_id, bucket, shard))
+        bucket_counts = iter(batch.execute())
         rows: dict[tuple[str, str, str], ReportRow] = {}
-        for day in day_list:
+        for bucket in bucket_list:
             for _ in keys.SHARDS_READ:
-                for name, count in next(day_counts).items():
+                for name, count in next(bucket_counts).items():
                     event, block, variant, client, kind = name.split("|")
                     if block_id is not None and block != block_id:
                         continue
-                    row = rows.setdefault((day, block, variant), ReportRow(day, block, variant))
+                    key = (bucket, block, variant)
+                    row = rows.setdefault(key, ReportRow(bucket, block, variant))
                     row.add(event, client, kind, int(count))
         ordered = sorted(rows.values(), key=lambda r: (r.day, r.block_id, r.variant))
-        self.fill_uniques(campaign_id, [([row.day], row) for row in ordered])
+        days = [row for row in ordered if not row.day.startswith(SEND_BUCKET_PREFIX)]
+        self.fill_approx_uniques(campaign_id, [([row.day], row) for row in days])
         return ordered
 
-    def fill_uniques(self, campaign_id: str, wanted: list[tuple[list[str], ReportRow]]) -> None:
-        """Set each row's unique opens and clicks over its buckets (a recipient in several
-        buckets counts once): per shard one PFCOUNT over the buckets (a shard's keys share a
-        hash slot), summed over the shards; all in one batch."""
+    def fill_approx_uniques(
+        self, campaign_id: str, wanted: list[tuple[list[str], ReportRow]]
+    ) -> None:
+        """Set each row's approximate unique opens and clicks over its UTC days (a recipient
+        on several days counts once): per shard one PFCOUNT over the days (a shard's keys share
+        a hash slot), summed over the shards; all in one batch."""
         batch = Batch(self.redis)
-        for buckets, row in wanted:
+        for days, row in wanted:
             for event in COUNTED_EVENTS:
                 for shard in keys.SHARDS_READ:
                     batch.add(
                         "PFCOUNT",
                         *[
                             keys.stats_unique(
-                                campaign_id, b, event, row.block_id, row.variant, shard
+                                campaign_id, day, event, row.block_id, row.variant, shard
                             )
-                            for b in buckets
+                            for day in days
                         ],
                     )
         counts = iter(batch.execute())
         for _, row in wanted:
-            row.unique_opens = sum(int(next(counts)) for _ in keys.SHARDS_READ)
-            row.unique_clicks = sum(int(next(counts)) for _ in keys.SHARDS_READ)
+            row.approx_unique_opens = sum(int(next(counts)) for _ in keys.SHARDS_READ)
+            row.approx_unique_clicks = sum(int(next(counts)) for _ in keys.SHARDS_READ)
 
 
 @dataclass
 class ReportRow:
-    """Counts for one day, block and variant."""
+    """Counts for one day (or send), block and variant. A day has approximate unique figures;
+    a send, and the experiment's arms, have exact ones (``exact``)."""
 
     day: str
     block_id: str
     variant: str
     opens: int = 0
-    unique_opens: int = 0
     machine_opens: int = 0
     unknown_opens: int = 0
     human_opens: int = 0
     clicks: int = 0
-    unique_clicks: int = 0
     bot_clicks: int = 0
     by_client: dict[str, dict[str, int]] = field(default_factory=dict)
+    approx_unique_opens: int | None = None
+    approx_unique_clicks: int | None = None
+    exact: ArmCounts | None = None
 
     def add(self, event: str, client: str, kind: str, count: int) -> None:
         """Fold one counter into the row (events other than opens and clicks are ignored)."""
@@ -234,28 +264,36 @@ class ReportRow:
             self.clicks += count
             per_client["clicks"] += count
 
-    @property
-    def click_to_open_rate(self) -> float | None:
-        """Unique human clicks per unique open."""
-        return self.unique_clicks / self.unique_opens if self.unique_opens else None
+    def fold(self, other: ReportRow) -> None:
+        """Add ``other``'s counts (not its unique figures, which do not add up)."""
+        for name in SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for client, counts in other.by_client.items():
+            into = self.by_client.setdefault(client, {"opens": 0, "clicks": 0})
+            into["opens"] += counts["opens"]
+            into["clicks"] += counts["clicks"]
 
     def as_dict(self) -> dict[str, Any]:
-        """The row as the reports API shows it."""
+        """The row as the reports API shows it: counts, then the unique figures it has (the
+        others None)."""
+        exact = self.exact.as_dict() if self.exact is not None else dict.fromkeys(EXACT_FIELDS)
         return {
             "day": self.day,
             "block": self.block_id,
             "variant": self.variant,
-            "opens": self.opens,
-            "human_opens": self.human_opens,
-            "machine_opens": self.machine_opens,
-            "unknown_opens": self.unknown_opens,
-            "unique_opens": self.unique_opens,
-            "clicks": self.clicks,
-            "unique_clicks": self.unique_clicks,
-            "bot_clicks": self.bot_clicks,
-            "click_to_open_rate": self.click_to_open_rate,
+            **{name: getattr(self, name) for name in SUMMED},
+            "approx_unique_opens": self.approx_unique_opens,
+            "approx_unique_clicks": self.approx_unique_clicks,
+            **exact,
             "by_client": self.by_client,
         }
+
+
+SUMMED = ("opens", "human_opens", "machine_opens", "unknown_opens", "clicks", "bot_clicks")
+"""A row's plain counts (they add up over days)."""
+EXACT_FIELDS = tuple(ArmCounts().as_dict())
+"""The exact figures of a row, in order."""
+SEND_BUCKET_PREFIX = send_bucket("")
 
 
 class CachedTotals:
@@ -277,11 +315,11 @@ class CachedTotals:
         self.seconds = seconds
         self.client = client
         self.guard = guard
-        self._cache: dict[tuple[str, str], tuple[float, dict[str, tuple[int, int]]]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, Totals]] = {}
         self._refreshing: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
-    def __call__(self, campaign_id: str, block_id: str) -> dict[str, tuple[int, int]]:
+    def __call__(self, campaign_id: str, block_id: str) -> Totals:
         key = (campaign_id, block_id)
         now = time.monotonic()
         cached = self._cache.get(key)
@@ -295,7 +333,7 @@ class CachedTotals:
                 threading.Thread(target=self._refresh, args=(key,), daemon=True).start()
         return cached[1]
 
-    def _read(self, key: tuple[str, str]) -> dict[str, tuple[int, int]]:
+    def _read(self, key: tuple[str, str]) -> Totals:
         totals = self.stats.totals(*key, client=self.client, guard=self.guard)
         self._cache[key] = (time.monotonic(), totals)
         return totals

@@ -150,13 +150,20 @@ def stats_counts(campaign_id: str, day: str, shard: Shard) -> str:
 def stats_unique(
     campaign_id: str, day: str, event: str, block_id: str, variant: str, shard: Shard
 ) -> str:
-    """HyperLogLog of the (pseudonymous) recipients behind an event on one day."""
+    """HyperLogLog of the (pseudonymous) recipients behind an event on one day (the
+    approximate trend figures)."""
     return f"{_measured(campaign_id, shard)}:{day}:unique:{event}:{block_id}:{variant}"
 
 
-def stats_totals(campaign_id: str, shard: Shard) -> str:
-    """Hash of ``block|variant|event`` -> all-time human count (for the bandit)."""
-    return f"{_measured(campaign_id, shard)}:totals"
+def arm_flags(campaign_id: str, scope: str, block_id: str, arm: str, shard: Shard) -> str:
+    """Hash of recipient pseudonym -> what they did in one arm of a block, in one scope (the
+    experiment to date, or a send): ``models.measurement.arm_counts``."""
+    return f"{_measured(campaign_id, shard)}:{scope}:arm:{block_id}:{arm}"
+
+
+def arm_counts(campaign_id: str, scope: str, shard: Shard) -> str:
+    """Hash of ``block|arm|count`` -> exact distinct recipients, in one scope."""
+    return f"{_measured(campaign_id, shard)}:{scope}:arms"
 
 
 def _asset(asset_id: str) -> str:

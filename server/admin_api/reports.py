@@ -12,16 +12,13 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import FieldError, InvalidInput, NotFound
-from models.measurement.reports import (
-    MAX_REPORT_DAYS,
-    block_comparisons,
-    build_report,
-    control_arm,
-)
+from models.measurement.arm_counts import EXPERIMENT_SCOPE
+from models.measurement.reports import MAX_REPORT_DAYS, build_report, experiment_figures
+from models.measurement.stats import EXACT_FIELDS, SUMMED
 from models.newsletter.sends import valid_send_id
 from server.admin_api.campaigns import BLOCK, dump, store_changed
 from server.admin_api.registry import api
-from server.report_chart import render_chart
+from server.report_chart import CHART_SIZES, render_chart
 from server.services import services
 
 TAG = "reports"
@@ -37,15 +34,10 @@ CSV_COLUMNS = (
     "day",
     "block",
     "variant",
-    "opens",
-    "human_opens",
-    "machine_opens",
-    "unknown_opens",
-    "unique_opens",
-    "clicks",
-    "unique_clicks",
-    "bot_clicks",
-    "click_to_open_rate",
+    *SUMMED,
+    "approx_unique_opens",
+    "approx_unique_clicks",
+    *EXACT_FIELDS,
 )
 
 
@@ -110,14 +102,20 @@ def campaign_report(campaign_id: str) -> ResponseReturnValue:
     "/campaigns/<campaign_id>/report.png",
     summary="The report as a chart",
     tag=TAG,
-    query=REPORT_QUERY,
+    query={**REPORT_QUERY, "size": "email (600 px wide, the default) or slide (1600×900)."},
     response_media_type="image/png",
     errors=(404, 422),
 )
 def campaign_chart(campaign_id: str) -> ResponseReturnValue:
-    """Opens and clicks over time, and variants side by side, drawn as a PNG."""
+    """Opens (people's and machines') and clicks on a time axis with every day, and each arm's
+    exact click rate per recipient, drawn as a PNG at email or slide size."""
+    size = request.args.get("size", "email")
+    if size not in CHART_SIZES:
+        raise InvalidInput(
+            "`size` is not a chart size", [FieldError(("size",), f"use {' or '.join(CHART_SIZES)}")]
+        )
     return Response(
-        render_chart(_report(campaign_id)),
+        render_chart(_report(campaign_id), size),
         mimetype="image/png",
         headers={"Cache-Control": "no-store"},
     )
@@ -131,15 +129,14 @@ def campaign_chart(campaign_id: str) -> ResponseReturnValue:
     errors=(404,),
 )
 def experiment_state(campaign_id: str, block_id: str) -> ResponseReturnValue:
-    """The block's experiment settings, all-time human totals and comparisons."""
+    """The block's experiment settings, and its exact arms, control and comparisons to date
+    (the block's part of the campaign report, number for number)."""
     block = services().campaigns.require_block(campaign_id, block_id)
-    totals = services().stats.totals(campaign_id, block_id)
     return jsonify(
         {
             "experiment": dump(block.experiment) if block.experiment else None,
-            "control": control_arm(set(totals), block),
-            "totals": {arm: {"opens": o, "clicks": c} for arm, (o, c) in sorted(totals.items())},
-            "comparisons": block_comparisons(services().stats, campaign_id, block, totals),
+            "scope": EXPERIMENT_SCOPE,
+            **experiment_figures(services().stats, campaign_id, block),
         }
     )
 

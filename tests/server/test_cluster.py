@@ -242,7 +242,7 @@ def test_a_paused_node_leaves_bandit_opens_on_the_other_nodes_personalised(
         [variant("a", background="#CC0000"), variant("b", background="#00AA00")],
         experiment={"mode": "bandit"},
     )
-    paused = cluster.node_for_key(keys.stats_totals("daily", 0))  # holds a shard of the totals
+    paused = cluster.node_for_key(keys.arm_counts("daily", "experiment", 0))  # a totals shard
     others = [recipient_on(cluster, node) for node in cluster.nodes if node is not paused]
     for rid in others:
         store_recipient(services, rid)

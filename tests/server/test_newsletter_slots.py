@@ -284,7 +284,8 @@ def test_reports_per_send_count_that_sends_opens_and_clicks(
     assert (first["slot-2"]["opens"], first["slot-2"]["clicks"]) == (1, 0)
     second = report("2026-11-24")
     assert set(second) == {"slot-1"}
-    assert second["slot-1"]["unique_opens"] == 1
+    assert (second["slot-1"]["openers"], second["slot-1"]["recipients"]) == (1, 1)
+    assert (first["slot-1"]["clickers"], first["slot-1"]["click_to_open_rate"]) == (1, 1.0)
     bad = client.get("/api/v1/campaigns/daily/report?send=nope", headers=admin_headers)
     assert bad.status_code == 422
 

@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from models.campaigns.specs import BLOCK_SERVER_FIELDS
-from models.measurement import stats
+from models.measurement import arm_counts, stats
 from models.measurement.event_stream import campaign_event_entries
 from models.measurement.reports import control_arm
 from models.storage import keys
@@ -90,16 +90,27 @@ def test_counters_equal_the_events_after_a_scripted_mix(
 
     events = [e[1] for e in campaign_event_entries(services.redis, "daily")]
     counted = Counter((e["type"], e["variant"], e["kind"]) for e in events)
-    rows = {(r["variant"]): r for r in report(client, admin_headers)["totals"]}
+    document = report(client, admin_headers)
+    rows = {(r["variant"]): r for r in document["totals"]}
     hot, generic = rows["hot"], rows["_fallback"]
     assert hot["opens"] == sum(n for (t, v, _), n in counted.items() if t == "open" and v == "hot")
     assert hot["machine_opens"] == counted[("open", "hot", "machine")] == 1
     assert hot["opens"] == 5 - 1  # eva saw the fallback
-    assert hot["unique_opens"] == 2  # anna (the MPP prefetch is not a person) and bram
+    assert hot["approx_unique_opens"] == 2  # anna (the MPP prefetch is not a person) and bram
     assert hot["clicks"] == counted[("click", "hot", "human")] == 3
     assert hot["bot_clicks"] == counted[("click", "hot", "bot")] == 2
-    assert hot["unique_clicks"] == 2
-    assert hot["click_to_open_rate"] == 1.0
+    assert hot["approx_unique_clicks"] == 2
+    assert hot["recipients"] is None  # a day's unique figures are the approximate ones
+    arms = document["blocks"]["hero"]["arms"]
+    assert arms["hot"] == {
+        "recipients": 2,
+        "openers": 2,
+        "clickers": 2,
+        "clickers_seen_opening": 2,
+        "click_rate": 1.0,
+        "click_to_open_rate": 1.0,
+    }
+    assert (arms["_fallback"]["recipients"], arms["_fallback"]["openers"]) == (1, 1)
     assert hot["by_client"]["gmail_proxy"]["opens"] == 1
     assert generic["opens"] == 1
     assert all(e["recipient"] not in ("anna", "bram", "eva") for e in events)  # pseudonyms
@@ -123,9 +134,11 @@ def test_holdout_gets_the_generic_content_and_is_kept_out_of_variant_stats(
     totals = {r["variant"]: r for r in report(client, admin_headers)["totals"]}
     assert totals["holdout"]["opens"] == held
     assert totals["hot"]["opens"] == 60 - held
-    assert "holdout" not in services.stats.totals("daily", "hero")
-    comparison = report(client, admin_headers)["comparisons"]["hero"][0]
+    document = report(client, admin_headers)
+    assert document["blocks"]["hero"]["arms"]["holdout"]["recipients"] == held
+    (comparison,) = document["blocks"]["hero"]["comparisons"]
     assert (comparison["arm"], comparison["control"]) == ("hot", "holdout")
+    assert (comparison["arm_trials"], comparison["metric"]) == (60 - held, "click_rate")
 
 
 def test_the_bandit_sends_most_traffic_to_the_best_variant(
@@ -136,10 +149,7 @@ def test_the_bandit_sends_most_traffic_to_the_best_variant(
         [variant("a", background="#CC0000"), variant("b", background="#00AA00")],
         experiment={"mode": "bandit", "min_exploration": 0.1},
     )
-    services.redis.hset(
-        keys.stats_totals("daily", 0),
-        mapping={"hero|a|open": 1000, "hero|a|click": 20, "hero|b|open": 1000, "hero|b|click": 120},
-    )
+    seed_arms(services, {"a": (1000, 0, 20), "b": (1000, 0, 120)})
     shown: Counter[tuple[int, ...]] = Counter()
     for index in range(200):
         rid = f"r{index}"
@@ -182,7 +192,7 @@ def test_csv_and_chart(
     open_image(client, services, "anna", IOS_MAIL)
     click(client, services, "anna", BROWSER)
     chart = client.get("/api/v1/campaigns/daily/report.png", headers=admin_headers)
-    assert decode_image(chart.data).size == (900, 460)
+    assert decode_image(chart.data).size == (600, 720)
     assert chart.data != empty_chart.data
     text = client.get(
         "/api/v1/campaigns/daily/report", headers=admin_headers, query_string={"format": "csv"}
@@ -230,10 +240,9 @@ def test_the_bandits_counters_are_read_again_every_5_s_per_worker(
     assert totals.seconds == 5.0
     now = [1000.0]
     monkeypatch.setattr("models.measurement.stats.time.monotonic", lambda: now[0])
-    key = keys.stats_totals("daily", 0)
-    services.redis.hset(key, mapping={"hero|a|open": 10, "hero|a|click": 1})
+    seed_arms(services, {"a": (10, 0, 1)})
     assert totals("daily", "hero") == {"a": (10, 1)}
-    services.redis.hset(key, mapping={"hero|a|open": 20, "hero|a|click": 5})
+    seed_arms(services, {"a": (20, 0, 5)})
     now[0] += 4.9
     assert totals("daily", "hero") == {"a": (10, 1)}  # held for 5 s
     now[0] += 0.1
@@ -287,21 +296,21 @@ def test_a_pilot_shows_the_targeted_content_to_its_share_and_rolls_out_as_it_gro
 
 
 def hero_comparisons(client: FlaskClient, headers: dict[str, str]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = report(client, headers)["comparisons"].get("hero", [])
+    blocks = report(client, headers)["blocks"]
+    found: list[dict[str, Any]] = blocks["hero"]["comparisons"] if "hero" in blocks else []
     return found
 
 
-def seed_uniques(services: Services, arms: dict[str, tuple[int, int]]) -> None:
-    """Unique openers and clickers per arm of the hero block today, as the recorder counts them
-    (clickers need not have been seen opening: MPP and images-off readers)."""
-    day = services.clock().date().isoformat()
-    for arm, (openers, clickers) in arms.items():
-        for event, people in (("open", openers), ("click", clickers)):
-            counts = keys.stats_counts("daily", day, 0)
-            services.redis.hincrby(counts, f"{event}|hero|{arm}|apple_mail_ios|human", people)
-            unique = keys.stats_unique("daily", day, event, "hero", arm, 0)
-            for person in range(people):
-                services.redis.pfadd(unique, f"{arm}-{event}-{person}")
+def seed_arms(services: Services, arms: dict[str, tuple[int, int, int]]) -> None:
+    """Exact recipients, openers and clickers per arm of the hero block to date, as the
+    recorder counts them (clickers need not have been seen opening: MPP and images-off
+    readers; half of them were here)."""
+    mapping = {}
+    for arm, (recipients, openers, clickers) in arms.items():
+        counts = (recipients, openers, clickers, min(openers, clickers // 2))
+        for name, count in zip(arm_counts.COUNT_NAMES, counts, strict=True):
+            mapping[f"hero|{arm}|{name}"] = count
+    services.redis.hset(keys.arm_counts("daily", arm_counts.EXPERIMENT_SCOPE, 0), mapping=mapping)
 
 
 def test_an_ab_test_without_holdout_is_compared_with_its_first_created_variant(
@@ -309,17 +318,12 @@ def test_an_ab_test_without_holdout_is_compared_with_its_first_created_variant(
 ) -> None:
     store_block(services, [variant("a"), variant("b"), variant("c")])
     store_block(services, [variant("c"), variant("b"), variant("a")])  # re-listed
-    seed_uniques(services, {"a": (400, 40), "b": (400, 60), "c": (400, 30)})
+    seed_arms(services, {"a": (400, 300, 40), "b": (400, 250, 60), "c": (400, 300, 30)})
     found = hero_comparisons(client, admin_headers)
     assert [(c["arm"], c["control"]) for c in found] == [("b", "a"), ("c", "a")]
     assert all(c["p_value_holm"] >= c["p_value"] for c in found)
     b = found[0]
-    totals = {row["variant"]: row for row in report(client, admin_headers)["totals"]}
-    assert (b["arm_successes"], b["arm_trials"]) == (
-        totals["b"]["unique_clicks"],
-        totals["b"]["unique_opens"],  # still HyperLogLog estimates: 400 reads as about 400
-    )
-    assert abs(b["arm_trials"] - 400) <= 400 * 0.03
+    assert (b["metric"], b["arm_successes"], b["arm_trials"]) == ("click_rate", 60, 400)
     assert b["probability_to_beat_control"] > 0.95
     state = client.get("/api/v1/campaigns/daily/blocks/hero/experiment", headers=admin_headers)
     assert state.get_json()["control"] == "a"
@@ -329,7 +333,7 @@ def test_any_variant_can_be_named_the_control(
     client: FlaskClient, services: Services, admin_headers: dict[str, str]
 ) -> None:
     store_block(services, [variant("a"), variant("b")], experiment={"holdout": 0.1, "control": "b"})
-    seed_uniques(services, {"a": (400, 40), "b": (400, 60), "holdout": (50, 2)})
+    seed_arms(services, {"a": (400, 300, 40), "b": (400, 300, 60), "holdout": (50, 40, 2)})
     found = hero_comparisons(client, admin_headers)
     assert [(c["arm"], c["control"]) for c in found] == [("a", "b"), ("holdout", "b")]
 
@@ -374,18 +378,18 @@ def test_the_variant_order_is_kept_whatever_the_list_order(services: Services) -
     assert again.first_created({"a", "c"}) == "c"
 
 
-def test_more_clickers_than_openers_gives_a_reason_not_a_500(
+def test_more_clickers_than_openers_is_compared_and_an_empty_arm_gives_a_reason(
     client: FlaskClient, services: Services, admin_headers: dict[str, str]
 ) -> None:
     store_block(services, [variant("a"), variant("b")], experiment={"holdout": 0.2})
-    seed_uniques(services, {"a": (76, 112), "b": (400, 60), "holdout": (100, 8)})
+    seed_arms(services, {"a": (400, 76, 112), "b": (0, 0, 0), "holdout": (100, 60, 8)})
+    arms = report(client, admin_headers)["blocks"]["hero"]["arms"]
+    assert arms["a"]["click_to_open_rate"] == 56 / 76  # clickers seen opening, per opener
     found = {c["arm"]: c for c in hero_comparisons(client, admin_headers)}
-    reason = found["a"]["reason"]  # the counts are still HyperLogLog estimates
-    assert reason.startswith("a: more successes (")
-    assert reason.endswith(f"than trials ({found['a']['arm_trials']})")
-    assert found["a"]["p_value"] is None
-    assert found["b"]["reason"] is None
-    assert found["b"]["p_value_holm"] == found["b"]["p_value"]  # the only test made
+    assert found["a"]["reason"] is None  # clickers per recipient: MPP readers are no problem
+    assert found["a"]["p_value_holm"] == found["a"]["p_value"]  # the only test made
+    assert found["b"]["reason"] == "b: no trials"
+    assert found["b"]["p_value"] is None
     for suffix, query in (("", {"format": "csv"}), (".png", {})):
         response = client.get(
             f"/api/v1/campaigns/daily/report{suffix}", headers=admin_headers, query_string=query

@@ -1,0 +1,162 @@
+"""Exact distinct recipients per arm: who an arm reached, who opened, who clicked.
+
+The figures an experiment is decided on are counted exactly, per block and arm, over two scopes:
+the experiment to date (``EXPERIMENT_SCOPE``, every event the retention keeps) and each
+newsletter send (``send_scope``). Per scope, block, arm and measurement shard, a hash holds one
+small field per recipient pseudonym: bit flags of what the recipient did in that arm. A Lua script
+sets the flags and, the first time a flag is set, adds one to the scope's counts hash, so counts
+stay exact under any number of re-opens, retries and workers. The flags and counts of a shard
+share its hash slot, which keeps the script on one node of a Redis Cluster.
+
+What each count means (``docs/measurement.md`` defines the metrics built on them):
+
+* ``recipients``: recipients the arm was shown to: any open (a person's, a proxy's or a machine's
+  prefetch) or a click;
+* ``openers``: recipients seen opening: an open by a person, a proxy, or an agent not recognised
+  (machine opens are left out);
+* ``clickers``: recipients who clicked (a person's click; bot clicks are left out);
+* ``clickers_seen_opening``: clickers who are also openers, in either order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from models.measurement.comparisons import Rate
+from models.storage import keys
+from models.storage.batch import Batch, Command, NodeGuard
+
+EXPERIMENT_SCOPE = "experiment"
+"""The scope of every event the retention keeps (an experiment to date)."""
+REACHED, OPENED, CLICKED = 1, 2, 4
+"""The flags of a recipient in an arm."""
+COUNT_NAMES = ("recipients", "openers", "clickers", "clickers_seen_opening")
+
+_MARK = """
+local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local new = bit.bor(old, tonumber(ARGV[2]))
+if new == old then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], new)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+local names = {[1] = 'recipients', [2] = 'openers', [4] = 'clickers'}
+for flag, name in pairs(names) do
+  if bit.band(new, flag) ~= 0 and bit.band(old, flag) == 0 then
+    redis.call('HINCRBY', KEYS[2], ARGV[3] .. name, 1)
+  end
+end
+if bit.band(new, 6) == 6 and bit.band(old, 6) ~= 6 then
+  redis.call('HINCRBY', KEYS[2], ARGV[3] .. 'clickers_seen_opening', 1)
+end
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+"""Set flags ARGV[2] of member ARGV[1] in flags hash KEYS[1]; count each newly set flag in
+KEYS[2] under the field prefix ARGV[3]; both keys expire after ARGV[4] seconds. Sent with EVAL
+(Redis caches the compiled script by its digest), so a restarted or failed-over Redis, which has
+forgotten every loaded script, needs nothing loaded again."""
+
+
+def send_scope(send_id: str) -> str:
+    """The scope of one newsletter send."""
+    return f"send:{send_id}"
+
+
+def flags_of(event: str, kind: str) -> int:
+    """The flags an open or click of ``kind`` sets (a bot's click sets none)."""
+    if event == "open":
+        return REACHED | (OPENED if kind != "machine" else 0)
+    return REACHED | CLICKED if kind == "human" else 0
+
+
+def mark_commands(
+    campaign_id: str,
+    scopes: Iterable[str],
+    block_id: str,
+    arm: str,
+    pseudonym: str,
+    shard: keys.Shard,
+    flags: int,
+    ttl: int,
+) -> list[Command]:
+    """The commands that mark ``pseudonym`` with ``flags`` in ``arm`` of each scope."""
+    if not flags:
+        return []
+    return [
+        (
+            "EVAL",
+            _MARK,
+            2,
+            keys.arm_flags(campaign_id, scope, block_id, arm, shard),
+            keys.arm_counts(campaign_id, scope, shard),
+            pseudonym,
+            flags,
+            f"{block_id}|{arm}|",
+            ttl,
+        )
+        for scope in scopes
+    ]
+
+
+@dataclass(frozen=True)
+class ArmCounts:
+    """Exact distinct recipients of one arm in one scope."""
+
+    recipients: int = 0
+    openers: int = 0
+    clickers: int = 0
+    clickers_seen_opening: int = 0
+
+    @property
+    def click_rate(self) -> Rate:
+        """The primary metric: clickers per recipient the arm was shown to."""
+        return Rate(successes=self.clickers, trials=self.recipients)
+
+    @property
+    def click_to_open(self) -> Rate:
+        """Clickers seen opening per opener (a clicker never seen opening is not counted)."""
+        return Rate(successes=self.clickers_seen_opening, trials=self.openers)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts and both rates, as reports show them."""
+        return {
+            "recipients": self.recipients,
+            "openers": self.openers,
+            "clickers": self.clickers,
+            "clickers_seen_opening": self.clickers_seen_opening,
+            "click_rate": self.click_rate.value,
+            "click_to_open_rate": self.click_to_open.value,
+        }
+
+
+BlockArms = dict[str, ArmCounts]
+"""Arm -> its counts, for one block."""
+
+
+def read_arm_counts(
+    client: Any,
+    campaign_id: str,
+    scope: str,
+    *,
+    guard: NodeGuard | None = None,
+) -> dict[str, BlockArms]:
+    """Every block's arms in ``scope``, summed over the shards (a recipient is in one shard).
+    With a ``guard`` (the open path), a shard whose node fails or is skipped is left out."""
+    batch = Batch(client, guard=guard)
+    for shard in keys.SHARDS_READ:
+        batch.hgetall(keys.arm_counts(campaign_id, scope, shard))
+    summed: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for reply in batch.execute(raising=guard is None):
+        if isinstance(reply, BaseException):
+            continue
+        for name, count in reply.items():
+            field = name.decode() if isinstance(name, bytes) else name
+            block, arm, what = field.split("|")
+            into = summed[(block, arm)]
+            into[what] = into.get(what, 0) + int(count)
+    found: dict[str, BlockArms] = defaultdict(dict)
+    for (block, arm), counts in summed.items():
+        found[block][arm] = ArmCounts(**{n: counts.get(n, 0) for n in COUNT_NAMES})
+    return dict(found)

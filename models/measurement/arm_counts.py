@@ -11,7 +11,7 @@ share its hash slot, which keeps the script on one node of a Redis Cluster.
 What each count means (``docs/measurement.md`` defines the metrics built on them):
 
 * ``recipients``: recipients the arm was shown to: any open (a person's, a proxy's or a machine's
-  prefetch) or a click;
+  prefetch) or a person's click;
 * ``openers``: recipients seen opening: an open by a person, a proxy, or an agent not recognised
   (machine opens are left out);
 * ``clickers``: recipients who clicked (a person's click; bot clicks are left out);

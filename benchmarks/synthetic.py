@@ -1,0 +1,180 @@
+"""A seeded synthetic newsletter base with known answers, shared by the tests and the benchmarks.
+
+Two parts, each a pure function of its seed:
+
+* ``visits``: who opens and clicks an email with a three-arm experiment, from which client, in
+  what order: Apple Mail readers whose images Apple prefetches at delivery, Gmail readers behind
+  Google's image proxy, Outlook desktop, iOS Mail, images-off readers who click without an open,
+  link scanners that click before the person, ``HEAD`` probes, and re-opens;
+* ``expected_figures``: what a report must say about them, computed here from the visits and
+  the arm each was shown, without any of Blanco's code: the counts, and the distinct recipients
+  per arm (reached, seen opening, clicked, clicked and seen opening).
+
+What each client sends and how Blanco must count it is the field's behaviour, stated here
+independently of Blanco's classifier (``docs/measurement.md`` names the same rules).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Client:
+    """A client class: the request it sends, and how it must be counted."""
+
+    name: str
+    headers: Mapping[str, str]
+    method: str
+    kind: str
+    """An open's kind (``human``, ``proxied_human``, ``machine``) or a click's (``human``,
+    ``bot``)."""
+
+
+IOS_AGENT = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148"
+)
+BROWSER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
+HTML = "text/html,application/xhtml+xml,*/*;q=0.8"
+SAFE_LINKS = "https://eur01.safelinks.protection.outlook.com/"
+OPENERS = {
+    "apple_prefetch": Client("apple_prefetch", {"User-Agent": "Mozilla/5.0"}, "GET", "machine"),
+    "ios_mail": Client("ios_mail", {"User-Agent": IOS_AGENT}, "GET", "human"),
+    "gmail_proxy": Client(
+        "gmail_proxy",
+        {
+            "User-Agent": "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 "
+            "(via ggpht.com GoogleImageProxy)"
+        },
+        "GET",
+        "proxied_human",
+    ),
+    "outlook_desktop": Client(
+        "outlook_desktop",
+        {"User-Agent": "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328)"},
+        "GET",
+        "human",
+    ),
+    "head_probe": Client("head_probe", {"User-Agent": BROWSER_AGENT}, "HEAD", "machine"),
+}
+CLICKERS = {
+    "browser": Client("browser", {"User-Agent": BROWSER_AGENT, "Accept": HTML}, "GET", "human"),
+    "safe_links": Client(
+        "safe_links",
+        {"User-Agent": BROWSER_AGENT, "Accept": HTML, "Referer": SAFE_LINKS},
+        "GET",
+        "bot",
+    ),
+    "head_click": Client(
+        "head_click", {"User-Agent": BROWSER_AGENT, "Accept": HTML}, "HEAD", "bot"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One request of the script: a recipient opens the image or clicks the link."""
+
+    recipient: str
+    event: str  # "open" or "click"
+    client: Client
+
+
+READERS = (
+    # (share, what the reader's email client does); opens then clicks, in this order
+    (0.35, "apple"),  # Apple's prefetch at delivery, then maybe the person on iOS Mail
+    (0.30, "gmail"),  # Google's proxy fetches when the person opens
+    (0.15, "outlook"),  # Outlook desktop, its links scanned by Safe Links before the person
+    (0.10, "images_off"),  # never loads images; may still click
+    (0.10, "probe"),  # a HEAD probe (a security gateway), then iOS Mail
+)
+
+
+def recipients(count: int) -> list[str]:
+    """The recipient ids of a base of ``count``."""
+    return [f"syn-{n:06d}" for n in range(count)]
+
+
+def visits(people: Sequence[str], seed: int) -> list[Visit]:
+    """The script of requests for ``people``, a pure function of ``seed``. About 30% click;
+    a fifth re-open."""
+    rng = random.Random(seed)
+    script: list[Visit] = []
+    shares = [share for share, _ in READERS]
+    for person in people:
+        (reader,) = rng.choices([name for _, name in READERS], weights=shares)
+        clicks = rng.random() < 0.3
+        opens: list[Client] = []
+        if reader == "apple":
+            opens.append(OPENERS["apple_prefetch"])
+            if rng.random() < 0.6:
+                opens.append(OPENERS["ios_mail"])
+        elif reader == "gmail":
+            opens.append(OPENERS["gmail_proxy"])
+        elif reader == "outlook":
+            opens.append(OPENERS["outlook_desktop"])
+        elif reader == "probe":
+            opens += [OPENERS["head_probe"], OPENERS["ios_mail"]]
+        if opens and rng.random() < 0.2:
+            opens.append(opens[-1])  # a re-open
+        script += [Visit(person, "open", client) for client in opens]
+        if reader == "outlook" and clicks:
+            script.append(Visit(person, "click", CLICKERS["safe_links"]))
+        if clicks:
+            script.append(Visit(person, "click", CLICKERS["browser"]))
+            if rng.random() < 0.1:
+                script.append(Visit(person, "click", CLICKERS["head_click"]))
+    return script
+
+
+@dataclass
+class ArmFigures:
+    """What a report must say about one arm."""
+
+    opens: int = 0
+    human_opens: int = 0
+    machine_opens: int = 0
+    clicks: int = 0
+    bot_clicks: int = 0
+    reached: set[str] = field(default_factory=set)
+    opened: set[str] = field(default_factory=set)
+    clicked: set[str] = field(default_factory=set)
+
+    def exact(self) -> dict[str, int]:
+        """The distinct recipients, as the report's exact figures name them."""
+        return {
+            "recipients": len(self.reached),
+            "openers": len(self.opened),
+            "clickers": len(self.clicked),
+            "clickers_seen_opening": len(self.clicked & self.opened),
+        }
+
+
+def expected_figures(shown: Iterable[tuple[Visit, str]]) -> dict[str, ArmFigures]:
+    """Per arm, the figures of the visits, each with the arm it was shown (or followed)."""
+    arms: dict[str, ArmFigures] = defaultdict(ArmFigures)
+    for visit, arm in shown:
+        figures = arms[arm]
+        kind = visit.client.kind
+        if visit.event == "open":
+            figures.opens += 1
+            figures.reached.add(visit.recipient)
+            if kind == "machine":
+                figures.machine_opens += 1
+            else:
+                figures.human_opens += 1
+                figures.opened.add(visit.recipient)
+        elif kind == "bot":
+            figures.bot_clicks += 1
+        else:
+            figures.clicks += 1
+            figures.reached.add(visit.recipient)
+            figures.clicked.add(visit.recipient)
+    return dict(arms)

@@ -51,6 +51,7 @@ def store_recipients(services: Services, prefix: str, names: Sequence[str]) -> l
     services.recipients.upsert_scores(
         ScoresUpsert(
             recipient_id=rid,
+            computed_at=services.clock(),
             scores={"travel_propensity": ScoreValue(value=0.9, model_version="bench")},
         )
         for rid in ids

@@ -25,6 +25,7 @@ from server.open.slots import SlotServer
 from server.ops_routes import bp as ops_bp
 from server.problems import problem_response, redis_failure
 from server.services import EXTENSION, build_services
+from server.url_rules import LazyBuildRule
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
             "embedded Redis, or point REDIS_URL at a Redis server"
         )
     app = Flask(__name__, template_folder=str(TEMPLATES))
+    app.url_rule_class = LazyBuildRule
     app.config["MAX_CONTENT_LENGTH"] = settings.bulk_max_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     blanco = build_services(settings)

@@ -129,7 +129,15 @@ def store_recipient(
     )
     if scores:
         services.recipients.upsert_scores(
-            [ScoresUpsert.model_validate({"recipient_id": recipient_id, "scores": scores})]
+            [
+                ScoresUpsert.model_validate(
+                    {
+                        "recipient_id": recipient_id,
+                        "computed_at": services.clock(),
+                        "scores": scores,
+                    }
+                )
+            ]
         )
 
 

@@ -111,5 +111,13 @@ def store_subscriber(
             name: {"value": value, "computed_at": computed_at} for name, value in scores.items()
         }
         services.recipients.upsert_scores(
-            [ScoresUpsert.model_validate({"recipient_id": recipient_id, "scores": document})]
+            [
+                ScoresUpsert.model_validate(
+                    {
+                        "recipient_id": recipient_id,
+                        "computed_at": "2026-11-23T06:00:00Z",
+                        "scores": document,
+                    }
+                )
+            ]
         )

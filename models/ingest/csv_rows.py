@@ -84,7 +84,8 @@ class CsvKind(Generic[M]):
             name = str(path[1])
             if len(path) > 2 and str(path[2]) in self.shared:
                 name = str(path[2])  # a row-wide cell copied into each of the row's values
-        return next((c.title for c in header if c.name == name), "")
+        absent = name if name in self.fields else ""  # a known column the file lacks
+        return next((c.title for c in header if c.name == name), absent)
 
 
 def cell_value(cell: str, text: bool = False) -> str | int | float | bool:

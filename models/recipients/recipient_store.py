@@ -188,11 +188,8 @@ class RecipientStore:
     def scores_commands(self, upsert: ScoresUpsert) -> Iterator[Command]:
         """The Redis commands that set one recipient's scores."""
         key = keys.scores(upsert.recipient_id)
-        now = utc_now()
         fields: list[str] = []
-        for name, score in upsert.scores.items():
-            if score.computed_at is None:
-                score = score.model_copy(update={"computed_at": now})
+        for name, score in upsert.scores.items():  # each dated (``ScoresUpsert`` sees to it)
             fields += (name, score.model_dump_json(by_alias=True))
         yield ("HSET", key, *fields)
         yield ("EXPIRE", key, self.ttl)

@@ -90,6 +90,12 @@ class ProfileUpsert(_Model):
         return self
 
 
+MISSING_COMPUTED_AT = (
+    "required: when the model computed the scores (ISO 8601 with an offset), as the row's "
+    "computed_at or on each score"
+)
+
+
 class ScoreValue(_Model):
     """One model's prediction for one recipient."""
 
@@ -106,10 +112,41 @@ class ScoreValue(_Model):
 
 
 class ScoresUpsert(_Model):
-    """Scores to set for one recipient, by model name; a bare number is just the value."""
+    """Scores to set for one recipient, by model name; a bare number is just the value. Every
+    score says when its model computed it: its own ``computed_at``, else the row's (required:
+    a score's freshness is never the moment of its import)."""
 
     recipient_id: RecipientId
+    computed_at: dt.datetime | None = Field(
+        None, description="When the model computed the row's scores that give no time of their own."
+    )
     scores: dict[ModelName, ScoreValue] = Field(min_length=1, max_length=100)
+
+    @field_validator("computed_at")
+    @classmethod
+    def _aware_row(cls, moment: dt.datetime | None) -> dt.datetime | None:
+        return ScoreValue._aware(moment)
+
+    @model_validator(mode="after")
+    def _every_score_dated(self) -> ScoresUpsert:
+        undated = [name for name, score in self.scores.items() if score.computed_at is None]
+        if undated and self.computed_at is None:
+            detail = f"{MISSING_COMPUTED_AT} (undated: {', '.join(undated)})"
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("missing", detail),  # a field the input lacks
+                        loc=("computed_at",),
+                        input=None,
+                    )
+                ],
+            )
+        for name in undated:
+            self.scores[name] = self.scores[name].model_copy(
+                update={"computed_at": self.computed_at}
+            )
+        return self
 
     @field_validator("scores", mode="before")
     @classmethod

@@ -145,6 +145,7 @@ def load_demo(services: Services) -> list[DemoLink]:
         ScoresUpsert.model_validate(
             {
                 "recipient_id": rid,
+                "computed_at": services.clock(),  # the demo's model just ran
                 "scores": {"travel_propensity": {"value": score, "model_version": "demo"}},
             }
         )

@@ -137,6 +137,7 @@ def load_demo_newsletter(services: Services, campaign_id: str) -> DemoSend:
         ScoresUpsert.model_validate(
             {
                 "recipient_id": rid,
+                "computed_at": services.clock(),  # the demo's model just ran
                 "scores": {f"affinity:{c}": {"value": v, "model_version": "demo"}
                            for c, v in values.items()},
             }

@@ -44,7 +44,11 @@ def push(
         services.recipients.upsert_scores(
             [
                 ScoresUpsert.model_validate(
-                    {"recipient_id": recipient_id, "scores": {"travel_propensity": record}}
+                    {
+                        "recipient_id": recipient_id,
+                        "computed_at": "2026-11-23T06:00:00Z",
+                        "scores": {"travel_propensity": record},
+                    }
                 )
             ]
         )

@@ -158,7 +158,15 @@ def test_persona_rules_assign_first_match_and_own_the_attribute(
     job: SegmentationJob, personas: PersonaStore, recipients: RecipientStore
 ) -> None:
     recipients.upsert_scores(
-        [ScoresUpsert.model_validate({"recipient_id": "c07", "scores": {"travel": 0.9}})]
+        [
+            ScoresUpsert.model_validate(
+                {
+                    "recipient_id": "c07",
+                    "computed_at": "2026-11-23T06:00:00Z",
+                    "scores": {"travel": 0.9},
+                }
+            )
+        ]
     )
     personas.put(
         PersonaRules.model_validate(

@@ -149,7 +149,13 @@ def test_ingest_key_is_refused_before_anything_changes(
 def test_ingest_key_may_push_and_read_recipient_data(ingest: AdminApi) -> None:
     assert ingest.put("/recipients/anna/profile", json={"attributes": {"a": 1}}).status_code == 200
     assert ingest.get("/recipients/anna/profile").get_json()["attributes"] == {"a": 1}
-    assert ingest.put("/recipients/anna/scores", json={"scores": {"m": 0.5}}).status_code == 200
+    assert (
+        ingest.put(
+            "/recipients/anna/scores",
+            json={"computed_at": "2026-11-23T06:00:00Z", "scores": {"m": 0.5}},
+        ).status_code
+        == 200
+    )
     assert ingest.get("/recipients/anna/scores").status_code == 200
     bulk_profiles = ingest.post(
         "/profiles/bulk",
@@ -159,7 +165,8 @@ def test_ingest_key_may_push_and_read_recipient_data(ingest: AdminApi) -> None:
     assert bulk_profiles.get_json()["stored"] == 1
     bulk_scores = ingest.post(
         "/scores/bulk",
-        data=b'{"recipient_id": "bram", "scores": {"m": 1}}\n',
+        data=b'{"recipient_id": "bram", "computed_at": "2026-11-23T06:00:00Z", '
+        b'"scores": {"m": 1}}\n',
         content_type="application/x-ndjson",
     )
     assert bulk_scores.get_json()["stored"] == 1

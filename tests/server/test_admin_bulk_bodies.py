@@ -12,6 +12,8 @@ from flask import Flask
 from server.services import Services
 from tests.factories import AdminApi, csv_file, jsonl, problem, redis_contents
 
+NOW = "2026-11-23T06:00:00Z"
+
 NDJSON = "application/x-ndjson"
 CSV = "text/csv"
 
@@ -64,7 +66,9 @@ def test_an_unclosed_csv_quote_names_the_lines_it_swallowed(api: AdminApi) -> No
 
 
 def _rows(count: int) -> bytes:
-    return jsonl(*({"recipient_id": f"r{n}", "scores": {"p": 0.5}} for n in range(count)))
+    return jsonl(
+        *({"recipient_id": f"r{n}", "computed_at": NOW, "scores": {"p": 0.5}} for n in range(count))
+    )
 
 
 @pytest.mark.parametrize("chunked", [True, False])
@@ -94,8 +98,12 @@ def test_a_body_over_the_limit_is_refused_before_anything_is_stored(
 def test_the_report_keeps_the_first_thousand_bad_rows_and_counts_them_all(
     api: AdminApi, services: Services
 ) -> None:
-    bad = [{"recipient_id": f"r{n}", "scores": {"m": "high"}} for n in range(1005)]
-    body = jsonl({"recipient_id": "anna", "scores": {"m": 0.5}}, *bad)
+    bad = [
+        {"recipient_id": f"r{n}", "computed_at": NOW, "scores": {"m": "high"}} for n in range(1005)
+    ]
+    body = jsonl(
+        {"recipient_id": "anna", "computed_at": "2026-11-23T06:00:00Z", "scores": {"m": 0.5}}, *bad
+    )
     report = api.post("/scores/bulk", data=body, content_type=NDJSON).get_json()
     assert (report["received"], report["stored"], report["rejected"]) == (1006, 1, 1005)
     assert len(report["errors"]) == 1000

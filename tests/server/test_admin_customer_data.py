@@ -327,10 +327,10 @@ def test_profiles_csv_refuses_bad_attribute_columns(ingest: AdminApi) -> None:
 
 def test_scores_csv(ingest: AdminApi) -> None:
     data = csv_file(
-        ["recipient_id", "travel_propensity", "affinity:city_trip", "model_version"],
-        ["anna", "0.82", "0.4", "v7"],
-        ["bram", "high", "", ""],
-        ["chloe", "", "", "v1"],
+        ["recipient_id", "travel_propensity", "affinity:city_trip", "model_version", "computed_at"],
+        ["anna", "0.82", "0.4", "v7", "2026-11-23T06:00:00Z"],
+        ["bram", "high", "", "", "2026-11-23T06:00:00Z"],
+        ["chloe", "", "", "v1", "2026-11-23T06:00:00Z"],
     )
     # a UTF-8 byte order mark, as spreadsheets write, is not part of the first column's name
     report = ingest.post("/scores/bulk", data="\ufeff".encode() + data, content_type=CSV).get_json()
@@ -338,6 +338,21 @@ def test_scores_csv(ingest: AdminApi) -> None:
     scores = ingest.get("/recipients/anna/scores").get_json()["scores"]
     assert scores["travel_propensity"]["value"] == 0.82
     assert scores["affinity:city_trip"]["model_version"] == "v7"
+
+
+def test_scores_without_a_computed_at_are_refused_at_that_column(ingest: AdminApi) -> None:
+    data = csv_file(["recipient_id", "travel_propensity"], ["anna", "0.82"])
+    report = ingest.post("/scores/bulk", data=data, content_type=CSV).get_json()
+    assert errors_of(report) == [(2, "/computed_at")]  # the column the file lacks
+    assert "undated: travel_propensity" in report["errors"][0]["detail"]
+    missing = ingest.put("/recipients/anna/scores", json={"scores": {"travel_propensity": 0.8}})
+    assert missing.status_code == 422
+    assert missing.get_json()["errors"][0]["pointer"] == "/computed_at"
+    assert ingest.get("/recipients/anna/scores").status_code == 404  # nothing stored
+    row = {"recipient_id": "anna", "computed_at": "2026-11-22T06:00:00Z", "scores": {"t": 0.8}}
+    ingest.post("/scores/bulk", data=jsonl(row), content_type="application/x-ndjson")
+    stored = ingest.get("/recipients/anna/scores").get_json()["scores"]["t"]
+    assert stored["computed_at"].startswith("2026-11-22T06:00:00")  # the row's, not today
 
 
 def test_a_bad_computed_at_in_a_scores_csv_points_at_its_own_column(ingest: AdminApi) -> None:

@@ -116,7 +116,7 @@ def _profile(n: int) -> dict[str, Any]:
 
 
 def _score(n: int) -> dict[str, Any]:
-    return {"recipient_id": f"r{n}", "scores": {"p": 0.5}}
+    return {"recipient_id": f"r{n}", "computed_at": "2026-11-23T06:00:00Z", "scores": {"p": 0.5}}
 
 
 def _order(n: int) -> dict[str, Any]:

@@ -119,7 +119,10 @@ def test_same_upsert_twice_leaves_the_same_state(api: AdminApi, redis_client: re
         "segments": ["loyal"],
         "updated_at": "2026-11-20T08:00:00+00:00",
     }
-    scores = {"scores": {"travel": {"value": 0.8, "computed_at": "2026-11-20T08:00:00Z"}}}
+    scores = {
+        "computed_at": "2026-11-23T06:00:00Z",
+        "scores": {"travel": {"value": 0.8, "computed_at": "2026-11-20T08:00:00Z"}},
+    }
     first = api.put(PROFILE, json=upsert).get_json()
     api.put(SCORES, json=scores)
     once = recipient_state(redis_client, "anna")
@@ -186,6 +189,7 @@ def test_put_scores_takes_bare_numbers_and_records(api: AdminApi) -> None:
     response = api.put(
         SCORES,
         json={
+            "computed_at": "2026-11-23T06:00:00Z",  # for the scores without their own
             "scores": {
                 "travel": 0.8,
                 "churn": {
@@ -193,7 +197,7 @@ def test_put_scores_takes_bare_numbers_and_records(api: AdminApi) -> None:
                     "model_version": "v7",
                     "computed_at": "2026-11-01T00:00:00Z",
                 },
-            }
+            },
         },
     )
     assert response.status_code == 200
@@ -206,13 +210,18 @@ def test_put_scores_takes_bare_numbers_and_records(api: AdminApi) -> None:
         "computed_at": "2026-11-01T00:00:00Z",
     }
     assert document["scores"]["travel"]["value"] == 0.8
-    assert document["scores"]["travel"]["computed_at"]
+    assert document["scores"]["travel"]["computed_at"] == "2026-11-23T06:00:00Z"  # the row's
     assert api.get(SCORES).get_json() == document
 
 
 def test_scores_of_other_models_stay(api: AdminApi) -> None:
-    api.put(SCORES, json={"scores": {"travel": 0.8, "churn": 0.3}})
-    document = api.put(SCORES, json={"scores": {"travel": 0.2, "ltv": 120}}).get_json()
+    api.put(
+        SCORES,
+        json={"computed_at": "2026-11-23T06:00:00Z", "scores": {"travel": 0.8, "churn": 0.3}},
+    )
+    document = api.put(
+        SCORES, json={"computed_at": "2026-11-23T06:00:00Z", "scores": {"travel": 0.2, "ltv": 120}}
+    ).get_json()
     assert {name: s["value"] for name, s in document["scores"].items()} == {
         "churn": 0.3,
         "ltv": 120.0,
@@ -228,15 +237,30 @@ def test_unknown_scores_are_not_found(api: AdminApi) -> None:
 @pytest.mark.parametrize(
     ("body", "pointer"),
     [
-        ({"scores": {}}, "/scores"),
+        ({"computed_at": "2026-11-23T06:00:00Z", "scores": {}}, "/scores"),
         ({}, "/scores"),
-        ({"scores": {"travel": {"value": "high"}}}, "/scores/travel/value"),
         (
-            {"scores": {"travel": {"value": 1, "computed_at": "2026-11-01T00:00:00"}}},
+            {"computed_at": "2026-11-23T06:00:00Z", "scores": {"travel": {"value": "high"}}},
+            "/scores/travel/value",
+        ),
+        (
+            {
+                "computed_at": "2026-11-23T06:00:00Z",
+                "scores": {"travel": {"value": 1, "computed_at": "2026-11-01T00:00:00"}},
+            },
             "/scores/travel/computed_at",
         ),
-        ({"scores": {"travel": {"value": 1, "model": "v2"}}}, "/scores/travel/model"),
-        ({"recipient_id": "bob", "scores": {"travel": 1}}, "/recipient_id"),
+        (
+            {
+                "computed_at": "2026-11-23T06:00:00Z",
+                "scores": {"travel": {"value": 1, "model": "v2"}},
+            },
+            "/scores/travel/model",
+        ),
+        (
+            {"recipient_id": "bob", "computed_at": "2026-11-23T06:00:00Z", "scores": {"travel": 1}},
+            "/recipient_id",
+        ),
     ],
 )
 def test_invalid_scores_point_at_the_field(
@@ -290,11 +314,19 @@ def test_bulk_profiles_store_good_lines_and_report_bad_ones(
 
 def test_bulk_scores_store_good_lines_and_report_bad_ones(api: AdminApi) -> None:
     body = jsonl(
-        {"recipient_id": "anna", "scores": {"travel": 0.9}},
-        {"recipient_id": "bram", "scores": {"travel": {"value": "lots"}}},
+        {"recipient_id": "anna", "computed_at": "2026-11-23T06:00:00Z", "scores": {"travel": 0.9}},
+        {
+            "recipient_id": "bram",
+            "computed_at": "2026-11-23T06:00:00Z",
+            "scores": {"travel": {"value": "lots"}},
+        },
         "[1, 2, 3]",
         "not json at all",
-        {"recipient_id": "chloe", "scores": {"travel": {"value": 0.2, "model_version": "v3"}}},
+        {
+            "recipient_id": "chloe",
+            "computed_at": "2026-11-23T06:00:00Z",
+            "scores": {"travel": {"value": 0.2, "model_version": "v3"}},
+        },
     )
     response = api.post("/scores/bulk", data=body, content_type=NDJSON)
     assert response.status_code == 200
@@ -340,8 +372,15 @@ def test_bulk_is_idempotent(api: AdminApi, redis_client: redis.Redis) -> None:
 
 
 def test_bulk_handles_more_rows_than_one_chunk(api: AdminApi, redis_client: redis.Redis) -> None:
-    rows = [{"recipient_id": f"r{n}", "scores": {"m": n / 10000}} for n in range(2500)]
-    rows[1234] = {"recipient_id": "r1234", "scores": {"m": None}}
+    rows = [
+        {"recipient_id": f"r{n}", "computed_at": "2026-11-23T06:00:00Z", "scores": {"m": n / 10000}}
+        for n in range(2500)
+    ]
+    rows[1234] = {
+        "recipient_id": "r1234",
+        "computed_at": "2026-11-23T06:00:00Z",
+        "scores": {"m": None},
+    }
     response = api.post("/scores/bulk", data=jsonl(*rows), content_type=NDJSON)
     report = response.get_json()
     assert (report["received"], report["stored"], report["rejected"]) == (2500, 2499, 1)
@@ -449,7 +488,7 @@ def test_recipient_keys_have_ttls(
 ) -> None:
     store_block(services, [variant("hot", {"score": "travel", "gte": 0.5})])
     api.put(PROFILE, json={"attributes": {"first_name": "Anna"}, "segments": ["loyal"]})
-    api.put(SCORES, json={"scores": {"travel": 0.9}})
+    api.put(SCORES, json={"computed_at": "2026-11-23T06:00:00Z", "scores": {"travel": 0.9}})
     api.post(
         "/profiles/bulk",
         data=jsonl({"recipient_id": "bram", "attributes": {"a": 1}, "segments": ["x"]}),
@@ -457,7 +496,9 @@ def test_recipient_keys_have_ttls(
     )
     api.post(
         "/scores/bulk",
-        data=jsonl({"recipient_id": "bram", "scores": {"m": 1}}),
+        data=jsonl(
+            {"recipient_id": "bram", "computed_at": "2026-11-23T06:00:00Z", "scores": {"m": 1}}
+        ),
         content_type=NDJSON,
     )
     token = services.signer.sign("anna")
@@ -482,7 +523,7 @@ def test_a_later_upsert_renews_the_ttl(
     redis_client.expire(keys.profile("anna"), 60)
     api.put(PROFILE, json={"attributes": {"b": 2}})
     assert redis_client.ttl(keys.profile("anna")) > 60
-    api.put(SCORES, json={"scores": {"m": 1}})
+    api.put(SCORES, json={"computed_at": "2026-11-23T06:00:00Z", "scores": {"m": 1}})
     redis_client.expire(keys.scores("anna"), 60)
-    api.put(SCORES, json={"scores": {"n": 1}})
+    api.put(SCORES, json={"computed_at": "2026-11-23T06:00:00Z", "scores": {"n": 1}})
     assert redis_client.ttl(keys.scores("anna")) > 60

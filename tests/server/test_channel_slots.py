@@ -77,7 +77,15 @@ def test_the_site_shows_what_the_slot_images_showed(
     for slot in (1, 2, 3):
         assert client.get(slot_url(services, anna, slot, SEND)).status_code == 200
     services.recipients.upsert_scores(  # after the open: the email's picks hold
-        [ScoresUpsert.model_validate({"recipient_id": anna, "scores": {"affinity:ski": 0.0}})]
+        [
+            ScoresUpsert.model_validate(
+                {
+                    "recipient_id": anna,
+                    "computed_at": "2026-11-23T06:00:00Z",
+                    "scores": {"affinity:ski": 0.0},
+                }
+            )
+        ]
     )
 
     body = slots(client, channel_headers, services.signer.sign(anna))
@@ -111,7 +119,15 @@ def test_asked_before_the_open_the_email_then_shows_the_same(
     store_newsletter(services, ITEMS, slots=2)
     body = slots(client, channel_headers, services.signer.sign(anna))
     services.recipients.upsert_scores(
-        [ScoresUpsert.model_validate({"recipient_id": anna, "scores": {"affinity:ski": 0.0}})]
+        [
+            ScoresUpsert.model_validate(
+                {
+                    "recipient_id": anna,
+                    "computed_at": "2026-11-23T06:00:00Z",
+                    "scores": {"affinity:ski": 0.0},
+                }
+            )
+        ]
     )
     for slot in (1, 2):
         client.get(slot_url(services, anna, slot, SEND))

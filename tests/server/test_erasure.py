@@ -88,7 +88,10 @@ def push_everything(api: AdminApi, client: FlaskClient, services: Services) -> N
         "source": "crm",
     }
     assert api.put(f"/recipients/{RID}/profile", json=profile).status_code == 200
-    scores = {"scores": {"purchase_propensity": 0.9, "churn_risk": 0.1}}
+    scores = {
+        "computed_at": "2026-11-23T06:00:00Z",
+        "scores": {"purchase_propensity": 0.9, "churn_risk": 0.1},
+    }
     assert api.put(f"/recipients/{RID}/scores", json=scores).status_code == 200
     orders = jsonl(
         *(
@@ -161,7 +164,13 @@ def test_erase_leaves_other_recipients_alone(
     api.put("/recipients/bram/profile", json={"attributes": {"first_name": "Bram"}})
     assert api.delete(f"/recipients/{RID}").status_code == 204
     assert api.get("/recipients/bram/profile").get_json()["attributes"] == {"first_name": "Bram"}
-    assert api.put("/recipients/bram/scores", json={"scores": {"m": 1}}).status_code == 200
+    assert (
+        api.put(
+            "/recipients/bram/scores",
+            json={"computed_at": "2026-11-23T06:00:00Z", "scores": {"m": 1}},
+        ).status_code
+        == 200
+    )
 
 
 # tokens stop working
@@ -246,7 +255,11 @@ def test_the_next_bulk_import_refuses_the_erased_id_per_row(
 @pytest.mark.parametrize(
     ("path", "rows", "content_type"),
     [
-        ("/scores/bulk", [{"recipient_id": RID, "scores": {"m": 0.5}}], NDJSON),
+        (
+            "/scores/bulk",
+            [{"recipient_id": RID, "computed_at": "2026-11-23T06:00:00Z", "scores": {"m": 0.5}}],
+            NDJSON,
+        ),
         (
             "/transactions/bulk",
             "recipient_id,order_id,at,amount,currency\n"
@@ -288,7 +301,10 @@ def test_single_writes_for_the_erased_id_are_a_conflict(
     api.delete(f"/recipients/{RID}")
     refused = [
         api.put(f"/recipients/{RID}/profile", json={"attributes": {"first_name": "Anna"}}),
-        api.put(f"/recipients/{RID}/scores", json={"scores": {"m": 0.5}}),
+        api.put(
+            f"/recipients/{RID}/scores",
+            json={"computed_at": "2026-11-23T06:00:00Z", "scores": {"m": 0.5}},
+        ),
         api.post(
             f"/recipients/{RID}/events",
             json={"type": "site_visit", "at": "2026-11-20T12:00:00+01:00"},

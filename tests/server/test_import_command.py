@@ -111,7 +111,10 @@ def test_profiles_scores_and_events_by_kind(services: Services, tmp_path: Path) 
     profiles = tmp_path / "profiles.csv"
     profiles.write_text("recipient_id,first_name,age\nanna,Anna,34\n")
     scores = tmp_path / "scores.txt"
-    scores.write_text('{"recipient_id": "anna", "scores": {"travel": 0.7}}\n')
+    scores.write_text(
+        '{"recipient_id": "anna", "computed_at": "2026-11-23T06:00:00Z", '
+        '"scores": {"travel": 0.7}}\n'
+    )
     events = tmp_path / "events.ndjson"
     events.write_text(
         '{"recipient_id": "anna", "type": "cs_contact", "at": "2026-11-22T10:00:00Z"}\n'
@@ -215,7 +218,11 @@ def test_segment_handler_uses_the_configured_redis(
 
 def test_a_dash_reads_stdin(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     body = "".join(
-        json.dumps({"recipient_id": rid, "scores": {"m": 0.5}}) + "\n" for rid in ("anna", "bram")
+        json.dumps(
+            {"recipient_id": rid, "computed_at": "2026-11-23T06:00:00Z", "scores": {"m": 0.5}}
+        )
+        + "\n"
+        for rid in ("anna", "bram")
     )
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(body.encode())))
     status, out, err = run(services, "scores", "-", "--format", "jsonl")
@@ -223,7 +230,7 @@ def test_a_dash_reads_stdin(services: Services, monkeypatch: pytest.MonkeyPatch)
     assert json.loads(out)["stored"] == 2
     assert "stored 2 of 2 rows" in err
     assert set(services.recipients.get_scores("bram")) == {"m"}
-    csv_body = "recipient_id,m\ncarl,0.25\n"
+    csv_body = "recipient_id,computed_at,m\ncarl,2026-11-23T06:00:00Z,0.25\n"
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(csv_body.encode())))
     assert run(services, "scores", "-", "--format", "csv")[0] == 0
     assert set(services.recipients.get_scores("carl")) == {"m"}

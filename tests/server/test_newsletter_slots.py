@@ -105,7 +105,15 @@ def test_scores_updated_between_send_and_open_change_what_is_shown(
 ) -> None:
     store_newsletter(services, ITEMS, slots=1)
     services.recipients.upsert_scores(
-        [ScoresUpsert.model_validate({"recipient_id": anna, "scores": affinities(ski=0.99)})]
+        [
+            ScoresUpsert.model_validate(
+                {
+                    "recipient_id": anna,
+                    "computed_at": "2026-11-23T06:00:00Z",
+                    "scores": affinities(ski=0.99),
+                }
+            )
+        ]
     )
     client.get(slot_url(services, anna, 1, SEND))
     assert opened_items(redis_client)["slot-1"] == "zermatt"
@@ -121,7 +129,15 @@ def test_the_ranking_holds_for_the_send_and_a_new_send_ranks_again(
     store_newsletter(services, ITEMS, slots=2)
     client.get(slot_url(services, anna, 1, SEND))
     services.recipients.upsert_scores(
-        [ScoresUpsert.model_validate({"recipient_id": anna, "scores": affinities(ski=0.99)})]
+        [
+            ScoresUpsert.model_validate(
+                {
+                    "recipient_id": anna,
+                    "computed_at": "2026-11-23T06:00:00Z",
+                    "scores": affinities(ski=0.99),
+                }
+            )
+        ]
     )
     client.get(slot_url(services, anna, 2, SEND))
     assert opened_items(redis_client) == {"slot-1": "crete", "slot-2": "amsterdam"}

@@ -115,7 +115,15 @@ def test_a_reopen_showing_the_same_content_does_not_rewrite_the_decision(
     assert redis_client.hget(keys.decisions("anna"), "daily/hero") == first  # same: no write
     assert len(campaign_event_entries(redis_client, "daily")) == 2  # both opens are counted
     services.recipients.upsert_scores(
-        [ScoresUpsert.model_validate({"recipient_id": "anna", "scores": {"p": 0.1}})]
+        [
+            ScoresUpsert.model_validate(
+                {
+                    "recipient_id": "anna",
+                    "computed_at": "2026-11-23T06:00:00Z",
+                    "scores": {"p": 0.1},
+                }
+            )
+        ]
     )
     client.get(url)
     stored = redis_client.hget(keys.decisions("anna"), "daily/hero")

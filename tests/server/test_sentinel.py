@@ -34,7 +34,12 @@ def configure(client: FlaskClient, headers: dict[str, str]) -> None:
         ("POST", "/api/v1/campaigns", {"id": "daily"}, 201),
         ("POST", "/api/v1/campaigns/daily/blocks", block(variants=[hot]), 201),
         ("PUT", "/api/v1/recipients/anna/profile", {"attributes": {"first_name": "Anna"}}, 200),
-        ("PUT", "/api/v1/recipients/anna/scores", {"scores": {"p": 0.9}}, 200),
+        (
+            "PUT",
+            "/api/v1/recipients/anna/scores",
+            {"computed_at": "2026-11-23T06:00:00Z", "scores": {"p": 0.9}},
+            200,
+        ),
     ]
     for method, path, body, status in writes:
         assert client.open(path, method=method, json=body, headers=headers).status_code == status

@@ -1,6 +1,6 @@
 """A seeded synthetic newsletter base with known answers, shared by the tests and the benchmarks.
 
-Two parts, each a pure function of its seed:
+Three parts, each a pure function of its seed:
 
 * ``visits``: who opens and clicks an email with a three-arm experiment, from which client, in
   what order: Apple Mail readers whose images Apple prefetches at delivery, Gmail readers behind
@@ -8,7 +8,10 @@ Two parts, each a pure function of its seed:
   link scanners that click before the person, ``HEAD`` probes, and re-opens;
 * ``expected_figures``: what a report must say about them, computed here from the visits and
   the arm each was shown, without any of Blanco's code: the counts, and the distinct recipients
-  per arm (reached, seen opening, clicked, clicked and seen opening).
+  per arm (reached, seen opening, clicked, clicked and seen opening);
+* ``orders`` and ``expected_segments``: a customer base with orders in five currencies (one
+  without an exchange rate), refunds, orders on the day boundaries of the lifecycle rules and
+  orders not yet placed, and the RFM scores, segment and lifecycle stage each recipient must get.
 
 What each client sends and how Blanco must count it is the field's behaviour, stated here
 independently of Blanco's classifier (``docs/measurement.md`` names the same rules).
@@ -16,10 +19,15 @@ independently of Blanco's classifier (``docs/measurement.md`` names the same rul
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -178,3 +186,157 @@ def expected_figures(shown: Iterable[tuple[Visit, str]]) -> dict[str, ArmFigures
             figures.reached.add(visit.recipient)
             figures.clicked.add(visit.recipient)
     return dict(arms)
+
+
+# the customer base
+
+
+RATES = {"EUR": Decimal(1), "USD": Decimal("0.92"), "GBP": Decimal("1.17")}
+"""Exchange rates into EUR of the base's currencies; ``CHF`` has none (left out of monetary)."""
+CURRENCIES = ("EUR", "EUR", "USD", "GBP", "CHF")
+LIFECYCLE_DAYS = (30, 90, 180)
+"""new, active, lapsed: the defaults of ``BLANCO_LIFECYCLE_*_DAYS``."""
+
+
+@dataclass(frozen=True)
+class Order:
+    """One transaction of the base: an order or a refund of one."""
+
+    recipient: str
+    order_id: str
+    at: dt.datetime
+    amount: Decimal
+    currency: str
+    refund: bool = False
+
+    def document(self) -> dict[str, Any]:
+        """The transaction as the ingest API takes it."""
+        return {
+            "recipient_id": self.recipient,
+            "order_id": self.order_id,
+            "at": self.at.isoformat(),
+            "amount": str(self.amount),
+            "currency": self.currency,
+            **({"type": "refund"} if self.refund else {}),
+        }
+
+
+def orders(people: Sequence[str], now: dt.datetime, seed: int) -> list[Order]:
+    """Orders of ``people`` over two years before ``now``, a pure function of ``seed``: a
+    tenth are prospects, the rest order one to eight times in five currencies; some orders are
+    refunded (partly or wholly) and some fall on the day boundaries of the rules; a few orders
+    come after ``now`` (not yet placed at the moment of the run)."""
+    rng = random.Random(seed)
+    made: list[Order] = []
+    for person in people:
+        if rng.random() < 0.1:
+            continue
+        for n in range(rng.choice((1, 1, 2, 2, 3, 4, 5, 8))):
+            days = rng.choice(
+                (
+                    rng.uniform(0, 730),
+                    rng.uniform(0, 60),
+                    float(rng.choice(LIFECYCLE_DAYS)),  # exactly on a rule's boundary
+                    rng.choice(LIFECYCLE_DAYS) + rng.choice((-1e-4, 1e-4)),  # just either side
+                )
+            )
+            amount = Decimal(rng.randrange(500, 50_000)) / 100
+            order = Order(
+                person,
+                f"{person}-{n}",
+                now - dt.timedelta(days=days),
+                amount,
+                rng.choice(CURRENCIES),
+            )
+            made.append(order)
+            if rng.random() < 0.1:
+                part = amount if rng.random() < 0.5 else (amount / 4).quantize(Decimal("0.01"))
+                made.append(
+                    replace(order, order_id=f"{order.order_id}-r", amount=part, refund=True)
+                )
+        if rng.random() < 0.05:
+            made.append(
+                Order(person, f"{person}-later", now + dt.timedelta(hours=2), Decimal(10), "EUR")
+            )
+    return made
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """What segmentation must say about one customer."""
+
+    recency: int
+    frequency: int
+    monetary: int
+    segment: str
+    lifecycle: str
+
+
+def expected_segments(
+    made: Sequence[Order], people: Sequence[str], now: dt.datetime
+) -> dict[str, Segmented | str]:
+    """RFM scores, segment and lifecycle per customer, and the lifecycle of each prospect,
+    worked out from the rules of ``docs/recipient-data.md`` with average ranks (scipy's
+    ``rankdata``) and exact fractions, not Blanco's code."""
+    from scipy.stats import rankdata
+
+    placed: dict[str, list[Order]] = defaultdict(list)
+    money: dict[str, Decimal] = defaultdict(Decimal)
+    for order in made:
+        if order.at > now:
+            continue
+        if not order.refund:
+            placed[order.recipient].append(order)
+        if order.currency in RATES:
+            sign = -1 if order.refund else 1
+            money[order.recipient] += sign * order.amount * RATES[order.currency]
+    customers = sorted(placed)
+    recency = [
+        float((now - max(o.at for o in placed[c])) // dt.timedelta(days=1)) for c in customers
+    ]
+    frequency = [float(len(placed[c])) for c in customers]
+    monetary = [float(money[c]) for c in customers]
+    count = len(customers)
+
+    def scores(values: list[float], higher_is_better: bool) -> list[int]:
+        ranks = rankdata(values if higher_is_better else [-v for v in values], method="average")
+        return [
+            min(5, 1 + math.floor(5 * (Fraction(str(r)) - Fraction(1, 2)) / count)) for r in ranks
+        ]
+
+    answers: dict[str, Segmented | str] = {}
+    new_days, active_days, lapsed_days = LIFECYCLE_DAYS
+    for customer, r, f, m in zip(
+        customers,
+        scores(recency, False),
+        scores(frequency, True),
+        scores(monetary, True),
+        strict=True,
+    ):
+        mine = placed[customer]
+        first = now - min(o.at for o in mine)
+        last = now - max(o.at for o in mine)
+        if first <= dt.timedelta(days=new_days):
+            stage = "new_customer"
+        elif last <= dt.timedelta(days=active_days):
+            stage = "active"
+        elif last <= dt.timedelta(days=lapsed_days):
+            stage = "lapsing"
+        else:
+            stage = "lapsed"
+        answers[customer] = Segmented(r, f, m, _segment(r, f + m, len(mine)), stage)
+    for person in people:
+        answers.setdefault(person, "prospect")
+    return answers
+
+
+def _segment(r: int, fm: int, orders: int) -> str:
+    rules = (
+        (r >= 4 and orders == 1, "new"),
+        (r >= 4 and fm >= 8, "champions"),
+        (r >= 3 and fm >= 6, "loyal"),
+        (r >= 3, "potential_loyalist"),
+        (fm >= 6, "at_risk"),
+        (r == 2, "hibernating"),
+    )
+    return next((name for matched, name in rules if matched), "lost")

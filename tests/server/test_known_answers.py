@@ -6,21 +6,34 @@ another way."""
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from scipy import integrate, stats
 
-from benchmarks.synthetic import ArmFigures, Visit, expected_figures, recipients, visits
+from benchmarks.synthetic import (
+    ArmFigures,
+    Visit,
+    expected_figures,
+    expected_segments,
+    orders,
+    recipients,
+    visits,
+)
 from models.measurement.stats import APPROX_RELATIVE_ERROR
-from server.services import Services
+from server.services import EXTENSION, Services
 from tests.factories import (
     FALLBACK_BACKGROUND,
     FALLBACK_URL,
+    AdminApi,
+    FakeClock,
     corner_color,
     hex_rgb,
+    jsonl,
     store_block,
     store_recipient,
     variant,
@@ -160,3 +173,53 @@ def holm_adjusted(p_values: dict[str, Any]) -> dict[str, float]:
         running = max(running, min(1.0, (len(order) - rank) * p_values[arm]))
         adjusted[arm] = running
     return adjusted
+
+
+def test_every_recipient_gets_the_segments_worked_out_independently(
+    make_app: Callable[..., Flask], clock: FakeClock
+) -> None:
+    app = make_app(segmentation_exchange_rates="USD=0.92,GBP=1.17")
+    _, key = app.extensions[EXTENSION].api_keys.create("analyst", ["admin"])
+    api = AdminApi(app.test_client(), {"Authorization": f"Bearer {key}"})
+    people = recipients(300)
+    made = orders(people, clock.now, SEED)
+    with_profile = people[::2]  # the others are guest buyers, known only by their orders
+    profiles = [{"recipient_id": p, "attributes": {"first_name": "Sam"}} for p in with_profile]
+    for path, rows in (
+        ("/transactions/bulk", [o.document() for o in made]),
+        ("/profiles/bulk", profiles),  # after their orders
+    ):
+        stored = api.post(path, data=jsonl(*rows), content_type="application/x-ndjson")
+        assert stored.get_json()["rejected"] == 0, stored.get_json()
+    run = api.post("/segmentation/run", json={"at": clock.now.isoformat()})
+    assert run.status_code == 200
+    answers = expected_segments(made, people, clock.now)
+    lifecycles = Counter[str]()
+    for person in people:
+        found = api.get(f"/recipients/{person}/profile")
+        expected = answers[person]
+        if isinstance(expected, str):  # a prospect: known only if it has a profile
+            assert found.status_code == (200 if person in with_profile else 404), person
+            if person in with_profile:
+                assert found.get_json()["attributes"]["lifecycle_stage"] == "prospect", person
+                lifecycles["prospect"] += 1
+            continue
+        assert found.status_code == 200, person  # guest buyers get a profile of their segments
+        attributes = found.get_json()["attributes"]
+        assert (
+            attributes["rfm_recency"],
+            attributes["rfm_frequency"],
+            attributes["rfm_monetary"],
+            attributes["rfm_segment"],
+            attributes["lifecycle_stage"],
+        ) == (
+            expected.recency,
+            expected.frequency,
+            expected.monetary,
+            expected.segment,
+            expected.lifecycle,
+        ), person
+        lifecycles[expected.lifecycle] += 1
+    assert set(lifecycles) == {"prospect", "new_customer", "active", "lapsing", "lapsed"}
+    assert any(o.refund for o in made)
+    assert any(o.currency == "CHF" for o in made)

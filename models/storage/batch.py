@@ -282,6 +282,54 @@ class Batch:
                 replies[position] = shape(reply)
         return replies
 
+    def send(self) -> Sent:
+        """Send every queued command now and read the replies later (``Sent.replies``), so
+        that the round trip overlaps other work: on a single Redis (or a Sentinel-managed
+        one), on the thread's second connection, which the thread's other batches leave
+        alone meanwhile. On a Redis Cluster the batch is executed at once. Raises what
+        ``execute`` raises for a node that cannot be used (CircuitOpen, NodeFailure)."""
+        cluster = self._cluster()
+        if cluster is not None or not self._commands:
+            return Sent(self, replies=self.execute(raising=False))
+        route = _Route(SINGLE_NODE, self.client, list(range(len(self._commands))))
+        if self.guard is not None:
+            self.guard.check(SINGLE_NODE)
+        pool = self.client.connection_pool
+        try:
+            connection = connection_of(pool, side=True)
+        except REDIS_FAILURES as exc:
+            raise self._unusable(exc) from exc
+        try:
+            _send(connection, self._pack(route))
+        except REDIS_FAILURES as exc:
+            forget(pool, connection)
+            raise self._unusable(exc) from exc
+        return Sent(self, route=route, connection=connection)
+
+    def _unusable(self, error: BaseException) -> NodeFailure:
+        if self.guard is not None:
+            self.guard.failed(SINGLE_NODE, error)
+        return NodeFailure(SINGLE_NODE, error)
+
+    def _finish(self, route: _Route, connection: Any) -> list[Any]:
+        """Read the replies of a batch ``send`` sent; shaped as ``execute`` shapes them."""
+        replies: list[Any] = [None] * len(self._commands)
+        try:
+            self._read(route, connection, replies)
+        except REDIS_FAILURES as exc:
+            self._drop(route, connection)
+            self._fail(route, replies, exc)
+        except BaseException:
+            self._drop(route, connection)
+            raise
+        else:
+            if self.guard is not None:
+                self.guard.succeeded(route.name)
+        for position, shape in self._shaped:
+            if not isinstance(replies[position], BaseException):
+                replies[position] = shape(replies[position])
+        return replies
+
     def _cluster(self) -> RedisCluster | None:
         """The cluster behind the client (None for a single Redis). Discovering it the first
         time is I/O too: with a guard, that is asked and told under ``DISCOVERY``."""
@@ -411,6 +459,34 @@ class Batch:
             if route.asking:
                 _reply(connection, self.decode)  # +OK to ASKING
             replies[position] = _reply(connection, self.decode)
+
+
+class Sent:
+    """A batch sent by ``Batch.send``, its replies not read yet."""
+
+    def __init__(
+        self,
+        batch: Batch,
+        *,
+        replies: list[Any] | None = None,
+        route: _Route | None = None,
+        connection: Any = None,
+    ) -> None:
+        self._batch = batch
+        self._replies = replies
+        self._route = route
+        self._connection = connection
+
+    def replies(self, *, raising: bool = True) -> list[Any]:
+        """The replies, read now if they were not (once; later calls answer the same)."""
+        if self._replies is None:
+            assert self._route is not None
+            self._replies = self._batch._finish(self._route, self._connection)
+        if raising:
+            for reply in self._replies:
+                if isinstance(reply, BaseException):
+                    raise reply
+        return self._replies
 
 
 class _Wire:

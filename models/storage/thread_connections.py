@@ -53,15 +53,19 @@ class _ThreadHeld(threading.local):
 
 
 _held = _ThreadHeld()
+_side = _ThreadHeld()
+"""A second connection per thread and pool, for a batch whose replies are read later
+(``Batch.send``): the thread's other batches meanwhile use the first."""
 
 
-def connection_of(pool: Any) -> Any:
-    """This thread's connection from ``pool``, checked and connected (raises what connecting
-    raises, after giving the connection back)."""
-    held = _held.by_pool.get(pool)
+def connection_of(pool: Any, *, side: bool = False) -> Any:
+    """This thread's connection from ``pool`` (its second one with ``side``), checked and
+    connected (raises what connecting raises, after giving the connection back)."""
+    lane = _side if side else _held
+    held = lane.by_pool.get(pool)
     if held is None or held.pid != current_pid():
         connection = pool.get_connection()  # checked by the pool
-        _held.by_pool[pool] = _Held(pool, connection)
+        lane.by_pool[pool] = _Held(pool, connection)
         return connection
     connection = held.connection
     try:
@@ -75,9 +79,10 @@ def connection_of(pool: Any) -> Any:
 def forget(pool: Any, connection: Any) -> None:
     """Close a connection that failed (or whose replies were not all read) and give it back."""
     connection.disconnect()
-    held = _held.by_pool.get(pool)
-    if held is not None and held.connection is connection:
-        del _held.by_pool[pool]
-        held.give_back()
-    else:
-        pool.release(connection)
+    for lane in (_held, _side):
+        held = lane.by_pool.get(pool)
+        if held is not None and held.connection is connection:
+            del lane.by_pool[pool]
+            held.give_back()
+            return
+    pool.release(connection)

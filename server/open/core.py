@@ -39,7 +39,7 @@ from models.email_clients import (
 from models.measurement.stats import CachedTotals
 from models.newsletter.sends import Send, valid_send_id
 from models.open_read import NOBODY, ClickMark, RecipientRead, read_recipient
-from models.storage.batch import REDIS_FAILURES, UNAVAILABLE, NodeFailure
+from models.storage.batch import REDIS_FAILURES, UNAVAILABLE, NodeFailure, Sent
 from models.storage.breakers import Breakers, CircuitOpen
 from models.storage.clients import LazyCluster, TopologyRefresh, cluster_of
 from renderers.base import ContentUnavailable
@@ -386,12 +386,22 @@ class OpenCore:
                 return LAST_RESORT
             send = self.recorded_send(campaign_id, send_id)
             decided = self.decide(opened, client, now, send.id if send else None)
-            answer = self.draw(decided, opened.visitor, opened.snapshot, now, options)
-            shown = what_was_shown(decided.decision, answer)
             recipient_id = opened.visitor.recipient_id
+            decision = decided.decision
+            early = None  # a person's new decision, sent now: its round trip overlaps the render
+            new = decision.human and to_store(opened.previous, decision)
+            if record and recipient_id is not None and new:
+                early = self.send_decision(recipient_id, decision)
+            answer = self.draw(decided, opened.visitor, opened.snapshot, now, options)
+            shown = what_was_shown(decision, answer)
+            stored = self.decision_stored(early) and shown is decision
             if record and recipient_id is not None:
                 store = to_store(opened.previous, shown)
-                if store and shown.human and self.store_decision_now(recipient_id, shown):
+                if (
+                    store
+                    and shown.human
+                    and (stored or self.store_decision_now(recipient_id, shown))
+                ):
                     store = False
                 self.record(
                     recipient_id,
@@ -510,12 +520,33 @@ class OpenCore:
         """Store a person's new decision before answering (``Recorder.store_decision_now``);
         whether it was stored (if not, it goes with the open's record). Never raises: a Redis
         failure is counted and the record carries the decision."""
+        return self.decision_stored(self.send_decision(recipient_id, decision))
+
+    def send_decision(self, recipient_id: str, decision: Decision) -> Sent | None:
+        """Send the write of a person's new decision, its reply read before answering
+        (``decision_stored``), so that its round trip overlaps the render. Never raises: None
+        when recording inline (the record stores it) or when Redis fails (counted)."""
         try:
-            return self.recorder.store_decision_now(recipient_id, decision)
+            return self.recorder.send_decision(recipient_id, decision)
         except UNAVAILABLE as exc:
-            if not isinstance(exc, CircuitOpen):
-                self.metrics.redis_error("decision")
+            self._decision_failed(exc)
+            return None
+
+    def decision_stored(self, sent: Sent | None) -> bool:
+        """Whether the decision write ``sent`` went through (its reply is read now). Never
+        raises: a failure is counted, and the open's record then carries the decision."""
+        if sent is None:
             return False
+        try:
+            sent.replies()
+        except UNAVAILABLE as exc:
+            self._decision_failed(exc)
+            return False
+        return True
+
+    def _decision_failed(self, error: BaseException) -> None:
+        if not isinstance(error, CircuitOpen):
+            self.metrics.redis_error("decision")
 
     def record(
         self,

@@ -32,7 +32,7 @@ from models.measurement.event_stream import shard_trim
 from models.measurement.stats import CountedEvent, shard_of, variant_label
 from models.process_id import current_pid
 from models.storage import keys
-from models.storage.batch import Batch, NodeGuard
+from models.storage.batch import Batch, NodeGuard, Sent
 from models.storage.clients import LazyCluster
 from server.services import Services
 
@@ -238,12 +238,21 @@ class Recorder:
         runs in the background (so that a click right after the open, on any worker, follows
         it); whether it was stored (inline recording stores it with the record anyway). Raises
         Redis failures (and CircuitOpen)."""
-        if not self.background:
+        sent = self.send_decision(recipient_id, decision)
+        if sent is None:
             return False
+        sent.replies()
+        return True
+
+    def send_decision(self, recipient_id: str, decision: Decision) -> Sent | None:
+        """Send the write of ``decision`` now and read its reply later (``Sent.replies``,
+        before answering), so that its round trip overlaps the render; None when recording
+        inline (the record stores it). Raises Redis failures (and CircuitOpen)."""
+        if not self.background:
+            return None
         batch = Batch(self.services.redis_open, decode=False, guard=self.guard)
         self._queue_decision(batch, recipient_id, decision)
-        batch.execute()
-        return True
+        return batch.send()
 
     def _queue_decision(self, pipe: Batch, recipient_id: str, decision: Decision) -> None:
         ttl = self.services.settings.decision_ttl_seconds

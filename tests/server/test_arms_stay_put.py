@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from models.decision import Decision, decision_field
 from models.storage import keys
 from server.services import Services
-from tests.factories import store_block, store_recipient, variant
+from tests.factories import FALLBACK_URL, store_block, store_recipient, variant
 
 IOS_MAIL = {
     "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) "
@@ -120,4 +120,24 @@ def test_a_click_right_after_the_open_follows_it_with_recording_in_the_backgroun
         store_recipient(services, rid)
         open_hero(client, services, rid, IOS_MAIL)  # its record still waits for the writer
         assert click_hero(client, services, rid) == "https://shop.example/on-the-phone"
+    assert app.extensions["blanco.open"].recorder.flush(timeout=5)
+
+
+def test_a_click_right_after_an_open_whose_render_failed_follows_the_fallback(
+    make_app: Callable[..., Flask],
+) -> None:
+    """The variant's decision goes out before the render; the fallback's replaces it before the
+    answer, so the click goes where the image the person saw points."""
+    app = make_app(record_in_background=True)
+    services: Services = app.extensions["blanco"]
+    client = app.test_client()
+    store_block(services, [variant("boom", text="{{ 1 / 0 }}", background="#CC0000")])
+    for rid in RECIPIENTS[:5]:
+        store_recipient(services, rid)
+        shown = open_hero(client, services, rid, IOS_MAIL)
+        assert shown.headers["X-Blanco-Fallback"] == "render error"
+        stored = stored_decision(services, rid)  # before the writer has run
+        assert stored is not None
+        assert (stored.variant_id, stored.reason) == (None, "render error")
+        assert click_hero(client, services, rid) == FALLBACK_URL
     assert app.extensions["blanco.open"].recorder.flush(timeout=5)

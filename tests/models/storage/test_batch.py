@@ -91,3 +91,34 @@ def test_packed_reads_raise_an_error_reply(redis_client: redis.Redis) -> None:
     with pytest.raises(redis.ResponseError):
         packed.execute()
     assert redis_client.get("s") == "x"  # the pooled connection is still usable
+
+
+def test_a_sent_batch_is_read_later_while_other_batches_come_and_go(
+    redis_client: redis.Redis,
+) -> None:
+    written = Batch(redis_client)
+    written.add("SET", "decision", "a")
+    written.hgetall("missing")
+    sent = written.send()
+    other = Batch(redis_client)  # the thread's other batches meanwhile
+    other.add("INCR", "counter")
+    other.get("decision")  # the sent write is applied before anything sent after it
+    assert other.execute() == [1, "a"]
+    assert sent.replies() == ["OK", {}]  # shaped as execute shapes them
+    assert sent.replies() == ["OK", {}]  # read once, answered again
+
+
+def test_a_sent_batch_reports_an_error_reply_and_leaves_a_clean_connection(
+    redis_client: redis.Redis,
+) -> None:
+    redis_client.set("text", "x")
+    failing = Batch(redis_client)
+    failing.add("HSET", "text", "f", "v")
+    failing.add("SET", "after", "1")
+    sent = failing.send()
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        sent.replies()
+    assert isinstance(sent.replies(raising=False)[0], redis.ResponseError)
+    again = Batch(redis_client)
+    again.get("after")
+    assert again.send().replies() == ["1"]  # the same side connection, clean

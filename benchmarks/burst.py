@@ -187,6 +187,8 @@ def run_burst(
         services.settings.event_stream_max_length,
         arms.bytes,
         arms.marks,
+        arms.send_bytes,
+        services.settings.send_marks_days,
     )
     report(options, send.send_id, len(send.recipients), requests, stages, deltas, memory, http)
 

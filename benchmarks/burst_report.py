@@ -60,6 +60,9 @@ class Memory:
     arm_bytes: int = 0
     arm_marks: int = 0
     """Recipients in an arm of a scope (the experiment to date, a send) of the exact figures."""
+    send_mark_bytes: int = 0
+    """Of ``arm_bytes``, the send's marks, which are kept ``send_marks_days``."""
+    send_marks_days: int = 1
 
     @property
     def stored_per_recipient(self) -> float:
@@ -78,9 +81,13 @@ class Memory:
         return quotient(self.after - self.before, self.recipients)
 
     def for_emails(self, emails: int) -> float:
-        """Bytes for a send of ``emails``: everything but the event streams grows with the
-        recipients; the streams with the events, up to their cap."""
-        streamless = (self.after - self.before - self.stream_bytes) / self.recipients
+        """Bytes for a daily send of ``emails``: everything but the event streams grows with
+        the recipients, the send's marks times the days they are kept; the streams with the
+        events, up to their cap."""
+        earlier_marks = self.send_mark_bytes * (self.send_marks_days - 1)
+        streamless = (
+            self.after - self.before - self.stream_bytes + earlier_marks
+        ) / self.recipients
         per_event = quotient(self.stream_bytes, self.stream_events)
         events = min(emails * self.stream_events / self.recipients, self.stream_cap)
         return emails * streamless + events * (0.0 if math.isnan(per_event) else per_event)
@@ -160,7 +167,8 @@ def sizing_lines(best: Stage | None, stages: Sequence[Stage], memory: Memory) ->
             f"after the warm-up at {CPU_TARGET:.0%} of 2 cores, and Redis primaries by Redis's "
             f"CPU per request at {CPU_TARGET:.0%} of its one thread (CPU time is less skewed by "
             "other load than rates are). Redis memory: every recipient stored (profile + scores)"
-            " and opened once (one day's send state), per recipient as measured, the event "
+            " and opened once (one day's send state, and the marks of the sends of the days"
+            " before that are still kept), per recipient as measured, the event "
             f"streams at most their cap, times {MEMORY_HEADROOM} for fragmentation, the AOF "
             "rewrite's fork and state that grows over days (a slot ranking per send opened, up "
             "to 32; decisions kept 60 days)."
@@ -210,7 +218,8 @@ def memory_lines(memory: Memory) -> list[str]:
         f" {memory.stream_cap:,})",
         f"  exact arm figures: {memory.arm_bytes / 1e6:,.1f} MB for {memory.arm_marks:,} marks"
         f" (a recipient in one block's arm, per experiment and per send):"
-        f" {quotient(memory.arm_bytes, memory.arm_marks):,.0f} B each",
+        f" {quotient(memory.arm_bytes, memory.arm_marks):,.0f} B each; the send's"
+        f" {memory.send_mark_bytes / 1e6:,.1f} MB are kept {memory.send_marks_days} days",
     ]
 
 

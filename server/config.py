@@ -213,7 +213,17 @@ class Settings(BaseModel):
         "scanner's (the click that completes the set and later ones).",
     )
     stats_retention_days: int = Field(
-        400, gt=0, description="How long daily open/click counters and totals are kept."
+        400,
+        gt=0,
+        description="How long open/click counters, their exact per-arm counts and the "
+        "experiment's per-recipient marks are kept (each from its last event).",
+    )
+    send_marks_days: int = Field(
+        7,
+        gt=0,
+        description="How long a newsletter send's per-recipient marks (who reached, opened, "
+        "clicked each arm) are kept; its exact counts stay for the retention. A send's event "
+        "later than this may count its recipient again.",
     )
     amp_allowed_senders: str = Field(
         "",

@@ -88,7 +88,11 @@ def build_services(settings: Settings) -> Services:
     campaigns = CampaignStore(
         text, history=settings.block_history, max_pixels=settings.max_image_pixels
     )
-    stats = StatsStore(text, retention_days=settings.stats_retention_days)
+    stats = StatsStore(
+        text,
+        retention_days=settings.stats_retention_days,
+        send_marks_days=settings.send_marks_days,
+    )
     personas = PersonaStore(text)
     tombstones = Tombstones(text, settings.signing_keys)
     live = LiveStore(text)

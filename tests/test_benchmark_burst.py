@@ -61,7 +61,11 @@ def test_the_burst_reports_sizing_with_no_fallback_and_no_5xx(
     assert "per recipient:" in out
     assert "renders (first draws) vs cache hits" in out
     assert "load average" in out
-    marks = re.search(r"exact arm figures: [\d.,]+ MB for ([\d,]+) marks .*: ([\d,]+) B each", out)
+    marks = re.search(
+        r"exact arm figures: [\d.,]+ MB for ([\d,]+) marks .*: ([\d,]+) B each; "
+        r"the send.s [\d.,]+ MB are kept 7 days",
+        out,
+    )
     assert marks
     assert int(marks[1].replace(",", "")) >= 2 * 200  # every recipient reached, in two scopes
     assert int(marks[2].replace(",", "")) > 0

@@ -50,11 +50,12 @@ end
 if bit.band(new, 6) == 6 and bit.band(old, 6) ~= 6 then
   redis.call('HINCRBY', KEYS[2], ARGV[3] .. 'clickers_seen_opening', 1)
 end
-redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
 return 1
 """
 """Set flags ARGV[2] of member ARGV[1] in flags hash KEYS[1]; count each newly set flag in
-KEYS[2] under the field prefix ARGV[3]; both keys expire after ARGV[4] seconds. Sent with EVAL
+KEYS[2] under the field prefix ARGV[3]; the flags expire after ARGV[4] seconds, the counts after
+ARGV[5]. Sent with EVAL
 (Redis caches the compiled script by its digest), so a restarted or failed-over Redis, which has
 forgotten every loaded script, needs nothing loaded again."""
 
@@ -71,15 +72,23 @@ def flags_of(event: str, kind: str) -> int:
     return REACHED | CLICKED if kind == "human" else 0
 
 
+@dataclass(frozen=True)
+class Scope:
+    """A scope to mark in, and how long its marks and its counts are kept (seconds)."""
+
+    name: str
+    marks_ttl: int
+    counts_ttl: int
+
+
 def mark_commands(
     campaign_id: str,
-    scopes: Iterable[str],
+    scopes: Iterable[Scope],
     block_id: str,
     arm: str,
     pseudonym: str,
     shard: keys.Shard,
     flags: int,
-    ttl: int,
 ) -> list[Command]:
     """The commands that mark ``pseudonym`` with ``flags`` in ``arm`` of each scope."""
     if not flags:
@@ -89,12 +98,13 @@ def mark_commands(
             "EVAL",
             _MARK,
             2,
-            keys.arm_flags(campaign_id, scope, block_id, arm, shard),
-            keys.arm_counts(campaign_id, scope, shard),
+            keys.arm_flags(campaign_id, scope.name, block_id, arm, shard),
+            keys.arm_counts(campaign_id, scope.name, shard),
             pseudonym,
             flags,
             f"{block_id}|{arm}|",
-            ttl,
+            scope.marks_ttl,
+            scope.counts_ttl,
         )
         for scope in scopes
     ]

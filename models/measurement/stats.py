@@ -29,6 +29,7 @@ from models.campaigns.experiments import HOLDOUT_ARM, Totals
 from models.measurement.arm_counts import (
     EXPERIMENT_SCOPE,
     ArmCounts,
+    Scope,
     flags_of,
     mark_commands,
     read_arm_counts,
@@ -97,9 +98,10 @@ def _day(moment: dt.datetime) -> str:
 class StatsStore:
     """Queues counter updates on a pipeline and reads them back as report rows."""
 
-    def __init__(self, client: redis.Redis, retention_days: int) -> None:
+    def __init__(self, client: redis.Redis, retention_days: int, send_marks_days: int = 7) -> None:
         self.redis = client
         self.ttl = retention_days * 86400
+        self.send_marks_ttl = min(send_marks_days, retention_days) * 86400
         self._expiry_set: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -134,7 +136,9 @@ class StatsStore:
             )
             pipe.pfadd(unique, event.recipient_id)
             self._expire(pipe, unique)
-        scopes = [EXPERIMENT_SCOPE] + ([send_scope(event.send)] if event.send else [])
+        scopes = [Scope(EXPERIMENT_SCOPE, self.ttl, self.ttl)]
+        if event.send:
+            scopes.append(Scope(send_scope(event.send), self.send_marks_ttl, self.ttl))
         for command in mark_commands(
             event.campaign_id,
             scopes,
@@ -143,7 +147,6 @@ class StatsStore:
             event.recipient_id,
             shard,
             flags_of(event.event, event.kind),
-            self.ttl,
         ):
             pipe.add(*command)
 

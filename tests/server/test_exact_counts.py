@@ -121,3 +121,17 @@ def test_the_approximate_figures_are_labelled_with_their_error(
     (row,) = document["rows"]
     assert row["approx_unique_opens"] == 1
     assert row["openers"] is None  # a day carries no exact figure
+
+
+def test_a_sends_marks_go_after_their_days_and_its_counts_stay(services: Services) -> None:
+    batch = Batch(services.redis)
+    services.stats.queue(batch, counted("anna", "open", "human", "a", send="2026-11-23"))
+    batch.execute()
+    day = 86400
+    lifetimes = {name: services.redis.ttl(name) for name in services.redis.scan_iter("*:arm*")}
+    send_marks = [n for n in lifetimes if ":send:2026-11-23:arm:" in n]
+    kept = [n for n in lifetimes if n not in send_marks]  # counts, and the experiment's marks
+    assert len(send_marks) == 1
+    assert len(kept) == 3  # the experiment's marks and counts, the send's counts
+    assert all(7 * day - 60 < lifetimes[n] <= 7 * day for n in send_marks)
+    assert all(399 * day < lifetimes[n] <= 400 * day for n in kept)

@@ -74,9 +74,13 @@ def arm_figures(
     arms: Mapping[str, Mapping[str, ArmCounts]],
     blocks: Mapping[str, Block],
     block_id: str | None = None,
+    sent: int | None = None,
 ) -> dict[str, Any]:
     """Exact figures per block and arm, the control each block is compared with, and the
-    comparisons: the part of a report (and of a block's experiment view) an analyst decides on."""
+    comparisons: the part of a report (and of a block's experiment view) an analyst decides on.
+    For a send of ``sent`` recipients, each block also says how many it never reached (their
+    email never asked for it, nor did they click: they have no arm) and its clickers per
+    recipient sent."""
     figures: dict[str, Any] = {}
     for block_key, block_arms in sorted(arms.items()):
         if block_id is not None and block_key != block_id:
@@ -87,6 +91,14 @@ def arm_figures(
             "arms": {arm: counts.as_dict() for arm, counts in sorted(block_arms.items())},
             "comparisons": comparisons_of(block_arms, block),
         }
+        if sent is not None:
+            reached = sum(counts.recipients for counts in block_arms.values())
+            clickers = sum(counts.clickers for counts in block_arms.values())
+            figures[block_key].update(
+                sent=sent,
+                unreached=max(0, sent - reached),
+                click_rate_per_recipient_sent=clickers / sent if sent else None,
+            )
     return figures
 
 
@@ -98,12 +110,13 @@ def build_report(
     block_id: str | None = None,
     send: str | None = None,
     blocks: Mapping[str, Block] | None = None,
+    sent: int | None = None,
 ) -> dict[str, Any]:
     """The report document: rows per day with approximate unique figures (or, for a ``send``,
     one row per block and variant of that send, its day the send's id, with exact ones),
     totals, and the exact arms and comparisons of each block (of the send, else of the
     experiment to date) against the control ``control_arm`` picks, knowing the campaign's
-    ``blocks``."""
+    ``blocks``; a send's blocks also against the ``sent`` recipients of its export."""
     buckets = [send_bucket(send)] if send else [d.isoformat() for d in day_range(start, end)]
     rows = stats.report(campaign_id, buckets, block_id)
     scope = send_scope(send) if send else EXPERIMENT_SCOPE
@@ -128,7 +141,8 @@ def build_report(
         "rows": [r.as_dict() for r in rows],
         "totals": [totals[k].as_dict() for k in sorted(totals)],
         "scope": scope,
-        "blocks": arm_figures(arms, blocks or {}, block_id),
+        "sent": sent if send else None,
+        "blocks": arm_figures(arms, blocks or {}, block_id, sent if send else None),
     }
 
 

@@ -66,8 +66,10 @@ def _report(campaign_id: str) -> dict[str, Any]:
     if send is not None and not valid_send_id(send):
         raise InvalidInput("`send` is not a send id", [FieldError(("send",), "use YYYY-MM-DD")])
     blocks = {block.id: block for block in services().campaigns.list_blocks(campaign_id)}
+    recorded = services().sends.get(campaign_id, send) if send else None
+    sent = recorded.counts.audience if recorded is not None else None
     return build_report(
-        services().stats, campaign_id, start, end, request.args.get("block"), send, blocks
+        services().stats, campaign_id, start, end, request.args.get("block"), send, blocks, sent
     )
 
 

@@ -10,9 +10,11 @@ from flask.testing import FlaskClient
 
 from models.measurement.arm_counts import EXPERIMENT_SCOPE, send_scope
 from models.measurement.stats import APPROX_RELATIVE_ERROR, CountedEvent
+from models.newsletter.sends import SendCounts, plan_send
 from models.storage.batch import Batch
 from server.services import Services
-from tests.factories import store_block, store_recipient, variant
+from tests.factories import FakeClock, store_block, store_recipient, variant
+from tests.newsletter_fixtures import item, store_newsletter
 from tests.server.test_reports import APPLE_MPP, BROWSER, IOS_MAIL, click, open_image, report
 
 AT = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
@@ -135,3 +137,23 @@ def test_a_sends_marks_go_after_their_days_and_its_counts_stay(services: Service
     assert len(kept) == 3  # the experiment's marks and counts, the send's counts
     assert all(7 * day - 60 < lifetimes[n] <= 7 * day for n in send_marks)
     assert all(399 * day < lifetimes[n] <= 400 * day for n in kept)
+
+
+def test_a_send_report_counts_its_blocks_against_the_recipients_sent(
+    client: FlaskClient, services: Services, admin_headers: dict[str, str], clock: FakeClock
+) -> None:
+    store_block(services, [variant("a")])
+    newsletter_send = plan_send(store_newsletter(services, [item("x")]), AT.date(), clock.now)
+    services.sends.save(newsletter_send.model_copy(update={"counts": SendCounts(audience=10)}))
+    batch = Batch(services.redis)
+    for person in ("anna", "bram", "chloe"):
+        services.stats.queue(batch, counted(person, "open", "machine", "a", send="2026-11-23"))
+    services.stats.queue(batch, counted("anna", "click", "human", "a", send="2026-11-23"))
+    batch.execute()
+    document = report(client, admin_headers, send="2026-11-23")
+    assert document["sent"] == 10
+    hero = document["blocks"]["hero"]
+    assert (hero["sent"], hero["unreached"]) == (10, 7)
+    assert hero["click_rate_per_recipient_sent"] == 0.1
+    assert hero["arms"]["a"]["click_rate"] == 1 / 3  # per recipient the arm reached
+    assert "sent" not in report(client, admin_headers)["blocks"]["hero"]  # no send, no audience

@@ -1,6 +1,6 @@
 """A seeded synthetic newsletter base with known answers, shared by the tests and the benchmarks.
 
-Three parts, each a pure function of its seed:
+Four parts, each a pure function of its seed:
 
 * ``visits``: who opens and clicks an email with a three-arm experiment, from which client, in
   what order: Apple Mail readers whose images Apple prefetches at delivery, Gmail readers behind
@@ -11,7 +11,10 @@ Three parts, each a pure function of its seed:
   per arm (reached, seen opening, clicked, clicked and seen opening);
 * ``orders`` and ``expected_segments``: a customer base with orders in five currencies (one
   without an exchange rate), refunds, orders on the day boundaries of the lifecycle rules and
-  orders not yet placed, and the RFM scores, segment and lifecycle stage each recipient must get.
+  orders not yet placed, and the RFM scores, segment and lifecycle stage each recipient must get;
+* ``subscribers`` and ``expected_verdicts``: a newsletter base with scores either side of the
+  audience rule's threshold, fresh or stale (some only by a later send's time), consent given,
+  refused or missing, and suppressions, and each recipient's outcome in a send.
 
 What each client sends and how Blanco must count it is the field's behaviour, stated here
 independently of Blanco's classifier (``docs/measurement.md`` names the same rules).
@@ -340,3 +343,80 @@ def _segment(r: int, fm: int, orders: int) -> str:
         (r == 2, "hibernating"),
     )
     return next((name for matched, name in rules if matched), "lost")
+
+
+# the daily audience
+
+
+THRESHOLD = 0.7
+"""The audience rule of the base's newsletter: ``travel_propensity`` at least this."""
+MAX_AGE = dt.timedelta(hours=168)
+"""``BLANCO_SCORE_MAX_AGE_HOURS``'s default: an older score counts as missing."""
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A recipient of the newsletter base: what the export judges."""
+
+    recipient: str
+    consent: bool | None
+    """``consent_email``: None when the attribute is missing (not a yes)."""
+    score: float | None
+    computed_at: dt.datetime
+    suppressed: bool
+
+    def profile(self) -> dict[str, Any]:
+        """The profile upsert."""
+        attributes: dict[str, Any] = {"email": f"{self.recipient}@example.com"}
+        if self.consent is not None:
+            attributes["consent_email"] = self.consent
+        return {"recipient_id": self.recipient, "attributes": attributes}
+
+    def scores(self) -> dict[str, Any] | None:
+        """The scores upsert, if the recipient has a score."""
+        if self.score is None:
+            return None
+        return {
+            "recipient_id": self.recipient,
+            "computed_at": self.computed_at.isoformat(),
+            "scores": {"travel_propensity": self.score},
+        }
+
+
+def subscribers(people: Sequence[str], now: dt.datetime, seed: int) -> list[Subscriber]:
+    """The newsletter base, a pure function of ``seed``: scores either side of the threshold
+    (and on it), fresh, stale, or stale only by a later send's time; consent given, refused or
+    missing; some suppressed; some unscored."""
+    rng = random.Random(seed)
+    made = []
+    for person in people:
+        score = rng.choice((None, THRESHOLD, rng.uniform(0, 1), rng.uniform(THRESHOLD, 1)))
+        age = rng.choice(
+            (
+                dt.timedelta(hours=rng.uniform(0, 100)),  # fresh
+                MAX_AGE + dt.timedelta(hours=rng.uniform(1, 500)),  # stale
+                MAX_AGE - dt.timedelta(hours=rng.uniform(1, 20)),  # stale by tomorrow's send
+            )
+        )
+        consent = rng.choices((True, False, None), weights=(8, 1, 1))[0]
+        made.append(Subscriber(person, consent, score, now - age, rng.random() < 0.05))
+    return made
+
+
+def expected_verdicts(base: Sequence[Subscriber], judged_at: dt.datetime) -> dict[str, str]:
+    """Each subscriber's outcome in a send judged at ``judged_at`` (the later of the export's
+    moment and the send time), first match: ``suppressed``, ``no_consent`` (consent not
+    ``true``), ``not_selected`` (no score fresh at that moment at or above the threshold), else
+    ``in`` (the audience or the holdout, which a hash divides)."""
+    verdicts = {}
+    for subscriber in base:
+        fresh = judged_at - subscriber.computed_at <= MAX_AGE
+        if subscriber.suppressed:
+            verdicts[subscriber.recipient] = "suppressed"
+        elif subscriber.consent is not True:
+            verdicts[subscriber.recipient] = "no_consent"
+        elif subscriber.score is None or not fresh or subscriber.score < THRESHOLD:
+            verdicts[subscriber.recipient] = "not_selected"
+        else:
+            verdicts[subscriber.recipient] = "in"
+    return verdicts

@@ -5,6 +5,9 @@ another way."""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -16,14 +19,18 @@ from flask.testing import FlaskClient
 from scipy import integrate, stats
 
 from benchmarks.synthetic import (
+    THRESHOLD,
     ArmFigures,
     Visit,
     expected_figures,
     expected_segments,
+    expected_verdicts,
     orders,
     recipients,
+    subscribers,
     visits,
 )
+from models.campaigns.specs import CampaignSpec
 from models.measurement.stats import APPROX_RELATIVE_ERROR
 from server.services import EXTENSION, Services
 from tests.factories import (
@@ -38,6 +45,7 @@ from tests.factories import (
     store_recipient,
     variant,
 )
+from tests.newsletter_fixtures import newsletter_document
 
 PEOPLE = 500
 SEED = 20261206
@@ -223,3 +231,63 @@ def test_every_recipient_gets_the_segments_worked_out_independently(
     assert set(lifecycles) == {"prospect", "new_customer", "active", "lapsing", "lapsed"}
     assert any(o.refund for o in made)
     assert any(o.currency == "CHF" for o in made)
+
+
+@pytest.mark.parametrize("rotation", ["persistent", "per_send"])
+def test_every_send_has_the_audience_worked_out_independently(
+    client: FlaskClient,
+    services: Services,
+    admin_headers: dict[str, str],
+    clock: FakeClock,
+    rotation: str,
+) -> None:
+    api = AdminApi(client, admin_headers)
+    services.campaigns.create_campaign(CampaignSpec(id="daily"))
+    document = newsletter_document(
+        audience={"score": "travel_propensity", "gte": THRESHOLD},
+        holdout=0.2,
+        holdout_rotation=rotation,
+    )
+    assert api.put("/campaigns/daily/newsletter", json=document).status_code in (200, 201)
+    base = subscribers(recipients(400), clock.now, SEED)
+    scored = [row for s in base if (row := s.scores()) is not None]
+    for path, rows in (("/profiles/bulk", [s.profile() for s in base]), ("/scores/bulk", scored)):
+        stored = api.post(path, data=jsonl(*rows), content_type="application/x-ndjson")
+        assert stored.get_json()["rejected"] == 0, stored.get_json()
+    suppressed = [s.recipient for s in base if s.suppressed]
+    api.post("/campaigns/daily/newsletter/suppressions", json={"recipient_ids": suppressed})
+    holdouts, ins = [], []
+    for day in ("2026-11-23", "2026-11-24"):  # today (10:00 CET, later than now) and tomorrow
+        answer = api.post("/campaigns/daily/sends", json={"date": day}, buffered=True)
+        assert answer.status_code == 200
+        audience = {row["recipient_id"] for row in csv.DictReader(io.StringIO(answer.text))}
+        send = api.get(f"/campaigns/daily/sends/{day}").get_json()
+        held = set(api.get(f"/campaigns/daily/sends/{day}/holdout").get_json()["recipient_ids"])
+        send_time = dt.datetime.fromisoformat(send["send_time"])
+        verdicts = expected_verdicts(base, max(clock.now, send_time))
+        outcomes = Counter(verdicts.values())
+        assert audience | held == {r for r, v in verdicts.items() if v == "in"}, day
+        assert not audience & held
+        assert send["counts"] == {
+            "considered": len(base),
+            "audience": len(audience),
+            "holdout": len(held),
+            "suppressed": outcomes["suppressed"],
+            "no_consent": outcomes["no_consent"],
+            "not_selected": outcomes["not_selected"],
+        }
+        assert 0.1 < len(held) / outcomes["in"] < 0.3  # a fifth, give or take the draw
+        holdouts.append(held)
+        ins.append(audience | held)
+    # tomorrow's send judges freshness at its own time: fewer scores are fresh by then
+    assert (
+        outcomes["not_selected"]
+        > Counter(expected_verdicts(base, clock.now).values())["not_selected"]
+    )
+    both = ins[0] & ins[1]  # in both sends: held out of both, or of one only when it rotates
+    moved = (holdouts[0] ^ holdouts[1]) & both
+    assert len(both) > 30
+    if rotation == "persistent":
+        assert not moved
+    else:
+        assert len(moved) > 0.2 * len(holdouts[0] & both)

@@ -364,10 +364,16 @@ class Subscriber:
     score: float | None
     computed_at: dt.datetime
     suppressed: bool
+    first_name: str = "Sam"
+    erased: bool = False
+    """Erased after loading (``DELETE /recipients/{r}``): in no send, never suppressed."""
 
     def profile(self) -> dict[str, Any]:
         """The profile upsert."""
-        attributes: dict[str, Any] = {"email": f"{self.recipient}@example.com"}
+        attributes: dict[str, Any] = {
+            "email": f"{self.recipient}@example.com",
+            "first_name": self.first_name,
+        }
         if self.consent is not None:
             attributes["consent_email"] = self.consent
         return {"recipient_id": self.recipient, "attributes": attributes}
@@ -386,7 +392,8 @@ class Subscriber:
 def subscribers(people: Sequence[str], now: dt.datetime, seed: int) -> list[Subscriber]:
     """The newsletter base, a pure function of ``seed``: scores either side of the threshold
     (and on it), fresh, stale, or stale only by a later send's time; consent given, refused or
-    missing; some suppressed; some unscored."""
+    missing; some suppressed, some unscored, some erased; a fifth with a first name a
+    spreadsheet would run or split."""
     rng = random.Random(seed)
     made = []
     for person in people:
@@ -399,17 +406,44 @@ def subscribers(people: Sequence[str], now: dt.datetime, seed: int) -> list[Subs
             )
         )
         consent = rng.choices((True, False, None), weights=(8, 1, 1))[0]
-        made.append(Subscriber(person, consent, score, now - age, rng.random() < 0.05))
+        name = rng.choice(HOSTILE_NAMES) if rng.random() < 0.2 else "Sam"
+        suppressed = rng.random() < 0.05
+        erased = rng.random() < 0.03
+        made.append(Subscriber(person, consent, score, now - age, suppressed, name, erased))
     return made
+
+
+HOSTILE_NAMES = (
+    '=HYPERLINK("https://evil.example","Anna")',
+    "+31 6 1234 5678",
+    "-17% Bram",
+    "@chloe",
+    "\t=1+1",
+    "Dirk\nJansen",
+    "Eva\r\nde Vries",
+    "Zoë",
+)
+"""First names a spreadsheet would run as formulas or split into rows, and a harmless one."""
+
+
+def spreadsheet_cell(text: str) -> str:
+    """What an audience CSV must hold for ``text`` (``docs/newsletter.md``): a leading
+    apostrophe before ``=``, ``+``, ``-``, ``@``, a tab or a carriage return at the start, and
+    every line break a space."""
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        text = "'" + text
+    return " ".join(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
 
 
 def expected_verdicts(base: Sequence[Subscriber], judged_at: dt.datetime) -> dict[str, str]:
     """Each subscriber's outcome in a send judged at ``judged_at`` (the later of the export's
-    moment and the send time), first match: ``suppressed``, ``no_consent`` (consent not
-    ``true``), ``not_selected`` (no score fresh at that moment at or above the threshold), else
-    ``in`` (the audience or the holdout, which a hash divides)."""
+    moment and the send time; erased ones have none), first match: ``suppressed``,
+    ``no_consent`` (consent not ``true``), ``not_selected`` (no score fresh at that moment at
+    or above the threshold), else ``in`` (the audience or the holdout, which a hash divides)."""
     verdicts = {}
     for subscriber in base:
+        if subscriber.erased:
+            continue
         fresh = judged_at - subscriber.computed_at <= MAX_AGE
         if subscriber.suppressed:
             verdicts[subscriber.recipient] = "suppressed"

@@ -27,6 +27,7 @@ from benchmarks.synthetic import (
     expected_verdicts,
     orders,
     recipients,
+    spreadsheet_cell,
     subscribers,
     visits,
 )
@@ -254,13 +255,24 @@ def test_every_send_has_the_audience_worked_out_independently(
     for path, rows in (("/profiles/bulk", [s.profile() for s in base]), ("/scores/bulk", scored)):
         stored = api.post(path, data=jsonl(*rows), content_type="application/x-ndjson")
         assert stored.get_json()["rejected"] == 0, stored.get_json()
+    erased = [s.recipient for s in base if s.erased]
+    for person in erased:
+        assert api.delete(f"/recipients/{person}").status_code == 204
+        assert api.get(f"/recipients/{person}/token").status_code == 410
     suppressed = [s.recipient for s in base if s.suppressed]
-    api.post("/campaigns/daily/newsletter/suppressions", json={"recipient_ids": suppressed})
+    listed = api.post(
+        "/campaigns/daily/newsletter/suppressions", json={"recipient_ids": suppressed}
+    )
+    assert listed.get_json()["erased"] == len(set(suppressed) & set(erased))
+    names = {s.recipient: spreadsheet_cell(s.first_name) for s in base}
     holdouts, ins = [], []
     for day in ("2026-11-23", "2026-11-24"):  # today (10:00 CET, later than now) and tomorrow
         answer = api.post("/campaigns/daily/sends", json={"date": day}, buffered=True)
         assert answer.status_code == 200
-        audience = {row["recipient_id"] for row in csv.DictReader(io.StringIO(answer.text))}
+        rows = list(csv.DictReader(io.StringIO(answer.text)))
+        audience = {row["recipient_id"] for row in rows}
+        assert all(row["first_name"] == names[row["recipient_id"]] for row in rows)
+        assert sum(row["first_name"] != "Sam" for row in rows) >= 3  # hostile names among them
         send = api.get(f"/campaigns/daily/sends/{day}").get_json()
         held = set(api.get(f"/campaigns/daily/sends/{day}/holdout").get_json()["recipient_ids"])
         send_time = dt.datetime.fromisoformat(send["send_time"])
@@ -269,7 +281,7 @@ def test_every_send_has_the_audience_worked_out_independently(
         assert audience | held == {r for r, v in verdicts.items() if v == "in"}, day
         assert not audience & held
         assert send["counts"] == {
-            "considered": len(base),
+            "considered": len(base) - len(erased),
             "audience": len(audience),
             "holdout": len(held),
             "suppressed": outcomes["suppressed"],

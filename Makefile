@@ -44,8 +44,15 @@ wrk:
 
 # The suite runs twice: on one Redis, then on a real Redis Cluster (the tests that do not use the
 # session's Redis, or start their own, ran on the first pass and are left out of the second).
-test: lint chromium wrk
-	$(BIN)/pytest
+# The type check runs beside the first pass, on the core pytest leaves mostly idle; its report
+# follows the pass's.
+test: $(STAMP) chromium wrk
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@typed=$$(mktemp); $(BIN)/mypy > $$typed 2>&1 & mypy=$$!; \
+	  $(BIN)/pytest; tests=$$?; \
+	  wait $$mypy; types=$$?; echo "$(BIN)/mypy"; cat $$typed; rm -f $$typed; \
+	  [ $$tests -eq 0 ] && [ $$types -eq 0 ]
 	BLANCO_TEST_TOPOLOGY=cluster $(BIN)/pytest
 
 bench: $(STAMP) wrk

@@ -1,7 +1,11 @@
-"""URL rules compile their builders on first use: every route still builds the URL it matches."""
+"""URL rules compile their builders on first use and share their parsed parts between the apps
+of a process: every route of every app still builds the URL it matches."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 from flask import Flask
 from werkzeug.routing import IntegerConverter, Rule
 
@@ -17,7 +21,11 @@ def _sample(rule: Rule, name: str) -> str:
     return "7" if isinstance(converter, IntegerConverter) else "x1"
 
 
-def test_every_route_builds_the_url_that_matches_it(app: Flask) -> None:
+@pytest.mark.parametrize("apps", [1, 2])
+def test_every_route_builds_the_url_that_matches_it(
+    make_app: Callable[..., Flask], apps: int
+) -> None:
+    app = [make_app() for _ in range(apps)][-1]  # the second app reuses the first's parts
     adapter = app.url_map.bind("blanco.test")
     rules = list(app.url_map.iter_rules())
     assert len(rules) > 50

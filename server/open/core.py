@@ -388,21 +388,19 @@ class OpenCore:
             decided = self.decide(opened, client, now, send.id if send else None)
             recipient_id = opened.visitor.recipient_id
             decision = decided.decision
-            early = None  # a person's new decision, sent now: its round trip overlaps the render
-            new = decision.human and to_store(opened.previous, decision)
-            if record and recipient_id is not None and new:
+            early: Sent | None = None  # a person's new decision, sent before the render
+            sent_early = decision.human and to_store(opened.previous, decision)
+            if record and recipient_id is not None and sent_early:
                 early = self.send_decision(recipient_id, decision)
             answer = self.draw(decided, opened.visitor, opened.snapshot, now, options)
             shown = what_was_shown(decision, answer)
-            stored = self.decision_stored(early) and shown is decision
+            stored = self.decision_stored(early)  # False if it failed: no second try
             if record and recipient_id is not None:
                 store = to_store(opened.previous, shown)
-                if (
-                    store
-                    and shown.human
-                    and (stored or self.store_decision_now(recipient_id, shown))
-                ):
-                    store = False
+                if store and shown.human:
+                    if shown is not decision or not sent_early:  # a fallback replaces it
+                        stored = self.store_decision_now(recipient_id, shown)
+                    store = not stored
                 self.record(
                     recipient_id,
                     shown,

@@ -122,3 +122,33 @@ def test_a_full_redis_loses_events_but_never_a_request(
     recorded = len(list(campaign_event_entries(services.redis, "daily")))
     assert recorded >= len(after)
     control.close()
+
+
+def redis_errors(app: Flask, operation: str) -> float:
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "blanco_redis_errors_total" and sample.labels["operation"] == operation
+    )
+
+
+def test_a_refused_decision_write_is_tried_once_and_the_open_stays_personal(
+    make_app: Callable[..., Flask], own_redis: EmbeddedRedis
+) -> None:
+    """The decision goes out before the render; Redis refusing it (full) costs the open no
+    second try: the image is personal, the failure counted once, and the click follows the
+    same content (decided again the same way)."""
+    app = make_app(redis_url=own_redis.url, record_in_background=True)
+    services: Services = app.extensions[EXTENSION]
+    store_block(services, [variant("hot", {"segment": "vip"})])
+    store_recipient(services, "anna", segments=["vip"])
+    query = {"r": services.signer.sign("anna")}
+    client = app.test_client()
+    redis.Redis.from_url(own_redis.url).config_set("maxmemory", 1)  # every write refused
+    image = client.get("/i/daily/hero.png", query_string=query)
+    assert image.status_code == 200
+    assert "X-Blanco-Fallback" not in image.headers
+    assert redis_errors(app, "decision") == 1
+    assert client.get("/c/daily/hero", query_string=query).headers["Location"] == HOT

@@ -20,6 +20,7 @@ What each count means (``docs/measurement.md`` defines the metrics built on them
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Any
 from models.measurement.comparisons import Rate
 from models.storage import keys
 from models.storage.batch import Batch, Command, NodeGuard
+from models.storage.clients import cluster_of
 
 EXPERIMENT_SCOPE = "experiment"
 """The scope of every event the retention keeps (an experiment to date)."""
@@ -55,9 +57,10 @@ return 1
 """
 """Set flags ARGV[2] of member ARGV[1] in flags hash KEYS[1]; count each newly set flag in
 KEYS[2] under the field prefix ARGV[3]; the flags expire after ARGV[4] seconds, the counts after
-ARGV[5]. Sent with EVAL
-(Redis caches the compiled script by its digest), so a restarted or failed-over Redis, which has
-forgotten every loaded script, needs nothing loaded again."""
+ARGV[5]. Sent with EVALSHA (its digest, not its text, travels with every record): a Redis that
+restarted or failed over has forgotten it and answers NOSCRIPT, and the writer loads it there
+(``load_script``) and writes those records again."""
+MARK_SHA = hashlib.sha1(_MARK.encode()).hexdigest()  # noqa: S324  (Redis names scripts so)
 
 
 def send_scope(send_id: str) -> str:
@@ -95,8 +98,8 @@ def mark_commands(
         return []
     return [
         (
-            "EVAL",
-            _MARK,
+            "EVALSHA",
+            MARK_SHA,
             2,
             keys.arm_flags(campaign_id, scope.name, block_id, arm, shard),
             keys.arm_counts(campaign_id, scope.name, shard),
@@ -170,3 +173,13 @@ def read_arm_counts(
     for (block, arm), counts in summed.items():
         found[block][arm] = ArmCounts(**{n: counts.get(n, 0) for n in COUNT_NAMES})
     return dict(found)
+
+
+def load_script(client: Any) -> None:
+    """Load the marking script into the Redis behind ``client`` (every primary of a cluster)."""
+    cluster = cluster_of(client)
+    if cluster is None:
+        client.script_load(_MARK)
+        return
+    for node in cluster.get_primaries():
+        cluster.get_redis_connection(node).script_load(_MARK)

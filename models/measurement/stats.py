@@ -136,6 +136,15 @@ class StatsStore:
             )
             pipe.pfadd(unique, event.recipient_id)
             self._expire(pipe, unique)
+        self.queue_marks(pipe, event)
+
+    def queue_marks(self, pipe: Batch, event: CountedEvent) -> None:
+        """Add only the exact per-arm marks of ``event`` to ``pipe`` (``queue`` adds them with
+        the counters; alone, they can be written again without counting the event twice)."""
+        if event.event not in COUNTED_EVENTS:
+            return
+        variant = HOLDOUT_KIND if event.holdout else event.variant
+        shard = shard_of(event.recipient_id)
         scopes = [Scope(EXPERIMENT_SCOPE, self.ttl, self.ttl)]
         if event.send:
             scopes.append(Scope(send_scope(event.send), self.send_marks_ttl, self.ttl))

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
 from models.decision import Decision, decision_store_commands
+from models.measurement.arm_counts import load_script
 from models.measurement.event_stream import shard_trim
 from models.measurement.stats import CountedEvent, shard_of, variant_label
 from models.process_id import current_pid
@@ -194,18 +196,41 @@ class Recorder:
         return ends
 
     def _settle(self, records: Sequence[Record], ends: list[int], replies: Sequence[Any]) -> None:
-        """Report the records one of whose writes failed."""
+        """Report the records one of whose writes failed. A Redis that has forgotten the
+        marking script (restarted, or a replica promoted) refused only the marks: the script
+        is loaded and those marks sent once more."""
         start = 0
         failed: list[Record] = []
+        unmarked: list[Record] = []
         error: Exception | None = None
         for record, end in zip(records, ends, strict=True):
             errors = [r for r in replies[start:end] if isinstance(r, Exception)]
-            if errors:
+            if errors and all(isinstance(e, NoScriptError) for e in errors):
+                unmarked.append(record)
+            elif errors:
                 failed.append(record)
                 error = error or errors[0]
             start = end
+        if unmarked:
+            self._mark_again(unmarked)
         if failed:
             self.lost(failed, error)
+
+    def _mark_again(self, records: Sequence[Record]) -> None:
+        """Load the marking script and send the marks of ``records`` again (only the marks:
+        their other writes went through)."""
+        try:
+            load_script(self.services.redis_open)
+            batch = Batch(self.services.redis_open, decode=False, guard=self.guard)
+            for record in records:
+                self.services.stats.queue_marks(batch, counted_event(record))
+            replies = batch.execute(raising=False)
+        except Exception as exc:  # nothing may escape the writer
+            self.lost(records, exc)
+            return
+        errors = [reply for reply in replies if isinstance(reply, Exception)]
+        if errors:
+            self.lost(records, errors[0])
 
     def _ensure_writer(self) -> None:
         pid = current_pid()
@@ -281,18 +306,21 @@ class Recorder:
             maxlen=self.trim.max_length,
             approximate=self.trim.approximate,
         )
-        self.services.stats.queue(
-            pipe,
-            CountedEvent(
-                campaign_id=shown.campaign_id,
-                block_id=shown.block_id,
-                variant=variant_label(shown.variant_id),
-                recipient_id=record.pseudonym,
-                event=record.event,
-                client=record.client,
-                kind=record.kind,
-                at=record.at,
-                holdout=shown.holdout,
-                send=record.send,
-            ),
-        )
+        self.services.stats.queue(pipe, counted_event(record))
+
+
+def counted_event(record: Record) -> CountedEvent:
+    """The record as the counters count it."""
+    shown = record.shown
+    return CountedEvent(
+        campaign_id=shown.campaign_id,
+        block_id=shown.block_id,
+        variant=variant_label(shown.variant_id),
+        recipient_id=record.pseudonym,
+        event=record.event,
+        client=record.client,
+        kind=record.kind,
+        at=record.at,
+        holdout=shown.holdout,
+        send=record.send,
+    )

@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
-from models.measurement.arm_counts import EXPERIMENT_SCOPE, send_scope
+from models.measurement.arm_counts import EXPERIMENT_SCOPE, load_script, send_scope
 from models.measurement.stats import APPROX_RELATIVE_ERROR, CountedEvent
 from models.newsletter.sends import SendCounts, plan_send
 from models.storage.batch import Batch
@@ -18,6 +19,13 @@ from tests.newsletter_fixtures import item, store_newsletter
 from tests.server.test_reports import APPLE_MPP, BROWSER, IOS_MAIL, click, open_image, report
 
 AT = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def marking_script(services: Services) -> None:
+    """These tests write counters straight through ``StatsStore.queue``, not the recorder, which
+    loads the marking script when Redis has not got it."""
+    load_script(services.redis)
 
 
 def counted(recipient: str, event: str, kind: str, variant_id: str, **extra: Any) -> CountedEvent:

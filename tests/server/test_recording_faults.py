@@ -26,6 +26,7 @@ from tests.factories import store_block, store_recipient, variant
 pytestmark = pytest.mark.own_redis  # fills a Redis of its own: not on the cluster pass
 
 HOT = "https://shop.example/hot"
+AT_DAY = "2026-11-23"  # the test clock's day
 IN_FLIGHT = 0.3
 """Requests asked this close to Redis filling or freeing may be answered as before it."""
 
@@ -152,3 +153,29 @@ def test_a_refused_decision_write_is_tried_once_and_the_open_stays_personal(
     assert "X-Blanco-Fallback" not in image.headers
     assert redis_errors(app, "decision") == 1
     assert client.get("/c/daily/hero", query_string=query).headers["Location"] == HOT
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_redis_that_forgot_the_marking_script_gets_it_again_and_counts_once(
+    make_app: Callable[..., Flask], own_redis: EmbeddedRedis, background: bool
+) -> None:
+    """A restarted or failed-over Redis has no scripts: the marks it refuses are sent again
+    after loading it, and nothing else is written twice."""
+    app = make_app(redis_url=own_redis.url, record_in_background=background)
+    services: Services = app.extensions[EXTENSION]
+    store_block(services, [variant("hot", {"segment": "vip"})])
+    client = app.test_client()
+    control = redis.Redis.from_url(own_redis.url)
+    for person in ("anna", "bram", "chloe"):
+        store_recipient(services, person, segments=["vip"])
+        control.script_flush()  # as after a restart
+        query = {"r": services.signer.sign(person)}
+        assert client.get("/i/daily/hero.png", query_string=query).status_code == 200
+        assert client.get("/c/daily/hero", query_string=query).status_code == 302
+    assert app.extensions["blanco.open"].recorder.flush(timeout=5)
+    arm = services.stats.arms("daily")["hero"]["hot"]
+    assert (arm.recipients, arm.openers, arm.clickers) == (3, 3, 3)
+    document = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "blanco_events_lost_total" not in document or lost_events(app) == 0
+    report = services.stats.report("daily", [AT_DAY])
+    assert [(row.opens, row.clicks) for row in report] == [(3, 3)]  # counted once each

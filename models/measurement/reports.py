@@ -118,6 +118,7 @@ def build_report(
     experiment to date) against the control ``control_arm`` picks, knowing the campaign's
     ``blocks``; a send's blocks also against the ``sent`` recipients of its export."""
     buckets = [send_bucket(send)] if send else [d.isoformat() for d in day_range(start, end)]
+    sent = sent if send else None
     rows = stats.report(campaign_id, buckets, block_id)
     scope = send_scope(send) if send else EXPERIMENT_SCOPE
     arms = stats.arms(campaign_id, scope)
@@ -141,8 +142,8 @@ def build_report(
         "rows": [r.as_dict() for r in rows],
         "totals": [totals[k].as_dict() for k in sorted(totals)],
         "scope": scope,
-        "sent": sent if send else None,
-        "blocks": arm_figures(arms, blocks or {}, block_id, sent if send else None),
+        "sent": sent,
+        "blocks": arm_figures(arms, blocks or {}, block_id, sent),
     }
 
 
@@ -153,8 +154,6 @@ def _arm(arms: Mapping[str, Mapping[str, ArmCounts]], row: ReportRow) -> ArmCoun
 def experiment_figures(stats: StatsStore, campaign_id: str, block: Block) -> dict[str, Any]:
     """A block's exact arms, control and comparisons to date: the same figures, number for
     number, as the block's part of a campaign report."""
-    arms = stats.arms(campaign_id, EXPERIMENT_SCOPE)
-    empty: dict[str, Any] = {"control": control_arm(set(), block), "arms": {}, "comparisons": []}
-    figures: dict[str, Any] = arm_figures(arms, {block.id: block}, block.id)
-    found: dict[str, Any] = figures.get(block.id, empty)
-    return found
+    arms = stats.arms(campaign_id, EXPERIMENT_SCOPE).get(block.id, {})
+    figures: dict[str, Any] = arm_figures({block.id: arms}, {block.id: block})[block.id]
+    return figures

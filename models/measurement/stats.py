@@ -136,15 +136,16 @@ class StatsStore:
             )
             pipe.pfadd(unique, event.recipient_id)
             self._expire(pipe, unique)
-        self.queue_marks(pipe, event)
+        self._queue_marks(pipe, event, variant, shard)
 
     def queue_marks(self, pipe: Batch, event: CountedEvent) -> None:
         """Add only the exact per-arm marks of ``event`` to ``pipe`` (``queue`` adds them with
         the counters; alone, they can be written again without counting the event twice)."""
-        if event.event not in COUNTED_EVENTS:
-            return
-        variant = HOLDOUT_KIND if event.holdout else event.variant
-        shard = shard_of(event.recipient_id)
+        if event.event in COUNTED_EVENTS:
+            variant = HOLDOUT_KIND if event.holdout else event.variant
+            self._queue_marks(pipe, event, variant, shard_of(event.recipient_id))
+
+    def _queue_marks(self, pipe: Batch, event: CountedEvent, variant: str, shard: int) -> None:
         scopes = [Scope(EXPERIMENT_SCOPE, self.ttl, self.ttl)]
         if event.send:
             scopes.append(Scope(send_scope(event.send), self.send_marks_ttl, self.ttl))

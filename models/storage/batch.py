@@ -272,10 +272,13 @@ class Batch:
             self._exchange([route], replies)
         else:
             replies = self._execute_on(cluster)
+        return self._shape(replies, raising)
+
+    def _shape(self, replies: list[Any], raising: bool) -> list[Any]:
+        """``replies`` shaped as the commands asked (the first failure raised, if
+        ``raising``)."""
         if raising:
-            for reply in replies:
-                if isinstance(reply, BaseException):
-                    raise reply
+            _raise_failure(replies)
         for position, shape in self._shaped:
             reply = replies[position]
             if not isinstance(reply, BaseException):
@@ -286,49 +289,14 @@ class Batch:
         """Send every queued command now and read the replies later (``Sent.replies``), so
         that the round trip overlaps other work: on a single Redis (or a Sentinel-managed
         one), on the thread's second connection, which the thread's other batches leave
-        alone meanwhile. On a Redis Cluster the batch is executed at once. Raises what
-        ``execute`` raises for a node that cannot be used (CircuitOpen, NodeFailure)."""
+        alone meanwhile. On a Redis Cluster the batch is executed at once. A node that cannot
+        be used stands in the replies as ``execute`` reports it."""
         cluster = self._cluster()
         if cluster is not None or not self._commands:
-            return Sent(self, replies=self.execute(raising=False))
-        route = _Route(SINGLE_NODE, self.client, list(range(len(self._commands))))
-        if self.guard is not None:
-            self.guard.check(SINGLE_NODE)
-        pool = self.client.connection_pool
-        try:
-            connection = connection_of(pool, side=True)
-        except REDIS_FAILURES as exc:
-            raise self._unusable(exc) from exc
-        try:
-            _send(connection, self._pack(route))
-        except REDIS_FAILURES as exc:
-            forget(pool, connection)
-            raise self._unusable(exc) from exc
-        return Sent(self, route=route, connection=connection)
-
-    def _unusable(self, error: BaseException) -> NodeFailure:
-        if self.guard is not None:
-            self.guard.failed(SINGLE_NODE, error)
-        return NodeFailure(SINGLE_NODE, error)
-
-    def _finish(self, route: _Route, connection: Any) -> list[Any]:
-        """Read the replies of a batch ``send`` sent; shaped as ``execute`` shapes them."""
+            return Sent(self, self.execute(raising=False))
         replies: list[Any] = [None] * len(self._commands)
-        try:
-            self._read(route, connection, replies)
-        except REDIS_FAILURES as exc:
-            self._drop(route, connection)
-            self._fail(route, replies, exc)
-        except BaseException:
-            self._drop(route, connection)
-            raise
-        else:
-            if self.guard is not None:
-                self.guard.succeeded(route.name)
-        for position, shape in self._shaped:
-            if not isinstance(replies[position], BaseException):
-                replies[position] = shape(replies[position])
-        return replies
+        route = _Route(SINGLE_NODE, self.client, list(range(len(self._commands))))
+        return Sent(self, replies, unread=self._post([route], replies, side=True))
 
     def _cluster(self) -> RedisCluster | None:
         """The cluster behind the client (None for a single Redis). Discovering it the first
@@ -394,13 +362,21 @@ class Batch:
     def _exchange(self, routes: list[_Route], replies: list[Any]) -> None:
         """Send each route's commands, then read every reply into ``replies``; a route whose
         node fails (or is skipped by the guard) gets the failure as each of its replies."""
+        self._collect(self._post(routes, replies), replies)
+
+    def _post(
+        self, routes: list[_Route], replies: list[Any], *, side: bool = False
+    ) -> list[tuple[_Route, Any]]:
+        """Send each route's commands (on the thread's ``side`` connection, if asked); the
+        routes sent and their connections. A route that could not be sent gets its failure
+        as each of its replies."""
         guard = self.guard
         sent: list[tuple[_Route, Any]] = []
         for route in routes:
             try:
                 if guard is not None:
                     guard.check(route.name)
-                connection = connection_of(route.client.connection_pool)
+                connection = connection_of(route.client.connection_pool, side=side)
             except UNAVAILABLE as exc:
                 self._fail(route, replies, exc)
                 continue
@@ -414,6 +390,11 @@ class Batch:
                 self._drop(route, connection)
                 raise
             sent.append((route, connection))
+        return sent
+
+    def _collect(self, sent: list[tuple[_Route, Any]], replies: list[Any]) -> None:
+        """Read the replies of the routes ``_post`` sent into ``replies``."""
+        guard = self.guard
         for index, (route, connection) in enumerate(sent):
             try:
                 self._read(route, connection, replies)
@@ -461,31 +442,37 @@ class Batch:
             replies[position] = _reply(connection, self.decode)
 
 
+def _raise_failure(replies: list[Any]) -> None:
+    """Raise the first failure among ``replies``, if any."""
+    for reply in replies:
+        if isinstance(reply, BaseException):
+            raise reply
+
+
 class Sent:
-    """A batch sent by ``Batch.send``, its replies not read yet."""
+    """A batch sent by ``Batch.send``, its replies not read yet (``unread``: the routes sent
+    and their connections; without, ``replies`` are read and shaped already)."""
 
     def __init__(
         self,
         batch: Batch,
+        replies: list[Any],
         *,
-        replies: list[Any] | None = None,
-        route: _Route | None = None,
-        connection: Any = None,
+        unread: list[tuple[_Route, Any]] | None = None,
     ) -> None:
         self._batch = batch
         self._replies = replies
-        self._route = route
-        self._connection = connection
+        self._unread = unread
 
     def replies(self, *, raising: bool = True) -> list[Any]:
-        """The replies, read now if they were not (once; later calls answer the same)."""
-        if self._replies is None:
-            assert self._route is not None
-            self._replies = self._batch._finish(self._route, self._connection)
+        """The replies, read now if they were not (once; later calls answer the same),
+        shaped as ``Batch.execute`` shapes them."""
+        if self._unread is not None:
+            self._batch._collect(self._unread, self._replies)
+            self._unread = None
+            self._batch._shape(self._replies, raising=False)
         if raising:
-            for reply in self._replies:
-                if isinstance(reply, BaseException):
-                    raise reply
+            _raise_failure(self._replies)
         return self._replies
 
 

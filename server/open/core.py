@@ -515,9 +515,9 @@ class OpenCore:
     # recording
 
     def store_decision_now(self, recipient_id: str, decision: Decision) -> bool:
-        """Store a person's new decision before answering (``Recorder.store_decision_now``);
-        whether it was stored (if not, it goes with the open's record). Never raises: a Redis
-        failure is counted and the record carries the decision."""
+        """Store a person's new decision before answering (``Recorder.send_decision``, its
+        reply read at once); whether it was stored (if not, it goes with the open's record).
+        Never raises: a Redis failure is counted and the record carries the decision."""
         return self.decision_stored(self.send_decision(recipient_id, decision))
 
     def send_decision(self, recipient_id: str, decision: Decision) -> Sent | None:

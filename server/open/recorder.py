@@ -258,21 +258,11 @@ class Recorder:
                 finally:
                     self._writing = False
 
-    def store_decision_now(self, recipient_id: str, decision: Decision) -> bool:
-        """Store ``decision`` before answering, in a round trip of its own, when recording
-        runs in the background (so that a click right after the open, on any worker, follows
-        it); whether it was stored (inline recording stores it with the record anyway). Raises
-        Redis failures (and CircuitOpen)."""
-        sent = self.send_decision(recipient_id, decision)
-        if sent is None:
-            return False
-        sent.replies()
-        return True
-
     def send_decision(self, recipient_id: str, decision: Decision) -> Sent | None:
-        """Send the write of ``decision`` now and read its reply later (``Sent.replies``,
-        before answering), so that its round trip overlaps the render; None when recording
-        inline (the record stores it). Raises Redis failures (and CircuitOpen)."""
+        """Send the write of ``decision`` before answering, when recording runs in the
+        background (so that a click right after the open, on any worker, follows it); its
+        reply is read later (``Sent.replies``, where a Redis failure stands), so that its round
+        trip overlaps the render. None when recording inline (the record stores it)."""
         if not self.background:
             return None
         batch = Batch(self.services.redis_open, decode=False, guard=self.guard)

@@ -200,6 +200,7 @@ def test_csv_and_chart(
     assert text.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(text.get_data(as_text=True))))
     assert [(r["variant"], r["opens"], r["clicks"]) for r in rows] == [("hot", "1", "1")]
+    assert (rows[0]["approx_unique_opens"], rows[0]["recipients"]) == ("1", "")  # a day: ≈ only
 
 
 def test_bad_report_ranges_are_refused(

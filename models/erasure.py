@@ -8,7 +8,9 @@
 2. It runs every **erasure step** (``erasure_steps``): each removes one kind of data about the
    recipient and says how many keys (or set members) it removed. The recipient's own keys
    (``keys.recipient_keys``: profile, segments, scores, decisions, transactions, events,
-   rankings, recent clicks) are one step.
+   rankings, recent clicks, last touches, attributions) are one step; the click references
+   their attribution tokens point to (kept beside them, listed in their ``click-ids``) go
+   first.
 3. It appends an **audit entry** (``keys.ERASURE_AUDIT``, a bounded stream): the time, the API
    key that asked, the request id and the number of keys removed; never the recipient id or
    anything derived from it.
@@ -27,6 +29,7 @@ from typing import Protocol
 import redis
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.conversions.click_refs import ClickRefsErasure
 from models.newsletter.sends import SendMemberships
 from models.recipients.tombstones import Tombstones
 from models.storage import keys
@@ -60,7 +63,7 @@ class RecipientKeys:
 def erasure_steps() -> tuple[ErasureStep, ...]:
     """Every step of an erasure, in order. Add a step here for data about a recipient that is
     kept outside ``models.storage.keys.recipient_keys``."""
-    return (RecipientKeys(), SendMemberships())
+    return (ClickRefsErasure(), RecipientKeys(), SendMemberships())
 
 
 class ErasureRecord(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,26 @@ class NotFound(BlancoError):
 class Conflict(BlancoError):
     status_code = 409
     title = "Conflict"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One row a store refused: its position in what the store was given, where the problem
+    is (a JSON Pointer into the row) and why."""
+
+    index: int
+    pointer: str
+    message: str
+
+
+class RowsRefused(Conflict):
+    """Some rows were refused, each for its own reason; the others were stored (``stored``).
+    The bulk ingest reports them as bad rows; a single write answers with the first."""
+
+    def __init__(self, refusals: Sequence[Refusal], stored: int, message: str = "") -> None:
+        super().__init__(message or (refusals[0].message if refusals else "rows were refused"))
+        self.refusals = list(refusals)
+        self.stored = stored
 
 
 class Gone(BlancoError):

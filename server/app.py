@@ -17,6 +17,7 @@ from models.storage.breakers import CircuitOpen
 from models.storage.scan import TopologyChanged
 from server.admin_api import api
 from server.config import ConfigError, Settings, load_settings
+from server.conversion_pixel import bp as conversion_bp
 from server.logs import install_request_ids
 from server.metrics import install_metrics
 from server.open import amp, assets, channel, routes, webview
@@ -58,6 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(amp.bp)
     app.register_blueprint(assets.bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(conversion_bp)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(channel.bp)
     _register_error_handlers(app)

@@ -218,6 +218,40 @@ class Settings(BaseModel):
         description="How long open/click counters, their exact per-arm counts and the "
         "experiment's per-recipient marks are kept (each from its last event).",
     )
+    attribution_click_days: float = Field(
+        7.0,
+        gt=0,
+        le=90,
+        description="Conversions within this many days of a person's click are credited to "
+        "it (the last click wins); the click's attribution token lives as long.",
+    )
+    attribution_view_days: float = Field(
+        1.0,
+        gt=0,
+        le=30,
+        description="Without such a click, conversions within this many days of a person's "
+        "open are credited to it as view-through (reported apart). Machine opens never count.",
+    )
+    late_open_days: float = Field(
+        7.0,
+        gt=0,
+        description="A click or open more than this many days after its send is *late*: the "
+        "conversions credited to it are reported in their own row.",
+    )
+    click_token_param: str = Field(
+        "bl_click",
+        pattern=r"^([A-Za-z][A-Za-z0-9_]{0,31})?$",
+        description="The query parameter a click's redirect adds to the landing page's URL: a "
+        "signed attribution token (no personal data) that the conversion pixel or script "
+        "hands back. Empty: no token (conversions then need the recipient id).",
+    )
+    click_cookie_domain: str = Field(
+        "",
+        pattern=r"^(\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)?$",
+        description="When Blanco is served on a subdomain of the shop (`email.shop.com`), the "
+        "shop's domain (`shop.com`): the click's redirect then also sets the token as a "
+        "first-party cookie for it, which the conversion pixel reads. Empty: no cookie.",
+    )
     send_marks_days: int = Field(
         7,
         gt=0,

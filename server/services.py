@@ -16,6 +16,8 @@ from models.assets.render_cache import RenderCache
 from models.campaigns.campaign_store import CampaignStore
 from models.campaigns.live_store import LiveStore
 from models.campaigns.specs import utc_now
+from models.conversions.attribution import Windows
+from models.conversions.conversions import Conversions
 from models.erasure import Eraser
 from models.measurement.stats import StatsStore
 from models.newsletter.audience_export import AudienceExport
@@ -67,6 +69,7 @@ class Services:
     newsletters: NewsletterStore
     sends: SendStore
     live: LiveStore
+    conversions: Conversions
     clock: Callable[[], dt.datetime] = field(default=utc_now)
 
 
@@ -96,6 +99,14 @@ def build_services(settings: Settings) -> Services:
     personas = PersonaStore(text)
     tombstones = Tombstones(text, settings.signing_keys)
     live = LiveStore(text)
+    signer = TokenSigner(settings.signing_keys)
+    customer_data = CustomerDataStore(
+        text,
+        ttl_seconds=settings.profile_ttl_seconds,
+        events_kept=settings.events_kept_per_recipient,
+        tombstones=tombstones,
+    )
+    sends = SendStore(text, ttl_seconds=settings.decision_ttl_seconds)
     return Services(
         settings=settings,
         redis=text,
@@ -117,14 +128,9 @@ def build_services(settings: Settings) -> Services:
             max_bytes=settings.render_cache_max_bytes,
         ),
         stats=stats,
-        signer=TokenSigner(settings.signing_keys),
+        signer=signer,
         tombstones=tombstones,
-        customer_data=CustomerDataStore(
-            text,
-            ttl_seconds=settings.profile_ttl_seconds,
-            events_kept=settings.events_kept_per_recipient,
-            tombstones=tombstones,
-        ),
+        customer_data=customer_data,
         eraser=Eraser(text, tombstones),
         personas=personas,
         segmentation=SegmentationJob(
@@ -141,8 +147,22 @@ def build_services(settings: Settings) -> Services:
         ),
         feeds=FeedStore(text),
         newsletters=NewsletterStore(text),
-        sends=SendStore(text, ttl_seconds=settings.decision_ttl_seconds),
+        sends=sends,
         live=live,
+        conversions=Conversions(
+            text,
+            customer_data,
+            pseudonym=signer.pseudonym,
+            rates=lambda: settings.exchange_rates,
+            currency=settings.segmentation_currency,
+            windows=Windows(
+                click_days=settings.attribution_click_days,
+                view_days=settings.attribution_view_days,
+                late_days=settings.late_open_days,
+            ),
+            retention_days=settings.stats_retention_days,
+            send=sends.get,
+        ),
     )
 
 

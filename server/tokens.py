@@ -10,14 +10,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from models.conversions.click_refs import ClickRef
 from models.recipients.upserts import valid_recipient_id
+from models.storage.slots import SLOTS
 
 SIGNATURE_BYTES = 16
 _DOMAIN = b"blanco-recipient-v1\x00"
 _PSEUDONYM_DOMAIN = b"pseudonym\x00"
+_CLICK_DOMAIN = b"blanco-click-v1\x00"
+_CLICK_ID = re.compile(r"^[0-9a-f]{4}[A-Za-z0-9_-]{16}$")
 
 
 def _keyed(key: bytes, prefix: bytes) -> hmac.HMAC:
@@ -45,6 +50,7 @@ class TokenSigner:
             raise ValueError("TokenSigner needs at least one key")
         self._signing = tuple(_keyed(key.encode(), _DOMAIN) for key in keys)
         self._pseudonyms = _keyed(keys[-1].encode(), _PSEUDONYM_DOMAIN)
+        self._clicks = tuple(_keyed(key.encode(), _CLICK_DOMAIN) for key in keys)
 
     def sign(self, recipient_id: str) -> str:
         """The token for ``recipient_id``, signed with the first key."""
@@ -67,6 +73,25 @@ class TokenSigner:
         for keyed in self._signing:
             matched |= hmac.compare_digest(given, _signature(keyed, recipient_id))
         return recipient_id if matched else None
+
+    def sign_click(self, ref: ClickRef) -> str:
+        """A click's attribution token: ``<slot, 4 hex digits><click id>.<signature>``. It
+        names a Redis slot and a random id, nothing about the recipient."""
+        named = f"{ref.slot:04x}{ref.click_id}"
+        return f"{named}.{_signature(self._clicks[0], named)}"
+
+    def verify_click(self, token: str | None) -> ClickRef | None:
+        """The reference a genuine click token names, else None. Constant time per key."""
+        if not token or len(token) > 100:
+            return None
+        named, _, given = token.rpartition(".")
+        if not _CLICK_ID.match(named) or not given.isascii():
+            return None
+        matched = False
+        for keyed in self._clicks:
+            matched |= hmac.compare_digest(given, _signature(keyed, named))
+        slot = int(named[:4], 16)
+        return ClickRef(slot, named[4:]) if matched and slot < SLOTS else None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 TOKEN_PARAM = "r"  # noqa: S105 - a query parameter name, not a secret
 SEND_PARAM = "s"
@@ -38,3 +38,14 @@ def slot_image_path(campaign_id: str, slot: int) -> str:
 def slot_click_path(campaign_id: str, slot: int) -> str:
     """Path of a newsletter slot's click route."""
     return f"/s/{campaign_id}/{slot}"
+
+
+def with_param(url: str, name: str, value: str) -> str:
+    """``url`` with query parameter ``name`` set to ``value`` (replacing one of that name; the
+    rest of the query and the fragment kept). URLs other than http(s) are left alone."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return url
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    query.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(query)))

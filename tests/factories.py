@@ -9,6 +9,7 @@ import json
 import threading
 from collections import Counter
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from flask import Flask
@@ -337,3 +338,24 @@ class RoundTrips:
     def total(self) -> int:
         """Batches sent, to any node."""
         return sum(self.sent.values())
+
+
+CLICK_TOKEN_PARAM = "bl_click"
+
+
+def landing(response: TestResponse | Any) -> str:
+    """Where a click's redirect goes, without the attribution token a person's click adds
+    (``tests/server/test_click_attribution.py`` checks the token itself)."""
+    location = response.headers.get("Location")
+    assert location is not None, "not a redirect"
+    return strip_click_token(str(location))
+
+
+def strip_click_token(url: str) -> str:
+    """``url`` without its attribution token."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in query if k != CLICK_TOKEN_PARAM]
+    if len(kept) == len(query):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(kept)))

@@ -1,8 +1,9 @@
 """Bulk ingest of JSON Lines and CSV: validate each line, store the good ones in pipelined
 chunks, and report every bad line by number with the reason and field path (or column).
 
-A store may refuse some rows of a chunk after storing the others (``ErasedRecipients``: rows of
-erased recipients); those lines are reported at ``/recipient_id``."""
+A store may refuse some rows of a chunk after storing the others (``RowsRefused``: rows of
+erased recipients, say, reported at ``/recipient_id``); those lines are reported where and why
+the store says."""
 
 from __future__ import annotations
 
@@ -15,10 +16,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from models.errors import field_errors
+from models.errors import RowsRefused, field_errors
 from models.ingest.csv_rows import Column, CsvKind, RowProblem, read_csv
 from models.ingest.json_input import nesting_problem
-from models.recipients.tombstones import ErasedRecipients
 
 M = TypeVar("M", bound=BaseModel)
 CHUNK = 2000
@@ -114,10 +114,12 @@ class _Chunks(Generic[M]):
         report = self.report
         try:
             report.stored += self.store(self.rows)
-        except ErasedRecipients as refused:
+        except RowsRefused as refused:
             report.stored += refused.stored
-            for index in refused.refused:
-                report.reject(LineError(self.lines[index], "/recipient_id", refused.public_message))
+            for refusal in refused.refusals:
+                report.reject(
+                    LineError(self.lines[refusal.index], refusal.pointer, refusal.message)
+                )
         self.rows, self.lines = [], []
 
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from models.campaigns.specs import Block
+from models.conversions.money_counts import BlockMoney, read_money
+from models.conversions.money_reports import (
+    arm_money,
+    campaign_incremental,
+    item_money,
+    money_totals,
+    send_incremental,
+)
 from models.measurement.arm_counts import EXPERIMENT_SCOPE, ArmCounts, send_scope
 from models.measurement.comparisons import compare_arms
 from models.measurement.stats import (
@@ -18,8 +26,19 @@ from models.measurement.stats import (
     StatsStore,
     send_bucket,
 )
+from models.newsletter.newsletters import SLOT_BLOCK_PREFIX
 
 MAX_REPORT_DAYS = 400
+
+
+@dataclass(frozen=True)
+class SendGroups:
+    """How many recipients a send went to, and how many it held out."""
+
+    members: int
+    holdout: int
+
+
 PRIMARY_METRIC = "click_rate"
 """What arms are compared on: clickers per recipient shown (opens are unreliable since Apple's
 Mail Privacy Protection)."""
@@ -75,20 +94,27 @@ def arm_figures(
     blocks: Mapping[str, Block],
     block_id: str | None = None,
     sent: int | None = None,
+    money: Mapping[str, BlockMoney] | None = None,
 ) -> dict[str, Any]:
-    """Exact figures per block and arm, the control each block is compared with, and the
+    """Exact figures per block and arm (with the money credited to each,
+    ``models.conversions.money_reports``), the control each block is compared with, and the
     comparisons: the part of a report (and of a block's experiment view) an analyst decides on.
     For a send of ``sent`` recipients, each block also says how many it never reached (their
     email never asked for it, nor did they click: they have no arm) and its clickers per
     recipient sent."""
     figures: dict[str, Any] = {}
+    money = money or {}
     for block_key, block_arms in sorted(arms.items()):
         if block_id is not None and block_key != block_id:
             continue
         block = blocks.get(block_key)
+        block_money = money.get(block_key, {})
         figures[block_key] = {
             "control": control_arm(set(block_arms), block),
-            "arms": {arm: counts.as_dict() for arm, counts in sorted(block_arms.items())},
+            "arms": {
+                arm: {**counts.as_dict(), "money": arm_money(block_money, arm, counts)}
+                for arm, counts in sorted(block_arms.items())
+            },
             "comparisons": comparisons_of(block_arms, block),
         }
         if sent is not None:
@@ -111,17 +137,24 @@ def build_report(
     send: str | None = None,
     blocks: Mapping[str, Block] | None = None,
     sent: int | None = None,
+    *,
+    groups: Mapping[str, SendGroups] | None = None,
+    currency: str = "EUR",
 ) -> dict[str, Any]:
     """The report document: rows per day with approximate unique figures (or, for a ``send``,
     one row per block and variant of that send, its day the send's id, with exact ones),
     totals, and the exact arms and comparisons of each block (of the send, else of the
     experiment to date) against the control ``control_arm`` picks, knowing the campaign's
-    ``blocks``; a send's blocks also against the ``sent`` recipients of its export."""
+    ``blocks``; a send's blocks also against the ``sent`` recipients of its export. Money in
+    ``currency``: per arm, in all, per newsletter item, and the incremental revenue of the
+    sends whose members and holdout ``groups`` gives (by send id: the one send, or those of
+    the range)."""
     buckets = [send_bucket(send)] if send else [d.isoformat() for d in day_range(start, end)]
     sent = sent if send else None
     rows = stats.report(campaign_id, buckets, block_id)
     scope = send_scope(send) if send else EXPERIMENT_SCOPE
     arms = stats.arms(campaign_id, scope)
+    money = read_money(stats.redis, campaign_id, scope)
     if send:
         rows = [replace(row, day=send, exact=_arm(arms, row)) for row in rows]
     totals: dict[tuple[str, str], ReportRow] = {}
@@ -143,8 +176,35 @@ def build_report(
         "totals": [totals[k].as_dict() for k in sorted(totals)],
         "scope": scope,
         "sent": sent,
-        "blocks": arm_figures(arms, blocks or {}, block_id, sent),
+        "blocks": arm_figures(arms, blocks or {}, block_id, sent, money),
+        "currency": currency,
+        "money": money_totals(money),
+        "items": item_money(money, [b for b in money if b.startswith(SLOT_BLOCK_PREFIX)]),
+        "incremental": _incremental(stats, campaign_id, send, money, groups or {}),
     }
+
+
+def _incremental(
+    stats: StatsStore,
+    campaign_id: str,
+    send: str | None,
+    money: Mapping[str, BlockMoney],
+    groups: Mapping[str, SendGroups],
+) -> dict[str, Any] | None:
+    """A send's incremental revenue against its holdout; for a range, each send's and their
+    sum."""
+    if send is not None:
+        found = groups.get(send)
+        return send_incremental(money, found.members, found.holdout) if found else None
+    per_send = {
+        send_id: send_incremental(
+            read_money(stats.redis, campaign_id, send_scope(send_id)),
+            found.members,
+            found.holdout,
+        )
+        for send_id, found in sorted(groups.items())
+    }
+    return {"sends": per_send, "campaign": campaign_incremental(per_send)}
 
 
 def _arm(arms: Mapping[str, Mapping[str, ArmCounts]], row: ReportRow) -> ArmCounts:
@@ -155,5 +215,8 @@ def experiment_figures(stats: StatsStore, campaign_id: str, block: Block) -> dic
     """A block's exact arms, control and comparisons to date: the same figures, number for
     number, as the block's part of a campaign report."""
     arms = stats.arms(campaign_id, EXPERIMENT_SCOPE).get(block.id, {})
-    figures: dict[str, Any] = arm_figures({block.id: arms}, {block.id: block})[block.id]
+    money = read_money(stats.redis, campaign_id, EXPERIMENT_SCOPE)
+    figures: dict[str, Any] = arm_figures({block.id: arms}, {block.id: block}, money=money)[
+        block.id
+    ]
     return figures

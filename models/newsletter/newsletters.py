@@ -28,9 +28,12 @@ SLOT_BLOCK = re.compile(r"^slot-([1-9][0-9]?)$")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
+SLOT_BLOCK_PREFIX = "slot-"
+
+
 def slot_block_id(slot: int) -> str:
     """The block id a slot's opens and clicks are counted under."""
-    return f"slot-{slot}"
+    return f"{SLOT_BLOCK_PREFIX}{slot}"
 
 
 def _zone_name(name: str) -> str:

@@ -58,6 +58,25 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class OrderItem(_Model):
+    """One line of an order."""
+
+    id: NaturalKey = Field(
+        description="The product's or content item's id (a feed item's id "
+        "ties the order to the newsletter's items)."
+    )
+    quantity: int = Field(1, ge=1, le=1_000_000)
+    price: Decimal | None = Field(
+        None,
+        ge=0,
+        max_digits=18,
+        decimal_places=4,
+        allow_inf_nan=False,
+        description="The unit price, in the order's currency.",
+    )
+    category: Annotated[str, Field(max_length=64)] | None = None
+
+
 class Transaction(_Model):
     """One order, or one refund: sending the same ``order_id`` for the same recipient again
     replaces it."""
@@ -85,10 +104,19 @@ class Transaction(_Model):
     category: Annotated[str, Field(max_length=64)] | None = Field(
         None, description="Product category, e.g. city_trip."
     )
+    items: list[OrderItem] = Field(
+        default_factory=list, max_length=100, description="The order's lines, if known."
+    )
+
+    def listed(self) -> dict[str, Any]:
+        """As the API lists it (without the recipient, and without lines when it has none)."""
+        exclude = {"recipient_id"} if self.items else {"recipient_id", "items"}
+        return self.model_dump(mode="json", exclude=exclude, exclude_none=True)
 
     def stored(self) -> str:
         """The JSON kept in the recipient's transactions hash (the key names the recipient)."""
-        return self.model_dump_json(by_alias=True, exclude={"recipient_id"})
+        exclude = {"recipient_id", "items"} if not self.items else {"recipient_id"}
+        return self.model_dump_json(by_alias=True, exclude=exclude)
 
     @classmethod
     def from_stored(cls, recipient_id: str, document: str) -> Transaction:

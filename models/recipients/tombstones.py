@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from models.errors import Conflict
+from models.errors import Refusal, RowsRefused
 from models.storage import keys
 from models.storage.batch import UNAVAILABLE, Batch, Command, NodeGuard, send_items
 
@@ -32,7 +32,7 @@ ERASED_DETAIL = "this recipient was erased; an erased recipient id cannot be use
 T = TypeVar("T")
 
 
-class ErasedRecipients(Conflict):
+class ErasedRecipients(RowsRefused):
     """Some items named erased recipients and were refused; the others were stored.
 
     ``refused`` holds their positions in what the store was given. The bulk ingest reports
@@ -40,9 +40,10 @@ class ErasedRecipients(Conflict):
     """
 
     def __init__(self, refused: Sequence[int], stored: int) -> None:
-        super().__init__(ERASED_DETAIL)
+        super().__init__(
+            [Refusal(i, "/recipient_id", ERASED_DETAIL) for i in refused], stored, ERASED_DETAIL
+        )
         self.refused = list(refused)
-        self.stored = stored
 
 
 class Tombstones:

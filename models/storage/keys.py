@@ -166,6 +166,25 @@ def arm_counts(campaign_id: str, scope: str, shard: Shard) -> str:
     return f"{_measured(campaign_id, shard)}:{scope}:arms"
 
 
+def money_counts(campaign_id: str, scope: str, shard: Shard) -> str:
+    """Hash of ``basis|block|arm|figure`` -> orders, converters, revenue (minor units of the
+    reporting currency) and the sum of squared revenue per converter, in one scope
+    (``models.conversions.money_counts``)."""
+    return f"{_measured(campaign_id, shard)}:{scope}:money"
+
+
+def money_orders(campaign_id: str, scope: str, shard: Shard) -> str:
+    """Hash of ``<pseudonym>|<order id>`` -> the minor units it was counted with, in one scope:
+    counting an order again changes nothing, a new value counts the difference."""
+    return f"{_measured(campaign_id, shard)}:{scope}:money-orders"
+
+
+def money_by_recipient(campaign_id: str, scope: str, shard: Shard) -> str:
+    """Hash of ``basis|block|arm|<pseudonym>`` -> the minor units counted for that recipient,
+    in one scope (converters, and the spread of revenue per recipient)."""
+    return f"{_measured(campaign_id, shard)}:{scope}:money-recipients"
+
+
 def _asset(asset_id: str) -> str:
     return f"{PREFIX}:cfg:{{a:{asset_id}}}"
 
@@ -248,6 +267,37 @@ def recent_clicks(recipient_id: str) -> str:
     return f"{_recipient(recipient_id)}:recent-clicks"
 
 
+def last_click(recipient_id: str) -> str:
+    """The recipient's last human click (``models.conversions.touches``), kept for the click
+    attribution window."""
+    return f"{_recipient(recipient_id)}:last-click"
+
+
+def last_view(recipient_id: str) -> str:
+    """The recipient's last human open (``models.conversions.touches``), kept for the
+    view-through window."""
+    return f"{_recipient(recipient_id)}:last-view"
+
+
+def attributions(recipient_id: str) -> str:
+    """Hash of order id -> JSON attribution, fixed when the order first arrived
+    (``models.conversions.attribution``)."""
+    return f"{_recipient(recipient_id)}:attributions"
+
+
+def click_ids(recipient_id: str) -> str:
+    """Sorted set of the ids of the recipient's click references still kept (score: Unix time
+    of the click), so that erasure finds them."""
+    return f"{_recipient(recipient_id)}:click-ids"
+
+
+def click_ref(slot: int, click_id: str) -> str:
+    """A click reference: what a click redirect's attribution token points to (the recipient
+    and the click), kept for the click window. It lives in the recipient's slot (a tag of that
+    slot, not their id, since the token names only the slot and the click)."""
+    return f"{PREFIX}:clk:{{{slot_tag(slot)}}}:{click_id}"
+
+
 def recipient_keys(recipient_id: str) -> list[str]:
     """All keys that hold data about one recipient (erasure deletes these)."""
     return [
@@ -260,6 +310,10 @@ def recipient_keys(recipient_id: str) -> list[str]:
         events_by_time(recipient_id),
         rankings(recipient_id),
         recent_clicks(recipient_id),
+        last_click(recipient_id),
+        last_view(recipient_id),
+        attributions(recipient_id),
+        click_ids(recipient_id),
     ]
 
 

@@ -6,6 +6,7 @@ from server.admin_api import (  # noqa: F401 - registers the operations
     assets,
     audit,
     campaigns,
+    conversions,
     customer_data,
     embed,
     feeds,

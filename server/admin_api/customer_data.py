@@ -47,9 +47,12 @@ def _event_document(event: CustomerEvent) -> dict[str, Any]:
     errors=(415,),
 )
 def bulk_transactions() -> ResponseReturnValue:
-    """One Transaction per line or CSV row; good ones are stored, bad ones reported by line."""
-    store = services().customer_data.add_transactions
-    return jsonify(ingest_request(TRANSACTIONS, store).as_dict())
+    """One Transaction per line or CSV row; good ones are stored (and their orders credited as
+    conversions), bad ones reported by line."""
+    conversions = services().conversions
+    return jsonify(
+        ingest_request(TRANSACTIONS, lambda rows: conversions.record(rows).stored).as_dict()
+    )
 
 
 @api.operation(
@@ -99,10 +102,7 @@ def get_transactions(recipient_id: str) -> ResponseReturnValue:
     return jsonify(
         {
             "recipient_id": recipient_id,
-            "transactions": [
-                t.model_dump(mode="json", exclude={"recipient_id"}, exclude_none=True)
-                for t in found
-            ],
+            "transactions": [t.listed() for t in found],
         }
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -13,7 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import FieldError, InvalidInput, NotFound
 from models.measurement.arm_counts import EXPERIMENT_SCOPE
-from models.measurement.reports import MAX_REPORT_DAYS, build_report, experiment_figures
+from models.measurement.reports import (
+    MAX_REPORT_DAYS,
+    SendGroups,
+    build_report,
+    experiment_figures,
+)
 from models.measurement.stats import EXACT_FIELDS, SUMMED
 from models.newsletter.sends import valid_send_id
 from server.admin_api.campaigns import BLOCK, dump, store_changed
@@ -30,6 +36,18 @@ REPORT_QUERY = {
     "`from`/`to` are ignored.",
     "format": "json (default) or csv.",
 }
+MONEY_COLUMNS = (
+    "orders",
+    "revenue",
+    "conversion_rate",
+    "revenue_per_recipient",
+    "view_orders",
+    "view_revenue",
+    "late_orders",
+    "late_revenue",
+)
+"""A send's rows: the money credited to the row's block and variant (a day's rows leave them
+empty: money is counted per send and to date, not per day)."""
 CSV_COLUMNS = (
     "day",
     "block",
@@ -38,6 +56,7 @@ CSV_COLUMNS = (
     "approx_unique_opens",
     "approx_unique_clicks",
     *EXACT_FIELDS,
+    *MONEY_COLUMNS,
 )
 
 
@@ -65,12 +84,52 @@ def _report(campaign_id: str) -> dict[str, Any]:
     send = request.args.get("send") or None
     if send is not None and not valid_send_id(send):
         raise InvalidInput("`send` is not a send id", [FieldError(("send",), "use YYYY-MM-DD")])
-    blocks = {block.id: block for block in services().campaigns.list_blocks(campaign_id)}
-    recorded = services().sends.get(campaign_id, send) if send else None
+    blanco = services()
+    blocks = {block.id: block for block in blanco.campaigns.list_blocks(campaign_id)}
+    recorded = blanco.sends.get(campaign_id, send) if send else None
     sent = recorded.counts.audience if recorded is not None else None
-    return build_report(
-        services().stats, campaign_id, start, end, request.args.get("block"), send, blocks, sent
+    sends = (
+        [recorded]
+        if recorded is not None
+        else [s for s in blanco.sends.recent(campaign_id) if not send and start <= s.date <= end]
     )
+    return build_report(
+        blanco.stats,
+        campaign_id,
+        start,
+        end,
+        request.args.get("block"),
+        send,
+        blocks,
+        sent,
+        groups={s.id: SendGroups(s.counts.audience, s.counts.holdout) for s in sends},
+        currency=blanco.settings.segmentation_currency,
+    )
+
+
+def _money_cells(report: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """The money columns of a send's row (empty for a day's)."""
+    if report["send"] is None:
+        return {}
+    arm = report["blocks"].get(row["block"], {}).get("arms", {}).get(row["variant"])
+    if arm is None:
+        return {}
+    money = arm["money"]
+    late = [money["late_click"], money["late_view"]]
+    return {
+        "orders": money["click"]["orders"],
+        "revenue": money["click"]["revenue"],
+        "conversion_rate": money["click"]["conversion_rate"],
+        "revenue_per_recipient": money["click"]["revenue_per_recipient"],
+        "view_orders": money["view"]["orders"],
+        "view_revenue": money["view"]["revenue"],
+        "late_orders": sum(m["orders"] for m in late),
+        "late_revenue": f"{sum(Decimal(m['revenue']) for m in late):.2f}",
+    }
+
+
+def _cell(value: Any) -> Any:
+    return "" if value is None else value
 
 
 @api.operation(
@@ -90,7 +149,8 @@ def campaign_report(campaign_id: str) -> ResponseReturnValue:
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
         for row in report["rows"]:
-            writer.writerow([row[c] if row[c] is not None else "" for c in CSV_COLUMNS])
+            cells = {**row, **_money_cells(report, row)}
+            writer.writerow([_cell(cells.get(c)) for c in CSV_COLUMNS])
         return Response(
             buffer.getvalue(),
             mimetype="text/csv",

@@ -31,7 +31,7 @@ def stores(services: Services) -> dict[str, Callable[[list[Any]], int]]:
     return {
         "profiles": services.recipients.upsert_profiles,
         "scores": services.recipients.upsert_scores,
-        "transactions": services.customer_data.add_transactions,
+        "transactions": lambda rows: services.conversions.record(rows).stored,
         "events": services.customer_data.add_events,
     }
 

@@ -40,6 +40,15 @@ class ImageAnswer:
     fallback_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class Redirect:
+    """What a click route sends: where to, and the attribution token of a person's click (also
+    in the URL), if it has one."""
+
+    url: str
+    click_token: str | None = None
+
+
 def etag_of(data: bytes | str) -> str:
     """A strong ETag for ``data``."""
     raw = data if isinstance(data, bytes) else data.encode()

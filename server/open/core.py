@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from models.campaigns.specs import Block, Campaign
 from models.config_cache import ConfigCache
+from models.conversions.click_refs import ClickRef
 from models.decision import Decision, DecisionEngine, Snapshot
 from models.email_clients import (
     AddressRanges,
@@ -45,12 +46,20 @@ from models.storage.clients import LazyCluster, TopologyRefresh, cluster_of
 from renderers.base import ContentUnavailable
 from renderers.templating import LIVE_FIELD
 from server.metrics import Metrics
-from server.open.answers import LAST_RESORT, PLAIN, SKIPPED, ImageAnswer, ImageOptions
+from server.open.answers import (
+    LAST_RESORT,
+    PLAIN,
+    SKIPPED,
+    ImageAnswer,
+    ImageOptions,
+    Redirect,
+)
 from server.open.clicks import ClickContext, classify_click_in_context
 from server.open.drawing import Drawing
 from server.open.recorder import Record, Recorder
 from server.services import Services
 from server.tokens import Identity, identify
+from server.urls import with_param
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -426,21 +435,22 @@ class OpenCore:
         method: str,
         headers: Mapping[str, str],
         send_id: str | None = None,
-    ) -> str:
+    ) -> Redirect:
         """Where a click on the block goes: what the recipient's open showed, else what they
-        would be shown now. Bot clicks (by their headers, or by their context: right after
-        the send, every link at once) are counted as such and never store a decision. Never
-        raises."""
+        would be shown now; a person's click carries an attribution token. Bot clicks (by
+        their headers, or by their context: right after the send, every link at once) are
+        counted as such and never store a decision. Never raises."""
         now = self.services.clock()
         client = classify_open(headers.get("User-Agent"))
 
-        def attempt() -> str:
+        def attempt() -> Redirect:
             send = self.recorded_send(campaign_id, send_id)
             mark = ClickMark(campaign_id, send.id if send else None, block_id, now.timestamp())
             opened = self.load_block(campaign_id, block_id, who, now, click=mark)
             recipient_id = opened.visitor.recipient_id
             verdict = self.classify_click(opened.visitor, campaign_id, send, method, headers, now)
             kind = "bot" if verdict.bot else "human"
+            ref = self.click_ref(recipient_id, human=not verdict.bot)
             previous = opened.previous
             if previous is not None:
                 shown = (
@@ -458,10 +468,11 @@ class OpenCore:
                             kind,
                             store_decision=False,
                             send=send.id if send else None,
+                            click_ref=ref,
                         )
-                    return shown.target_url(previous.variant_id)
+                    return self.redirect(shown.target_url(previous.variant_id), ref)
             if opened.block is None:
-                return self.default_url()
+                return Redirect(self.default_url())
             decided = self.decide(opened, client, now)
             if recipient_id is not None:
                 self.record(
@@ -472,14 +483,30 @@ class OpenCore:
                     kind,
                     store_decision=not verdict.bot,
                     send=send.id if send else None,
+                    click_ref=ref,
                 )
-            return decided.shown.target_url(decided.decision.variant_id)
+            return self.redirect(decided.shown.target_url(decided.decision.variant_id), ref)
 
-        def fallback(reason: str) -> str:
+        def fallback(reason: str) -> Redirect:
             block = self.config.last_known_block(campaign_id, block_id)
-            return block.fallback.target_url if block is not None else self.default_url()
+            return Redirect(block.fallback.target_url if block is not None else self.default_url())
 
         return self.guarded("click", attempt, fallback)
+
+    def click_ref(self, recipient_id: str | None, *, human: bool) -> ClickRef | None:
+        """A new attribution reference for a person's click of a known recipient (None for a
+        bot's click, or when redirects carry no token)."""
+        if recipient_id is None or not human or not self.services.settings.click_token_param:
+            return None
+        return ClickRef.new(recipient_id)
+
+    def redirect(self, url: str, ref: ClickRef | None) -> Redirect:
+        """The redirect to ``url``, with the attribution token of ``ref`` (if any) added to
+        its query."""
+        if ref is None:
+            return Redirect(url)
+        token = self.services.signer.sign_click(ref)
+        return Redirect(with_param(url, self.services.settings.click_token_param, token), token)
 
     def classify_click(
         self,
@@ -556,9 +583,12 @@ class OpenCore:
         *,
         store_decision: bool,
         send: str | None = None,
+        click_ref: ClickRef | None = None,
     ) -> None:
-        """Store the decision (with ``store_decision``), append the event and count it: one
-        batch, inline or in the background. Never fails the request: a loss is counted."""
+        """Store the decision (with ``store_decision``), append the event and count it, and
+        keep a person's click or open as the recipient's last touch (with a click's attribution
+        reference): one batch, inline or in the background. Never fails the request: a loss is
+        counted."""
         self.recorder.submit(
             Record(
                 recipient_id=recipient_id,
@@ -570,6 +600,7 @@ class OpenCore:
                 store_decision=store_decision,
                 send=send,
                 at=self.services.clock(),
+                click_ref=click_ref,
             )
         )
 

@@ -28,13 +28,15 @@ from typing import Any
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from models.conversions.click_refs import ClickRef, ref_commands
+from models.conversions.touches import Touch, is_touch, touch_commands
 from models.decision import Decision, decision_store_commands
 from models.measurement.arm_counts import load_script
 from models.measurement.event_stream import shard_trim
-from models.measurement.stats import CountedEvent, shard_of, variant_label
+from models.measurement.stats import HOLDOUT_KIND, CountedEvent, shard_of, variant_label
 from models.process_id import current_pid
 from models.storage import keys
-from models.storage.batch import Batch, NodeGuard, Sent
+from models.storage.batch import Batch, Command, NodeGuard, Sent
 from models.storage.clients import LazyCluster
 from server.services import Services
 
@@ -66,6 +68,8 @@ class Record:
     store_decision: bool
     send: str | None
     at: dt.datetime
+    click_ref: ClickRef | None = None
+    """A person's click: the reference its redirect's attribution token names."""
 
 
 Lost = Callable[[Sequence[Record], Exception | None], None]
@@ -89,7 +93,10 @@ class Recorder:
     ) -> None:
         self.services = services
         self.guard = guard
-        self.trim = shard_trim(services.settings.event_stream_max_length)
+        settings = services.settings
+        self.trim = shard_trim(settings.event_stream_max_length)
+        self.click_ttl = round(settings.attribution_click_days * 86400)
+        self.view_ttl = round(settings.attribution_view_days * 86400)
         self.linger = linger
         self.lost = lost
         self.background = background
@@ -277,8 +284,12 @@ class Recorder:
 
     def _queue_commands(self, pipe: Batch, record: Record) -> None:
         shown = record.shown
+        personal = self._touch_commands(record)
         if record.store_decision:
-            self._queue_decision(pipe, record.recipient_id, shown)
+            ttl = self.services.settings.decision_ttl_seconds
+            personal = decision_store_commands(record.recipient_id, shown, ttl) + personal
+        if personal:  # one script: nothing of the recipient's is written once they are erased
+            self.services.tombstones.queue_unless_erased(pipe, record.recipient_id, personal)
         pipe.xadd(
             keys.campaign_events(shown.campaign_id, shard_of(record.pseudonym)),
             {
@@ -297,6 +308,28 @@ class Recorder:
             approximate=self.trim.approximate,
         )
         self.services.stats.queue(pipe, counted_event(record))
+
+    def _touch_commands(self, record: Record) -> list[Command]:
+        """A person's click or open as the recipient's last touch, and a click's reference
+        (what its attribution token names): ``models.conversions``."""
+        if not is_touch(record.event, record.kind) and record.click_ref is None:
+            return []  # a machine's open or a bot's click: nothing to keep
+        shown = record.shown
+        touch = Touch(
+            shown.campaign_id,
+            shown.block_id,
+            HOLDOUT_KIND if shown.holdout else variant_label(shown.variant_id),
+            record.send,
+            record.at,
+            shown.holdout,
+        )
+        rid = record.recipient_id
+        commands = touch_commands(
+            rid, record.event, record.kind, touch, self.click_ttl, self.view_ttl
+        )
+        if record.click_ref is not None:
+            commands += ref_commands(record.click_ref, rid, touch, self.click_ttl)
+        return commands
 
 
 def counted_event(record: Record) -> CountedEvent:

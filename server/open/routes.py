@@ -32,7 +32,7 @@ from server.logs import (
     write_access_line,
 )
 from server.metrics import Metrics, method_label
-from server.open.answers import LAST_RESORT, ImageAnswer, ImageOptions
+from server.open.answers import LAST_RESORT, ImageAnswer, ImageOptions, Redirect
 from server.open.core import OpenCore
 from server.open.slots import SlotServer
 from server.urls import KEY_PARAM, SEND_PARAM, TOKEN_PARAM
@@ -209,13 +209,29 @@ class OpenRoutes:
             if route.image:
                 answer: ImageAnswer = getattr(self, route.serve)(asked)
                 return "200 OK", image_headers(answer), answer.image.body
-            url: str = getattr(self, route.serve)(asked)
+            redirect: Redirect = getattr(self, route.serve)(asked)
         except Exception:  # the core answers every failure itself; this is the last net
             log.exception("open-time route %s failed", route.label)
             if route.image:
                 return "200 OK", image_headers(LAST_RESORT), LAST_RESORT.image.body
-            url = self.core.default_url()
-        return "302 FOUND", redirect_headers(url), b""
+            redirect = Redirect(self.core.default_url())
+        return "302 FOUND", self._redirect_headers(redirect), b""
+
+    def _redirect_headers(self, redirect: Redirect) -> list[tuple[str, str]]:
+        headers = redirect_headers(redirect.url)
+        settings = self.core.services.settings
+        if redirect.click_token and settings.click_cookie_domain:
+            headers.append(
+                (
+                    "Set-Cookie",
+                    click_cookie(
+                        redirect.click_token,
+                        settings.click_cookie_domain,
+                        round(settings.attribution_click_days * 86400),
+                    ),
+                )
+            )
+        return headers
 
     # the four routes
 
@@ -236,7 +252,7 @@ class OpenRoutes:
             send_id=asked.query.get(SEND_PARAM),
         )
 
-    def block_click(self, asked: Asked) -> str:
+    def block_click(self, asked: Asked) -> Redirect:
         """Where a click on the block goes: what this recipient's open showed (or what they
         would be shown now)."""
         campaign_id, block_id = asked.parts
@@ -268,7 +284,7 @@ class OpenRoutes:
             _options(asked),
         )
 
-    def slot_click(self, asked: Asked) -> str:
+    def slot_click(self, asked: Asked) -> Redirect:
         """Where the slot's click goes: the item this recipient's email shows in it (its
         fallback if none)."""
         campaign_id, slot = asked.parts
@@ -307,6 +323,18 @@ def redirect_headers(url: str) -> list[tuple[str, str]]:
         ("Cache-Control", REDIRECT_CACHE_CONTROL),
         ("Referrer-Policy", "no-referrer"),
     ]
+
+
+CLICK_COOKIE = "blanco_click"
+"""The first-party cookie of a click's attribution token (``BLANCO_CLICK_COOKIE_DOMAIN``)."""
+
+
+def click_cookie(token: str, domain: str, max_age: int) -> str:
+    """The ``Set-Cookie`` value of a click's attribution token for the shop's ``domain``."""
+    return (
+        f"{CLICK_COOKIE}={token}; Domain={domain.lstrip('.')}; Path=/; Max-Age={max_age}; "
+        "Secure; HttpOnly; SameSite=Lax"
+    )
 
 
 def _path(environ: dict[str, Any]) -> str:

@@ -28,7 +28,7 @@ from models.open_read import ClickMark
 from models.storage import keys
 from models.storage.batch import Batch
 from renderers.registry import ContentParams
-from server.open.answers import LAST_RESORT, PLAIN, ImageAnswer, ImageOptions
+from server.open.answers import LAST_RESORT, PLAIN, ImageAnswer, ImageOptions, Redirect
 from server.open.core import OpenCore, Visitor
 from server.tokens import Identity
 
@@ -221,14 +221,15 @@ class SlotServer:
         send_id: str | None,
         method: str,
         headers: Mapping[str, str],
-    ) -> str:
-        """Where the slot's click goes: the item this recipient's email shows in it. A bot
-        click is counted as such and never fixes the ranking. Never raises."""
+    ) -> Redirect:
+        """Where the slot's click goes: the item this recipient's email shows in it; a
+        person's click carries an attribution token. A bot click is counted as such and never
+        fixes the ranking. Never raises."""
         core = self.core
         client = classify_open(headers.get("User-Agent"))
         now = self.services.clock()
 
-        def attempt() -> str:
+        def attempt() -> Redirect:
             send = core.recorded_send(campaign_id, send_id)
             mark = ClickMark(
                 campaign_id, send.id if send else None, slot_block_id(slot), now.timestamp()
@@ -238,7 +239,8 @@ class SlotServer:
             verdict = core.classify_click(opened.visitor, campaign_id, send, method, headers, now)
             content = self._content(opened, slot, now, store=not verdict.bot)
             if content is None or opened.newsletter is None:
-                return core.default_url()
+                return Redirect(core.default_url())
+            ref = core.click_ref(recipient_id, human=not verdict.bot)
             if recipient_id is not None:
                 core.record(
                     recipient_id,
@@ -248,16 +250,17 @@ class SlotServer:
                     "bot" if verdict.bot else "human",
                     store_decision=False,
                     send=opened.send_id,
+                    click_ref=ref,
                 )
             if content.item is not None:
-                return content.item.url
-            return content.shown_url or content.slot.fallback.target_url
+                return core.redirect(content.item.url, ref)
+            return core.redirect(content.shown_url or content.slot.fallback.target_url, ref)
 
-        def fallback(reason: str) -> str:
+        def fallback(reason: str) -> Redirect:
             newsletter = core.config.last_known_newsletter(campaign_id)
             if newsletter is not None and 0 < slot <= len(newsletter.slots):
-                return newsletter.slots[slot - 1].fallback.target_url
-            return core.default_url()
+                return Redirect(newsletter.slots[slot - 1].fallback.target_url)
+            return Redirect(core.default_url())
 
         return core.guarded("click", attempt, fallback)
 

@@ -18,6 +18,7 @@ from tests.factories import (
     FakeClock,
     corner_color,
     hex_rgb,
+    landing,
     store_block,
     variant,
 )
@@ -87,7 +88,7 @@ def image(client: FlaskClient, services: Services, recipient_id: str) -> Any:
 def click(client: FlaskClient, services: Services, recipient_id: str) -> str:
     """Where ``recipient_id``'s click on the hero goes."""
     response = client.get("/c/daily/hero", query_string={"r": services.signer.sign(recipient_id)})
-    location: str = response.headers["Location"]
+    location: str = landing(response)
     return location
 
 

@@ -24,7 +24,7 @@ from models.recipients.upserts import ProfileUpsert
 from models.storage import keys
 from server.config import ConfigError, load_settings
 from server.services import Services
-from tests.factories import FALLBACK_URL, decode_image, store_recipient
+from tests.factories import FALLBACK_URL, decode_image, landing, store_recipient
 from tests.newsletter_fixtures import item, slot_url, store_newsletter
 from tests.redis_servers import RedisProcess
 
@@ -148,7 +148,7 @@ def test_items_are_what_the_slot_images_show_and_their_clicks_pair(
     for shown, expected in zip(found, ("crete", "amsterdam", "rome"), strict=True):
         click = client.get(path_of(shown["url"]))
         assert click.status_code == 302
-        assert click.location == f"https://shop.example/items/{expected}"
+        assert landing(click) == f"https://shop.example/items/{expected}"
     assert len(redis_client.hgetall(keys.rankings(anna))) == 1
 
 
@@ -214,7 +214,7 @@ def test_a_slot_without_an_item_gives_its_fallback(
     assert fallback["fallback"] is True
     assert fallback["title"] == "Your trip"  # the slot's alt (the fallback has none)
     assert (fallback["image"], fallback["price"], fallback["text"]) == ("", "", "")
-    assert client.get(path_of(fallback["url"])).location == FALLBACK_URL
+    assert landing(client.get(path_of(fallback["url"]))) == FALLBACK_URL
 
 
 def test_a_paused_campaign_gives_every_slot_fallback(

@@ -17,7 +17,14 @@ from server.amp_rules import check_amp_email
 from server.embed_codes import DIALECTS
 from server.services import Services
 from tests.esp_merges import MERGE_CASES, MERGE_IDS, Merge, elements
-from tests.factories import AdminApi, decode_image, error_pointers, problem, store_recipient
+from tests.factories import (
+    AdminApi,
+    decode_image,
+    error_pointers,
+    landing,
+    problem,
+    store_recipient,
+)
 from tests.newsletter_fixtures import item, store_newsletter
 
 SEND = "2026-11-23"
@@ -155,7 +162,7 @@ def test_the_html_part_is_every_slot_as_an_image_and_its_link(
         assert fetched.status_code == 200
         decode_image(fetched.data)
         click = client.get(local(link))
-        assert click.location == f"https://shop.example/items/{expected[number - 1]}"
+        assert landing(click) == f"https://shop.example/items/{expected[number - 1]}"
 
 
 def test_the_email_is_multipart_alternative_with_the_html_fallback_last(

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from models.decision import Decision, decision_field
 from models.storage import keys
 from server.services import Services
-from tests.factories import FALLBACK_URL, store_block, store_recipient, variant
+from tests.factories import FALLBACK_URL, landing, store_block, store_recipient, variant
 
 IOS_MAIL = {
     "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) "
@@ -46,7 +46,7 @@ def click_hero(client: FlaskClient, services: Services, rid: str) -> str:
         "/c/daily/hero", query_string={"r": services.signer.sign(rid)}, headers=BROWSER
     )
     assert response.status_code == 302
-    location: str = response.headers["Location"]
+    location: str = landing(response)
     return location
 
 

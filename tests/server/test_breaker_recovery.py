@@ -20,7 +20,7 @@ from flask import Flask
 
 from server.embedded_redis import EmbeddedRedis
 from server.services import Services
-from tests.factories import store_block, store_recipient, variant
+from tests.factories import landing, store_block, store_recipient, variant
 
 pytestmark = pytest.mark.own_redis  # starts Redis servers of its own: not on the cluster pass
 
@@ -83,7 +83,7 @@ class Load:
                 asked,
                 "click",
                 click.status_code,
-                click.headers.get("Location") == "https://shop.example/hot",
+                landing(click) == "https://shop.example/hot",
             )
             with self._lock:
                 self.answers += [image_answer, click_answer]

@@ -21,6 +21,7 @@ from tests.factories import (
     FakeClock,
     corner_color,
     hex_rgb,
+    landing,
     open_every_breaker,
     problem,
     store_block,
@@ -95,7 +96,7 @@ def click_email(client: FlaskClient, services: Services, recipient_id: str) -> s
         "/c/daily/hero", query_string={"r": token}, headers={**GMAIL, "Accept": "text/html"}
     )
     assert response.status_code == 302
-    return response.headers["Location"]
+    return landing(response)
 
 
 def site_image(client: FlaskClient, image_url: str) -> TestResponse:

@@ -12,7 +12,7 @@ from models.measurement.event_stream import campaign_event_entries
 from models.recipients.upserts import ScoresUpsert
 from models.storage import keys
 from server.services import Services
-from tests.factories import FALLBACK_URL, problem, store_recipient
+from tests.factories import FALLBACK_URL, landing, problem, store_recipient
 from tests.newsletter_fixtures import click_url, item, slot_url, store_newsletter
 
 SEND = "2026-11-23"
@@ -63,7 +63,7 @@ def opened_items(redis_client: redis.Redis) -> dict[int, str]:
 def clicked(client: FlaskClient, services: Services, recipient_id: str, slot: int) -> str:
     response = client.get(click_url(services, recipient_id, slot, SEND))
     assert response.status_code == 302
-    return response.headers["Location"]
+    return landing(response)
 
 
 def test_the_site_shows_what_the_slot_images_showed(

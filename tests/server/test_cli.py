@@ -21,7 +21,7 @@ import pytest
 from server.cli.main import main
 from server.config import load_settings
 from server.serving import gunicorn_options
-from tests.factories import corner_color, decode_image
+from tests.factories import corner_color, decode_image, landing
 
 
 def free_port() -> int:
@@ -75,8 +75,8 @@ def test_demo_prints_urls_and_serves_them(
             with pytest.raises(urllib.error.HTTPError) as redirect:
                 opener.open(click_url, timeout=5)
             assert redirect.value.code == 302
-            assert redirect.value.headers["Location"].startswith("https://example.com/")
-            paired.add((corner_color(body), redirect.value.headers["Location"]))
+            assert landing(redirect.value).startswith("https://example.com/")
+            paired.add((corner_color(body), landing(redirect.value)))
             redirect.value.close()
         assert len(colors) == 4  # three variants and the fallback
         # each click goes where its image showed: one target per banner, a banner per target

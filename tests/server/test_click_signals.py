@@ -13,7 +13,7 @@ from models.measurement.event_stream import campaign_event_entries
 from models.newsletter.sends import plan_send
 from models.storage import keys
 from server.services import Services
-from tests.factories import FakeClock, store_recipient
+from tests.factories import FakeClock, landing, store_recipient
 from tests.newsletter_fixtures import click_url, item, store_newsletter
 
 SEND = "2026-11-23"
@@ -53,7 +53,7 @@ def test_a_click_right_after_the_send_is_a_scanners(
     clock.now = SEND_TIME + dt.timedelta(seconds=seconds)
     response = client.get(click_url(services, "anna", 1, SEND), headers=BROWSER)
     assert response.status_code == 302
-    assert response.location.startswith("https://shop.example/items/")
+    assert landing(response).startswith("https://shop.example/items/")
     assert click_kinds(redis_client) == [kind]
     ranking_stored = redis_client.hexists(keys.rankings("anna"), f"daily/{SEND}")
     assert ranking_stored == (kind == "human")
@@ -104,7 +104,7 @@ def test_a_block_click_right_after_the_send_is_a_scanners_too(
     token = services.signer.sign("anna")
     response = client.get(f"/c/daily/hero?r={token}&s={SEND}", headers=BROWSER)
     assert response.status_code == 302
-    assert response.location == "https://shop.example/v"
+    assert landing(response) == "https://shop.example/v"
     events = [f for _, f in campaign_event_entries(redis_client, "daily")]
     assert [(e["block"], e["kind"], e["send"]) for e in events] == [("hero", "bot", SEND)]
     assert not redis_client.hexists(keys.decisions("anna"), "daily/hero")

@@ -51,6 +51,7 @@ from tests.factories import (
     decode_image,
     error_pointers,
     hex_rgb,
+    landing,
     problem,
     store_block,
     store_recipient,
@@ -128,7 +129,7 @@ def test_merged_embed_shows_and_links_the_recipients_content(
         assert decode_image(image.data).size == (600, 200)  # dpr=2 of a 300×100 block
         click = client.get(click_url)
         assert click.status_code == 302
-        assert click.headers["Location"] == target, recipient
+        assert landing(click) == target, recipient
 
 
 @pytest.mark.usefixtures("hero")
@@ -222,7 +223,7 @@ def test_an_encoding_dialect_keeps_a_hostile_value_inside_the_parameter(
     assert image.status_code == 200
     assert image.headers["X-Blanco-Fallback"]
     assert corner_color(image.data) == hex_rgb(FALLBACK_BACKGROUND)
-    assert client.get(click_url).headers["Location"] == FALLBACK_URL
+    assert landing(client.get(click_url)) == FALLBACK_URL
 
 
 @pytest.mark.usefixtures("hero")
@@ -277,7 +278,7 @@ def test_merged_mjml_output_still_shows_the_recipients_content(
         braze(compiled, {TOKEN_FIELD: services.signer.sign("anna")})
     )
     assert corner_color(client.get(image_url).data) == hex_rgb(GOLD)
-    assert client.get(click_url).headers["Location"] == GOLD_URL
+    assert landing(client.get(click_url)) == GOLD_URL
 
 
 # --- the API's errors and the module's guards ----------------------------------------------------

@@ -16,7 +16,7 @@ from server.embed_codes import DIALECTS
 from server.services import Services
 from tests.conftest import SIGNING_KEY
 from tests.esp_merges import braze, image_and_link, klaviyo, salesforce
-from tests.factories import corner_color, hex_rgb, store_block, store_recipient, variant
+from tests.factories import corner_color, hex_rgb, landing, store_block, store_recipient, variant
 
 GOLD = "#0B7A75"
 GOLD_URL = "https://shop.example/gold"
@@ -64,7 +64,7 @@ def test_html_on_stdout_works_once_the_esp_merges_it(
         salesforce(html, {"blanco_token": services.signer.sign("anna")})
     )
     assert corner_color(client.get(image_url).data) == hex_rgb(GOLD)
-    assert client.get(click_url).headers["Location"] == GOLD_URL
+    assert landing(client.get(click_url)) == GOLD_URL
     assert err.splitlines()[0] == "Salesforce Marketing Cloud (AMPscript):"
     assert "URL parameter r: the ESP field blanco_token" in err
     assert "URL-encoding: AMPscript URLEncode" in err
@@ -97,7 +97,7 @@ def test_mjml_and_json_formats(services: Services, client: FlaskClient) -> None:
         braze(compiled, {"blanco_token": services.signer.sign("anna")})
     )
     assert corner_color(client.get(image_url).data) == hex_rgb(GOLD)
-    assert client.get(click_url).headers["Location"] == GOLD_URL
+    assert landing(client.get(click_url)) == GOLD_URL
     _, json_out, _ = run(
         services, "daily", "hero", "--esp", "klaviyo", "--token-field", "tok", "--format", "json"
     )

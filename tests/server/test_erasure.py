@@ -11,6 +11,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from models.conversions.click_refs import ClickRefsErasure
 from models.erasure import Eraser, RecipientKeys, erasure_steps
 from models.measurement.event_stream import campaign_event_entries
 from models.newsletter.sends import SendMemberships
@@ -29,6 +30,7 @@ from tests.factories import (
     corner_color,
     hex_rgb,
     jsonl,
+    landing,
     problem,
     raw_client,
     redis_contents,
@@ -193,7 +195,7 @@ def test_an_erased_recipients_token_shows_and_records_nothing(
     assert corner_color(opened.data) == hex_rgb(FALLBACK_BACKGROUND)
     assert opened.headers["X-Blanco-Fallback"] == "no verified recipient"
     clicked = client.get("/c/daily/hero", query_string=token(services))
-    assert clicked.headers["Location"] == FALLBACK_URL
+    assert landing(clicked) == FALLBACK_URL
 
     assert len(campaign_event_entries(redis_client, "daily")) == events_before
     assert redis_contents(everything, "blanco:ev:*") == counts_before
@@ -215,9 +217,7 @@ def test_tokens_stay_dead_even_when_data_for_the_id_reappears(
     events_before = len(campaign_event_entries(redis_client, "daily"))
     opened = client.get("/i/daily/hero.png", query_string=token(services))
     assert corner_color(opened.data) == hex_rgb(FALLBACK_BACKGROUND)
-    assert client.get("/c/daily/hero", query_string=token(services)).headers["Location"] == (
-        FALLBACK_URL
-    )
+    assert landing(client.get("/c/daily/hero", query_string=token(services))) == (FALLBACK_URL)
     assert not redis_client.exists(keys.decisions(RID))
     assert len(campaign_event_entries(redis_client, "daily")) == events_before
 
@@ -342,6 +342,8 @@ def test_each_erasure_is_logged_without_personal_data(
 ) -> None:
     push_everything(api, client, services)
     held = [key for key in keys.recipient_keys(RID) if redis_client.exists(key)]
+    slot = keys.recipient_slot(RID)
+    held += [keys.click_ref(slot, c) for c in redis_client.zrange(keys.click_ids(RID), 0, -1)]
     erased_at = clock.now
     first = api.delete(f"/recipients/{RID}", headers={"X-Request-ID": "erase-1"})
     assert first.status_code == 204
@@ -407,7 +409,11 @@ def test_tombstones_hold_no_id_and_survive_key_rotation(redis_client: redis.Redi
 
 
 def test_erasure_steps_are_one_list_and_counted(services: Services, clock: FakeClock) -> None:
-    assert [type(step) for step in erasure_steps()] == [RecipientKeys, SendMemberships]
+    assert [type(step) for step in erasure_steps()] == [
+        ClickRefsErasure,
+        RecipientKeys,
+        SendMemberships,
+    ]
 
     class SendMembers:
         """A further step, as a store outside the recipient's keys would add it."""

@@ -42,6 +42,7 @@ from tests.factories import (
     corner_color,
     hex_rgb,
     jsonl,
+    landing,
     store_block,
     store_recipient,
     variant,
@@ -71,7 +72,7 @@ def drive(client: FlaskClient, services: Services, script: list[Visit]) -> list[
         )
         assert response.status_code in (200, 302), (visit, response.status_code)
         if visit.event == "click":
-            arm: str | None = by_target[response.headers["Location"]]
+            arm: str | None = by_target[landing(response)]
         elif visit.client.method == "HEAD":
             arm = None
         else:

@@ -16,6 +16,7 @@ from tests.factories import (
     AdminApi,
     decode_image,
     error_pointers,
+    landing,
     store_block,
     store_recipient,
     variant,
@@ -85,9 +86,9 @@ def test_the_merged_newsletter_works_end_to_end(
         for _, f in campaign_event_entries(redis_client, "daily")
         if f["type"] == "open"
     }
-    assert client.get(links[1].removeprefix(PUBLIC)).location == "https://shop.example/hi"
+    assert landing(client.get(links[1].removeprefix(PUBLIC))) == "https://shop.example/hi"
     for number in (1, 2):
-        target = client.get(links[1 + number].removeprefix(PUBLIC)).location
+        target = landing(client.get(links[1 + number].removeprefix(PUBLIC)))
         assert target == f"https://shop.example/items/{shown[f'slot-{number}']}"
     assert answer["fields"] == {"r": "blanco_token", "s": "blanco_send_id"}
     assert [part["width"] for part in answer["parts"]] == [300, 300, 300]

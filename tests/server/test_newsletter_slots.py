@@ -17,7 +17,7 @@ from renderers.card import CardParams
 from server.open.routes import SLOTS
 from server.open.slots import SlotServer
 from server.services import Services
-from tests.factories import FALLBACK_URL, FakeClock, decode_image, store_recipient
+from tests.factories import FALLBACK_URL, FakeClock, decode_image, landing, store_recipient
 from tests.newsletter_fixtures import click_url, item, slot_url, store_newsletter
 
 SEND = "2026-11-23"
@@ -96,7 +96,7 @@ def test_six_parallel_fetches_show_six_distinct_items_and_clicks_follow_them(
     for slot in range(1, 7):
         response = client.get(click_url(services, anna, slot, SEND))
         assert response.status_code == 302
-        assert response.location == f"https://shop.example/items/{shown[f'slot-{slot}']}"
+        assert landing(response) == f"https://shop.example/items/{shown[f'slot-{slot}']}"
     assert opened_items(redis_client, "click") == shown
 
 
@@ -196,8 +196,8 @@ def test_a_slot_with_no_item_left_shows_its_fallback(
     image = client.get(slot_url(services, anna, 2, SEND))
     assert image.status_code == 200
     assert image.headers["X-Blanco-Fallback"] == "no item left"
-    assert client.get(click_url(services, anna, 2, SEND)).location == FALLBACK_URL
-    assert client.get(click_url(services, anna, 1, SEND)).location.endswith("/items/only")
+    assert landing(client.get(click_url(services, anna, 2, SEND))) == FALLBACK_URL
+    assert landing(client.get(click_url(services, anna, 1, SEND))).endswith("/items/only")
 
 
 def test_an_item_that_expired_after_the_ranking_shows_the_fallback_but_clicks_follow_it(
@@ -211,7 +211,7 @@ def test_an_item_that_expired_after_the_ranking_shows_the_fallback_but_clicks_fo
         "item unavailable"
     )
     # the email showed the item when it was opened: a click days later still goes there
-    assert client.get(click_url(services, anna, 1, SEND)).location.endswith("/items/flash")
+    assert landing(client.get(click_url(services, anna, 1, SEND))).endswith("/items/flash")
 
 
 def test_a_bot_click_does_not_fix_the_ranking(
@@ -254,7 +254,7 @@ def test_a_paused_campaign_shows_every_slot_fallback(
     assert client.get(slot_url(services, anna, 1, SEND)).headers["X-Blanco-Fallback"] == (
         "campaign paused"
     )
-    assert client.get(click_url(services, anna, 1, SEND)).location == FALLBACK_URL
+    assert landing(client.get(click_url(services, anna, 1, SEND))) == FALLBACK_URL
 
 
 def test_open_events_carry_the_send(

@@ -19,6 +19,7 @@ from tests.factories import (
     corner_color,
     decode_image,
     hex_rgb,
+    landing,
     store_block,
     store_recipient,
     variant,
@@ -111,7 +112,7 @@ def test_missing_or_tampered_tokens_get_the_generic_fallback(
     assert response.headers["X-Blanco-Fallback"] == "no verified recipient"
     redirect = client.get("/c/daily/hero", query_string={"r": token} if token else {})
     assert redirect.status_code == 302
-    assert redirect.headers["Location"] == FALLBACK_URL
+    assert landing(redirect) == FALLBACK_URL
 
 
 def test_unknown_recipient_gets_the_fallback(client: FlaskClient, targeted: Services) -> None:
@@ -135,9 +136,9 @@ def test_tokens_signed_with_a_retired_key_still_verify_during_rotation(
 
 def test_click_after_open_goes_to_what_was_shown(client: FlaskClient, targeted: Services) -> None:
     image(client, targeted, "anna")
-    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/hot"
+    assert landing(click(client, targeted, "anna")) == "https://shop.example/hot"
     image(client, targeted, "chloe")
-    assert click(client, targeted, "chloe").headers["Location"] == "https://shop.example/lapsed"
+    assert landing(click(client, targeted, "chloe")) == "https://shop.example/lapsed"
 
 
 def test_click_follows_the_open_even_after_a_config_change(
@@ -145,7 +146,7 @@ def test_click_follows_the_open_even_after_a_config_change(
 ) -> None:
     image(client, targeted, "anna")
     store_block(targeted, [variant("hot", priority=5, target_url="https://shop.example/new-hot")])
-    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/hot"
+    assert landing(click(client, targeted, "anna")) == "https://shop.example/hot"
 
 
 def test_click_follows_the_open_after_the_data_changes(
@@ -153,11 +154,11 @@ def test_click_follows_the_open_after_the_data_changes(
 ) -> None:
     image(client, targeted, "anna")
     store_recipient(targeted, "anna", {"lifecycle": "lapsed"}, {"travel_propensity": 0.1})
-    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/hot"
+    assert landing(click(client, targeted, "anna")) == "https://shop.example/hot"
 
 
 def test_click_without_an_open_decides_now(client: FlaskClient, targeted: Services) -> None:
-    assert click(client, targeted, "chloe").headers["Location"] == "https://shop.example/lapsed"
+    assert landing(click(client, targeted, "chloe")) == "https://shop.example/lapsed"
     stored = targeted.redis.hget(keys.decisions("chloe"), "daily/hero")
     assert stored is not None
     assert json.loads(stored)["v"] == "lapsed"
@@ -175,13 +176,13 @@ def test_click_never_redirects_outside_configuration(
     ):
         response = client.get("/c/daily/hero", query_string=query)
         assert response.status_code == 302
-        assert response.headers["Location"] in configured
+        assert landing(response) in configured
 
 
 def test_unknown_block_click_goes_to_the_neutral_page(client: FlaskClient, app: Flask) -> None:
     response = client.get("/c/nope/nothing")
     assert response.status_code == 302
-    assert response.headers["Location"] == "http://blanco.test/gone"
+    assert landing(response) == "http://blanco.test/gone"
     assert client.get("/gone").status_code == 200
 
 
@@ -218,14 +219,14 @@ def test_lock_on_first_open_keeps_content(
     store_recipient(services, "anna", {"lifecycle": "lapsed"}, {"travel_propensity": 0.1})
     clock.advance(hours=5)
     assert corner_color(image(client, services, "anna").data) == corner_color(first)
-    assert click(client, services, "anna").headers["Location"] == "https://shop.example/hot"
+    assert landing(click(client, services, "anna")) == "https://shop.example/hot"
 
 
 def test_without_lock_later_opens_redecide(client: FlaskClient, targeted: Services) -> None:
     image(client, targeted, "anna")
     store_recipient(targeted, "anna", {"lifecycle": "lapsed"}, {"travel_propensity": 0.1})
     assert corner_color(image(client, targeted, "anna").data) == hex_rgb("#00AA00")
-    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/lapsed"
+    assert landing(click(client, targeted, "anna")) == "https://shop.example/lapsed"
 
 
 def test_no_consent_gets_the_generic_fallback(client: FlaskClient, targeted: Services) -> None:
@@ -319,12 +320,12 @@ def test_a_paused_campaigns_click_goes_where_the_open_showed(
 
     image(client, targeted, "anna")  # before the pause: the hot variant
     targeted.campaigns.update_campaign(CampaignSpec(id="daily", status="paused"))
-    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/hot"
+    assert landing(click(client, targeted, "anna")) == "https://shop.example/hot"
     paused = image(client, targeted, "chloe")  # during the pause: the fallback
     assert corner_color(paused.data) == hex_rgb(FALLBACK_BACKGROUND)
-    assert click(client, targeted, "chloe").headers["Location"] == FALLBACK_URL
+    assert landing(click(client, targeted, "chloe")) == FALLBACK_URL
     never_opened = click(client, targeted, "eva")
-    assert never_opened.headers["Location"] == FALLBACK_URL
+    assert landing(never_opened) == FALLBACK_URL
 
 
 def test_a_variant_whose_render_fails_sends_its_click_where_the_fallback_goes(
@@ -334,7 +335,7 @@ def test_a_variant_whose_render_fails_sends_its_click_where_the_fallback_goes(
     store_recipient(services, "anna")
     shown = image(client, services, "anna")
     assert shown.headers["X-Blanco-Fallback"] == "render error"
-    assert click(client, services, "anna").headers["Location"] == FALLBACK_URL
+    assert landing(click(client, services, "anna")) == FALLBACK_URL
     opens = [
         fields["variant"]
         for _, fields in campaign_event_entries(services.redis, "daily")
@@ -365,7 +366,7 @@ def test_a_head_click_redirects_and_counts_as_a_bot_click_without_a_decision(
     token = targeted.signer.sign("chloe")
     response = client.head("/c/daily/hero", query_string={"r": token})
     assert response.status_code == 302
-    assert response.headers["Location"] == "https://shop.example/lapsed"
+    assert landing(response) == "https://shop.example/lapsed"
     assert targeted.redis.hget(keys.decisions("chloe"), "daily/hero") is None
     clicks = [
         fields
@@ -380,12 +381,12 @@ def test_a_deleted_blocks_old_clicks_still_go_where_the_open_showed(
 ) -> None:
     image(client, targeted, "anna")  # the hot variant, stored with its version
     targeted.campaigns.delete_block("daily", "hero")
-    assert click(client, targeted, "anna").headers["Location"] == "https://shop.example/hot"
+    assert landing(click(client, targeted, "anna")) == "https://shop.example/hot"
     gone = image(client, targeted, "anna")
     assert gone.status_code == 200
     assert decode_image(gone.data).size == (1, 1)  # no block: the last-resort image
     # a recipient who never opened it has nothing to follow: the neutral page
-    assert click(client, targeted, "eva").headers["Location"] == "http://blanco.test/gone"
+    assert landing(click(client, targeted, "eva")) == "http://blanco.test/gone"
 
 
 def test_client_classes_read_more_headers_than_the_user_agent(

@@ -17,6 +17,7 @@ from tests.factories import (
     corner_color,
     error_pointers,
     hex_rgb,
+    landing,
     store_block,
     store_recipient,
     variant,
@@ -53,7 +54,7 @@ def test_an_allowed_key_decides_for_the_recipient_without_drawing_their_profile(
     by_token = client.get(f"/i/daily/hero.png?r={services.signer.sign('anna')}")
     assert corner_color(by_token.data) == hex_rgb(GOLD)
     assert by_key.headers["ETag"] != by_token.headers["ETag"]  # drawn without "Anna"
-    assert client.get("/c/daily/hero?k=anna").location == "https://shop.example/gold"
+    assert landing(client.get("/c/daily/hero?k=anna")) == "https://shop.example/gold"
     kinds = [f["type"] for _, f in campaign_event_entries(redis_client, "daily")]
     assert kinds == ["open", "open", "click"]
 
@@ -65,7 +66,7 @@ def test_a_campaign_that_does_not_allow_keys_ignores_them(
     allow_keys(services, allowed=False)
     response = client.get("/i/daily/hero.png?k=anna")
     assert response.headers["X-Blanco-Fallback"] == "no verified recipient"
-    assert client.get("/c/daily/hero?k=anna").location == "https://shop.example/generic"
+    assert landing(client.get("/c/daily/hero?k=anna")) == "https://shop.example/generic"
     assert not redis_client.exists(keys.decisions("anna"))
     assert not campaign_event_entries(redis_client, "daily")
 
@@ -133,7 +134,7 @@ def test_a_genuine_token_wins_over_a_key(client: FlaskClient, services: Services
     alone = client.get(f"/i/daily/hero.png?r={token}")
     assert corner_color(both.data) == hex_rgb(GOLD)  # Anna's, not Bram's
     assert both.data == alone.data  # drawn with her name: the signed, full content
-    assert client.get(f"/c/daily/hero?r={token}&k=bram").location == "https://shop.example/gold"
+    assert landing(client.get(f"/c/daily/hero?r={token}&k=bram")) == "https://shop.example/gold"
     # a bad token does not win: the key is used, with restricted content
     by_key = client.get("/i/daily/hero.png?r=anna.forged&k=anna")
     assert corner_color(by_key.data) == hex_rgb(GOLD)

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from models.measurement.event_stream import campaign_event_entries
 from models.storage import keys
 from server.services import Services
-from tests.factories import FALLBACK_URL, store_block, store_recipient, variant
+from tests.factories import FALLBACK_URL, landing, store_block, store_recipient, variant
 from tests.newsletter_fixtures import click_url, item, slot_url, store_newsletter
 
 SEND = "2026-11-23"
@@ -66,7 +66,7 @@ def test_the_slots_show_the_same_items_and_clicks_as_the_images(
         assert href.endswith(f"/s/daily/{number}?r={services.signer.sign('anna')}&s={SEND}")
         link = href.removeprefix("http://blanco.test")
         assert link == click_url(services, "anna", number, SEND)
-    assert client.get(titles[0][0]).location == "https://shop.example/items/crete"
+    assert landing(client.get(titles[0][0])) == "https://shop.example/items/crete"
     assert "€\xa0289,00" in page
     assert "<s>€\xa0349,00</s>" in page
     assert '<span class="badge">-17%</span>' in page
@@ -84,7 +84,7 @@ def test_live_html_blocks_are_decided_like_an_open_and_escape_profile_values(
     assert '"v": "hello"' in stored
     # the click of the live block follows the decision the web view stored
     response = client.get(f"/c/daily/hero?r={services.signer.sign('anna')}")
-    assert response.location == "https://shop.example/hello"
+    assert landing(response) == "https://shop.example/hello"
 
 
 def test_blocks_without_live_html_are_their_image(client: FlaskClient, services: Services) -> None:
@@ -120,7 +120,7 @@ def test_a_slot_without_item_shows_its_fallback_image(
     store_recipient(services, "anna", {"consent_email": True})
     page = web_view(client, services, "anna")
     assert f"/s/daily/2.png?r={services.signer.sign('anna')}&amp;s={SEND}&amp;dpr=2" in page
-    assert client.get(click_url(services, "anna", 2, SEND)).location == FALLBACK_URL
+    assert landing(client.get(click_url(services, "anna", 2, SEND))) == FALLBACK_URL
 
 
 def test_an_unknown_newsletter_is_a_plain_404_page(client: FlaskClient) -> None:

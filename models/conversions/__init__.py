@@ -1,0 +1,1 @@
+"""Conversions: what a click or an open led to, attributed to the email that earned it."""

@@ -1,0 +1,93 @@
+"""Click references: what a click redirect's attribution token points to.
+
+A person's click on a Blanco link is redirected with a short token (``bl_click`` by default)
+that names only a slot of the Redis keyspace and a random click id, signed
+(``server.tokens.TokenSigner.sign_click``): no recipient id, no personal data. The shop's page
+keeps it in a first-party cookie and hands it back with the order (the conversion pixel or
+script). The reference it points to holds the recipient and the click for the click window,
+beside the recipient's own keys (the same slot), and the recipient's ``click-ids`` list it, so
+that erasure removes it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+import redis
+
+from models.conversions.touches import Touch
+from models.storage import keys
+from models.storage.batch import Command
+
+CLICK_ID_BYTES = 12
+
+
+@dataclass(frozen=True)
+class ClickRef:
+    """Where an attribution token points: a Redis slot and a click id."""
+
+    slot: int
+    click_id: str
+
+    @classmethod
+    def new(cls, recipient_id: str) -> ClickRef:
+        """A fresh reference for a click of ``recipient_id`` (in their slot)."""
+        return cls(keys.recipient_slot(recipient_id), secrets.token_urlsafe(CLICK_ID_BYTES))
+
+    @property
+    def key(self) -> str:
+        """The Redis key of the reference."""
+        return keys.click_ref(self.slot, self.click_id)
+
+
+@dataclass(frozen=True)
+class ReferencedClick:
+    """What a reference holds: whose click it was, and the click."""
+
+    recipient_id: str
+    touch: Touch
+
+
+def ref_commands(ref: ClickRef, recipient_id: str, touch: Touch, ttl: int) -> list[Command]:
+    """The writes of a click reference (kept ``ttl`` seconds) and of its place in the
+    recipient's list of references."""
+    listed = keys.click_ids(recipient_id)
+    at = touch.at.timestamp()
+    return [
+        ("SET", ref.key, json.dumps([recipient_id, touch.stored()]), "EX", ttl),
+        ("ZADD", listed, at, ref.click_id),
+        ("ZREMRANGEBYSCORE", listed, "-inf", at - ttl),
+        ("EXPIRE", listed, ttl),
+    ]
+
+
+def parse_ref(document: str | bytes | None) -> ReferencedClick | None:
+    """A reference read back (None when it expired, or cannot be read)."""
+    if document is None:
+        return None
+    try:
+        recipient_id, stored = json.loads(document)
+    except (ValueError, TypeError):
+        return None
+    touch = Touch.from_stored(stored)
+    if not isinstance(recipient_id, str) or touch is None:
+        return None
+    return ReferencedClick(recipient_id, touch)
+
+
+class ClickRefsErasure:
+    """An erasure step: the recipient's click references (they live outside the recipient's own
+    keys, in the same slot). Runs before the recipient's keys go, since their list is one."""
+
+    name = "click_references"
+
+    def erase(self, client: redis.Redis, recipient_id: str) -> int:
+        """Delete the references the recipient's list names; return how many existed."""
+        slot = keys.recipient_slot(recipient_id)
+        ids = client.zrange(keys.click_ids(recipient_id), 0, -1)
+        if not ids:
+            return 0
+        names = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        return int(client.delete(*(keys.click_ref(slot, i) for i in names)))

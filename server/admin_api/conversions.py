@@ -12,8 +12,9 @@ from models.conversions.attribution import Attribution
 from models.conversions.conversions import Recorded
 from models.conversions.inputs import ORDER_COMPLETED as ORDER
 from models.conversions.inputs import ConversionIn, TrackPayload, from_track_event
-from models.errors import FieldError, InvalidInput, RowsRefused, UnsupportedMediaType
+from models.errors import Conflict, FieldError, InvalidInput, RowsRefused, UnsupportedMediaType
 from models.ingest.bulk_ingest import ingest_jsonl
+from models.recipients.tombstones import ERASED_DETAIL
 from models.storage import keys
 from server.admin_api.bulk_bodies import JSONL_TYPES, spooled_body
 from server.admin_api.customer_data import RECIPIENT, _recipient
@@ -46,8 +47,8 @@ def post_conversion(body: ConversionIn) -> ResponseReturnValue:
         recorded = record([body])
     except RowsRefused as refused:
         first = refused.refusals[0]
-        if first.pointer == "/recipient_id" and refused.status_code == 409:
-            raise
+        if first.message == ERASED_DETAIL:
+            raise Conflict(ERASED_DETAIL) from None
         raise InvalidInput(
             first.message, [FieldError(_path(first.pointer), first.message)]
         ) from None

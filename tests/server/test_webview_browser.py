@@ -4,11 +4,6 @@ items as the slot images, and a layout guarded by reference screenshots."""
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import socket
-import subprocess
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -18,50 +13,15 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from PIL import Image
-from werkzeug.serving import BaseWSGIServer, make_server
 
-from server.services import EXTENSION, Services
+from server.services import Services
+from tests.browser import run_chromium, serve_app
 from tests.factories import landing, store_block, store_recipient, variant
 from tests.newsletter_fixtures import item, slot_url, store_newsletter
 from tests.renderers.reference import assert_matches_reference
 from tests.sample_images import image_bytes
 
 SEND = "2026-11-23"
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--force-device-scale-factor=1",
-)
-
-
-def chromium() -> str:
-    """Chromium's binary: ``BLANCO_CHROMIUM``, else one on PATH (``make test`` installs it)."""
-    found = os.environ.get("BLANCO_CHROMIUM") or next(
-        (path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None
-    )
-    if found is None:
-        pytest.fail(
-            "no Chromium: install Debian's chromium (make test does) or set BLANCO_CHROMIUM"
-        )
-    return found
-
-
-def run_chromium(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[bytes]:
-    profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
-    return subprocess.run(
-        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url],
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
 
 
 class Titles(HTMLParser):
@@ -85,26 +45,11 @@ class Titles(HTMLParser):
             self._in_title = False
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served(make_app: Callable[..., Flask]) -> Iterator[tuple[str, Services]]:
     """The app on a real local HTTP server, so the browser fetches the images too."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = make_app(public_url=base)
-    server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield base, app.extensions[EXTENSION]
-    finally:
-        server.shutdown()
+    with serve_app(make_app) as found:
+        yield found
 
 
 def newsletter(services: Services) -> None:

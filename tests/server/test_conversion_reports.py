@@ -1,0 +1,192 @@
+"""Money in reports: per send, block, variant, slot and item; late touches in their own row;
+a send's holdout giving incremental revenue with its interval; the CSV's money columns."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+import statistics
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from models.newsletter.sends import Send, SendCounts
+from models.storage import keys
+from server.services import Services
+from tests.factories import AdminApi, FakeClock, store_block, store_recipient, variant
+from tests.newsletter_fixtures import click_url, item, store_newsletter
+
+SEND_DAY = dt.date(2026, 11, 23)
+SEND = SEND_DAY.isoformat()
+BROWSER = {
+    "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+}
+
+
+@pytest.fixture
+def api(client: FlaskClient, ingest_headers: dict[str, str]) -> AdminApi:
+    """The admin API with an ingest key."""
+    return AdminApi(client, ingest_headers)
+
+
+def record_send(services: Services, members: list[str], holdout: list[str]) -> Send:
+    """A send of the newsletter as its export records it: its members and its holdout."""
+    now = services.clock()
+    send = Send(
+        id=SEND,
+        campaign_id="daily",
+        date=SEND_DAY,
+        send_time=now,
+        newsletter_version=1,
+        status="exported",
+        started_at=now,
+        finished_at=now,
+        counts=SendCounts(audience=len(members), holdout=len(holdout)),
+    )
+    services.sends.start(send)
+    services.redis.sadd(keys.send_members("daily", SEND), *members)
+    if holdout:
+        services.redis.sadd(keys.send_holdout("daily", SEND), *holdout)
+    return send
+
+
+def order(api: AdminApi, rid: str, order_id: str, amount: str) -> dict[str, Any]:
+    response = api.post(
+        "/conversions",
+        json={"recipient_id": rid, "order_id": order_id, "amount": amount, "currency": "EUR"},
+    )
+    assert response.status_code == 201, response.json
+    credited: dict[str, Any] = response.json
+    return credited
+
+
+def report(client: FlaskClient, headers: dict[str, str], **query: str) -> Any:
+    response = client.get("/api/v1/campaigns/daily/report", headers=headers, query_string=query)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.json if query.get("format") != "csv" else response.get_data(as_text=True)
+
+
+def test_a_holdout_gives_the_sends_incremental_revenue_with_its_interval(
+    client: FlaskClient,
+    services: Services,
+    api: AdminApi,
+    clock: FakeClock,
+    admin_headers: dict[str, str],
+) -> None:
+    store_block(services, [variant("hot")])
+    members = [f"m{n}" for n in range(10)]
+    holdout = [f"h{n}" for n in range(10)]
+    for rid in (*members, *holdout, "stranger"):
+        store_recipient(services, rid)
+    record_send(services, members, holdout)
+    clock.advance(hours=3)
+    order(api, "m0", "o-1", "100")
+    order(api, "m1", "o-2", "50")
+    order(api, "h0", "o-3", "50")
+    order(api, "stranger", "o-4", "500")  # in neither group: not counted
+    clock.advance(days=8)
+    order(api, "m2", "o-5", "900")  # after the click window: not counted
+
+    found = report(client, admin_headers, send=SEND)["incremental"]
+    member_values = [100.0, 50.0] + [0.0] * 8
+    holdout_values = [50.0] + [0.0] * 9
+    lift = statistics.mean(member_values) - statistics.mean(holdout_values)
+    error = math.sqrt(
+        statistics.variance(member_values) / 10 + statistics.variance(holdout_values) / 10
+    )
+    assert (found["members"], found["holdout"]) == (10, 10)
+    assert (found["member_revenue"], found["holdout_revenue"]) == ("150.00", "50.00")
+    assert found["per_recipient"] == pytest.approx(lift)
+    low, high = found["per_recipient_ci95"]
+    assert low == pytest.approx(lift - 1.959964 * error, abs=1e-3)
+    assert high == pytest.approx(lift + 1.959964 * error, abs=1e-3)
+    assert found["total"] == pytest.approx(lift * 10)
+    ranged = report(client, admin_headers, **{"from": "2026-11-20", "to": "2026-12-05"})
+    assert ranged["incremental"]["sends"][SEND]["total"] == found["total"]
+    assert ranged["incremental"]["campaign"]["sends"] == 1
+    assert ranged["incremental"]["campaign"]["total"] == pytest.approx(lift * 10)
+
+
+def test_a_send_without_a_holdout_says_why_it_has_no_increment(
+    client: FlaskClient, services: Services, admin_headers: dict[str, str]
+) -> None:
+    store_block(services, [variant("hot")])
+    record_send(services, ["anna", "bram"], [])
+    found = report(client, admin_headers, send=SEND)["incremental"]
+    assert (found["total"], found["reason"]) == (None, "the send held nobody out")
+
+
+def newsletter_with_send(services: Services) -> None:
+    store_block(services, [variant("hot")])
+    store_newsletter(
+        services,
+        [item("lisbon", "city_trip"), item("crete", "beach"), item("alps", "ski")],
+        slots=2,
+        blocks=["hero"],
+    )
+    for rid, affinity in (("anna", "beach"), ("bram", "city_trip")):
+        store_recipient(
+            services,
+            rid,
+            {"first_name": rid.title(), "consent_email": True},
+            {f"affinity:{affinity}": 0.9},
+        )
+    record_send(services, ["anna", "bram"], [])
+
+
+def test_slot_money_is_reported_per_position_and_per_item_and_late_touches_apart(
+    client: FlaskClient,
+    services: Services,
+    api: AdminApi,
+    clock: FakeClock,
+    admin_headers: dict[str, str],
+) -> None:
+    newsletter_with_send(services)
+    clock.advance(hours=2)  # a click right after the send would be a link scanner's
+    first = client.get(click_url(services, "anna", 1, SEND), headers=BROWSER)
+    assert first.status_code == 302
+    order(api, "anna", "o-1", "649")
+    clock.advance(days=8)  # a click more than a week after its send is late
+    client.get(click_url(services, "bram", 1, SEND), headers=BROWSER)
+    order(api, "bram", "o-2", "289")
+
+    sent = report(client, admin_headers, send=SEND)
+    slot = sent["blocks"]["slot-1"]["arms"]
+    (anna_item,) = [arm for arm, f in slot.items() if f["money"]["click"]["orders"]]
+    (bram_item,) = [arm for arm, f in slot.items() if f["money"]["late_click"]["orders"]]
+    assert slot[anna_item]["money"]["click"]["revenue"] == "649.00"
+    assert slot[bram_item]["money"]["late_click"]["revenue"] == "289.00"
+    assert sent["money"]["click"] == {"orders": 1, "revenue": "649.00"}
+    assert sent["money"]["late_click"] == {"orders": 1, "revenue": "289.00"}
+    assert sent["items"][anna_item]["click"] == {"orders": 1, "revenue": "649.00"}
+    assert sent["items"][bram_item]["late_click"] == {"orders": 1, "revenue": "289.00"}
+    assert sent["currency"] == "EUR"
+    to_date = report(client, admin_headers)
+    assert to_date["money"]["click"]["revenue"] == "649.00"  # the campaign to date, too
+
+    table = list(
+        csv.DictReader(io.StringIO(report(client, admin_headers, send=SEND, format="csv")))
+    )
+    rows = {(r["block"], r["variant"]): r for r in table}
+    assert rows[("slot-1", anna_item)]["revenue"] == "649.00"
+    assert rows[("slot-1", anna_item)]["orders"] == "1"
+    assert rows[("slot-1", bram_item)]["late_revenue"] == "289.00"
+    days = list(csv.DictReader(io.StringIO(report(client, admin_headers, format="csv"))))
+    assert all(row["revenue"] == "" for row in days)  # money is per send and to date
+
+
+def test_the_experiment_view_shows_the_same_money_as_the_report(
+    client: FlaskClient, services: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    store_block(services, [variant("hot")])
+    store_recipient(services, "anna")
+    client.get("/c/daily/hero", query_string={"r": services.signer.sign("anna")}, headers=BROWSER)
+    order(api, "anna", "o-1", "10")
+    view = client.get("/api/v1/campaigns/daily/blocks/hero/experiment", headers=admin_headers)
+    assert view.json["arms"] == report(client, admin_headers)["blocks"]["hero"]["arms"]
+    assert view.json["arms"]["hot"]["money"]["click"]["revenue"] == "10.00"

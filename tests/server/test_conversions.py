@@ -1,0 +1,523 @@
+"""Conversions end to end: a person's click carries a token, an order comes back by the API,
+the webhook, the pixel or the transactions import, and is credited to the click's email."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+
+from models.conversions.click_refs import ClickRef
+from models.storage import keys
+from server.services import Services
+from tests.factories import (
+    AdminApi,
+    FakeClock,
+    problem,
+    store_block,
+    store_recipient,
+    variant,
+)
+
+IOS_MAIL = {
+    "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) "
+    "AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+}
+APPLE_MPP = {"User-Agent": "Mozilla/5.0"}
+BROWSER = {
+    "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+}
+SCANNER = {
+    "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36",
+    "Accept": "*/*",
+}
+
+
+@pytest.fixture
+def api(client: FlaskClient, ingest_headers: dict[str, str]) -> AdminApi:
+    """The admin API with an ingest key."""
+    return AdminApi(client, ingest_headers)
+
+
+@pytest.fixture
+def shop(services: Services) -> Services:
+    """A hero block showing `hot` to recipients scored 0.5 or more, else `cold`."""
+    store_block(
+        services,
+        [
+            variant("hot", {"score": "p", "gte": 0.5}, priority=2),
+            variant("cold", priority=1, target_url="https://shop.example/cold?utm=mail#top"),
+        ],
+    )
+    for rid, score in (("anna", 0.9), ("bram", 0.1), ("eva", 0.9)):
+        store_recipient(services, rid, scores={"p": score})
+    return services
+
+
+def open_image(client: FlaskClient, services: Services, rid: str, headers: dict[str, str]) -> Any:
+    return client.get(
+        "/i/daily/hero.png", query_string={"r": services.signer.sign(rid)}, headers=headers
+    )
+
+
+def click(
+    client: FlaskClient, services: Services, rid: str, headers: dict[str, str] = BROWSER
+) -> Any:
+    response = client.get(
+        "/c/daily/hero", query_string={"r": services.signer.sign(rid)}, headers=headers
+    )
+    assert response.status_code == 302
+    return response
+
+
+def token_of(response: Any) -> str | None:
+    found = parse_qs(urlsplit(response.headers["Location"]).query).get("bl_click")
+    return found[0] if found else None
+
+
+def order(order_id: str, amount: str = "100.00", **extra: Any) -> dict[str, Any]:
+    return {"order_id": order_id, "amount": amount, "currency": "EUR", **extra}
+
+
+def money(client: FlaskClient, headers: dict[str, str], arm: str, **query: str) -> dict[str, Any]:
+    response = client.get("/api/v1/campaigns/daily/report", headers=headers, query_string=query)
+    assert response.status_code == 200, response.json
+    figures: dict[str, Any] = response.json["blocks"]["hero"]["arms"][arm]["money"]
+    return figures
+
+
+# the click's token
+
+
+def test_a_persons_click_carries_a_signed_token_that_names_no_one(
+    client: FlaskClient, shop: Services, redis_client: redis.Redis
+) -> None:
+    response = click(client, shop, "bram")
+    location = urlsplit(response.headers["Location"])
+    query = parse_qs(location.query)
+    assert (location.netloc, location.path, location.fragment) == ("shop.example", "/cold", "top")
+    assert query["utm"] == ["mail"]  # the landing page's own query stays
+    token = query["bl_click"][0]
+    assert "bram" not in token
+    assert shop.signer.pseudonym("bram") not in token
+    ref = shop.signer.verify_click(token)
+    assert ref is not None
+    assert ref.slot == keys.recipient_slot("bram")
+    assert shop.conversions.referenced_click(ref).recipient_id == "bram"  # type: ignore[union-attr]
+    assert shop.signer.verify_click(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert redis_client.ttl(ref.key) == 7 * 86400
+
+
+def test_a_bots_click_carries_no_token_and_keeps_no_touch(
+    client: FlaskClient, shop: Services, redis_client: redis.Redis
+) -> None:
+    assert token_of(click(client, shop, "anna", SCANNER)) is None
+    assert redis_client.get(keys.last_click("anna")) is None
+
+
+def test_no_token_when_the_parameter_is_switched_off(make_app: Any) -> None:
+    app = make_app(click_token_param="")
+    services = app.extensions["blanco"]
+    store_block(services, [variant("hot")])
+    store_recipient(services, "anna")
+    response = app.test_client().get(
+        "/c/daily/hero", query_string={"r": services.signer.sign("anna")}
+    )
+    assert response.headers["Location"] == "https://shop.example/hot"
+    assert "Set-Cookie" not in response.headers
+
+
+def test_on_the_shops_domain_the_redirect_sets_a_first_party_cookie(make_app: Any) -> None:
+    app = make_app(click_cookie_domain="shop.example")
+    services = app.extensions["blanco"]
+    store_block(services, [variant("hot")])
+    store_recipient(services, "anna")
+    response = app.test_client().get(
+        "/c/daily/hero", query_string={"r": services.signer.sign("anna")}, headers=BROWSER
+    )
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith(f"blanco_click={token_of(response)};")
+    for part in ("Domain=shop.example", "Max-Age=604800", "Secure", "HttpOnly", "SameSite=Lax"):
+        assert part in cookie
+
+
+def test_without_a_cookie_domain_no_cookie_is_set(client: FlaskClient, shop: Services) -> None:
+    assert "Set-Cookie" not in click(client, shop, "anna").headers
+
+
+# crediting
+
+
+def test_an_order_after_a_click_is_credited_to_the_clicked_arm(
+    client: FlaskClient, shop: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    open_image(client, shop, "anna", IOS_MAIL)
+    click(client, shop, "anna")
+    response = api.post("/conversions", json=order("o-1", "250.00", recipient_id="anna"))
+    assert response.status_code == 201, response.json
+    credited = response.json
+    assert credited["attribution"]["basis"] == "click"
+    assert credited["attribution"]["touch"]["variant"] == "hot"
+    assert credited["value"] == "250.00"
+    hot = money(client, admin_headers, "hot")
+    assert hot["click"] == {
+        "orders": 1,
+        "converters": 1,
+        "revenue": "250.00",
+        "conversion_rate": 1.0,
+        "revenue_per_recipient": "250.00",
+        "revenue_per_thousand": "250000.00",
+    }
+    assert hot["view"]["orders"] == 0
+    listed = api.get("/recipients/anna/conversions").json["conversions"]
+    assert [(c["order_id"], c["attribution"]["basis"]) for c in listed] == [("o-1", "click")]
+
+
+def test_the_token_alone_names_the_buyer(
+    client: FlaskClient, shop: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    token = token_of(click(client, shop, "bram"))
+    response = api.post("/conversions", json=order("o-2", "80", click=token))
+    assert response.status_code == 201, response.json
+    assert response.json["recipient_id"] == "bram"
+    assert money(client, admin_headers, "cold")["click"]["revenue"] == "80.00"
+    stored = api.get("/recipients/bram/transactions").json["transactions"]
+    assert [t["order_id"] for t in stored] == ["o-2"]
+
+
+def test_sending_an_order_again_counts_it_once_and_a_new_value_by_its_difference(
+    client: FlaskClient, shop: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    click(client, shop, "anna")
+    for _ in range(3):
+        assert (
+            api.post("/conversions", json=order("o-1", "100", recipient_id="anna")).status_code
+            == 201
+        )
+    assert money(client, admin_headers, "hot")["click"]["revenue"] == "100.00"
+    api.post("/conversions", json=order("o-1", "120", recipient_id="anna"))
+    api.post("/conversions", json=order("o-9", "30", recipient_id="anna"))
+    hot = money(client, admin_headers, "hot")["click"]
+    assert (hot["orders"], hot["converters"], hot["revenue"]) == (2, 1, "150.00")
+
+
+def test_an_orders_credit_never_moves(
+    client: FlaskClient,
+    shop: Services,
+    api: AdminApi,
+    clock: FakeClock,
+    admin_headers: dict[str, str],
+) -> None:
+    click(client, shop, "anna")
+    api.post("/conversions", json=order("o-1", recipient_id="anna"))
+    clock.advance(days=1)
+    store_recipient(shop, "anna", scores={"p": 0.1})  # now she would be shown `cold`
+    shop.redis.hdel(keys.decisions("anna"), "daily/hero")
+    click(client, shop, "anna")
+    again = api.post("/conversions", json=order("o-1", "100.00", recipient_id="anna")).json
+    assert again["attribution"]["touch"]["variant"] == "hot"
+    assert money(client, admin_headers, "cold")["click"]["orders"] == 0
+
+
+def test_view_through_is_a_persons_open_and_apart_from_clicks(
+    client: FlaskClient,
+    shop: Services,
+    api: AdminApi,
+    clock: FakeClock,
+    admin_headers: dict[str, str],
+) -> None:
+    open_image(client, shop, "anna", APPLE_MPP)  # Apple's prefetch: not a person
+    assert (
+        api.post("/conversions", json=order("o-1", recipient_id="anna")).json["attribution"][
+            "basis"
+        ]
+        == "none"
+    )
+    open_image(client, shop, "anna", IOS_MAIL)
+    clock.advance(hours=20)
+    credited = api.post("/conversions", json=order("o-2", "40", recipient_id="anna")).json
+    assert credited["attribution"]["basis"] == "view"
+    hot = money(client, admin_headers, "hot")
+    assert (hot["view"]["orders"], hot["view"]["revenue"], hot["click"]["orders"]) == (
+        1,
+        "40.00",
+        0,
+    )
+    clock.advance(hours=5)  # a day and an hour after the open
+    assert (
+        api.post("/conversions", json=order("o-3", recipient_id="anna")).json["attribution"][
+            "basis"
+        ]
+        == "none"
+    )
+
+
+def test_a_click_older_than_the_window_earns_nothing(
+    client: FlaskClient, shop: Services, api: AdminApi, clock: FakeClock
+) -> None:
+    click(client, shop, "anna")
+    clock.advance(days=7, minutes=1)
+    assert (
+        api.post("/conversions", json=order("o-1", recipient_id="anna")).json["attribution"][
+            "basis"
+        ]
+        == "none"
+    )
+
+
+def test_orders_in_another_currency_are_converted_with_the_configured_rates(make_app: Any) -> None:
+    app = make_app(segmentation_exchange_rates="USD=0.90")
+    services, client = app.extensions["blanco"], app.test_client()
+    _, key = services.api_keys.create("shop", ["ingest"])
+    api = AdminApi(client, {"Authorization": f"Bearer {key}"})
+    store_block(services, [variant("hot")])
+    store_recipient(services, "anna")
+    client.get("/c/daily/hero", query_string={"r": services.signer.sign("anna")}, headers=BROWSER)
+    usd = api.post(
+        "/conversions", json={**order("o-1", "100"), "currency": "USD", "recipient_id": "anna"}
+    )
+    assert usd.json["value"] == "90.00"
+    chf = api.post(
+        "/conversions", json={**order("o-2", "100"), "currency": "CHF", "recipient_id": "anna"}
+    )
+    assert chf.status_code == 201
+    assert chf.json["value"] is None
+    assert chf.json["note"] == "no exchange rate for CHF into EUR"
+    assert [
+        t["order_id"] for t in api.get("/recipients/anna/transactions").json["transactions"]
+    ] == ["o-1", "o-2"]
+
+
+def test_a_refund_is_stored_but_not_credited(
+    client: FlaskClient, shop: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    click(client, shop, "anna")
+    line = {
+        "recipient_id": "anna",
+        "order_id": "o-1-r",
+        "type": "refund",
+        "at": "2026-11-23T10:00:00+00:00",
+        "amount": "50",
+        "currency": "EUR",
+    }
+    response = api.post(
+        "/transactions/bulk", data=json.dumps(line), content_type="application/x-ndjson"
+    )
+    assert response.json["stored"] == 1
+    assert money(client, admin_headers, "hot")["click"]["orders"] == 0
+    assert api.get("/recipients/anna/conversions").json["conversions"] == []
+
+
+def test_the_transactions_import_credits_its_orders(
+    client: FlaskClient,
+    shop: Services,
+    api: AdminApi,
+    admin_headers: dict[str, str],
+    clock: FakeClock,
+) -> None:
+    click(client, shop, "anna")
+    at = (clock.now + dt.timedelta(hours=2)).isoformat()
+    rows = f"recipient_id,order_id,at,amount,currency\nanna,o-7,{at},64.50,EUR\n"
+    response = api.post("/transactions/bulk", data=rows, content_type="text/csv")
+    assert response.json["stored"] == 1, response.json
+    assert money(client, admin_headers, "hot")["click"]["revenue"] == "64.50"
+
+
+# bad input
+
+
+def test_a_conversion_without_a_buyer_is_refused_with_a_pointer(
+    client: FlaskClient, shop: Services, api: AdminApi, redis_client: redis.Redis
+) -> None:
+    nobody = problem(api.post("/conversions", json=order("o-1")), 422)
+    assert nobody["errors"][0]["pointer"] == "/recipient_id"
+    forged = problem(
+        api.post("/conversions", json=order("o-1", click="0000abcdefghijklmnop.x")), 422
+    )
+    assert (forged["errors"][0]["pointer"], forged["errors"][0]["detail"]) == (
+        "/click",
+        "not a genuine attribution token",
+    )
+    token = shop.signer.sign_click(ClickRef(keys.recipient_slot("anna"), "A" * 16))  # never kept
+    expired = problem(api.post("/conversions", json=order("o-1", click=token)), 422)
+    assert expired["errors"][0]["pointer"] == "/click"
+    bad = problem(
+        api.post("/conversions", json={**order("o-1", "-3"), "recipient_id": "anna"}), 422
+    )
+    assert bad["errors"][0]["pointer"] == "/amount"
+    assert redis_client.hlen(keys.transactions("anna")) == 0  # nothing stored
+
+
+def test_bulk_conversions_report_each_bad_line_and_keep_the_good_ones(
+    client: FlaskClient, shop: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    token = token_of(click(client, shop, "bram"))
+    lines = [
+        order("o-1", "10", recipient_id="anna"),
+        order("o-2", "20", click=token),
+        order("o-3", "30"),
+        {"order_id": "o-4"},
+        order("o-5", "50", click="0000abcdefghijklmnop.x"),
+    ]
+    body = "\n".join(json.dumps(line) for line in lines)
+    report = api.post("/conversions/bulk", data=body, content_type="application/x-ndjson").json
+    assert (report["received"], report["stored"], report["rejected"]) == (5, 2, 3)
+    assert {(e["line"], e["pointer"]) for e in report["errors"]} == {
+        (3, "/recipient_id"),
+        (4, "/amount"),
+        (5, "/click"),
+    }
+    assert money(client, admin_headers, "cold")["click"]["revenue"] == "20.00"
+
+
+def test_an_erased_recipients_orders_are_refused(
+    client: FlaskClient, shop: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    token = token_of(click(client, shop, "anna"))
+    assert client.delete("/api/v1/recipients/anna", headers=admin_headers).status_code == 204
+    assert shop.conversions.referenced_click(shop.signer.verify_click(token)) is None  # type: ignore[arg-type]
+    assert api.post("/conversions", json=order("o-1", recipient_id="anna")).status_code == 409
+    assert api.post("/conversions", json=order("o-2", click=token)).status_code == 422
+
+
+# the Segment or RudderStack webhook
+
+
+def order_completed(**properties: Any) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "event": "Order Completed",
+        "userId": "anna",
+        "timestamp": "2026-11-23T11:00:00.000Z",
+        "properties": {
+            "order_id": "o-50",
+            "total": 99.9,
+            "currency": "EUR",
+            "products": [
+                {"product_id": "lisbon", "price": 99.9, "quantity": 1, "category": "city_trip"}
+            ],
+            **properties,
+        },
+    }
+
+
+def test_an_order_completed_event_is_a_conversion(
+    client: FlaskClient, shop: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    click(client, shop, "anna")
+    response = api.post("/conversions/track", json=order_completed())
+    assert response.json == {"received": 1, "orders": 1, "recorded": 1, "ignored": 0, "errors": []}
+    assert money(client, admin_headers, "hot")["click"]["revenue"] == "99.90"
+    (stored,) = api.get("/recipients/anna/transactions").json["transactions"]
+    assert stored["items"] == [
+        {"id": "lisbon", "quantity": 1, "price": "99.9", "category": "city_trip"}
+    ]
+    page = api.post("/conversions/track", json={"type": "page", "userId": "anna"})
+    assert (page.json["ignored"], page.json["recorded"]) == (1, 0)
+
+
+def test_a_webhook_batch_reports_its_unusable_orders_by_pointer(
+    client: FlaskClient, shop: Services, api: AdminApi
+) -> None:
+    token = token_of(click(client, shop, "bram"))
+    batch = [
+        order_completed(),
+        {"type": "identify", "userId": "anna"},
+        {**order_completed(order_id=None), "userId": "bram"},
+        {
+            **order_completed(order_id="o-51"),
+            "userId": None,
+            "context": {"page": {"url": f"https://shop.example/thanks?bl_click={token}"}},
+        },
+    ]
+    found = api.post("/conversions/track", json={"batch": batch}).json
+    assert (found["received"], found["orders"], found["recorded"], found["ignored"]) == (4, 3, 2, 1)
+    assert [e["pointer"] for e in found["errors"]] == ["/batch/2/properties/order_id"]
+    assert [
+        t["order_id"] for t in api.get("/recipients/bram/transactions").json["transactions"]
+    ] == ["o-51"]
+    alone = problem(api.post("/conversions/track", json=order_completed(currency="XXQ")), 422)
+    assert alone["errors"][0]["pointer"] == "/properties/currency"
+
+
+# the pixel
+
+
+def test_the_pixel_records_an_order_with_a_genuine_token_and_always_answers_a_gif(
+    client: FlaskClient, shop: Services, admin_headers: dict[str, str], redis_client: redis.Redis
+) -> None:
+    token = token_of(click(client, shop, "anna"))
+    answers = {
+        "recorded": client.get(
+            "/cv.gif",
+            query_string={"o": "o-1", "a": "12.5", "c": "EUR", "t": token, "i": "lisbon,crete"},
+        ),
+        "no token": client.get("/cv.gif", query_string={"o": "o-2", "a": "1", "c": "EUR"}),
+        "forged": client.get(
+            "/cv.gif",
+            query_string={"o": "o-3", "a": "1", "c": "EUR", "t": "0000abcdefghijklmnop.x"},
+        ),
+        "invalid": client.get(
+            "/cv.gif", query_string={"o": "o 4", "a": "x", "c": "EUR", "t": token}
+        ),
+    }
+    for response in answers.values():
+        assert (response.status_code, response.mimetype) == (200, "image/gif")
+        assert response.headers["Cache-Control"] == "no-store"
+    outcome = {name: r.headers["X-Blanco-Conversion"] for name, r in answers.items()}
+    assert outcome == {
+        "recorded": "recorded",
+        "no token": "ignored: no attribution token",
+        "forged": "ignored: not a genuine attribution token",
+        "invalid": "ignored: invalid amount, order_id",
+    }
+    assert money(client, admin_headers, "hot")["click"]["revenue"] == "12.50"
+    stored = json.loads(redis_client.hget(keys.transactions("anna"), "o-1") or "{}")
+    assert [i["id"] for i in stored["items"]] == ["lisbon", "crete"]
+
+
+def test_the_pixel_reads_the_cookie_set_on_the_shops_domain(make_app: Any) -> None:
+    app = make_app(click_cookie_domain="blanco.test")
+    services, client = app.extensions["blanco"], app.test_client()
+    store_block(services, [variant("hot")])
+    store_recipient(services, "anna")
+    clicked = client.get(
+        "/c/daily/hero", query_string={"r": services.signer.sign("anna")}, headers=BROWSER
+    )
+    name, _, value = clicked.headers["Set-Cookie"].split(";")[0].partition("=")
+    client.set_cookie(name, value)  # what the shopper's browser sends back (over HTTPS)
+    response = client.get("/cv.gif", query_string={"o": "o-1", "a": "5", "c": "EUR"})
+    assert response.headers["X-Blanco-Conversion"] == "recorded"
+    assert services.redis.hexists(keys.transactions("anna"), "o-1")
+
+
+def test_the_script_is_served_with_the_settings_it_needs(client: FlaskClient) -> None:
+    response = client.get("/cv.js")
+    assert response.mimetype == "text/javascript"
+    body = response.get_data(as_text=True)
+    for expected in ('"bl_click"', '"blanco_click"', "604800", '"http://blanco.test/cv.gif"'):
+        assert expected in body
+    assert "window.blanco.conversion" in body
+
+
+def test_money_is_exact_to_the_cent(
+    client: FlaskClient, shop: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    click(client, shop, "anna")
+    click(client, shop, "eva")
+    amounts = ["0.10", "0.20", "19.99", "1000000.01"]
+    for n, amount in enumerate(amounts):
+        rid = "anna" if n % 2 else "eva"
+        api.post("/conversions", json=order(f"o-{n}", amount, recipient_id=rid))
+    hot = money(client, admin_headers, "hot")["click"]
+    assert Decimal(hot["revenue"]) == sum(Decimal(a) for a in amounts)
+    assert (hot["orders"], hot["converters"]) == (4, 2)

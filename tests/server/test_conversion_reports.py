@@ -60,15 +60,15 @@ def order(api: AdminApi, rid: str, order_id: str, amount: str) -> dict[str, Any]
         "/conversions",
         json={"recipient_id": rid, "order_id": order_id, "amount": amount, "currency": "EUR"},
     )
-    assert response.status_code == 201, response.json
-    credited: dict[str, Any] = response.json
+    assert response.status_code == 201, response.get_json()
+    credited: dict[str, Any] = response.get_json()
     return credited
 
 
 def report(client: FlaskClient, headers: dict[str, str], **query: str) -> Any:
     response = client.get("/api/v1/campaigns/daily/report", headers=headers, query_string=query)
     assert response.status_code == 200, response.get_data(as_text=True)
-    return response.json if query.get("format") != "csv" else response.get_data(as_text=True)
+    return response.get_json() if query.get("format") != "csv" else response.get_data(as_text=True)
 
 
 def test_a_holdout_gives_the_sends_incremental_revenue_with_its_interval(
@@ -188,5 +188,5 @@ def test_the_experiment_view_shows_the_same_money_as_the_report(
     client.get("/c/daily/hero", query_string={"r": services.signer.sign("anna")}, headers=BROWSER)
     order(api, "anna", "o-1", "10")
     view = client.get("/api/v1/campaigns/daily/blocks/hero/experiment", headers=admin_headers)
-    assert view.json["arms"] == report(client, admin_headers)["blocks"]["hero"]["arms"]
-    assert view.json["arms"]["hot"]["money"]["click"]["revenue"] == "10.00"
+    assert view.get_json()["arms"] == report(client, admin_headers)["blocks"]["hero"]["arms"]
+    assert view.get_json()["arms"]["hot"]["money"]["click"]["revenue"] == "10.00"

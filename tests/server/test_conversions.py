@@ -90,8 +90,8 @@ def order(order_id: str, amount: str = "100.00", **extra: Any) -> dict[str, Any]
 
 def money(client: FlaskClient, headers: dict[str, str], arm: str, **query: str) -> dict[str, Any]:
     response = client.get("/api/v1/campaigns/daily/report", headers=headers, query_string=query)
-    assert response.status_code == 200, response.json
-    figures: dict[str, Any] = response.json["blocks"]["hero"]["arms"][arm]["money"]
+    assert response.status_code == 200, response.get_json()
+    figures: dict[str, Any] = response.get_json()["blocks"]["hero"]["arms"][arm]["money"]
     return figures
 
 
@@ -163,8 +163,8 @@ def test_an_order_after_a_click_is_credited_to_the_clicked_arm(
     open_image(client, shop, "anna", IOS_MAIL)
     click(client, shop, "anna")
     response = api.post("/conversions", json=order("o-1", "250.00", recipient_id="anna"))
-    assert response.status_code == 201, response.json
-    credited = response.json
+    assert response.status_code == 201, response.get_json()
+    credited = response.get_json()
     assert credited["attribution"]["basis"] == "click"
     assert credited["attribution"]["touch"]["variant"] == "hot"
     assert credited["value"] == "250.00"
@@ -178,7 +178,7 @@ def test_an_order_after_a_click_is_credited_to_the_clicked_arm(
         "revenue_per_thousand": "250000.00",
     }
     assert hot["view"]["orders"] == 0
-    listed = api.get("/recipients/anna/conversions").json["conversions"]
+    listed = api.get("/recipients/anna/conversions").get_json()["conversions"]
     assert [(c["order_id"], c["attribution"]["basis"]) for c in listed] == [("o-1", "click")]
 
 
@@ -187,10 +187,10 @@ def test_the_token_alone_names_the_buyer(
 ) -> None:
     token = token_of(click(client, shop, "bram"))
     response = api.post("/conversions", json=order("o-2", "80", click=token))
-    assert response.status_code == 201, response.json
-    assert response.json["recipient_id"] == "bram"
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["recipient_id"] == "bram"
     assert money(client, admin_headers, "cold")["click"]["revenue"] == "80.00"
-    stored = api.get("/recipients/bram/transactions").json["transactions"]
+    stored = api.get("/recipients/bram/transactions").get_json()["transactions"]
     assert [t["order_id"] for t in stored] == ["o-2"]
 
 
@@ -223,7 +223,7 @@ def test_an_orders_credit_never_moves(
     store_recipient(shop, "anna", scores={"p": 0.1})  # now she would be shown `cold`
     shop.redis.hdel(keys.decisions("anna"), "daily/hero")
     click(client, shop, "anna")
-    again = api.post("/conversions", json=order("o-1", "100.00", recipient_id="anna")).json
+    again = api.post("/conversions", json=order("o-1", "100.00", recipient_id="anna")).get_json()
     assert again["attribution"]["touch"]["variant"] == "hot"
     assert money(client, admin_headers, "cold")["click"]["orders"] == 0
 
@@ -237,14 +237,14 @@ def test_view_through_is_a_persons_open_and_apart_from_clicks(
 ) -> None:
     open_image(client, shop, "anna", APPLE_MPP)  # Apple's prefetch: not a person
     assert (
-        api.post("/conversions", json=order("o-1", recipient_id="anna")).json["attribution"][
+        api.post("/conversions", json=order("o-1", recipient_id="anna")).get_json()["attribution"][
             "basis"
         ]
         == "none"
     )
     open_image(client, shop, "anna", IOS_MAIL)
     clock.advance(hours=20)
-    credited = api.post("/conversions", json=order("o-2", "40", recipient_id="anna")).json
+    credited = api.post("/conversions", json=order("o-2", "40", recipient_id="anna")).get_json()
     assert credited["attribution"]["basis"] == "view"
     hot = money(client, admin_headers, "hot")
     assert (hot["view"]["orders"], hot["view"]["revenue"], hot["click"]["orders"]) == (
@@ -254,7 +254,7 @@ def test_view_through_is_a_persons_open_and_apart_from_clicks(
     )
     clock.advance(hours=5)  # a day and an hour after the open
     assert (
-        api.post("/conversions", json=order("o-3", recipient_id="anna")).json["attribution"][
+        api.post("/conversions", json=order("o-3", recipient_id="anna")).get_json()["attribution"][
             "basis"
         ]
         == "none"
@@ -267,7 +267,7 @@ def test_a_click_older_than_the_window_earns_nothing(
     click(client, shop, "anna")
     clock.advance(days=7, minutes=1)
     assert (
-        api.post("/conversions", json=order("o-1", recipient_id="anna")).json["attribution"][
+        api.post("/conversions", json=order("o-1", recipient_id="anna")).get_json()["attribution"][
             "basis"
         ]
         == "none"
@@ -285,15 +285,15 @@ def test_orders_in_another_currency_are_converted_with_the_configured_rates(make
     usd = api.post(
         "/conversions", json={**order("o-1", "100"), "currency": "USD", "recipient_id": "anna"}
     )
-    assert usd.json["value"] == "90.00"
+    assert usd.get_json()["value"] == "90.00"
     chf = api.post(
         "/conversions", json={**order("o-2", "100"), "currency": "CHF", "recipient_id": "anna"}
     )
     assert chf.status_code == 201
-    assert chf.json["value"] is None
-    assert chf.json["note"] == "no exchange rate for CHF into EUR"
+    assert chf.get_json()["value"] is None
+    assert chf.get_json()["note"] == "no exchange rate for CHF into EUR"
     assert [
-        t["order_id"] for t in api.get("/recipients/anna/transactions").json["transactions"]
+        t["order_id"] for t in api.get("/recipients/anna/transactions").get_json()["transactions"]
     ] == ["o-1", "o-2"]
 
 
@@ -312,9 +312,9 @@ def test_a_refund_is_stored_but_not_credited(
     response = api.post(
         "/transactions/bulk", data=json.dumps(line), content_type="application/x-ndjson"
     )
-    assert response.json["stored"] == 1
+    assert response.get_json()["stored"] == 1
     assert money(client, admin_headers, "hot")["click"]["orders"] == 0
-    assert api.get("/recipients/anna/conversions").json["conversions"] == []
+    assert api.get("/recipients/anna/conversions").get_json()["conversions"] == []
 
 
 def test_the_transactions_import_credits_its_orders(
@@ -328,7 +328,7 @@ def test_the_transactions_import_credits_its_orders(
     at = (clock.now + dt.timedelta(hours=2)).isoformat()
     rows = f"recipient_id,order_id,at,amount,currency\nanna,o-7,{at},64.50,EUR\n"
     response = api.post("/transactions/bulk", data=rows, content_type="text/csv")
-    assert response.json["stored"] == 1, response.json
+    assert response.get_json()["stored"] == 1, response.get_json()
     assert money(client, admin_headers, "hot")["click"]["revenue"] == "64.50"
 
 
@@ -369,7 +369,9 @@ def test_bulk_conversions_report_each_bad_line_and_keep_the_good_ones(
         order("o-5", "50", click="0000abcdefghijklmnop.x"),
     ]
     body = "\n".join(json.dumps(line) for line in lines)
-    report = api.post("/conversions/bulk", data=body, content_type="application/x-ndjson").json
+    report = api.post(
+        "/conversions/bulk", data=body, content_type="application/x-ndjson"
+    ).get_json()
     assert (report["received"], report["stored"], report["rejected"]) == (5, 2, 3)
     assert {(e["line"], e["pointer"]) for e in report["errors"]} == {
         (3, "/recipient_id"),
@@ -415,14 +417,20 @@ def test_an_order_completed_event_is_a_conversion(
 ) -> None:
     click(client, shop, "anna")
     response = api.post("/conversions/track", json=order_completed())
-    assert response.json == {"received": 1, "orders": 1, "recorded": 1, "ignored": 0, "errors": []}
+    assert response.get_json() == {
+        "received": 1,
+        "orders": 1,
+        "recorded": 1,
+        "ignored": 0,
+        "errors": [],
+    }
     assert money(client, admin_headers, "hot")["click"]["revenue"] == "99.90"
-    (stored,) = api.get("/recipients/anna/transactions").json["transactions"]
+    (stored,) = api.get("/recipients/anna/transactions").get_json()["transactions"]
     assert stored["items"] == [
         {"id": "lisbon", "quantity": 1, "price": "99.9", "category": "city_trip"}
     ]
     page = api.post("/conversions/track", json={"type": "page", "userId": "anna"})
-    assert (page.json["ignored"], page.json["recorded"]) == (1, 0)
+    assert (page.get_json()["ignored"], page.get_json()["recorded"]) == (1, 0)
 
 
 def test_a_webhook_batch_reports_its_unusable_orders_by_pointer(
@@ -439,11 +447,11 @@ def test_a_webhook_batch_reports_its_unusable_orders_by_pointer(
             "context": {"page": {"url": f"https://shop.example/thanks?bl_click={token}"}},
         },
     ]
-    found = api.post("/conversions/track", json={"batch": batch}).json
+    found = api.post("/conversions/track", json={"batch": batch}).get_json()
     assert (found["received"], found["orders"], found["recorded"], found["ignored"]) == (4, 3, 2, 1)
     assert [e["pointer"] for e in found["errors"]] == ["/batch/2/properties/order_id"]
     assert [
-        t["order_id"] for t in api.get("/recipients/bram/transactions").json["transactions"]
+        t["order_id"] for t in api.get("/recipients/bram/transactions").get_json()["transactions"]
     ] == ["o-51"]
     alone = problem(api.post("/conversions/track", json=order_completed(currency="XXQ")), 422)
     assert alone["errors"][0]["pointer"] == "/properties/currency"

@@ -47,10 +47,17 @@ redis.call('HINCRBYFLOAT', KEYS[1], ARGV[2] .. 'revenue_sq', now * now - was * w
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 return 1
 """
-"""Count order ARGV[1] (``<pseudonym>|<order id>``) of ARGV[4] minor units under the field
-prefix ARGV[2] (``basis|block|arm|``) of counts KEYS[1]; KEYS[2] holds each order's counted
-value, KEYS[3] each converter's (field ARGV[3]); every key expires after ARGV[5] seconds."""
+"""Count order ARGV[1] (``<pseudonym>|<hash of the order id>``) of ARGV[4] minor units under
+the field prefix ARGV[2] (``basis|block|arm|``) of counts KEYS[1]; KEYS[2] holds each order's
+counted value, KEYS[3] each converter's (field ARGV[3]); every key expires after ARGV[5]
+seconds."""
 COUNT_SHA = hashlib.sha1(_COUNT.encode()).hexdigest()  # noqa: S324  (Redis names scripts so)
+
+
+def order_key(order_id: str) -> str:
+    """How the counters name an order: a hash of its id (an id may hold personal data, and the
+    counters outlive an erasure)."""
+    return hashlib.blake2b(order_id.encode(), digest_size=10).hexdigest()
 
 
 def to_minor(amount: Decimal) -> int:
@@ -79,7 +86,7 @@ def count_commands(
             keys.money_counts(campaign_id, scope.name, shard),
             keys.money_orders(campaign_id, scope.name, shard),
             keys.money_by_recipient(campaign_id, scope.name, shard),
-            f"{pseudonym}|{order_id}",
+            f"{pseudonym}|{order_key(order_id)}",
             prefix,
             prefix + pseudonym,
             minor,

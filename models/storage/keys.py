@@ -174,8 +174,8 @@ def money_counts(campaign_id: str, scope: str, shard: Shard) -> str:
 
 
 def money_orders(campaign_id: str, scope: str, shard: Shard) -> str:
-    """Hash of ``<pseudonym>|<order id>`` -> the minor units it was counted with, in one scope:
-    counting an order again changes nothing, a new value counts the difference."""
+    """Hash of ``<pseudonym>|<hash of the order id>`` -> the minor units it was counted with, in
+    one scope: counting an order again changes nothing, a new value counts the difference."""
     return f"{_measured(campaign_id, shard)}:{scope}:money-orders"
 
 

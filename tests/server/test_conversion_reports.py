@@ -101,7 +101,10 @@ def test_a_holdout_gives_the_sends_incremental_revenue_with_its_interval(
     )
     assert (found["members"], found["holdout"]) == (10, 10)
     assert (found["member_revenue"], found["holdout_revenue"]) == ("150.00", "50.00")
+    assert found["member_revenue_per_recipient"] == pytest.approx(15.0)
+    assert found["holdout_revenue_per_recipient"] == pytest.approx(5.0)
     assert found["per_recipient"] == pytest.approx(lift)
+    assert [round(v, 2) for v in found["per_recipient_ci95"]] == [-13.10, 33.10]  # docs
     low, high = found["per_recipient_ci95"]
     assert low == pytest.approx(lift - 1.959964 * error, abs=1e-3)
     assert high == pytest.approx(lift + 1.959964 * error, abs=1e-3)

@@ -529,3 +529,34 @@ def test_money_is_exact_to_the_cent(
     hot = money(client, admin_headers, "hot")["click"]
     assert Decimal(hot["revenue"]) == sum(Decimal(a) for a in amounts)
     assert (hot["orders"], hot["converters"]) == (4, 2)
+
+
+def test_an_order_sent_server_to_server_replaces_the_pixels_value(
+    client: FlaskClient, shop: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    token = token_of(click(client, shop, "anna"))
+    client.get("/cv.gif", query_string={"o": "o-1", "a": "1.00", "c": "EUR", "t": token})
+    api.post("/conversions", json=order("o-1", "75.00", recipient_id="anna"))
+    hot = money(client, admin_headers, "hot")["click"]
+    assert (hot["orders"], hot["revenue"]) == (1, "75.00")
+
+
+def test_the_pixel_answers_its_gif_when_redis_is_down(make_app: Any) -> None:
+    app = make_app(redis_url="redis://127.0.0.1:9/0", redis_timeout_seconds=0.2)
+    services = app.extensions["blanco"]
+    token = services.signer.sign_click(ClickRef(keys.recipient_slot("anna"), "A" * 16))
+    response = app.test_client().get(
+        "/cv.gif", query_string={"o": "o-1", "a": "1", "c": "EUR", "t": token}
+    )
+    assert (response.status_code, response.mimetype) == (200, "image/gif")
+    assert response.headers["X-Blanco-Conversion"] == "ignored: not recorded (server error)"
+
+
+def test_an_order_completed_without_a_currency_is_in_dollars(
+    client: FlaskClient, shop: Services, api: AdminApi
+) -> None:
+    event = order_completed()
+    del event["properties"]["currency"]
+    assert api.post("/conversions/track", json=event).get_json()["recorded"] == 1
+    (stored,) = api.get("/recipients/anna/transactions").get_json()["transactions"]
+    assert stored["currency"] == "USD"

@@ -82,7 +82,8 @@ def stored_text(client: redis.Redis) -> str:
 
 
 def push_everything(api: AdminApi, client: FlaskClient, services: Services) -> None:
-    """Profile, segments, scores, transactions, events, an open (decision) and a click."""
+    """Profile, segments, scores, transactions, events, an open (decision), a click and an
+    order credited to it."""
     store_block(services, [GREETING])
     profile = {
         "attributes": {"first_name": "Anna", "last_name": LAST_NAME, "email": RID},
@@ -127,6 +128,9 @@ def push_everything(api: AdminApi, client: FlaskClient, services: Services) -> N
     opened = client.get("/i/daily/hero.png", query_string=token(services))
     assert corner_color(opened.data) == hex_rgb(PERSONAL)
     assert client.get("/c/daily/hero", query_string=token(services)).status_code == 302
+    bought = {"recipient_id": RID, "order_id": f"{RID}-o9", "amount": "12", "currency": "EUR"}
+    credited = api.post("/conversions", json=bought).get_json()
+    assert credited["attribution"]["basis"] == "click"  # money counted under a pseudonym
 
 
 # nothing left

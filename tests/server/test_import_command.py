@@ -4,13 +4,16 @@ rows reported, the exit status; the segmentation job from the command line."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import io
 import json
 from pathlib import Path
 
 import pytest
 import redis
+from flask.testing import FlaskClient
 
+from models.storage import keys
 from server.cli.imports import Progress, cmd_import, file_format, run_import
 from server.cli.main import build_parser
 from server.cli.segment import aware_moment, cmd_segment, run_segment
@@ -22,7 +25,7 @@ from tests.customer_fixtures import (
     NOW,
     order_rows,
 )
-from tests.factories import redis_contents
+from tests.factories import redis_contents, store_block, store_recipient, variant
 
 TRANSACTIONS_CSV = (
     "recipient_id,order_id,at,amount,currency,category\n"
@@ -31,6 +34,13 @@ TRANSACTIONS_CSV = (
     "bram,o3,2026-11-21T12:00:00Z,10,GBP,beach\n"
     "bram,o4,2026-11-21T12:00:00Z,10,ZZZ,beach\n"
 )
+
+
+BROWSER = {
+    "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -263,3 +273,18 @@ def test_past_the_reported_lines_the_import_prints_every_kind_of_error(
     assert "  … and 103 more bad rows; by kind:" in err
     assert "  1,100 × /amount: Input should be greater than or equal to 0 (first: line 2)" in err
     assert "  3 × /currency: unknown ISO 4217 currency code 'ZZZ' (first: line 1102)" in err
+
+
+def test_imported_orders_are_credited_to_the_recipients_last_click(
+    client: FlaskClient, services: Services, tmp_path: Path
+) -> None:
+    store_block(services, [variant("hot")])
+    store_recipient(services, "anna")
+    client.get("/c/daily/hero", query_string={"r": services.signer.sign("anna")}, headers=BROWSER)
+    at = (services.clock() + dt.timedelta(hours=1)).isoformat()
+    path = tmp_path / "orders.csv"
+    path.write_text(f"recipient_id,order_id,at,amount,currency\nanna,o9,{at},20,EUR\n")
+    assert run(services, "transactions", str(path))[0] == 0
+    credit = services.redis.hget(keys.attributions("anna"), "o9")
+    assert credit is not None
+    assert json.loads(credit)["basis"] == "click"

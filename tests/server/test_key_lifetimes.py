@@ -1,7 +1,8 @@
 """The lifetimes of docs/redis.md's key table: configuration has no TTL except sends and their
 membership sets (the decision TTL), an export's working set (a day) and its lock (an hour);
 recent clicks live two minutes; renders live the render cache's TTL, and its byte counter two
-windows."""
+windows; a recipient's last touches and click references live their attribution windows, and
+the credits of their orders the retention."""
 
 from __future__ import annotations
 
@@ -103,3 +104,37 @@ def test_renders_live_the_cache_ttl_and_the_byte_counter_two_windows(
     counters = ttls(redis_client, "blanco:render-bytes:*")
     assert counters
     assert all(600 < ttl <= 1200 for ttl in counters.values())
+
+
+def test_touches_click_references_and_credits_live_their_windows(
+    client: FlaskClient,
+    services: Services,
+    redis_client: redis.Redis,
+    ingest_headers: dict[str, str],
+) -> None:
+    store_block(services, [variant("hot")])
+    store_recipient(services, "anna")
+    person = {
+        "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) "
+        "AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+        "Accept": "text/html,*/*;q=0.8",
+    }
+    token = {"r": services.signer.sign("anna")}
+    client.get("/i/daily/hero.png", query_string=token, headers=person)
+    client.get("/c/daily/hero", query_string=token, headers=person)
+    order = {"recipient_id": "anna", "order_id": "o-1", "amount": "5", "currency": "EUR"}
+    assert AdminApi(client, ingest_headers).post("/conversions", json=order).status_code == 201
+
+    settings = services.settings
+    click_days = round(settings.attribution_click_days * DAY)
+    (ref,) = redis_client.scan_iter(match="blanco:clk:*")
+    expected = {
+        keys.last_click("anna"): click_days,
+        keys.click_ids("anna"): click_days,
+        ref: click_days,
+        keys.last_view("anna"): round(settings.attribution_view_days * DAY),
+        keys.attributions("anna"): settings.stats_retention_days * DAY,
+    }
+    for key, ttl in expected.items():
+        assert 0 < redis_client.ttl(key) <= ttl, key
+        assert redis_client.ttl(key) > ttl - 60, key

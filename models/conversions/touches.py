@@ -19,6 +19,10 @@ from models.storage.batch import Command
 
 VIEW_KINDS = frozenset({"human", "proxied_human"})
 """The open kinds that are a person's view (``models.email_clients``)."""
+VIEW_REFRESH_SECONDS = 600.0
+"""A re-open of the same email block by the same person within this long of the open last
+written as their last touch is not written again: re-opens cost the open path nothing, and the
+last open is at most this much older than the true one."""
 
 
 @dataclass(frozen=True)
@@ -87,3 +91,32 @@ def touch_commands(
     if event == "open" and kind in VIEW_KINDS:
         return [("SET", keys.last_view(recipient_id), touch.stored(), "EX", view_ttl)]
     return []
+
+
+class ViewsWritten:
+    """The people's opens this process wrote as last touches lately, so that re-opens are not
+    written again (``VIEW_REFRESH_SECONDS``). At most ``size`` are remembered, forgotten all at
+    once past that, and when any recipient is erased. Safe across threads: a race writes a
+    touch twice, never loses one."""
+
+    def __init__(self, size: int = 50_000, refresh: float = VIEW_REFRESH_SECONDS) -> None:
+        self.size = size
+        self.refresh = refresh
+        self._written: dict[tuple[str | None, ...], float] = {}
+
+    def due(self, recipient_id: str, touch: Touch) -> bool:
+        """Whether the open ``touch`` of ``recipient_id`` is to be written (and, if so, it is
+        remembered as written)."""
+        key = (recipient_id, touch.campaign_id, touch.block_id, touch.variant, touch.send)
+        at = touch.at.timestamp()
+        last = self._written.get(key)
+        if last is not None and 0 <= at - last < self.refresh:
+            return False
+        if len(self._written) >= self.size:
+            self._written.clear()
+        self._written[key] = at
+        return True
+
+    def clear(self) -> None:
+        """Forget every open remembered."""
+        self._written.clear()

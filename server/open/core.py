@@ -172,6 +172,7 @@ class OpenCore:
             background=settings.record_in_background,
             guard=self.breakers,
         )
+        self.config.on_erasure.append(self.recorder.views.clear)
 
     # the guard
 

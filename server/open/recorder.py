@@ -29,7 +29,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from models.conversions.click_refs import ClickRef, ref_commands
-from models.conversions.touches import Touch, is_touch, touch_commands
+from models.conversions.touches import Touch, ViewsWritten, is_touch, touch_commands
 from models.decision import Decision, decision_store_commands
 from models.measurement.arm_counts import load_script
 from models.measurement.event_stream import shard_trim
@@ -97,6 +97,7 @@ class Recorder:
         self.trim = shard_trim(settings.event_stream_max_length)
         self.click_ttl = round(settings.attribution_click_days * 86400)
         self.view_ttl = round(settings.attribution_view_days * 86400)
+        self.views = ViewsWritten()
         self.linger = linger
         self.lost = lost
         self.background = background
@@ -324,6 +325,8 @@ class Recorder:
             shown.holdout,
         )
         rid = record.recipient_id
+        if record.event == "open" and not self.views.due(rid, touch):
+            return []  # a re-open written moments ago
         commands = touch_commands(
             rid, record.event, record.kind, touch, self.click_ttl, self.view_ttl
         )

@@ -560,3 +560,21 @@ def test_an_order_completed_without_a_currency_is_in_dollars(
     assert api.post("/conversions/track", json=event).get_json()["recorded"] == 1
     (stored,) = api.get("/recipients/anna/transactions").get_json()["transactions"]
     assert stored["currency"] == "USD"
+
+
+def test_a_re_open_within_ten_minutes_is_not_written_again(
+    client: FlaskClient, shop: Services, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    def last_view_at() -> float:
+        stored = redis_client.get(keys.last_view("anna"))
+        assert stored is not None
+        return float(json.loads(stored)[4])
+
+    open_image(client, shop, "anna", IOS_MAIL)
+    first = last_view_at()
+    clock.advance(minutes=9)
+    open_image(client, shop, "anna", IOS_MAIL)
+    assert last_view_at() == first  # the re-open cost no write
+    clock.advance(minutes=2)
+    open_image(client, shop, "anna", IOS_MAIL)
+    assert last_view_at() == first + 11 * 60

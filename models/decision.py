@@ -147,7 +147,8 @@ def choose_variant(
 ) -> tuple[Variant | None, str]:
     """The variant to show and why; None means the fallback.
 
-    ``totals`` gives the bandit its human opens and clicks per variant. ``kept`` is the arm the
+    ``totals`` gives the bandit each variant's outcome to date (recipients, clickers,
+    converters, revenue). ``kept`` is the arm the
     recipient already has: while it is one of the arms an experiment splits between, it stays
     (re-opens and the bandit's learning never move a recipient).
     """
@@ -171,7 +172,11 @@ def choose_variant(
         rng = random.Random(f"{seed}:{audience.now.isoformat()}")
         arms = sorted(v.id for v in level if v.weight > 0) or [level[0].id]  # not list order
         chosen = thompson_choice(
-            arms, totals(block.campaign_id, block.id), rng, experiment.min_exploration
+            arms,
+            totals(block.campaign_id, block.id),
+            rng,
+            experiment.min_exploration,
+            experiment.metric,
         )
         return next(v for v in level if v.id == chosen), f"bandit among {len(arms)}"
     weighted = [v for v in level if v.weight > 0]

@@ -24,7 +24,7 @@ from typing import Any
 
 from models.measurement.arm_counts import Scope
 from models.storage import keys
-from models.storage.batch import Batch, Command
+from models.storage.batch import Batch, Command, NodeGuard
 from models.storage.clients import cluster_of
 
 MINOR_UNITS = 100
@@ -127,13 +127,18 @@ BlockMoney = dict[tuple[str, str], Money]
 """(basis, arm) -> money, for one block."""
 
 
-def read_money(client: Any, campaign_id: str, scope: str) -> dict[str, BlockMoney]:
-    """Every block's money in ``scope``, summed over the shards."""
-    batch = Batch(client)
+def read_money(
+    client: Any, campaign_id: str, scope: str, *, guard: NodeGuard | None = None
+) -> dict[str, BlockMoney]:
+    """Every block's money in ``scope``, summed over the shards. With a ``guard`` (the open
+    path), a shard whose node fails or is skipped is left out."""
+    batch = Batch(client, guard=guard)
     for shard in keys.SHARDS_READ:
         batch.hgetall(keys.money_counts(campaign_id, scope, shard))
     summed: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
-    for reply in batch.execute():
+    for reply in batch.execute(raising=guard is None):
+        if isinstance(reply, BaseException):
+            continue
         for name, value in reply.items():
             field = name.decode() if isinstance(name, bytes) else name
             basis, block, arm, figure = field.split("|")
@@ -159,3 +164,22 @@ def load_script(client: Any) -> None:
         return
     for node in cluster.get_primaries():
         cluster.get_redis_connection(node).script_load(_COUNT)
+
+
+def read_converter_revenue(
+    client: Any, campaign_id: str, scope: str, basis: str, block_id: str
+) -> dict[str, list[float]]:
+    """Per arm of ``block_id``, the revenue of each converter under ``basis`` in ``scope`` (in
+    the reporting currency): what a revenue comparison resamples."""
+    batch = Batch(client)
+    for shard in keys.SHARDS_READ:
+        batch.hgetall(keys.money_by_recipient(campaign_id, scope, shard))
+    prefix = f"{basis}|{block_id}|"
+    found: dict[str, list[float]] = defaultdict(list)
+    for reply in batch.execute():
+        for name, value in reply.items():
+            field = name.decode() if isinstance(name, bytes) else name
+            if field.startswith(prefix):
+                arm = field[len(prefix) :].partition("|")[0]
+                found[arm].append(int(float(value)) / MINOR_UNITS)
+    return dict(found)

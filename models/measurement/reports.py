@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from models.campaigns.experiments import Metric
 from models.campaigns.specs import Block
-from models.conversions.money_counts import BlockMoney, read_money
+from models.conversions.money_counts import BlockMoney, Money, read_converter_revenue, read_money
 from models.conversions.money_reports import (
     arm_money,
     campaign_incremental,
@@ -17,7 +18,8 @@ from models.conversions.money_reports import (
     send_incremental,
 )
 from models.measurement.arm_counts import EXPERIMENT_SCOPE, ArmCounts, send_scope
-from models.measurement.comparisons import compare_arms
+from models.measurement.comparisons import Rate, compare_arms
+from models.measurement.revenue_tests import RevenueSample, compare_revenue
 from models.measurement.stats import (
     APPROX_RELATIVE_ERROR,
     FALLBACK_VARIANT,
@@ -39,9 +41,9 @@ class SendGroups:
     holdout: int
 
 
-PRIMARY_METRIC = "click_rate"
-"""What arms are compared on: clickers per recipient shown (opens are unreliable since Apple's
-Mail Privacy Protection)."""
+PRIMARY_METRIC: Metric = "click_rate"
+"""What arms are compared on unless the block's experiment names another metric: clickers per
+recipient shown (opens are unreliable since Apple's Mail Privacy Protection)."""
 APPROXIMATE = {
     "fields": ["approx_unique_opens", "approx_unique_clicks"],
     "method": "HyperLogLog",
@@ -75,18 +77,50 @@ def control_arm(arms: Collection[str], block: Block | None = None) -> str | None
     return None
 
 
-def comparisons_of(arms: Mapping[str, ArmCounts], block: Block | None) -> list[dict[str, Any]]:
-    """Every arm with figures against the control, on the primary metric (clickers per
-    recipient shown); a comparison that cannot be made (the control has no figures yet, say)
-    carries its reason."""
+def comparisons_of(
+    arms: Mapping[str, ArmCounts],
+    block: Block | None,
+    money: BlockMoney | None = None,
+    revenues: Callable[[], Mapping[str, Sequence[float]]] | None = None,
+) -> list[dict[str, Any]]:
+    """Every arm with figures against the control, on the block's metric (its experiment's,
+    else clickers per recipient shown): rates with ``compare_arms``, revenue per recipient with
+    ``compare_revenue`` (which resamples the converters' revenues, read by ``revenues``). A
+    comparison that cannot be made (the control has no figures yet, say) carries its reason."""
     control = control_arm(set(arms), block)
     if control is None:
         return []
-    rates = {arm: counts.click_rate for arm, counts in arms.items()}
-    return [
-        {"metric": PRIMARY_METRIC, **asdict(comparison)}
-        for comparison in compare_arms(rates, control)
-    ]
+    metric = metric_of(block)
+    money = money or {}
+    if metric == "revenue_per_recipient":
+        spent = revenues() if revenues is not None else {}
+        samples = {
+            arm: RevenueSample(counts.recipients, tuple(spent.get(arm, ())))
+            for arm, counts in arms.items()
+        }
+        return [{"metric": metric, **found} for found in compare_revenue(samples, control)]
+    rates = {
+        arm: counts.click_rate
+        if metric == "click_rate"
+        else Rate(money.get(("click", arm), Money()).converters, counts.recipients)
+        for arm, counts in arms.items()
+    }
+    return [{"metric": metric, **asdict(comparison)} for comparison in compare_arms(rates, control)]
+
+
+def _read_for(
+    revenues: Callable[[str], Mapping[str, Sequence[float]]] | None, block_id: str
+) -> Callable[[], Mapping[str, Sequence[float]]] | None:
+    if revenues is None:
+        return None
+    return lambda: revenues(block_id)
+
+
+def metric_of(block: Block | None) -> Metric:
+    """What a block's arms are compared on: its experiment's metric, else the click rate."""
+    if block is not None and block.experiment is not None:
+        return block.experiment.metric
+    return PRIMARY_METRIC
 
 
 def arm_figures(
@@ -95,6 +129,7 @@ def arm_figures(
     block_id: str | None = None,
     sent: int | None = None,
     money: Mapping[str, BlockMoney] | None = None,
+    revenues: Callable[[str], Mapping[str, Sequence[float]]] | None = None,
 ) -> dict[str, Any]:
     """Exact figures per block and arm (with the money credited to each,
     ``models.conversions.money_reports``), the control each block is compared with, and the
@@ -115,7 +150,10 @@ def arm_figures(
                 arm: {**counts.as_dict(), "money": arm_money(block_money, arm, counts)}
                 for arm, counts in sorted(block_arms.items())
             },
-            "comparisons": comparisons_of(block_arms, block),
+            "metric": metric_of(block),
+            "comparisons": comparisons_of(
+                block_arms, block, block_money, _read_for(revenues, block_key)
+            ),
         }
         if sent is not None:
             reached = sum(counts.recipients for counts in block_arms.values())
@@ -176,7 +214,14 @@ def build_report(
         "totals": [totals[k].as_dict() for k in sorted(totals)],
         "scope": scope,
         "sent": sent,
-        "blocks": arm_figures(arms, blocks or {}, block_id, sent, money),
+        "blocks": arm_figures(
+            arms,
+            blocks or {},
+            block_id,
+            sent,
+            money,
+            lambda block: read_converter_revenue(stats.redis, campaign_id, scope, "click", block),
+        ),
         "currency": currency,
         "money": money_totals(money),
         "items": item_money(money, [b for b in money if b.startswith(SLOT_BLOCK_PREFIX)]),
@@ -216,7 +261,12 @@ def experiment_figures(stats: StatsStore, campaign_id: str, block: Block) -> dic
     number, as the block's part of a campaign report."""
     arms = stats.arms(campaign_id, EXPERIMENT_SCOPE).get(block.id, {})
     money = read_money(stats.redis, campaign_id, EXPERIMENT_SCOPE)
-    figures: dict[str, Any] = arm_figures({block.id: arms}, {block.id: block}, money=money)[
-        block.id
-    ]
+    figures: dict[str, Any] = arm_figures(
+        {block.id: arms},
+        {block.id: block},
+        money=money,
+        revenues=lambda key: read_converter_revenue(
+            stats.redis, campaign_id, EXPERIMENT_SCOPE, "click", key
+        ),
+    )[block.id]
     return figures

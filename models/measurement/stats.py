@@ -25,7 +25,8 @@ from typing import Any
 
 import redis
 
-from models.campaigns.experiments import HOLDOUT_ARM, Totals
+from models.campaigns.experiments import HOLDOUT_ARM, ArmOutcome, Totals
+from models.conversions.money_counts import MINOR_UNITS, Money, read_money
 from models.measurement.arm_counts import (
     EXPERIMENT_SCOPE,
     ArmCounts,
@@ -181,11 +182,24 @@ class StatsStore:
         client: Any = None,
         guard: NodeGuard | None = None,
     ) -> Totals:
-        """Recipients and clickers per arm of a block, to date: what the bandit learns from.
-        With a ``guard`` (the open path), a shard whose node fails or is skipped is left out:
-        the bandit decides on what answered rather than wait for every node."""
+        """Each arm's outcome to date (recipients, clickers, and the converters and revenue
+        credited by a click): what the bandit learns from. With a ``guard`` (the open path), a
+        shard whose node fails or is skipped is left out: the bandit decides on what answered
+        rather than wait for every node."""
+        source = client if client is not None else self.redis
         arms = self.arms(campaign_id, client=client, guard=guard).get(block_id, {})
-        return {arm: (counts.recipients, counts.clickers) for arm, counts in arms.items()}
+        money = read_money(source, campaign_id, EXPERIMENT_SCOPE, guard=guard).get(block_id, {})
+        outcomes = {}
+        for arm, counts in arms.items():
+            credited = money.get(("click", arm), Money())
+            outcomes[arm] = ArmOutcome(
+                recipients=counts.recipients,
+                clickers=counts.clickers,
+                converters=credited.converters,
+                revenue=float(credited.revenue),
+                revenue_sq=credited.revenue_sq_minor / MINOR_UNITS**2,
+            )
+        return outcomes
 
     def report(
         self, campaign_id: str, buckets: Iterable[str], block_id: str | None = None

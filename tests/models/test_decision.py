@@ -6,7 +6,7 @@ import datetime as dt
 from collections import Counter
 
 from models.campaigns.conditions import Audience
-from models.campaigns.experiments import split_point
+from models.campaigns.experiments import ArmOutcome, split_point
 from models.campaigns.specs import Block, Campaign
 from models.decision import Decision, DecisionEngine, Snapshot, choose_variant
 from models.email_clients import ClientInfo
@@ -112,7 +112,9 @@ def test_a_bandits_arm_holds_for_one_send_and_is_drawn_again_for_the_next() -> N
         }
     )
     campaign = Campaign(id="daily", created_at=NOW, updated_at=NOW)
-    engine = DecisionEngine(totals=lambda _c, _b: {"a": (10_000, 10), "b": (10_000, 3_000)})
+    engine = DecisionEngine(
+        totals=lambda _c, _b: {"a": ArmOutcome(10_000, 10), "b": ArmOutcome(10_000, 3_000)}
+    )
     person = ClientInfo("apple_mail_ios", "mobile", "human")
     previous = Decision("daily", "hero", "a", 1, NOW, "bandit among 2", send="2026-11-22")
     data = RecipientData(profile={"first_name": "Anna"})

@@ -193,3 +193,46 @@ def test_the_experiment_view_shows_the_same_money_as_the_report(
     view = client.get("/api/v1/campaigns/daily/blocks/hero/experiment", headers=admin_headers)
     assert view.get_json()["arms"] == report(client, admin_headers)["blocks"]["hero"]["arms"]
     assert view.get_json()["arms"]["hot"]["money"]["click"]["revenue"] == "10.00"
+
+
+@pytest.mark.parametrize("metric", ["conversion_rate", "revenue_per_recipient"])
+def test_a_block_is_compared_on_its_experiments_metric(
+    client: FlaskClient,
+    services: Services,
+    api: AdminApi,
+    clock: FakeClock,
+    admin_headers: dict[str, str],
+    metric: str,
+) -> None:
+    store_block(
+        services,
+        [variant("a", weight=1), variant("b", weight=1)],
+        experiment={"mode": "split", "metric": metric, "control": "a"},
+    )
+    buyers = {"a": 0, "b": 0}
+    for n in range(40):
+        rid = f"r{n}"
+        store_recipient(services, rid)
+        token = {"r": services.signer.sign(rid)}
+        clicked = client.get("/c/daily/hero", query_string=token, headers=BROWSER)
+        arm = "a" if "/a?" in clicked.headers["Location"] else "b"
+        if n % 3 == 0:  # a third of each arm buys, arm b twice as much
+            buyers[arm] += 1
+            order(api, rid, f"o-{n}", "20" if arm == "a" else "40")
+    hero = report(client, admin_headers)["blocks"]["hero"]
+    assert hero["metric"] == metric
+    (found,) = hero["comparisons"]
+    assert (found["metric"], found["arm"], found["control"]) == (metric, "b", "a")
+    if metric == "conversion_rate":
+        assert (
+            found["arm_successes"]
+            == buyers["b"]
+            == hero["arms"]["b"]["money"]["click"]["converters"]
+        )
+        assert found["arm_trials"] == hero["arms"]["b"]["recipients"]
+    else:
+        assert found["method"] == "bootstrap"
+        assert found["arm_mean"] == pytest.approx(
+            40 * buyers["b"] / hero["arms"]["b"]["recipients"]
+        )
+        assert found["arm_converters"] == buyers["b"]

@@ -109,7 +109,7 @@ def test_the_experiment_view_and_the_report_agree_number_for_number(
     view = state.get_json()
     assert view["scope"] == document["scope"] == EXPERIMENT_SCOPE
     hero = document["blocks"]["hero"]
-    assert {k: view[k] for k in ("control", "arms", "comparisons")} == hero
+    assert {k: view[k] for k in ("control", "arms", "metric", "comparisons")} == hero
     assert sum(arm["recipients"] for arm in hero["arms"].values()) == 40
     assert sum(arm["clickers"] for arm in hero["arms"].values()) == 14
     assert hero["control"] == "holdout"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from models.campaigns.experiments import ArmOutcome
 from models.campaigns.specs import BLOCK_SERVER_FIELDS
 from models.measurement import arm_counts, stats
 from models.measurement.event_stream import campaign_event_entries
@@ -102,7 +103,8 @@ def test_counters_equal_the_events_after_a_scripted_mix(
     assert hot["approx_unique_clicks"] == 2
     assert hot["recipients"] is None  # a day's unique figures are the approximate ones
     arms = document["blocks"]["hero"]["arms"]
-    assert arms["hot"] == {
+    assert arms["hot"]["money"]["click"]["orders"] == 0  # nobody bought anything
+    assert {k: v for k, v in arms["hot"].items() if k != "money"} == {
         "recipients": 2,
         "openers": 2,
         "clickers": 2,
@@ -242,17 +244,17 @@ def test_the_bandits_counters_are_read_again_every_5_s_per_worker(
     now = [1000.0]
     monkeypatch.setattr("models.measurement.stats.time.monotonic", lambda: now[0])
     seed_arms(services, {"a": (10, 0, 1)})
-    assert totals("daily", "hero") == {"a": (10, 1)}
+    assert totals("daily", "hero") == {"a": ArmOutcome(10, 1)}
     seed_arms(services, {"a": (20, 0, 5)})
     now[0] += 4.9
-    assert totals("daily", "hero") == {"a": (10, 1)}  # held for 5 s
+    assert totals("daily", "hero") == {"a": ArmOutcome(10, 1)}  # held for 5 s
     now[0] += 0.1
-    assert totals("daily", "hero") == {"a": (10, 1)}  # answered while read again behind
+    assert totals("daily", "hero") == {"a": ArmOutcome(10, 1)}  # answered while read again behind
     for _ in range(200):  # the background read lands
-        if totals("daily", "hero") == {"a": (20, 5)}:
+        if totals("daily", "hero") == {"a": ArmOutcome(20, 5)}:
             break
         threading.Event().wait(0.01)
-    assert totals("daily", "hero") == {"a": (20, 5)}
+    assert totals("daily", "hero") == {"a": ArmOutcome(20, 5)}
 
 
 def test_a_pilot_shows_the_targeted_content_to_its_share_and_rolls_out_as_it_grows(

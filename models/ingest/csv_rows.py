@@ -310,6 +310,8 @@ CONTENT_ITEMS = CsvKind(
         "valid_from",
         "valid_until",
         "priority",
+        "stock",
+        "available",
     ),
     ("id", "title", "url"),
     None,

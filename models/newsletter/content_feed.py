@@ -50,6 +50,16 @@ class ContentItem(BaseModel):
     priority: float = Field(
         1.0, ge=0, le=1000, description="Weight in the ranking (times the affinity score)."
     )
+    stock: int | None = Field(
+        None,
+        ge=0,
+        le=10**12,
+        description="Units left; 0 is sold out (the item drops out of rankings made from then "
+        "on, and a slot that ranked it shows its fallback). Absent: not tracked.",
+    )
+    available: bool = Field(
+        True, description="false takes the item out of rankings as if sold out."
+    )
     when: Condition | None = Field(
         None, description="Targeting; an item with targeting is never shown as generic content."
     )
@@ -61,7 +71,10 @@ class ContentItem(BaseModel):
         return self
 
     def valid_at(self, moment: dt.datetime) -> bool:
-        """Whether the item may be shown at ``moment``."""
+        """Whether the item may be shown at ``moment``: within its dates, available and not
+        sold out."""
+        if not self.available or self.stock == 0:
+            return False
         if self.valid_from is not None and moment < self.valid_from:
             return False
         return self.valid_until is None or moment < self.valid_until

@@ -104,6 +104,43 @@ class Ranking(_Model):
     max_per_category: int = Field(
         1, ge=0, le=MAX_SLOTS, description="At most this many items of one category; 0: no limit."
     )
+    fatigue_sends: int = Field(
+        5,
+        ge=0,
+        le=30,
+        description="Fatigue looks at the recipient's last this many sends (that they opened): "
+        "an item shown in them and not clicked since is demoted. 0: no fatigue.",
+    )
+    fatigue_decay: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Each of those sends that showed an item without a click multiplies its "
+        "weight by this.",
+    )
+    max_in_a_row: int = Field(
+        3,
+        ge=0,
+        le=30,
+        description="An item shown without a click in each of the recipient's last this many "
+        "sends is left out of the next. 0: no limit.",
+    )
+    exclude_bought: bool = Field(
+        True, description="Leave out the items the recipient has bought (an order's `items`)."
+    )
+    exclude_bought_categories: list[Slug] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Categories in which one purchase leaves every item out, e.g. a trip "
+        "(no second booking for the same trip).",
+    )
+    novelty_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="At least this share of the slots (rounded up) goes to items the recipient "
+        "has not been shown in their kept sends.",
+    )
 
 
 class NewsletterSpec(_Model):

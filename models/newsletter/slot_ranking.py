@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from models.campaigns.experiments import split_point
 from models.newsletter.content_feed import ContentItem
 from models.newsletter.newsletters import Ranking
+from models.newsletter.recipient_history import NO_HISTORY, RecipientHistory
 from models.recipients.recipient_reads import RecipientData
 
 
@@ -90,38 +92,93 @@ def rank_items(
     now: dt.datetime,
     slots: int,
     feed_version: int = 0,
+    history: RecipientHistory = NO_HISTORY,
 ) -> SlotRanking:
-    """The best ``slots`` items at ``now``: valid, matching their targeting, weighted by
-    priority × the recipient's affinity for the category, at most ``max_per_category`` per
-    category. ``recipient`` None ranks generically: only untargeted items, by priority.
+    """The best ``slots`` items at ``now`` for a recipient, across days:
+
+    * eligible: valid, available and not sold out, matching their targeting, and (with
+      ``rules.exclude_bought``) not bought, nor in a category of ``exclude_bought_categories``
+      the recipient has bought in;
+    * weighted by priority × the recipient's affinity for the category × the fatigue factor:
+      ``fatigue_decay`` to the power of the recipient's last ``fatigue_sends`` sends that showed
+      the item with no click on it since; an item so shown in each of the last
+      ``max_in_a_row`` sends is left out;
+    * at most ``max_per_category`` per category, and at least ``novelty_share`` of the slots
+      (rounded up) for items none of the recipient's kept sends showed, when there are such.
+
+    ``recipient`` None ranks generically: only untargeted items, by priority, without history.
     ``recipient_key`` breaks ties stably per recipient."""
     audience = recipient.audience(now) if recipient is not None else None
+    personal = recipient is not None
+    if not personal:
+        history = NO_HISTORY
 
     def eligible(item: ContentItem) -> bool:
         if not item.valid_at(now):
             return False
+        if personal and rules.exclude_bought and _bought(item, rules, history):
+            return False
+        if personal and rules.max_in_a_row and rules.fatigue_sends:
+            _, in_a_row = history.unclicked_streak(item.id, rules.fatigue_sends)
+            if in_a_row >= rules.max_in_a_row:
+                return False
         if item.when is None:
             return True
         return audience is not None and item.when.matches(audience)
 
     def weight(item: ContentItem) -> float:
-        if recipient is None or item.category is None:
+        if recipient is None:
             return item.priority
-        score = recipient.scores.get(rules.affinity_prefix + item.category)
-        return item.priority * (rules.default_affinity if score is None else max(score, 0.0))
+        value = item.priority
+        if item.category is not None:
+            score = recipient.scores.get(rules.affinity_prefix + item.category)
+            value *= rules.default_affinity if score is None else max(score, 0.0)
+        if rules.fatigue_sends:
+            shown, _ = history.unclicked_streak(item.id, rules.fatigue_sends)
+            value *= rules.fatigue_decay**shown
+        return value
 
     ordered = sorted(
         (i for i in items if eligible(i)),
         key=lambda i: (-weight(i), split_point(recipient_key, "rank", i.id), i.id),
     )
-    chosen: list[RankedItem] = []
+    chosen: list[ContentItem] = []
     per_category: Counter[str] = Counter()
-    for item in ordered:
-        if len(chosen) == slots:
-            break
-        if item.category is not None and rules.max_per_category:
-            if per_category[item.category] >= rules.max_per_category:
+
+    def take(candidates: Iterable[ContentItem], until: int) -> None:
+        for item in candidates:
+            if len(chosen) >= until:
+                return
+            if item in chosen:
                 continue
-            per_category[item.category] += 1
-        chosen.append(RankedItem(item.id, item.url))
-    return SlotRanking(tuple(chosen), recipient is None, now, feed_version)
+            if item.category is not None and rules.max_per_category:
+                if per_category[item.category] >= rules.max_per_category:
+                    continue
+                per_category[item.category] += 1
+            chosen.append(item)
+
+    if personal and rules.novelty_share and slots:
+        shown_before = history.ever_shown
+        take(
+            (i for i in ordered if i.id not in shown_before), math.ceil(rules.novelty_share * slots)
+        )
+    take(ordered, slots)
+    place = {item.id: n for n, item in enumerate(ordered)}
+    chosen.sort(key=lambda item: place[item.id])
+    return SlotRanking(
+        tuple(RankedItem(item.id, item.url) for item in chosen),
+        recipient is None,
+        now,
+        feed_version,
+    )
+
+
+def _bought(item: ContentItem, rules: Ranking, history: RecipientHistory) -> bool:
+    """Whether the recipient bought the item, or bought in a category that rules it out."""
+    if item.id in history.bought_items:
+        return True
+    return (
+        item.category is not None
+        and item.category in rules.exclude_bought_categories
+        and item.category in history.bought_categories
+    )

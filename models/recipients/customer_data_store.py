@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 
 import redis
 
+from models.newsletter.recipient_history import bought_commands
 from models.recipients.customer_data import (
     MEMBER_SEPARATOR,
     CustomerEvent,
@@ -158,6 +159,12 @@ class CustomerDataStore:
             int(transaction.at.timestamp()),
             LAST_ORDER_FIELD,
             self.ttl,
+        )
+        categories = {i.category for i in transaction.items if i.category is not None}
+        if transaction.category is not None:
+            categories.add(transaction.category)
+        yield from bought_commands(
+            rid, [i.id for i in transaction.items], sorted(categories), self.ttl
         )
 
     def _event_commands(self, sha: str, event: CustomerEvent) -> Iterator[Command]:

@@ -267,6 +267,18 @@ def recent_clicks(recipient_id: str) -> str:
     return f"{_recipient(recipient_id)}:recent-clicks"
 
 
+def bought(recipient_id: str) -> str:
+    """Set of what the recipient has bought: the item ids of their orders, and
+    ``category:<c>`` for the categories of their orders and items (the newsletter's
+    exclusions)."""
+    return f"{_recipient(recipient_id)}:bought"
+
+
+def item_clicks(recipient_id: str) -> str:
+    """Hash of newsletter item id -> Unix time of the recipient's last click on it (fatigue)."""
+    return f"{_recipient(recipient_id)}:item-clicks"
+
+
 def last_click(recipient_id: str) -> str:
     """The recipient's last human click (``models.conversions.touches``), kept for the click
     attribution window."""
@@ -310,6 +322,8 @@ def recipient_keys(recipient_id: str) -> list[str]:
         events_by_time(recipient_id),
         rankings(recipient_id),
         recent_clicks(recipient_id),
+        bought(recipient_id),
+        item_clicks(recipient_id),
         last_click(recipient_id),
         last_view(recipient_id),
         attributions(recipient_id),

@@ -34,6 +34,8 @@ from models.decision import Decision, decision_store_commands
 from models.measurement.arm_counts import load_script
 from models.measurement.event_stream import shard_trim
 from models.measurement.stats import HOLDOUT_KIND, CountedEvent, shard_of, variant_label
+from models.newsletter.newsletters import SLOT_BLOCK_PREFIX
+from models.newsletter.recipient_history import item_click_commands
 from models.process_id import current_pid
 from models.storage import keys
 from models.storage.batch import Batch, Command, NodeGuard, Sent
@@ -98,6 +100,7 @@ class Recorder:
         self.click_ttl = round(settings.attribution_click_days * 86400)
         self.view_ttl = round(settings.attribution_view_days * 86400)
         self.views = ViewsWritten()
+        self.history_ttl = settings.decision_ttl_seconds
         self.linger = linger
         self.lost = lost
         self.background = background
@@ -332,6 +335,9 @@ class Recorder:
         )
         if record.click_ref is not None:
             commands += ref_commands(record.click_ref, rid, touch, self.click_ttl)
+        item = shown.variant_id if shown.block_id.startswith(SLOT_BLOCK_PREFIX) else None
+        if record.event == "click" and item is not None:  # its fatigue starts again
+            commands += item_click_commands(rid, item, record.at.timestamp(), self.history_ttl)
         return commands
 
 

@@ -22,11 +22,12 @@ from models.decision import Decision
 from models.email_clients import ClientInfo, classify_open
 from models.newsletter.content_feed import ContentItem
 from models.newsletter.newsletters import Newsletter, Slot, slot_block_id
+from models.newsletter.recipient_history import NO_HISTORY, RecipientHistory, read_history
 from models.newsletter.sends import Send, valid_send_id
 from models.newsletter.slot_ranking import SlotRanking, rank_items
 from models.open_read import ClickMark
 from models.storage import keys
-from models.storage.batch import Batch
+from models.storage.batch import UNAVAILABLE, Batch
 from renderers.registry import ContentParams
 from server.open.answers import LAST_RESORT, PLAIN, ImageAnswer, ImageOptions, Redirect
 from server.open.core import OpenCore, Visitor
@@ -353,6 +354,11 @@ class SlotServer:
         data = read.data
         recipient_id = opened.visitor.recipient_id
         personal = recipient_id is not None and data.known and data.consents
+        history = (
+            self._history(recipient_id, newsletter.campaign_id, opened.ranking_field)
+            if personal and recipient_id is not None
+            else NO_HISTORY
+        )
         ranking = rank_items(
             feed.items.values(),
             newsletter.ranking,
@@ -361,10 +367,22 @@ class SlotServer:
             now,
             len(newsletter.slots),
             feed.version,
+            history,
         )
         if store and recipient_id is not None:
             ranking = self._keep(recipient_id, opened, ranking)
         return ranking
+
+    def _history(self, recipient_id: str, campaign_id: str, current: str) -> RecipientHistory:
+        """The recipient's past sends, item clicks and purchases (a second round trip, made
+        only when a send's ranking is made); without them when Redis fails: the ranking goes
+        on without history rather than fail the open."""
+        try:
+            return read_history(
+                self.services.redis_open, recipient_id, campaign_id, current, self.core.breakers
+            )
+        except UNAVAILABLE:
+            return NO_HISTORY
 
     def _slot_content(
         self, opened: SlotOpen, ranking: SlotRanking, slot: int, now: dt.datetime

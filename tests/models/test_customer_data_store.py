@@ -144,6 +144,8 @@ def test_transactions_are_stored_under_the_recipient_with_a_ttl(
     assert set(redis_contents(redis_client)) == {
         keys.transactions("anna"),
         keys.transactions("bram"),
+        keys.bought("anna"),  # the order's category, for the newsletter's exclusions
+        keys.bought("bram"),
     }
     assert "{r:anna}" in keys.transactions("anna")
     assert 0 < redis_client.ttl(keys.transactions("anna")) <= TTL

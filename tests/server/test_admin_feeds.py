@@ -83,8 +83,8 @@ WHEN: dict[str, Any] = {
 def test_put_then_get_an_item(api: AdminApi, services: Services) -> None:
     response = api.put(f"{TRIPS}/items/amsterdam", json=AMSTERDAM)
     assert response.status_code == 200
-    assert response.get_json() == {"id": "amsterdam", **AMSTERDAM}
-    assert api.get(f"{TRIPS}/items/amsterdam").get_json() == {"id": "amsterdam", **AMSTERDAM}
+    assert response.get_json() == {"id": "amsterdam", **AMSTERDAM, "available": True}
+    assert api.get(f"{TRIPS}/items/amsterdam").get_json() == response.get_json()
     stored = services.feeds.get_item("trips", "amsterdam")
     assert stored is not None
     assert (stored.price, stored.old_price, stored.tags) == (199.0, 249.5, ["city", "canals"])
@@ -98,7 +98,15 @@ def test_put_replaces_the_whole_item(api: AdminApi) -> None:
     replacement = {"id": "amsterdam", "title": "Amsterdam", "url": "https://shop.example/ams"}
     response = api.put(f"{TRIPS}/items/amsterdam", json=replacement)
     assert response.status_code == 200
-    expected = {**replacement, "text": "", "tags": [], "badge": "", "cta": "", "priority": 1.0}
+    expected = {
+        **replacement,
+        "text": "",
+        "tags": [],
+        "badge": "",
+        "cta": "",
+        "priority": 1.0,
+        "available": True,
+    }
     assert response.get_json() == expected
     assert api.get(f"{TRIPS}/items/amsterdam").get_json() == expected
     assert item_ids(api) == ["amsterdam"]

@@ -8,7 +8,9 @@ from typing import Any
 from models.campaigns.specs import CampaignSpec
 from models.newsletter.content_feed import ContentItem
 from models.newsletter.newsletters import Newsletter, NewsletterSpec
+from models.newsletter.sends import Send, SendCounts, send_id_for
 from models.recipients.upserts import ProfileUpsert, ScoresUpsert
+from models.storage import keys
 from server.services import Services
 from tests.factories import FALLBACK_URL, banner
 
@@ -121,3 +123,33 @@ def store_subscriber(
                 )
             ]
         )
+
+
+def record_send(
+    services: Services,
+    day: dt.date,
+    members: list[str],
+    holdout: list[str] | None = None,
+    campaign_id: str = "daily",
+) -> Send:
+    """A send of the newsletter as its export records it, at the clock's time: its members and
+    its holdout."""
+    now = services.clock()
+    holdout = holdout or []
+    send = Send(
+        id=send_id_for(day),
+        campaign_id=campaign_id,
+        date=day,
+        send_time=now,
+        newsletter_version=1,
+        status="exported",
+        started_at=now,
+        finished_at=now,
+        counts=SendCounts(audience=len(members), holdout=len(holdout)),
+    )
+    services.sends.start(send)
+    if members:
+        services.redis.sadd(keys.send_members(campaign_id, send.id), *members)
+    if holdout:
+        services.redis.sadd(keys.send_holdout(campaign_id, send.id), *holdout)
+    return send

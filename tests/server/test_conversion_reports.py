@@ -13,11 +13,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from models.newsletter.sends import Send, SendCounts
-from models.storage import keys
 from server.services import Services
 from tests.factories import AdminApi, FakeClock, store_block, store_recipient, variant
-from tests.newsletter_fixtures import click_url, item, store_newsletter
+from tests.newsletter_fixtures import click_url, item, record_send, store_newsletter
 
 SEND_DAY = dt.date(2026, 11, 23)
 SEND = SEND_DAY.isoformat()
@@ -32,27 +30,6 @@ BROWSER = {
 def api(client: FlaskClient, ingest_headers: dict[str, str]) -> AdminApi:
     """The admin API with an ingest key."""
     return AdminApi(client, ingest_headers)
-
-
-def record_send(services: Services, members: list[str], holdout: list[str]) -> Send:
-    """A send of the newsletter as its export records it: its members and its holdout."""
-    now = services.clock()
-    send = Send(
-        id=SEND,
-        campaign_id="daily",
-        date=SEND_DAY,
-        send_time=now,
-        newsletter_version=1,
-        status="exported",
-        started_at=now,
-        finished_at=now,
-        counts=SendCounts(audience=len(members), holdout=len(holdout)),
-    )
-    services.sends.start(send)
-    services.redis.sadd(keys.send_members("daily", SEND), *members)
-    if holdout:
-        services.redis.sadd(keys.send_holdout("daily", SEND), *holdout)
-    return send
 
 
 def order(api: AdminApi, rid: str, order_id: str, amount: str) -> dict[str, Any]:
@@ -83,7 +60,7 @@ def test_a_holdout_gives_the_sends_incremental_revenue_with_its_interval(
     holdout = [f"h{n}" for n in range(10)]
     for rid in (*members, *holdout, "stranger"):
         store_recipient(services, rid)
-    record_send(services, members, holdout)
+    record_send(services, SEND_DAY, members, holdout)
     clock.advance(hours=3)
     order(api, "m0", "o-1", "100")
     order(api, "m1", "o-2", "50")
@@ -119,7 +96,7 @@ def test_a_send_without_a_holdout_says_why_it_has_no_increment(
     client: FlaskClient, services: Services, admin_headers: dict[str, str]
 ) -> None:
     store_block(services, [variant("hot")])
-    record_send(services, ["anna", "bram"], [])
+    record_send(services, SEND_DAY, ["anna", "bram"])
     found = report(client, admin_headers, send=SEND)["incremental"]
     assert (found["total"], found["reason"]) == (None, "the send held nobody out")
 
@@ -139,7 +116,7 @@ def newsletter_with_send(services: Services) -> None:
             {"first_name": rid.title(), "consent_email": True},
             {f"affinity:{affinity}": 0.9},
         )
-    record_send(services, ["anna", "bram"], [])
+    record_send(services, SEND_DAY, ["anna", "bram"])
 
 
 def test_slot_money_is_reported_per_position_and_per_item_and_late_touches_apart(

@@ -12,10 +12,11 @@ import redis
 from flask.testing import FlaskClient
 
 from models.newsletter.sends import plan_send
+from models.recipients.customer_data import Transaction
 from models.storage import keys
 from server.services import Services, audience_export
 from tests.factories import AdminApi, store_block, store_recipient, variant
-from tests.newsletter_fixtures import item, store_newsletter, store_subscriber
+from tests.newsletter_fixtures import click_url, item, store_newsletter, store_subscriber
 
 DAY = 24 * 3600
 HOUR = 3600
@@ -138,3 +139,35 @@ def test_touches_click_references_and_credits_live_their_windows(
     for key, ttl in expected.items():
         assert 0 < redis_client.ttl(key) <= ttl, key
         assert redis_client.ttl(key) > ttl - 60, key
+
+
+def test_what_was_bought_and_item_clicks_live_their_ttls(
+    client: FlaskClient, services: Services, redis_client: redis.Redis
+) -> None:
+    store_newsletter(services, [item("lisbon", "city_trip")], slots=1)
+    store_subscriber(services, "anna", scores={"affinity:city_trip": 0.9})
+    person = {
+        "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+        "Accept": "text/html,*/*;q=0.8",
+    }
+    assert client.get(click_url(services, "anna", 1), headers=person).status_code == 302
+    services.conversions.record(
+        [
+            Transaction.model_validate(
+                {
+                    "recipient_id": "anna",
+                    "order_id": "o-1",
+                    "at": services.clock().isoformat(),
+                    "amount": "10",
+                    "currency": "EUR",
+                    "items": [{"id": "lisbon", "category": "city_trip"}],
+                }
+            )
+        ]
+    )
+    settings = services.settings
+    assert redis_client.smembers(keys.bought("anna")) == {"lisbon", "category:city_trip"}
+    assert 0 < redis_client.ttl(keys.bought("anna")) <= settings.profile_ttl_seconds
+    assert redis_client.hkeys(keys.item_clicks("anna")) == ["lisbon"]
+    assert 0 < redis_client.ttl(keys.item_clicks("anna")) <= settings.decision_ttl_seconds

@@ -4,7 +4,8 @@ each block's arms on the primary metric.
 The left panel has every day of the report's range, empty days included: people's opens and
 machine opens stacked (the split a reader of MPP-era figures needs), clicks by people, and the
 approximate unique openers per day, labelled "≈" with their error. The right panel has each
-arm's exact click rate per recipient shown, with its counts. Two sizes: ``email`` (600 px wide,
+arm's exact click rate per recipient shown, with its counts and, for an arm whose clicks led to
+orders, the revenue credited to it per recipient shown. Two sizes: ``email`` (600 px wide,
 for a report mailed to a team) and ``slide`` (1600×900).
 """
 
@@ -143,6 +144,14 @@ def _over_time(axes: Any, report: dict[str, Any]) -> None:
         axes.text(0.5, 0.5, "no events yet", transform=axes.transAxes, ha="center")
 
 
+def _money(counts: dict[str, Any], currency: str) -> str:
+    """An arm's click-credited revenue per recipient, when it earned any."""
+    credited = counts.get("money", {}).get("click")
+    if not credited or not credited["orders"]:
+        return ""
+    return f"; {currency} {credited['revenue_per_recipient']}/recipient"
+
+
 def _date_axis(axes: Any) -> None:
     from matplotlib import dates
 
@@ -154,12 +163,15 @@ def _date_axis(axes: Any) -> None:
 
 def _by_arm(axes: Any, report: dict[str, Any]) -> None:
     labels, rates, notes = [], [], []
+    currency = report.get("currency", "")
     for block, figures in report["blocks"].items():
         control = figures["control"]
         for arm, counts in figures["arms"].items():
             labels.append(f"{block} / {arm}" + (" (control)" if arm == control else ""))
             rates.append(100 * (counts["click_rate"] or 0.0))
-            notes.append(f"{counts['clickers']:,} of {counts['recipients']:,}")
+            notes.append(
+                f"{counts['clickers']:,} of {counts['recipients']:,}" + _money(counts, currency)
+            )
     scope = "this send" if report.get("send") else "experiment to date"
     axes.set_title(f"click rate per recipient shown\n(exact, {scope})")
     if not labels:
@@ -175,6 +187,7 @@ def _by_arm(axes: Any, report: dict[str, Any]) -> None:
         padding=3,
         fontsize="small",
     )
-    axes.set_xlim(0, max([*rates, 1.0]) * 1.6)
+    room = 2.3 if any("/recipient" in note for note in notes) else 1.6  # the labels' width
+    axes.set_xlim(0, max([*rates, 1.0]) * room)
     axes.set_xlabel("clickers per recipient (%)")
     axes.grid(axis="x", alpha=0.3)

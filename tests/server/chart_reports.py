@@ -64,3 +64,46 @@ A_WEEK = {
         }
     },
 }
+
+
+def with_money(
+    arm_figures: dict[str, Any], orders: int, revenue: str, per_recipient: str
+) -> dict[str, Any]:
+    """An arm with click-credited money."""
+    zero = {
+        "orders": 0,
+        "converters": 0,
+        "revenue": "0.00",
+        "conversion_rate": 0.0,
+        "revenue_per_recipient": "0.00",
+        "revenue_per_thousand": "0.00",
+    }
+    click = {
+        **zero,
+        "orders": orders,
+        "converters": orders,
+        "revenue": revenue,
+        "revenue_per_recipient": per_recipient,
+    }
+    return {
+        **arm_figures,
+        "money": {"click": click, "view": zero, "late_click": zero, "late_view": zero},
+    }
+
+
+A_WEEK_WITH_MONEY = {
+    **A_WEEK,
+    "currency": "EUR",
+    "blocks": {
+        "hero": {
+            **A_WEEK["blocks"]["hero"],  # type: ignore[index]
+            "arms": {
+                "beach": with_money(arm(2100, 1200, 71), 12, "3456.00", "1.65"),
+                "city-trip-with-a-long-name": with_money(
+                    arm(2050, 1180, 95), 20, "6150.00", "3.00"
+                ),
+                "holdout": with_money(arm(510, 300, 12), 0, "0.00", "0.00"),
+            },
+        }
+    },
+}

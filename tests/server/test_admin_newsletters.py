@@ -145,6 +145,12 @@ def test_the_defaults_of_a_minimal_newsletter(api: AdminApi, campaign: str) -> N
         "affinity_prefix": "affinity:",
         "default_affinity": 0.5,
         "max_per_category": 1,
+        "fatigue_sends": 5,
+        "fatigue_decay": 0.5,
+        "max_in_a_row": 3,
+        "exclude_bought": True,
+        "exclude_bought_categories": [],
+        "novelty_share": 0.0,
     }
     assert "audience" not in answer
 

@@ -13,7 +13,7 @@ from server.report_chart import CHART_SIZES, ChartSize, render_chart
 from server.services import Services
 from tests.factories import store_block
 from tests.renderers.reference import assert_matches_reference
-from tests.server.chart_reports import A_WEEK
+from tests.server.chart_reports import A_WEEK, A_WEEK_WITH_MONEY
 
 
 @pytest.mark.parametrize("size", CHART_SIZES)
@@ -23,6 +23,13 @@ def test_a_week_matches_its_reference(size: ChartSize) -> None:
     error, and each arm's exact click rate with its counts and the control named."""
     image = Image.open(io.BytesIO(render_chart(A_WEEK, size)))
     assert_matches_reference(image.convert("RGB"), f"report_chart_{size}")
+
+
+def test_the_arms_revenue_per_recipient_shows_beside_their_click_rate() -> None:
+    """An arm whose clicks led to orders carries its revenue per recipient shown; the holdout,
+    without orders, does not."""
+    image = Image.open(io.BytesIO(render_chart(A_WEEK_WITH_MONEY, "slide")))
+    assert_matches_reference(image.convert("RGB"), "report_chart_money")
 
 
 def test_an_empty_report_says_so() -> None:

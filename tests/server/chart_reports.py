@@ -36,7 +36,7 @@ def arm(recipients: int, openers: int, clickers: int) -> dict[str, Any]:
     }
 
 
-A_WEEK = {
+A_WEEK: dict[str, Any] = {
     "campaign_id": "daily-newsletter",
     "from": "2026-11-17",
     "to": "2026-11-23",
@@ -96,7 +96,7 @@ A_WEEK_WITH_MONEY = {
     "currency": "EUR",
     "blocks": {
         "hero": {
-            **A_WEEK["blocks"]["hero"],  # type: ignore[index]
+            **A_WEEK["blocks"]["hero"],
             "arms": {
                 "beach": with_money(arm(2100, 1200, 71), 12, "3456.00", "1.65"),
                 "city-trip-with-a-long-name": with_money(

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from models.errors import FieldError, InvalidInput, field_errors
 from models.recipients.customer_data import (
+    Amount,
     CurrencyCode,
     NaturalKey,
     OrderItem,
@@ -34,13 +35,7 @@ class ConversionIn(BaseModel):
         None, description="The recipient's id; may be left out when `click` is given."
     )
     order_id: NaturalKey = Field(description="The order's id: sending it again replaces it.")
-    amount: Decimal = Field(
-        ge=0,
-        max_digits=18,
-        decimal_places=4,
-        allow_inf_nan=False,
-        description="What the order is worth, in `currency`.",
-    )
+    amount: Amount = Field(description="What the order is worth, in `currency`.")
     currency: CurrencyCode = Field(description="ISO 4217 code, e.g. EUR.")
     at: AwareDatetime | None = Field(
         None, description="When the order was placed (with a UTC offset). Default: now."

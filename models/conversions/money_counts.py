@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from models.measurement.arm_counts import Scope
+from models.measurement.arm_counts import Scope, sum_shard_fields
 from models.storage import keys
 from models.storage.batch import Batch, Command, NodeGuard
 from models.storage.clients import cluster_of
@@ -132,18 +132,9 @@ def read_money(
 ) -> dict[str, BlockMoney]:
     """Every block's money in ``scope``, summed over the shards. With a ``guard`` (the open
     path), a shard whose node fails or is skipped is left out."""
-    batch = Batch(client, guard=guard)
-    for shard in keys.SHARDS_READ:
-        batch.hgetall(keys.money_counts(campaign_id, scope, shard))
-    summed: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
-    for reply in batch.execute(raising=guard is None):
-        if isinstance(reply, BaseException):
-            continue
-        for name, value in reply.items():
-            field = name.decode() if isinstance(name, bytes) else name
-            basis, block, arm, figure = field.split("|")
-            into = summed[(basis, block, arm)]
-            into[figure] = into.get(figure, 0) + float(value)
+    summed = sum_shard_fields(
+        lambda shard: keys.money_counts(campaign_id, scope, shard), client, guard
+    )
     found: dict[str, BlockMoney] = defaultdict(dict)
     for (basis, block, arm), figures in summed.items():
         found[block][(basis, arm)] = Money(

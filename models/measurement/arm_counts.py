@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,22 +157,34 @@ def read_arm_counts(
 ) -> dict[str, BlockArms]:
     """Every block's arms in ``scope``, summed over the shards (a recipient is in one shard).
     With a ``guard`` (the open path), a shard whose node fails or is skipped is left out."""
+    summed = sum_shard_fields(
+        lambda shard: keys.arm_counts(campaign_id, scope, shard), client, guard
+    )
+    found: dict[str, BlockArms] = defaultdict(dict)
+    for (block, arm), counts in summed.items():
+        found[block][arm] = ArmCounts(**{n: int(counts.get(n, 0)) for n in COUNT_NAMES})
+    return dict(found)
+
+
+def sum_shard_fields(
+    key_of: Callable[[keys.Shard], str], client: Any, guard: NodeGuard | None = None
+) -> dict[tuple[str, ...], dict[str, float]]:
+    """The hashes ``key_of(shard)`` of every shard, summed field by field: a field
+    ``a|b|…|figure`` is summed under the group ``(a, b, …)`` and its ``figure``. With a
+    ``guard`` (the open path), a shard whose node fails or is skipped is left out."""
     batch = Batch(client, guard=guard)
     for shard in keys.SHARDS_READ:
-        batch.hgetall(keys.arm_counts(campaign_id, scope, shard))
-    summed: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        batch.hgetall(key_of(shard))
+    summed: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
     for reply in batch.execute(raising=guard is None):
         if isinstance(reply, BaseException):
             continue
-        for name, count in reply.items():
+        for name, value in reply.items():
             field = name.decode() if isinstance(name, bytes) else name
-            block, arm, what = field.split("|")
-            into = summed[(block, arm)]
-            into[what] = into.get(what, 0) + int(count)
-    found: dict[str, BlockArms] = defaultdict(dict)
-    for (block, arm), counts in summed.items():
-        found[block][arm] = ArmCounts(**{n: counts.get(n, 0) for n in COUNT_NAMES})
-    return dict(found)
+            *group, figure = field.split("|")
+            into = summed[tuple(group)]
+            into[figure] = into.get(figure, 0) + float(value)
+    return summed
 
 
 def load_script(client: Any) -> None:

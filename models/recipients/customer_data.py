@@ -50,6 +50,8 @@ def _event_type(name: str) -> str:
 
 
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
+Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
+"""A sum of money in its currency: never negative, at most 4 decimals."""
 EventType = Annotated[str, AfterValidator(_event_type)]
 NaturalKey = Annotated[str, Field(pattern=NATURAL_KEY_PATTERN)]
 
@@ -93,12 +95,8 @@ class Transaction(_Model):
         "ignore it).",
     )
     at: AwareDatetime = Field(description="When the order was placed (with a UTC offset).")
-    amount: Decimal = Field(
-        ge=0,
-        max_digits=18,
-        decimal_places=4,
-        allow_inf_nan=False,
-        description="What was paid (or, for a refund, paid back): never negative.",
+    amount: Amount = Field(
+        description="What was paid (or, for a refund, paid back): never negative."
     )
     currency: CurrencyCode = Field(description="ISO 4217 code, e.g. EUR.")
     category: Annotated[str, Field(max_length=64)] | None = Field(

@@ -16,14 +16,10 @@ from flask.testing import FlaskClient
 from server.services import Services
 from tests.factories import AdminApi, FakeClock, store_block, store_recipient, variant
 from tests.newsletter_fixtures import click_url, item, record_send, store_newsletter
+from tests.user_agents import BROWSER
 
 SEND_DAY = dt.date(2026, 11, 23)
 SEND = SEND_DAY.isoformat()
-BROWSER = {
-    "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
-}
 
 
 @pytest.fixture

@@ -14,12 +14,7 @@ from flask import Flask
 from models.storage import keys
 from tests.browser import free_port, run_chromium, serve_app, serve_wsgi
 from tests.factories import store_block, store_recipient, variant
-
-BROWSER = {
-    "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
-}
+from tests.user_agents import BROWSER
 
 
 def shop_pages(blanco: str) -> Callable[..., Any]:

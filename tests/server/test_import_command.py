@@ -26,6 +26,7 @@ from tests.customer_fixtures import (
     order_rows,
 )
 from tests.factories import redis_contents, store_block, store_recipient, variant
+from tests.user_agents import BROWSER
 
 TRANSACTIONS_CSV = (
     "recipient_id,order_id,at,amount,currency,category\n"
@@ -34,13 +35,6 @@ TRANSACTIONS_CSV = (
     "bram,o3,2026-11-21T12:00:00Z,10,GBP,beach\n"
     "bram,o4,2026-11-21T12:00:00Z,10,ZZZ,beach\n"
 )
-
-
-BROWSER = {
-    "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
-}
 
 
 def parser() -> argparse.ArgumentParser:

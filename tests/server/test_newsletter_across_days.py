@@ -23,16 +23,8 @@ from tests.newsletter_fixtures import (
     store_newsletter,
     store_subscriber,
 )
+from tests.user_agents import BROWSER, IOS_MAIL
 
-BROWSER = {
-    "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
-}
-IOS_MAIL = {
-    "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) "
-    "AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
-}
 AFFINITIES = {"affinity:city": 0.9, "affinity:beach": 0.6, "affinity:ski": 0.3}
 
 

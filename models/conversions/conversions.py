@@ -22,6 +22,7 @@ Refunds are stored as transactions but not credited: attributed revenue is what 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,11 +36,13 @@ from models.conversions.inputs import ConversionIn
 from models.conversions.money_counts import count_commands, load_script, to_minor
 from models.conversions.touches import Touch
 from models.errors import Refusal, RowsRefused
-from models.measurement.arm_counts import EXPERIMENT_SCOPE, Scope, send_scope
+from models.measurement.arm_counts import EXPERIMENT_SCOPE, Scope, persona_scope, send_scope
 from models.measurement.stats import shard_of
+from models.newsletter.newsletters import SLOT_BLOCK_PREFIX
 from models.newsletter.sends import Send
 from models.recipients.customer_data import Transaction
 from models.recipients.customer_data_store import CustomerDataStore
+from models.recipients.segmentation import PERSONA_ATTRIBUTE
 from models.recipients.tombstones import ERASED_DETAIL, ErasedRecipients
 from models.storage import keys
 from models.storage.batch import Batch, Command
@@ -186,6 +189,7 @@ class Conversions:
                     read.get(keys.last_view(rid)),
                     read.hget(keys.attributions(rid), order.order_id),
                     read.get(ref.key) if ref is not None else None,
+                    read.hget(keys.profile(rid), PERSONA_ATTRIBUTE),
                 )
             )
         replies = read.execute()
@@ -193,7 +197,7 @@ class Conversions:
         write = Batch(self.redis)
         rates = self.rates()
         credited = []
-        for order, (click, view, kept, referenced) in zip(orders, asked, strict=True):
+        for order, (click, view, kept, referenced, persona) in zip(orders, asked, strict=True):
             attribution = Attribution.from_stored(replies[kept])
             if attribution is None:
                 attribution = self._attribute(order, replies, click, view, referenced)
@@ -210,7 +214,11 @@ class Conversions:
                 continue
             value = order.amount * rate
             for command in self._count(
-                order, attribution, exposures.get(id(order), []), to_minor(value)
+                order,
+                attribution,
+                exposures.get(id(order), []),
+                to_minor(value),
+                _persona(replies[persona]),
             ):
                 write.add(*command)
             credited.append(
@@ -248,6 +256,7 @@ class Conversions:
         attribution: Attribution,
         exposed: list[tuple[Send, str]],
         minor: int,
+        persona: str | None,
     ) -> list[Command]:
         pseudonym = self.pseudonym(order.recipient_id)
         shard = shard_of(pseudonym)
@@ -257,6 +266,8 @@ class Conversions:
             scopes = [Scope(EXPERIMENT_SCOPE, self.ttl, self.ttl)]
             if touch.send is not None:
                 scopes.append(Scope(send_scope(touch.send), self.ttl, self.ttl))
+            if persona is not None and touch.block_id.startswith(SLOT_BLOCK_PREFIX):
+                scopes.append(Scope(persona_scope(persona), self.ttl, self.ttl))
             commands += count_commands(
                 touch.campaign_id,
                 scopes,
@@ -353,3 +364,14 @@ def _unknown_buyer(index: int, conversion: ConversionIn, ref: ClickRef | None) -
     return Refusal(
         index, "/click", "the attribution token's click is unknown or older than the click window"
     )
+
+
+def _persona(stored: str | None) -> str | None:
+    """The persona a profile's stored attribute names (a JSON string), if any."""
+    if not stored:
+        return None
+    try:
+        value = json.loads(stored)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) and value else None

@@ -38,34 +38,46 @@ REACHED, OPENED, CLICKED = 1, 2, 4
 COUNT_NAMES = ("recipients", "openers", "clickers", "clickers_seen_opening")
 
 _MARK = """
-local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-local new = bit.bor(old, tonumber(ARGV[2]))
-if new == old then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], new)
-redis.call('EXPIRE', KEYS[1], ARGV[4])
 local names = {[1] = 'recipients', [2] = 'openers', [4] = 'clickers'}
-for flag, name in pairs(names) do
-  if bit.band(new, flag) ~= 0 and bit.band(old, flag) == 0 then
-    redis.call('HINCRBY', KEYS[2], ARGV[3] .. name, 1)
+local marked = 0
+for i = 1, #KEYS, 2 do
+  local scope = (i + 1) / 2
+  local old = tonumber(redis.call('HGET', KEYS[i], ARGV[1]) or '0')
+  local new = bit.bor(old, tonumber(ARGV[2]))
+  if new ~= old then
+    marked = marked + 1
+    redis.call('HSET', KEYS[i], ARGV[1], new)
+    redis.call('EXPIRE', KEYS[i], ARGV[2 + 2 * scope])
+    for flag, name in pairs(names) do
+      if bit.band(new, flag) ~= 0 and bit.band(old, flag) == 0 then
+        redis.call('HINCRBY', KEYS[i + 1], ARGV[3] .. name, 1)
+      end
+    end
+    if bit.band(new, 6) == 6 and bit.band(old, 6) ~= 6 then
+      redis.call('HINCRBY', KEYS[i + 1], ARGV[3] .. 'clickers_seen_opening', 1)
+    end
+    redis.call('EXPIRE', KEYS[i + 1], ARGV[3 + 2 * scope])
   end
 end
-if bit.band(new, 6) == 6 and bit.band(old, 6) ~= 6 then
-  redis.call('HINCRBY', KEYS[2], ARGV[3] .. 'clickers_seen_opening', 1)
-end
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return 1
+return marked
 """
-"""Set flags ARGV[2] of member ARGV[1] in flags hash KEYS[1]; count each newly set flag in
-KEYS[2] under the field prefix ARGV[3]; the flags expire after ARGV[4] seconds, the counts after
-ARGV[5]. Sent with EVALSHA (its digest, not its text, travels with every record): a Redis that
-restarted or failed over has forgotten it and answers NOSCRIPT, and the writer loads it there
-(``load_script``) and writes those records again."""
+"""For each scope s (keys 2s-1 and 2s): set flags ARGV[2] of member ARGV[1] in flags hash
+KEYS[2s-1]; count each newly set flag in KEYS[2s] under the field prefix ARGV[3]; the flags
+expire after ARGV[2+2s] seconds, the counts after ARGV[3+2s]. One call marks every scope of an
+event (their keys share the shard's slot). Sent with EVALSHA (its digest, not its text, travels
+with every record): a Redis that restarted or failed over has forgotten it and answers NOSCRIPT,
+and the writer loads it there (``load_script``) and writes those records again."""
 MARK_SHA = hashlib.sha1(_MARK.encode()).hexdigest()  # noqa: S324  (Redis names scripts so)
 
 
 def send_scope(send_id: str) -> str:
     """The scope of one newsletter send."""
     return f"send:{send_id}"
+
+
+def persona_scope(persona: str) -> str:
+    """The scope of one persona's recipients (newsletter slots only: item popularity)."""
+    return f"persona:{persona}"
 
 
 def flags_of(event: str, kind: str) -> int:
@@ -93,23 +105,31 @@ def mark_commands(
     shard: keys.Shard,
     flags: int,
 ) -> list[Command]:
-    """The commands that mark ``pseudonym`` with ``flags`` in ``arm`` of each scope."""
-    if not flags:
+    """The command that marks ``pseudonym`` with ``flags`` in ``arm`` of every scope (one
+    script call; none when the event sets no flag)."""
+    listed = list(scopes)
+    if not flags or not listed:
         return []
+    names = [
+        key
+        for scope in listed
+        for key in (
+            keys.arm_flags(campaign_id, scope.name, block_id, arm, shard),
+            keys.arm_counts(campaign_id, scope.name, shard),
+        )
+    ]
+    lifetimes = [ttl for scope in listed for ttl in (scope.marks_ttl, scope.counts_ttl)]
     return [
         (
             "EVALSHA",
             MARK_SHA,
-            2,
-            keys.arm_flags(campaign_id, scope.name, block_id, arm, shard),
-            keys.arm_counts(campaign_id, scope.name, shard),
+            len(names),
+            *names,
             pseudonym,
             flags,
             f"{block_id}|{arm}|",
-            scope.marks_ttl,
-            scope.counts_ttl,
+            *lifetimes,
         )
-        for scope in scopes
     ]
 
 

@@ -33,9 +33,11 @@ from models.measurement.arm_counts import (
     Scope,
     flags_of,
     mark_commands,
+    persona_scope,
     read_arm_counts,
     send_scope,
 )
+from models.newsletter.newsletters import SLOT_BLOCK_PREFIX
 from models.storage import keys
 from models.storage.batch import Batch, NodeGuard
 
@@ -69,6 +71,9 @@ class CountedEvent:
     holdout: bool = False
     send: str | None = None
     """The newsletter send the event belongs to; its counters are also kept per send."""
+    persona: str | None = None
+    """The recipient's persona, for a newsletter slot's event: its item's figures are also kept
+    per persona (what the ranking learns popularity from)."""
 
     @property
     def unique_countable(self) -> bool:
@@ -150,6 +155,8 @@ class StatsStore:
         scopes = [Scope(EXPERIMENT_SCOPE, self.ttl, self.ttl)]
         if event.send:
             scopes.append(Scope(send_scope(event.send), self.send_marks_ttl, self.ttl))
+        if event.persona and event.block_id.startswith(SLOT_BLOCK_PREFIX):
+            scopes.append(Scope(persona_scope(event.persona), self.ttl, self.ttl))
         for command in mark_commands(
             event.campaign_id,
             scopes,

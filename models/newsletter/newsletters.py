@@ -134,6 +134,13 @@ class Ranking(_Model):
         description="Categories in which one purchase leaves every item out, e.g. a trip "
         "(no second booking for the same trip).",
     )
+    popularity_weight: float = Field(
+        0.5,
+        ge=0,
+        le=4,
+        description="How much an item's click and conversion rates among recipients of the "
+        "same persona (learned from Blanco's own counts) move its weight; 0: not at all.",
+    )
     novelty_share: float = Field(
         0.0,
         ge=0,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from models.campaigns.experiments import split_point
 from models.newsletter.content_feed import ContentItem
 from models.newsletter.newsletters import Ranking
+from models.newsletter.popularity import NO_POPULARITY, Popularity
 from models.newsletter.recipient_history import NO_HISTORY, RecipientHistory
 from models.recipients.recipient_reads import RecipientData
 
@@ -93,13 +94,16 @@ def rank_items(
     slots: int,
     feed_version: int = 0,
     history: RecipientHistory = NO_HISTORY,
+    popularity: Popularity = NO_POPULARITY,
 ) -> SlotRanking:
     """The best ``slots`` items at ``now`` for a recipient, across days:
 
     * eligible: valid, available and not sold out, matching their targeting, and (with
       ``rules.exclude_bought``) not bought, nor in a category of ``exclude_bought_categories``
       the recipient has bought in;
-    * weighted by priority × the recipient's affinity for the category × the fatigue factor:
+    * weighted by priority × the recipient's affinity for the category × the item's learned
+      popularity among similar recipients (``popularity``, to the power ``popularity_weight``)
+      × the fatigue factor:
       ``fatigue_decay`` to the power of the recipient's last ``fatigue_sends`` sends that showed
       the item with no click on it since; an item so shown in each of the last
       ``max_in_a_row`` sends is left out;
@@ -136,7 +140,7 @@ def rank_items(
         if rules.fatigue_sends:
             shown, _ = history.unclicked_streak(item.id, rules.fatigue_sends)
             value *= rules.fatigue_decay**shown
-        return value
+        return value * popularity.factor(item.id, rules.popularity_weight)
 
     ordered = sorted(
         (i for i in items if eligible(i)),

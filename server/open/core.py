@@ -585,6 +585,7 @@ class OpenCore:
         store_decision: bool,
         send: str | None = None,
         click_ref: ClickRef | None = None,
+        persona: str | None = None,
     ) -> None:
         """Store the decision (with ``store_decision``), append the event and count it, and
         keep a person's click or open as the recipient's last touch (with a click's attribution
@@ -602,6 +603,7 @@ class OpenCore:
                 send=send,
                 at=self.services.clock(),
                 click_ref=click_ref,
+                persona=persona,
             )
         )
 

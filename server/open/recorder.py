@@ -72,6 +72,8 @@ class Record:
     at: dt.datetime
     click_ref: ClickRef | None = None
     """A person's click: the reference its redirect's attribution token names."""
+    persona: str | None = None
+    """The recipient's persona, for a newsletter slot's event."""
 
 
 Lost = Callable[[Sequence[Record], Exception | None], None]
@@ -355,4 +357,5 @@ def counted_event(record: Record) -> CountedEvent:
         at=record.at,
         holdout=shown.holdout,
         send=record.send,
+        persona=record.persona,
     )

@@ -22,10 +22,12 @@ from models.decision import Decision
 from models.email_clients import ClientInfo, classify_open
 from models.newsletter.content_feed import ContentItem
 from models.newsletter.newsletters import Newsletter, Slot, slot_block_id
+from models.newsletter.popularity import NO_POPULARITY, CachedPopularity
 from models.newsletter.recipient_history import NO_HISTORY, RecipientHistory, read_history
 from models.newsletter.sends import Send, valid_send_id
 from models.newsletter.slot_ranking import SlotRanking, rank_items
 from models.open_read import ClickMark
+from models.recipients.segmentation import PERSONA_ATTRIBUTE
 from models.storage import keys
 from models.storage.batch import UNAVAILABLE, Batch
 from renderers.registry import ContentParams
@@ -60,6 +62,12 @@ class SlotOpen:
         """The profile fields a slot may draw: none for an unsigned subscriber key, nor once
         the recipient withdrew consent (even if the stored ranking was personal)."""
         return self.visitor.profile
+
+    @property
+    def persona(self) -> str | None:
+        """The recipient's persona, when their profile may be used."""
+        value = self.profile.get(PERSONA_ATTRIBUTE)
+        return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,7 @@ class SlotServer:
         self.core = core
         self.services = core.services
         self._pictured: dict[tuple[int, str], tuple[ContentParams, ContentParams]] = {}
+        self.popularity = CachedPopularity(self.services.redis_open, core.breakers)
 
     def _with_picture(self, params: ContentParams, asset_id: str) -> ContentParams:
         """A layout's params showing an item's picture, made once per layout version and
@@ -160,6 +169,7 @@ class SlotServer:
                     client.open_kind,
                     store_decision=False,
                     send=opened.send_id,
+                    persona=opened.persona,
                 )
             return answer
 
@@ -252,6 +262,7 @@ class SlotServer:
                     store_decision=False,
                     send=opened.send_id,
                     click_ref=ref,
+                    persona=opened.persona,
                 )
             if content.item is not None:
                 return core.redirect(content.item.url, ref)
@@ -354,11 +365,10 @@ class SlotServer:
         data = read.data
         recipient_id = opened.visitor.recipient_id
         personal = recipient_id is not None and data.known and data.consents
-        history = (
-            self._history(recipient_id, newsletter.campaign_id, opened.ranking_field)
-            if personal and recipient_id is not None
-            else NO_HISTORY
-        )
+        history, popularity = NO_HISTORY, NO_POPULARITY
+        if personal and recipient_id is not None:
+            history = self._history(recipient_id, newsletter.campaign_id, opened.ranking_field)
+            popularity = self.popularity(newsletter.campaign_id, opened.persona)
         ranking = rank_items(
             feed.items.values(),
             newsletter.ranking,
@@ -368,6 +378,7 @@ class SlotServer:
             len(newsletter.slots),
             feed.version,
             history,
+            popularity,
         )
         if store and recipient_id is not None:
             ranking = self._keep(recipient_id, opened, ranking)

@@ -150,6 +150,7 @@ def test_the_defaults_of_a_minimal_newsletter(api: AdminApi, campaign: str) -> N
         "max_in_a_row": 3,
         "exclude_bought": True,
         "exclude_bought_categories": [],
+        "popularity_weight": 0.5,
         "novelty_share": 0.0,
     }
     assert "audience" not in answer

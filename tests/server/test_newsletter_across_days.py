@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask.testing import FlaskClient
 
+from models.newsletter.popularity import ItemFigures, read_popularity
 from models.storage import keys
 from server.services import Services
 from tests.factories import AdminApi, FakeClock, landing
@@ -105,3 +106,40 @@ def shown_image(client: FlaskClient, services: Services, rid: str, send: str) ->
     ranking = services.redis.hget(keys.rankings(rid), f"daily/{send}")
     assert ranking is not None
     return str(json.loads(ranking)["items"][0][0])
+
+
+def test_items_popular_among_a_persona_rise_for_its_newcomers(
+    make_app: Any, services: Services, clock: FakeClock
+) -> None:
+    """Sun lovers click Crete, city lovers Lisbon (exact counts per persona); a newcomer of
+    each persona, equally fond of both on their scores, is shown their persona's favourite
+    first, by a worker that reads the figures afresh."""
+    store_newsletter(services, [item("lisbon", "city"), item("crete", "beach")], slots=2)
+    even = {"affinity:city": 0.5, "affinity:beach": 0.5}
+    first = make_app().test_client()
+    send = "2026-11-23"
+    clock.advance(hours=1)
+    for persona, favourite in (("sun", "crete"), ("town", "lisbon")):
+        for n in range(20):
+            rid = f"{persona}{n}"
+            store_subscriber(services, rid, scores=even, persona=persona)
+            for position in (1, 2):  # the email client loads both slots
+                opened = first.get(slot_url(services, rid, position, send), headers=IOS_MAIL)
+                assert opened.status_code == 200
+            ranking = json.loads(services.redis.hget(keys.rankings(rid), f"daily/{send}") or "{}")
+            slot = 1 + [i for i, _ in ranking["items"]].index(favourite)
+            clicked = first.get(click_url(services, rid, slot, send), headers=BROWSER)
+            assert item_of(clicked) == favourite
+
+    sun = read_popularity(services.redis, "daily", "sun")
+    assert sun.items["crete"] == ItemFigures(shown=20, clickers=20)
+    assert sun.items["lisbon"] == ItemFigures(shown=20, clickers=0)
+
+    fresh = make_app().test_client()  # a worker that has not read the figures yet
+    for persona, favourite in (("sun", "crete"), ("town", "lisbon")):
+        for n in range(3):  # a tie broken by chance would fail one of six
+            newcomer = f"new-{persona}-{n}"
+            store_subscriber(services, newcomer, scores=even, persona=persona)
+            fresh.get(slot_url(services, newcomer, 1, send), headers=IOS_MAIL)
+            stored = services.redis.hget(keys.rankings(newcomer), f"daily/{send}")
+            assert json.loads(stored or "{}")["items"][0][0] == favourite, newcomer

@@ -20,6 +20,7 @@ from benchmarks import (
     profiling,
     recording,
     render,
+    replay_figures,
     slot_route,
     stages,
 )
@@ -167,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     sys.stdout.flush()
                 stages.run(app)
+                sys.stdout.flush()
+                replay_figures.run()
                 sys.stdout.flush()
             if args.profile:
                 profiling.run(app)

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from models.conversions.money_counts import read_money
@@ -51,16 +52,26 @@ class Popularity:
 
     items: Mapping[str, ItemFigures] = field(default_factory=dict)
 
+    @cached_property
+    def totals(self) -> ItemFigures:
+        """Every item's figures added up."""
+        return ItemFigures(
+            sum(f.shown for f in self.items.values()),
+            sum(f.clickers for f in self.items.values()),
+            sum(f.converters for f in self.items.values()),
+        )
+
     def factor(self, item_id: str, weight: float) -> float:
         """The item's weight factor (see the module docstring); 1 with ``weight`` 0."""
         if not weight or not self.items:
             return 1.0
-        shown = sum(f.shown for f in self.items.values())
+        totals = self.totals
+        shown = totals.shown
         found = self.items.get(item_id, ItemFigures())
         ratio = 1.0
         for successes, total in (
-            (found.clickers, sum(f.clickers for f in self.items.values())),
-            (found.converters, sum(f.converters for f in self.items.values())),
+            (found.clickers, totals.clickers),
+            (found.converters, totals.converters),
         ):
             if shown and total:
                 average = total / shown

@@ -117,15 +117,22 @@ def rank_items(
     if not personal:
         history = NO_HISTORY
 
+    streaks: dict[str, tuple[int, int]] = {}
+
+    def streak(item: ContentItem) -> tuple[int, int]:
+        found = streaks.get(item.id)
+        if found is None:
+            found = streaks[item.id] = history.unclicked_streak(item.id, rules.fatigue_sends)
+        return found
+
     def eligible(item: ContentItem) -> bool:
         if not item.valid_at(now):
             return False
         if personal and rules.exclude_bought and _bought(item, rules, history):
             return False
-        if personal and rules.max_in_a_row and rules.fatigue_sends:
-            _, in_a_row = history.unclicked_streak(item.id, rules.fatigue_sends)
-            if in_a_row >= rules.max_in_a_row:
-                return False
+        fatigued = personal and rules.max_in_a_row and rules.fatigue_sends
+        if fatigued and streak(item)[1] >= rules.max_in_a_row:
+            return False
         if item.when is None:
             return True
         return audience is not None and item.when.matches(audience)
@@ -138,8 +145,7 @@ def rank_items(
             score = recipient.scores.get(rules.affinity_prefix + item.category)
             value *= rules.default_affinity if score is None else max(score, 0.0)
         if rules.fatigue_sends:
-            shown, _ = history.unclicked_streak(item.id, rules.fatigue_sends)
-            value *= rules.fatigue_decay**shown
+            value *= rules.fatigue_decay ** streak(item)[0]
         return value * popularity.factor(item.id, rules.popularity_weight)
 
     ordered = sorted(
@@ -147,19 +153,21 @@ def rank_items(
         key=lambda i: (-weight(i), split_point(recipient_key, "rank", i.id), i.id),
     )
     chosen: list[ContentItem] = []
+    taken: set[str] = set()
     per_category: Counter[str] = Counter()
 
     def take(candidates: Iterable[ContentItem], until: int) -> None:
         for item in candidates:
             if len(chosen) >= until:
                 return
-            if item in chosen:
+            if item.id in taken:
                 continue
             if item.category is not None and rules.max_per_category:
                 if per_category[item.category] >= rules.max_per_category:
                     continue
                 per_category[item.category] += 1
             chosen.append(item)
+            taken.add(item.id)
 
     if personal and rules.novelty_share and slots:
         shown_before = history.ever_shown

@@ -53,8 +53,9 @@ def arm_money(block_money: BlockMoney, arm: str, counts: ArmCounts) -> dict[str,
     }
 
 
-def money_totals(money: Mapping[str, BlockMoney]) -> dict[str, Any]:
-    """Orders and revenue per basis over every block (a send's exposure left out)."""
+def money_totals(money: Mapping[str, BlockMoney], sent: int | None = None) -> dict[str, Any]:
+    """Orders and revenue per basis over every block (a send's exposure left out); for a send
+    of ``sent`` emails, also revenue per thousand emails sent."""
     totals: dict[str, Any] = {}
     for basis in BASES:
         found = [
@@ -66,6 +67,8 @@ def money_totals(money: Mapping[str, BlockMoney]) -> dict[str, Any]:
         ]
         revenue = sum((m.revenue for m in found), Decimal(0))
         totals[basis] = {"orders": sum(m.orders for m in found), "revenue": _money(revenue)}
+        if sent:
+            totals[basis]["revenue_per_thousand_sent"] = _money(revenue * 1000 / sent)
     return totals
 
 

@@ -223,7 +223,7 @@ def build_report(
             lambda block: read_converter_revenue(stats.redis, campaign_id, scope, "click", block),
         ),
         "currency": currency,
-        "money": money_totals(money),
+        "money": money_totals(money, sent),
         "items": item_money(money, [b for b in money if b.startswith(SLOT_BLOCK_PREFIX)]),
         "incremental": _incremental(stats, campaign_id, send, money, groups or {}),
     }

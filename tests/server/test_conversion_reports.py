@@ -137,13 +137,18 @@ def test_slot_money_is_reported_per_position_and_per_item_and_late_touches_apart
     (bram_item,) = [arm for arm, f in slot.items() if f["money"]["late_click"]["orders"]]
     assert slot[anna_item]["money"]["click"]["revenue"] == "649.00"
     assert slot[bram_item]["money"]["late_click"]["revenue"] == "289.00"
-    assert sent["money"]["click"] == {"orders": 1, "revenue": "649.00"}
-    assert sent["money"]["late_click"] == {"orders": 1, "revenue": "289.00"}
+    # two emails sent: 649.00 per 2 emails is 324,500.00 per thousand
+    assert sent["money"]["click"] == {
+        "orders": 1,
+        "revenue": "649.00",
+        "revenue_per_thousand_sent": "324500.00",
+    }
+    assert sent["money"]["late_click"]["revenue"] == "289.00"
     assert sent["items"][anna_item]["click"] == {"orders": 1, "revenue": "649.00"}
     assert sent["items"][bram_item]["late_click"] == {"orders": 1, "revenue": "289.00"}
     assert sent["currency"] == "EUR"
     to_date = report(client, admin_headers)
-    assert to_date["money"]["click"]["revenue"] == "649.00"  # the campaign to date, too
+    assert to_date["money"]["click"] == {"orders": 1, "revenue": "649.00"}  # to date, too
 
     table = list(
         csv.DictReader(io.StringIO(report(client, admin_headers, send=SEND, format="csv")))

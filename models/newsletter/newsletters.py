@@ -141,6 +141,14 @@ class Ranking(_Model):
         description="How much an item's click and conversion rates among recipients of the "
         "same persona (learned from Blanco's own counts) move its weight; 0: not at all.",
     )
+    exploration_share: float = Field(
+        0.0,
+        ge=0,
+        le=0.5,
+        description="This share of recipients' emails (drawn per recipient and day) show "
+        "eligible items in random order, marked as explored: what an offline replay of the "
+        "ranking needs (`blanco replay`). 0: none.",
+    )
     novelty_share: float = Field(
         0.0,
         ge=0,

@@ -9,6 +9,8 @@ is the item the log shows there, the logged outcome counts for it. When the logg
 drawn at random (a uniform exploration policy), the matched emails are a fair sample of what the
 policy would have shown, and its click rate, conversion rate and revenue per impression on them
 estimate what it would have earned (the replay method of Li, Chu, Langford and Wang, 2011).
+Only explored emails are replayed (``LoggedEmail.explored``: Blanco's own rankings are explored
+for ``exploration_share`` of emails); every email counts in the history.
 
 ``benchmarks/synthetic_newsletter.py`` makes a seeded log that the tests and the benchmark share.
 """
@@ -47,6 +49,9 @@ class LoggedEmail:
     """Item -> revenue of the orders its click led to."""
     scores: Mapping[str, float] = field(default_factory=dict)
     persona: str | None = None
+    explored: bool = True
+    """Its items were drawn at random among the eligible ones: only such emails are replayed
+    (the others show what a ranking chose, a biased sample)."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ def replay(
     totals = {name: [0, 0, 0, 0.0] for name in policies}
     for email in ordered:
         past = seen[email.recipient_id]
-        if email.day >= held_out_from:
+        if email.day >= held_out_from and email.explored:
             history = past.history()
             data = RecipientData(
                 profile={PERSONA_ATTRIBUTE: email.persona} if email.persona else {},

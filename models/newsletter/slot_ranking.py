@@ -38,6 +38,9 @@ class SlotRanking:
     generic: bool
     ranked_at: dt.datetime
     feed_version: int
+    explored: bool = False
+    """Drawn at random among the eligible items (``exploration_share``): the emails an
+    offline replay learns from."""
 
     def item(self, slot: int) -> RankedItem | None:
         """The item of slot ``slot`` (1-based), or None when the feed ran out."""
@@ -51,6 +54,7 @@ class SlotRanking:
                 "generic": self.generic,
                 "at": self.ranked_at.isoformat(),
                 "feed": self.feed_version,
+                **({"explored": True} if self.explored else {}),
             }
         )
         _remember(document, self)
@@ -69,6 +73,7 @@ class SlotRanking:
                 bool(data["generic"]),
                 dt.datetime.fromisoformat(data["at"]),
                 int(data["feed"]),
+                bool(data.get("explored", False)),
             )
             _remember(document, found)
         return found
@@ -148,10 +153,18 @@ def rank_items(
             value *= rules.fatigue_decay ** streak(item)[0]
         return value * popularity.factor(item.id, rules.popularity_weight)
 
-    ordered = sorted(
-        (i for i in items if eligible(i)),
-        key=lambda i: (-weight(i), split_point(recipient_key, "rank", i.id), i.id),
-    )
+    day = now.date().isoformat()
+    explored = personal and split_point(recipient_key, "explore", day) < rules.exploration_share
+    if explored:  # uniformly at random among the eligible items, for an offline replay
+        ordered = sorted(
+            (i for i in items if eligible(i)),
+            key=lambda i: (split_point(recipient_key, f"explore:{day}", i.id), i.id),
+        )
+    else:
+        ordered = sorted(
+            (i for i in items if eligible(i)),
+            key=lambda i: (-weight(i), split_point(recipient_key, "rank", i.id), i.id),
+        )
     chosen: list[ContentItem] = []
     taken: set[str] = set()
     per_category: Counter[str] = Counter()
@@ -169,7 +182,7 @@ def rank_items(
             chosen.append(item)
             taken.add(item.id)
 
-    if personal and rules.novelty_share and slots:
+    if personal and rules.novelty_share and slots and not explored:
         shown_before = history.ever_shown
         take(
             (i for i in ordered if i.id not in shown_before), math.ceil(rules.novelty_share * slots)
@@ -182,6 +195,7 @@ def rank_items(
         recipient is None,
         now,
         feed_version,
+        explored,
     )
 
 

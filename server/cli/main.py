@@ -26,6 +26,7 @@ from server.cli.audience import add_audience_command
 from server.cli.context import CommandError, command_services, say
 from server.cli.embed import add_embed_command
 from server.cli.imports import add_import_command
+from server.cli.replay import add_replay_command
 from server.cli.segment import add_segment_command
 from server.config import ConfigError, Settings, env_name, load_settings, settings_table
 from server.demo.data import CAMPAIGN_ID, load_demo
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_import_command(commands)
     add_segment_command(commands)
+    add_replay_command(commands)
     add_audience_command(commands)
     add_embed_command(commands)
     return parser

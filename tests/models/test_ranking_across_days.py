@@ -126,3 +126,24 @@ def test_the_streak_and_count_of_an_item() -> None:
     assert history.unclicked_streak("b", 5) == (0, 0)
     assert history.ever_shown == frozenset({"a", "b"})
     assert isinstance(sent(25).ranked_at, dt.datetime)
+
+
+def test_an_explored_ranking_draws_the_eligible_items_at_random() -> None:
+    rules = Ranking(exploration_share=0.5)
+    feed = [item(f"i{n}", f"c{n}") for n in range(8)] + [item("gone", "c9", stock=0)]
+    explored = 0
+    first_items = set()
+    for n in range(200):
+        ranking = rank_items(feed, rules, ANNA, f"r{n}", NOW, 3, 0, RecipientHistory())
+        assert "gone" not in [r.id for r in ranking.items]  # still only eligible items
+        explored += ranking.explored
+        if ranking.explored:
+            first_items.add(ranking.items[0].id)
+    assert 70 < explored < 130  # about half of the recipients
+    assert len(first_items) >= 6  # not the weights' order
+    never = rank_items(feed, Ranking(), ANNA, "r1", NOW, 3, 0, RecipientHistory())
+    generic = rank_items(feed, Ranking(exploration_share=0.5), None, "r1", NOW, 3)
+    assert not never.explored
+    assert not generic.explored
+    stored = rank_items(feed, Ranking(exploration_share=0.5), ANNA, "r0", NOW, 3)
+    assert type(stored).from_json(stored.to_json()).explored == stored.explored

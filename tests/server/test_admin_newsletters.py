@@ -151,6 +151,7 @@ def test_the_defaults_of_a_minimal_newsletter(api: AdminApi, campaign: str) -> N
         "exclude_bought": True,
         "exclude_bought_categories": [],
         "popularity_weight": 0.5,
+        "exploration_share": 0.0,
         "novelty_share": 0.0,
     }
     assert "audience" not in answer

@@ -44,16 +44,19 @@ wrk:
 
 # The suite runs twice: on one Redis, then on a real Redis Cluster (the tests that do not use the
 # session's Redis, or start their own, ran on the first pass and are left out of the second).
+# Each pass spreads the tests over worker processes (pytest-xdist), one per core up to four, each
+# with a Redis (or a cluster) of its own.
+PARALLEL ?= -n auto --maxprocesses 4
 # The type check runs beside the first pass, on the core pytest leaves mostly idle; its report
 # follows the pass's.
 test: $(STAMP) chromium wrk
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@typed=$$(mktemp); $(BIN)/mypy > $$typed 2>&1 & mypy=$$!; \
-	  $(BIN)/pytest; tests=$$?; \
+	  $(BIN)/pytest $(PARALLEL); tests=$$?; \
 	  wait $$mypy; types=$$?; echo "$(BIN)/mypy"; cat $$typed; rm -f $$typed; \
 	  [ $$tests -eq 0 ] && [ $$types -eq 0 ]
-	BLANCO_TEST_TOPOLOGY=cluster $(BIN)/pytest
+	BLANCO_TEST_TOPOLOGY=cluster $(BIN)/pytest $(PARALLEL)
 
 bench: $(STAMP) wrk
 	$(BIN)/python -m benchmarks

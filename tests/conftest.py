@@ -24,6 +24,14 @@ from tests.redis_servers import RedisClusterProcesses
 pytest_plugins = ["tests.redis_fixtures"]  # redis_cluster, redis_sentinel
 
 TEST_DB = 15
+"""The database of a single Redis; a parallel run's workers take 15, 14, 13, … (a worker per
+database, so that one's flush never empties another's)."""
+
+
+def test_db() -> int:
+    """This test process's database: 15, less the number of its parallel worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return TEST_DB - int(worker.removeprefix("gw") or 0)
 SIGNING_KEY = "test-signing-key-0123456789abcdef-0123456789"
 
 
@@ -69,17 +77,17 @@ def redis_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """The test Redis: a cluster (``BLANCO_TEST_TOPOLOGY=cluster``), else REDIS_URL when set
-    (database 15), else an embedded server for the session."""
+    (database 15, or the worker's: ``test_db``), else an embedded server for the session."""
     if topology() == "cluster":
         cluster: RedisClusterProcesses = request.getfixturevalue("redis_cluster")
         yield "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in cluster.ports)
         return
     configured = os.environ.get("REDIS_URL")
     if configured:
-        yield _with_db(configured, TEST_DB)
+        yield _with_db(configured, test_db())
         return
     with EmbeddedRedis(Path(tmp_path_factory.mktemp("redis"))) as embedded:
-        yield _with_db(embedded.url, TEST_DB)
+        yield _with_db(embedded.url, test_db())
 
 
 def _flush(client: Any) -> None:

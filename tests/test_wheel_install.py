@@ -12,10 +12,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.factories import decode_image
 
@@ -124,7 +128,9 @@ def fetch_when_up(url: str, server: subprocess.Popen[str]) -> bytes:
             time.sleep(0.2)
 
 
-def test_the_installed_wheel_runs_the_demo_outside_the_checkout(tmp_path: Path) -> None:
+def test_the_installed_wheel_runs_the_demo_outside_the_checkout(
+    tmp_path: Path, short_tmp: Path
+) -> None:
     wheel, build_output = build_wheel(tmp_path / "source", tmp_path / "dist")
     assert_no_banner(build_output)
     with zipfile.ZipFile(wheel) as archive:
@@ -145,8 +151,7 @@ def test_the_installed_wheel_runs_the_demo_outside_the_checkout(tmp_path: Path) 
     # the wheel, its dependencies from the index (not compiled ahead: scipy's thousands of
     # modules would take longer to compile than the demo uses them)
     pip(venv, "install", "--quiet", "--no-compile", str(wheel))
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+    elsewhere = short_tmp  # the embedded Redis's socket path must stay short
     port = free_port()
     demo = subprocess.Popen(
         [str(tmp_path / "venv" / "bin" / "blanco"), "demo", "--port", str(port)],
@@ -198,3 +203,14 @@ def test_the_installed_wheel_runs_the_demo_outside_the_checkout(tmp_path: Path) 
         gunicorn.send_signal(signal.SIGTERM)
         _, stderr = gunicorn.communicate(timeout=30)
     assert "Traceback" not in stderr, stderr
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A fresh folder with a short path (a Unix socket's path is limited to about 100 bytes,
+    and a parallel test run's temporary folders are deeper)."""
+    folder = Path(tempfile.mkdtemp(prefix="bw-", dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

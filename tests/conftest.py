@@ -32,6 +32,8 @@ def test_db() -> int:
     """This test process's database: 15, less the number of its parallel worker."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     return TEST_DB - int(worker.removeprefix("gw") or 0)
+
+
 SIGNING_KEY = "test-signing-key-0123456789abcdef-0123456789"
 
 

@@ -588,24 +588,23 @@ class OpenCore:
         persona: str | None = None,
     ) -> None:
         """Store the decision (with ``store_decision``), append the event and count it, and
-        keep a person's click or open as the recipient's last touch (with a click's attribution
-        reference): one batch, inline or in the background. Never fails the request: a loss is
-        counted."""
-        self.recorder.submit(
-            Record(
-                recipient_id=recipient_id,
-                pseudonym=self.services.signer.pseudonym(recipient_id),
-                shown=shown,
-                event=event,
-                client=client,
-                kind=kind,
-                store_decision=store_decision,
-                send=send,
-                at=self.services.clock(),
-                click_ref=click_ref,
-                persona=persona,
-            )
+        keep a person's click or open as the recipient's last touch: one batch, inline or in
+        the background; a click's attribution reference is written before its redirect
+        answers. Never fails the request: a loss is counted."""
+        record = Record(
+            recipient_id=recipient_id,
+            pseudonym=self.services.signer.pseudonym(recipient_id),
+            shown=shown,
+            event=event,
+            client=client,
+            kind=kind,
+            store_decision=store_decision,
+            send=send,
+            at=self.services.clock(),
+            click_ref=click_ref,
+            persona=persona,
         )
+        self.recorder.submit(self.recorder.store_click_ref(record))
 
     def _lost(self, records: Sequence[Record], error: Exception | None) -> None:
         """The recorder could not write ``records``: count them (the breakers already heard

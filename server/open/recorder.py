@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from redis.cluster import RedisCluster
@@ -315,20 +315,32 @@ class Recorder:
         )
         self.services.stats.queue(pipe, counted_event(record))
 
+    def store_click_ref(self, record: Record) -> Record:
+        """Write the click reference of ``record`` now, before its redirect answers, so that an
+        order reported right after the click finds it (on any worker); the record, without
+        it, goes on as usual. Inline recording writes it with the record. Never raises: a
+        failure is reported as the record's loss, and the token then names no click."""
+        ref = record.click_ref
+        if ref is None or not self.background:
+            return record
+        try:
+            batch = Batch(self.services.redis_open, decode=False, guard=self.guard)
+            commands = ref_commands(ref, record.recipient_id, touch_of(record), self.click_ttl)
+            self.services.tombstones.queue_unless_erased(batch, record.recipient_id, commands)
+            errors = [r for r in batch.execute(raising=False) if isinstance(r, Exception)]
+        except Exception as exc:  # nothing may escape the open path
+            errors = [exc]
+        if errors:
+            self.lost([record], errors[0])
+        return replace(record, click_ref=None)
+
     def _touch_commands(self, record: Record) -> list[Command]:
         """A person's click or open as the recipient's last touch, and a click's reference
         (what its attribution token names): ``models.conversions``."""
         if not is_touch(record.event, record.kind) and record.click_ref is None:
             return []  # a machine's open or a bot's click: nothing to keep
         shown = record.shown
-        touch = Touch(
-            shown.campaign_id,
-            shown.block_id,
-            HOLDOUT_KIND if shown.holdout else variant_label(shown.variant_id),
-            record.send,
-            record.at,
-            shown.holdout,
-        )
+        touch = touch_of(record)
         rid = record.recipient_id
         if record.event == "open" and not self.views.due(rid, touch):
             return []  # a re-open written moments ago
@@ -341,6 +353,19 @@ class Recorder:
         if record.event == "click" and item is not None:  # its fatigue starts again
             commands += item_click_commands(rid, item, record.at.timestamp(), self.history_ttl)
         return commands
+
+
+def touch_of(record: Record) -> Touch:
+    """The record as a touch a conversion may be credited to."""
+    shown = record.shown
+    return Touch(
+        shown.campaign_id,
+        shown.block_id,
+        HOLDOUT_KIND if shown.holdout else variant_label(shown.variant_id),
+        record.send,
+        record.at,
+        shown.holdout,
+    )
 
 
 def counted_event(record: Record) -> CountedEvent:

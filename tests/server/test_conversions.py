@@ -563,3 +563,24 @@ def test_a_re_open_within_ten_minutes_is_not_written_again(
     clock.advance(minutes=2)
     open_image(client, shop, "anna", IOS_MAIL)
     assert last_view_at() == first + 11 * 60
+
+
+def test_an_order_right_after_the_click_finds_it_with_records_in_the_background(
+    make_app: Any,
+) -> None:
+    """The click's reference is written before its redirect answers (the rest of the record
+    may follow later, from the background writer)."""
+    app = make_app(record_in_background=True)
+    services, client = app.extensions["blanco"], app.test_client()
+    store_block(services, [variant("hot")])
+    store_recipient(services, "anna")
+    _, key = services.api_keys.create("shop", ["ingest"])
+    api = AdminApi(client, {"Authorization": f"Bearer {key}"})
+    for n in range(5):
+        clicked = client.get(
+            "/c/daily/hero", query_string={"r": services.signer.sign("anna")}, headers=BROWSER
+        )
+        at_once = api.post("/conversions", json=order(f"o-{n}", click=token_of(clicked)))
+        assert at_once.status_code == 201, at_once.get_json()
+        assert at_once.get_json()["attribution"]["basis"] == "click"
+    assert app.extensions["blanco.open"].recorder.flush()

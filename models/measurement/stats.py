@@ -27,6 +27,7 @@ import redis
 
 from models.campaigns.experiments import HOLDOUT_ARM, ArmOutcome, Totals
 from models.conversions.money_counts import MINOR_UNITS, Money, read_money
+from models.held_values import HeldValues
 from models.measurement.arm_counts import (
     EXPERIMENT_SCOPE,
     ArmCounts,
@@ -331,12 +332,9 @@ SEND_BUCKET_PREFIX = send_bucket("")
 
 
 class CachedTotals:
-    """``StatsStore.totals`` remembered per block for a few seconds, for the bandit's hot path.
-
-    The first ask of a block reads the totals; after ``seconds`` the held ones are still
-    answered while one background thread reads them again, so an open never waits for the
-    counters of every shard (which live on every node of a cluster). Reads go through the open
-    path's client and breakers."""
+    """``StatsStore.totals`` held per block for a few seconds, for the bandit's hot path
+    (``models.held_values``): an open never waits for the counters of every shard (which live on
+    every node of a cluster) but once. Reads go through the open path's client and breakers."""
 
     def __init__(
         self,
@@ -345,38 +343,10 @@ class CachedTotals:
         client: Any = None,
         guard: NodeGuard | None = None,
     ) -> None:
-        self.stats = stats
         self.seconds = seconds
-        self.client = client
-        self.guard = guard
-        self._cache: dict[tuple[str, str], tuple[float, Totals]] = {}
-        self._refreshing: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
+        self._held: HeldValues[tuple[str, str], Totals] = HeldValues(
+            lambda key: stats.totals(*key, client=client, guard=guard), seconds
+        )
 
     def __call__(self, campaign_id: str, block_id: str) -> Totals:
-        key = (campaign_id, block_id)
-        now = time.monotonic()
-        cached = self._cache.get(key)
-        if cached is None:
-            return self._read(key)
-        if now - cached[0] >= self.seconds:
-            with self._lock:
-                start = key not in self._refreshing
-                self._refreshing.add(key)
-            if start:
-                threading.Thread(target=self._refresh, args=(key,), daemon=True).start()
-        return cached[1]
-
-    def _read(self, key: tuple[str, str]) -> Totals:
-        totals = self.stats.totals(*key, client=self.client, guard=self.guard)
-        self._cache[key] = (time.monotonic(), totals)
-        return totals
-
-    def _refresh(self, key: tuple[str, str]) -> None:
-        try:
-            self._read(key)
-        except Exception:  # the held totals stay; the next ask tries again
-            log.debug("bandit totals of %s/%s not refreshed", *key)
-        finally:
-            with self._lock:
-                self._refreshing.discard(key)
+        return self._held((campaign_id, block_id))

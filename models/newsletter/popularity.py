@@ -18,20 +18,17 @@ background, so the prior is at most an hour old and a ranking never waits for it
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from models.conversions.money_counts import read_money
+from models.held_values import HeldValues
 from models.measurement.arm_counts import EXPERIMENT_SCOPE, persona_scope, read_arm_counts
 from models.newsletter.newsletters import SLOT_BLOCK_PREFIX
 from models.storage.batch import UNAVAILABLE, NodeGuard
 
-log = logging.getLogger(__name__)
 SMOOTHING = 100.0
 MIN_FACTOR, MAX_FACTOR = 0.25, 4.0
 REFRESH_SECONDS = 3600.0
@@ -108,8 +105,9 @@ def read_popularity(
 
 
 class CachedPopularity:
-    """``read_popularity`` per (campaign, persona), held ``seconds`` and then read again in
-    the background (the held figures answer meanwhile); a failed read answers no prior."""
+    """``read_popularity`` per (campaign, persona), held ``seconds`` and read again in the
+    background (``models.held_values``); a failed first read answers no prior, held for nothing,
+    so the next ranking tries again."""
 
     def __init__(
         self,
@@ -117,39 +115,12 @@ class CachedPopularity:
         guard: NodeGuard | None = None,
         seconds: float = REFRESH_SECONDS,
     ) -> None:
-        self.client = client
-        self.guard = guard
-        self.seconds = seconds
-        self._held: dict[tuple[str, str | None], tuple[float, Popularity]] = {}
-        self._refreshing: set[tuple[str, str | None]] = set()
-        self._lock = threading.Lock()
+        self._held: HeldValues[tuple[str, str | None], Popularity] = HeldValues(
+            lambda key: read_popularity(client, *key, guard=guard), seconds
+        )
 
     def __call__(self, campaign_id: str, persona: str | None) -> Popularity:
-        key = (campaign_id, persona)
-        held = self._held.get(key)
-        if held is None:
-            return self._read(key)
-        if time.monotonic() - held[0] >= self.seconds:
-            with self._lock:
-                start = key not in self._refreshing
-                self._refreshing.add(key)
-            if start:
-                threading.Thread(target=self._refresh, args=(key,), daemon=True).start()
-        return held[1]
-
-    def _read(self, key: tuple[str, str | None]) -> Popularity:
         try:
-            found = read_popularity(self.client, *key, guard=self.guard)
+            return self._held((campaign_id, persona))
         except UNAVAILABLE:
-            return NO_POPULARITY  # tried again at the next ranking
-        self._held[key] = (time.monotonic(), found)
-        return found
-
-    def _refresh(self, key: tuple[str, str | None]) -> None:
-        try:
-            self._read(key)
-        except Exception:  # the held figures stay; the next ask tries again
-            log.exception("popularity refresh failed")
-        finally:
-            with self._lock:
-                self._refreshing.discard(key)
+            return NO_POPULARITY

@@ -19,9 +19,7 @@ from models.newsletter.newsletters import Ranking
 from models.newsletter.replay import PolicyFigures, replay
 
 POLICIES = {
-    "today: priority × affinity": Ranking(
-        fatigue_sends=0, max_in_a_row=0, exclude_bought=False, popularity_weight=0
-    ),
+    "today: priority × affinity": Ranking().priority_times_affinity(),
     "+ fatigue and exclusions": Ranking(popularity_weight=0),
     "+ learned popularity (defaults)": Ranking(),
 }

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,20 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import free_port
 from tests.factories import decode_image
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "server", "models", "renderers", "templates")
 """What the wheel is built from (the Dockerfile copies the same)."""
 RUN_TIMEOUT = 120
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def shipped_files() -> set[str]:

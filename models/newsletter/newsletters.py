@@ -157,6 +157,21 @@ class Ranking(_Model):
         "has not been shown in their kept sends.",
     )
 
+    def priority_times_affinity(self) -> Ranking:
+        """These rules with every rule across days off: the ranking before them (priority ×
+        affinity, the category cap), which an offline replay compares with."""
+        return self.model_copy(
+            update={
+                "fatigue_sends": 0,
+                "max_in_a_row": 0,
+                "exclude_bought": False,
+                "exclude_bought_categories": [],
+                "popularity_weight": 0.0,
+                "exploration_share": 0.0,
+                "novelty_share": 0.0,
+            }
+        )
+
 
 class NewsletterSpec(_Model):
     """A newsletter as an admin writes it."""

@@ -57,16 +57,7 @@ def run_replay(
         )
         return 1
     rules = newsletter.ranking
-    today = rules.model_copy(
-        update={
-            "fatigue_sends": 0,
-            "max_in_a_row": 0,
-            "exclude_bought": False,
-            "exclude_bought_categories": [],
-            "popularity_weight": 0.0,
-            "novelty_share": 0.0,
-        }
-    )
+    today = rules.priority_times_affinity()
     items = list(services.feeds.load(newsletter.feed).items.values())
     found = replay(log, items, {TODAY: today, RULES: rules}, held_out_from, campaign_id)
     print(

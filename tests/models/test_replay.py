@@ -10,7 +10,7 @@ from models.newsletter.newsletters import Ranking
 from models.newsletter.replay import LoggedEmail, learned_popularity, replay
 from tests.newsletter_fixtures import item
 
-TODAY = Ranking(fatigue_sends=0, max_in_a_row=0, exclude_bought=False, popularity_weight=0)
+TODAY = Ranking().priority_times_affinity()
 ITEMS = [item("lisbon", "city"), item("crete", "beach")]
 FONDNESS = {"affinity:city": 0.9, "affinity:beach": 0.6}
 

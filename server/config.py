@@ -245,6 +245,22 @@ class Settings(BaseModel):
         "signed attribution token (no personal data) that the conversion pixel or script "
         "hands back. Empty: no token (conversions then need the recipient id).",
     )
+    click_token_hosts: str = Field(
+        "",
+        pattern=r"^[a-z0-9.,\s-]*$",
+        description="Comma-separated hosts (`shop.example`, which also allows its subdomains) "
+        "whose landing pages receive the click's attribution token. A link to any other host "
+        "(a partner, a social network) gets none, so the token never reaches a third party. "
+        "Empty: every landing page.",
+    )
+    pixel_orders_per_click: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="How many distinct orders one click's attribution token may report through "
+        "the conversion pixel or script (which need no key): whoever holds a forwarded link "
+        "cannot report more. Orders sent with an ingest key have no such limit.",
+    )
     click_cookie_domain: str = Field(
         "",
         pattern=r"^(\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)?$",
@@ -334,6 +350,12 @@ class Settings(BaseModel):
     def amp_senders(self) -> tuple[str, ...]:
         """The allowed AMP senders, lower-cased: addresses and ``@domain`` entries."""
         return parse_allowed_senders(self.amp_allowed_senders)
+
+    @cached_property
+    def click_token_host_list(self) -> tuple[str, ...]:
+        """The hosts of ``click_token_hosts``, lower-cased, without a leading or trailing dot."""
+        found = (h.strip().strip(".") for h in self.click_token_hosts.split(","))
+        return tuple(h for h in found if h)
 
     @cached_property
     def max_score_ages(self) -> ScoreMaxAges:

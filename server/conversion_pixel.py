@@ -8,7 +8,8 @@
 order as a conversion of the token's recipient. Without ``t``, the ``blanco_click`` cookie is
 read (set by the click redirect when Blanco runs on the shop's domain,
 ``BLANCO_CLICK_COOKIE_DOMAIN``). The pixel never names a recipient: an order that comes
-without a genuine, unexpired token is ignored. It always answers a 1×1 GIF that nobody caches
+without a genuine, unexpired token is ignored, and one token reports at most
+``BLANCO_PIXEL_ORDERS_PER_CLICK`` distinct orders. It always answers a 1×1 GIF that nobody caches
 (never an error a shopper would see); ``X-Blanco-Conversion`` says what happened, for whoever
 sets it up.
 """
@@ -22,6 +23,7 @@ from flask import Blueprint, Response, render_template, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
+from models.conversions.click_refs import claim_keyless_order
 from models.conversions.inputs import ConversionIn
 from models.errors import RowsRefused
 from server.open.routes import CLICK_COOKIE
@@ -68,7 +70,17 @@ def conversion_pixel() -> ResponseReturnValue:
     ref = blanco.signer.verify_click(token)
     if ref is None:
         return _pixel("ignored: not a genuine attribution token")
+    settings = blanco.settings
+    order_name = blanco.signer.order_key(ref.click_id, conversion.order_id)
     try:
+        if not claim_keyless_order(
+            blanco.redis,
+            ref,
+            order_name,
+            settings.pixel_orders_per_click,
+            round(settings.attribution_click_days * 86400),
+        ):
+            return _pixel("ignored: this click's token has reported as many orders as it may")
         blanco.conversions.record_incoming([conversion], [ref], blanco.clock())
     except RowsRefused as refused:
         return _pixel(f"ignored: {refused.refusals[0].message}")

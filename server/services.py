@@ -153,6 +153,7 @@ def build_services(settings: Settings) -> Services:
             text,
             customer_data,
             pseudonym=signer.pseudonym,
+            order_key=signer.order_key,
             rates=lambda: settings.exchange_rates,
             currency=settings.segmentation_currency,
             windows=Windows(

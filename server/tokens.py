@@ -21,6 +21,7 @@ from models.storage.slots import SLOTS
 SIGNATURE_BYTES = 16
 _DOMAIN = b"blanco-recipient-v1\x00"
 _PSEUDONYM_DOMAIN = b"pseudonym\x00"
+_ORDER_DOMAIN = b"order\x00"
 _CLICK_DOMAIN = b"blanco-click-v1\x00"
 _CLICK_ID = re.compile(r"^[0-9a-f]{4}[A-Za-z0-9_-]{16}$")
 
@@ -50,6 +51,7 @@ class TokenSigner:
             raise ValueError("TokenSigner needs at least one key")
         self._signing = tuple(_keyed(key.encode(), _DOMAIN) for key in keys)
         self._pseudonyms = _keyed(keys[-1].encode(), _PSEUDONYM_DOMAIN)
+        self._orders = _keyed(keys[-1].encode(), _ORDER_DOMAIN)
         self._clicks = tuple(_keyed(key.encode(), _CLICK_DOMAIN) for key in keys)
 
     def sign(self, recipient_id: str) -> str:
@@ -61,6 +63,11 @@ class TokenSigner:
     def pseudonym(self, recipient_id: str) -> str:
         """A stable, non-reversible stand-in for the recipient id in events and counters."""
         return _mac(self._pseudonyms, recipient_id).hex()[:20]
+
+    def order_key(self, recipient_id: str, order_id: str) -> str:
+        """A stable, non-reversible name for one recipient's order in the money counters (an
+        order id may hold personal data, and the counters outlive an erasure)."""
+        return _mac(self._orders, f"{recipient_id}\x00{order_id}").hex()[:20]
 
     def verify(self, token: str | None) -> str | None:
         """The recipient id of a genuine token, else None. Constant time per key."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from collections.abc import Sequence
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 TOKEN_PARAM = "r"  # noqa: S105 - a query parameter name, not a secret
 SEND_PARAM = "s"
@@ -41,11 +42,29 @@ def slot_click_path(campaign_id: str, slot: int) -> str:
 
 
 def with_param(url: str, name: str, value: str) -> str:
-    """``url`` with query parameter ``name`` set to ``value`` (replacing one of that name; the
-    rest of the query and the fragment kept). URLs other than http(s) are left alone."""
+    """``url`` with query parameter ``name`` set to ``value``: any of that name is taken out and
+    the new one appended; the rest of the query stays byte for byte (its order, encoding and
+    bare flags), as does the fragment. URLs other than http(s) are left alone."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         return url
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
-    query.append((name, value))
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    kept = [
+        field
+        for field in parts.query.split("&")
+        if field and unquote_plus(field.partition("=")[0]) != name
+    ]
+    kept.append(f"{quote(name, safe='')}={quote(value, safe='')}")
+    return urlunsplit(parts._replace(query="&".join(kept)))
+
+
+def token_host(url: str, hosts: Sequence[str]) -> bool:
+    """Whether a redirect to ``url`` may carry the click's attribution token: an http(s) URL
+    whose host is one of ``hosts`` or below one (``shop.example`` allows
+    ``www.shop.example``); every http(s) URL when ``hosts`` is empty."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return False
+    if not hosts:
+        return True
+    host = (parts.hostname or "").rstrip(".")
+    return any(host == allowed or host.endswith(f".{allowed}") for allowed in hosts)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -41,6 +42,11 @@ class ClickRef:
         """The Redis key of the reference."""
         return keys.click_ref(self.slot, self.click_id)
 
+    @property
+    def orders_key(self) -> str:
+        """The Redis key of the orders reported for the click without a key (the pixel)."""
+        return keys.click_ref_orders(self.slot, self.click_id)
+
 
 @dataclass(frozen=True)
 class ReferencedClick:
@@ -61,6 +67,22 @@ def ref_commands(ref: ClickRef, recipient_id: str, touch: Touch, ttl: int) -> li
         ("ZREMRANGEBYSCORE", listed, "-inf", at - ttl),
         ("EXPIRE", listed, ttl),
     ]
+
+
+_CLAIM = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+def claim_keyless_order(client: Any, ref: ClickRef, order_name: str, limit: int, ttl: int) -> bool:
+    """Whether an order reported without a key (the pixel) may be recorded for ``ref``'s
+    click: each reference takes at most ``limit`` distinct orders (``order_name``: a keyed
+    hash of the order id), and the same order again is always let through."""
+    return bool(client.eval(_CLAIM, 1, ref.orders_key, order_name, limit, ttl))
 
 
 def parse_ref(document: str | bytes | None) -> ReferencedClick | None:
@@ -90,4 +112,5 @@ class ClickRefsErasure:
         if not ids:
             return 0
         names = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        client.delete(*(keys.click_ref_orders(slot, i) for i in names))
         return int(client.delete(*(keys.click_ref(slot, i) for i in names)))

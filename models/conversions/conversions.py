@@ -22,7 +22,6 @@ Refunds are stored as transactions but not credited: attributed revenue is what 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,6 +41,7 @@ from models.newsletter.newsletters import SLOT_BLOCK_PREFIX
 from models.newsletter.sends import Send
 from models.recipients.customer_data import Transaction
 from models.recipients.customer_data_store import CustomerDataStore
+from models.recipients.recipient_store import decode_profile
 from models.recipients.segmentation import PERSONA_ATTRIBUTE
 from models.recipients.tombstones import ERASED_DETAIL, ErasedRecipients
 from models.storage import keys
@@ -92,6 +92,7 @@ class Conversions:
         customer_data: CustomerDataStore,
         *,
         pseudonym: Callable[[str], str],
+        order_key: Callable[[str, str], str],
         rates: Callable[[], Mapping[str, Decimal]],
         currency: str,
         windows: Windows,
@@ -101,6 +102,7 @@ class Conversions:
         self.redis = client
         self.customer_data = customer_data
         self.pseudonym = pseudonym
+        self.order_key = order_key
         self.rates = rates
         self.currency = currency
         self.windows = windows
@@ -259,6 +261,7 @@ class Conversions:
         persona: str | None,
     ) -> list[Command]:
         pseudonym = self.pseudonym(order.recipient_id)
+        order_key = self.order_key(order.recipient_id, order.order_id)
         shard = shard_of(pseudonym)
         commands: list[Command] = []
         touch = attribution.touch
@@ -275,7 +278,7 @@ class Conversions:
                 touch.block_id,
                 touch.variant,
                 pseudonym,
-                order.order_id,
+                order_key,
                 shard,
                 minor,
             )
@@ -287,7 +290,7 @@ class Conversions:
                 SEND_BLOCK,
                 arm,
                 pseudonym,
-                order.order_id,
+                order_key,
                 shard,
                 minor,
             )
@@ -367,11 +370,9 @@ def _unknown_buyer(index: int, conversion: ConversionIn, ref: ClickRef | None) -
 
 
 def _persona(stored: str | None) -> str | None:
-    """The persona a profile's stored attribute names (a JSON string), if any."""
+    """The persona a profile's stored attribute names (as the profile store encodes it, with
+    its source tag), if any."""
     if not stored:
         return None
-    try:
-        value = json.loads(stored)
-    except ValueError:
-        return None
+    value = decode_profile({PERSONA_ATTRIBUTE: stored}).get(PERSONA_ATTRIBUTE)
     return value if isinstance(value, str) and value else None

@@ -47,17 +47,12 @@ redis.call('HINCRBYFLOAT', KEYS[1], ARGV[2] .. 'revenue_sq', now * now - was * w
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 return 1
 """
-"""Count order ARGV[1] (``<pseudonym>|<hash of the order id>``) of ARGV[4] minor units under
-the field prefix ARGV[2] (``basis|block|arm|``) of counts KEYS[1]; KEYS[2] holds each order's
-counted value, KEYS[3] each converter's (field ARGV[3]); every key expires after ARGV[5]
-seconds."""
+"""Count order ARGV[1] (``basis|block|arm|<pseudonym>|<order key>``) of ARGV[4] minor units
+under the field prefix ARGV[2] (``basis|block|arm|``) of counts KEYS[1]; KEYS[2] holds each
+order's counted value, KEYS[3] each converter's (field ARGV[3]); every key expires after ARGV[5]
+seconds. An order is counted once per basis, block and arm: the same order can count both where
+a click credits it and under its send's ``exposed`` members."""
 COUNT_SHA = hashlib.sha1(_COUNT.encode()).hexdigest()  # noqa: S324  (Redis names scripts so)
-
-
-def order_key(order_id: str) -> str:
-    """How the counters name an order: a hash of its id (an id may hold personal data, and the
-    counters outlive an erasure)."""
-    return hashlib.blake2b(order_id.encode(), digest_size=10).hexdigest()
 
 
 def to_minor(amount: Decimal) -> int:
@@ -72,11 +67,13 @@ def count_commands(
     block_id: str,
     arm: str,
     pseudonym: str,
-    order_id: str,
+    order_key: str,
     shard: keys.Shard,
     minor: int,
 ) -> list[Command]:
-    """The commands that count one order of ``minor`` units in each scope."""
+    """The commands that count one order of ``minor`` units in each scope. ``order_key`` names
+    the order without its id (a keyed hash: an id may hold personal data, and the counters
+    outlive an erasure)."""
     prefix = f"{basis}|{block_id}|{arm}|"
     return [
         (
@@ -86,7 +83,7 @@ def count_commands(
             keys.money_counts(campaign_id, scope.name, shard),
             keys.money_orders(campaign_id, scope.name, shard),
             keys.money_by_recipient(campaign_id, scope.name, shard),
-            f"{pseudonym}|{order_key(order_id)}",
+            f"{prefix}{pseudonym}|{order_key}",
             prefix,
             prefix + pseudonym,
             minor,

@@ -310,6 +310,12 @@ def click_ref(slot: int, click_id: str) -> str:
     return f"{PREFIX}:clk:{{{slot_tag(slot)}}}:{click_id}"
 
 
+def click_ref_orders(slot: int, click_id: str) -> str:
+    """Set of the orders a click's token reported through the pixel (keyed hashes of their
+    ids), kept for the click window, which bounds how many it may report."""
+    return f"{click_ref(slot, click_id)}:orders"
+
+
 def recipient_keys(recipient_id: str) -> list[str]:
     """All keys that hold data about one recipient (erasure deletes these)."""
     return [

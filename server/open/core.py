@@ -59,7 +59,7 @@ from server.open.drawing import Drawing
 from server.open.recorder import Record, Recorder
 from server.services import Services
 from server.tokens import Identity, identify
-from server.urls import with_param
+from server.urls import token_host, with_param
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -451,7 +451,6 @@ class OpenCore:
             recipient_id = opened.visitor.recipient_id
             verdict = self.classify_click(opened.visitor, campaign_id, send, method, headers, now)
             kind = "bot" if verdict.bot else "human"
-            ref = self.click_ref(recipient_id, human=not verdict.bot)
             previous = opened.previous
             if previous is not None:
                 shown = (
@@ -460,6 +459,8 @@ class OpenCore:
                     else self.config.past_block(campaign_id, block_id, previous.version)
                 )
                 if shown is not None:
+                    url = shown.target_url(previous.variant_id)
+                    ref = self.click_ref(recipient_id, url, human=not verdict.bot)
                     if recipient_id is not None:
                         self.record(
                             recipient_id,
@@ -471,10 +472,12 @@ class OpenCore:
                             send=send.id if send else None,
                             click_ref=ref,
                         )
-                    return self.redirect(shown.target_url(previous.variant_id), ref)
+                    return self.redirect(url, ref)
             if opened.block is None:
                 return Redirect(self.default_url())
             decided = self.decide(opened, client, now)
+            url = decided.shown.target_url(decided.decision.variant_id)
+            ref = self.click_ref(recipient_id, url, human=not verdict.bot)
             if recipient_id is not None:
                 self.record(
                     recipient_id,
@@ -486,7 +489,7 @@ class OpenCore:
                     send=send.id if send else None,
                     click_ref=ref,
                 )
-            return self.redirect(decided.shown.target_url(decided.decision.variant_id), ref)
+            return self.redirect(url, ref)
 
         def fallback(reason: str) -> Redirect:
             block = self.config.last_known_block(campaign_id, block_id)
@@ -494,10 +497,14 @@ class OpenCore:
 
         return self.guarded("click", attempt, fallback)
 
-    def click_ref(self, recipient_id: str | None, *, human: bool) -> ClickRef | None:
-        """A new attribution reference for a person's click of a known recipient (None for a
-        bot's click, or when redirects carry no token)."""
-        if recipient_id is None or not human or not self.services.settings.click_token_param:
+    def click_ref(self, recipient_id: str | None, url: str, *, human: bool) -> ClickRef | None:
+        """A new attribution reference for a person's click of a known recipient to ``url``
+        (None for a bot's click, when redirects carry no token, or when ``url`` is not on a
+        host that may receive one)."""
+        settings = self.services.settings
+        if recipient_id is None or not human or not settings.click_token_param:
+            return None
+        if not token_host(url, settings.click_token_host_list):
             return None
         return ClickRef.new(recipient_id)
 

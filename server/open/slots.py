@@ -251,7 +251,11 @@ class SlotServer:
             content = self._content(opened, slot, now, store=not verdict.bot)
             if content is None or opened.newsletter is None:
                 return Redirect(core.default_url())
-            ref = core.click_ref(recipient_id, human=not verdict.bot)
+            if content.item is not None:
+                url = content.item.url
+            else:
+                url = content.shown_url or content.slot.fallback.target_url
+            ref = core.click_ref(recipient_id, url, human=not verdict.bot)
             if recipient_id is not None:
                 core.record(
                     recipient_id,
@@ -264,9 +268,7 @@ class SlotServer:
                     click_ref=ref,
                     persona=opened.persona,
                 )
-            if content.item is not None:
-                return core.redirect(content.item.url, ref)
-            return core.redirect(content.shown_url or content.slot.fallback.target_url, ref)
+            return core.redirect(url, ref)
 
         def fallback(reason: str) -> Redirect:
             newsletter = core.config.last_known_newsletter(campaign_id)

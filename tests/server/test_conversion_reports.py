@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from models.newsletter.popularity import read_popularity
 from server.services import Services
 from tests.factories import AdminApi, FakeClock, store_block, store_recipient, variant
 from tests.newsletter_fixtures import click_url, item, record_send, store_newsletter
@@ -58,14 +59,23 @@ def test_a_holdout_gives_the_sends_incremental_revenue_with_its_interval(
         store_recipient(services, rid)
     record_send(services, SEND_DAY, members, holdout)
     clock.advance(hours=3)
-    order(api, "m0", "o-1", "100")
+    clicked = client.get(
+        "/c/daily/hero",
+        query_string={"r": services.signer.sign("m0"), "s": SEND},
+        headers=BROWSER,
+    )
+    assert clicked.status_code == 302
+    credited = order(api, "m0", "o-1", "100")  # credited to the click, and exposed all the same
+    assert credited["attribution"]["basis"] == "click"
     order(api, "m1", "o-2", "50")
     order(api, "h0", "o-3", "50")
     order(api, "stranger", "o-4", "500")  # in neither group: not counted
     clock.advance(days=8)
     order(api, "m2", "o-5", "900")  # after the click window: not counted
 
-    found = report(client, admin_headers, send=SEND)["incremental"]
+    sent = report(client, admin_headers, send=SEND)
+    assert sent["money"]["click"]["revenue"] == "100.00"
+    found = sent["incremental"]
     member_values = [100.0, 50.0] + [0.0] * 8
     holdout_values = [50.0] + [0.0] * 9
     lift = statistics.mean(member_values) - statistics.mean(holdout_values)
@@ -159,6 +169,19 @@ def test_slot_money_is_reported_per_position_and_per_item_and_late_touches_apart
     assert rows[("slot-1", bram_item)]["late_revenue"] == "289.00"
     days = list(csv.DictReader(io.StringIO(report(client, admin_headers, format="csv"))))
     assert all(row["revenue"] == "" for row in days)  # money is per send and to date
+
+
+def test_an_order_counts_among_the_buyers_persona_whatever_source_set_it(
+    client: FlaskClient, services: Services, api: AdminApi, clock: FakeClock
+) -> None:
+    newsletter_with_send(services)
+    profile = {"attributes": {"persona": "sun"}, "source": "crm"}  # stored with its source tag
+    assert api.put("/recipients/anna/profile", json=profile).status_code == 200
+    clock.advance(hours=2)
+    assert client.get(click_url(services, "anna", 1, SEND), headers=BROWSER).status_code == 302
+    order(api, "anna", "o-1", "649")
+    among_sun = read_popularity(services.redis, "daily", "sun")
+    assert [item for item, f in among_sun.items.items() if f.converters] != []
 
 
 def test_the_experiment_view_shows_the_same_money_as_the_report(

@@ -135,6 +135,30 @@ def test_on_the_shops_domain_the_redirect_sets_a_first_party_cookie(make_app: An
         assert part in cookie
 
 
+@pytest.mark.parametrize(
+    ("target_url", "carries"),
+    [
+        ("https://shop.example/hot", True),
+        ("https://www.shop.example/hot", True),
+        ("https://partner.example/hot", False),
+        ("https://shop.example.partner.example/hot", False),
+    ],
+)
+def test_only_the_configured_hosts_receive_the_token(
+    make_app: Any, redis_client: redis.Redis, target_url: str, carries: bool
+) -> None:
+    app = make_app(click_token_hosts="shop.example")
+    services = app.extensions["blanco"]
+    store_block(services, [variant("hot", target_url=target_url)])
+    store_recipient(services, "anna")
+    response = app.test_client().get(
+        "/c/daily/hero", query_string={"r": services.signer.sign("anna")}, headers=BROWSER
+    )
+    assert response.headers["Location"].startswith(target_url)
+    assert (token_of(response) is not None) is carries
+    assert bool(redis_client.zcard(keys.click_ids("anna"))) is carries  # no reference kept
+
+
 def test_without_a_cookie_domain_no_cookie_is_set(client: FlaskClient, shop: Services) -> None:
     assert "Set-Cookie" not in click(client, shop, "anna").headers
 
@@ -342,6 +366,17 @@ def test_a_conversion_without_a_buyer_is_refused_with_a_pointer(
     assert redis_client.hlen(keys.transactions("anna")) == 0  # nothing stored
 
 
+def test_with_a_recipient_id_a_token_that_is_not_genuine_is_passed_over(
+    client: FlaskClient, shop: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    click(client, shop, "anna")
+    forged = order("o-1", recipient_id="anna", click="0000abcdefghijklmnop.x")
+    response = api.post("/conversions", json=forged)
+    assert response.status_code == 201
+    assert response.get_json()["attribution"]["touch"]["variant"] == "hot"  # her own click
+    assert money(client, admin_headers, "hot")["click"]["orders"] == 1
+
+
 def test_bulk_conversions_report_each_bad_line_and_keep_the_good_ones(
     client: FlaskClient, shop: Services, api: AdminApi, admin_headers: dict[str, str]
 ) -> None:
@@ -476,6 +511,28 @@ def test_the_pixel_records_an_order_with_a_genuine_token_and_always_answers_a_gi
     assert money(client, admin_headers, "hot")["click"]["revenue"] == "12.50"
     stored = json.loads(redis_client.hget(keys.transactions("anna"), "o-1") or "{}")
     assert [i["id"] for i in stored["items"]] == ["lisbon", "crete"]
+
+
+def test_one_token_reports_a_bounded_number_of_orders_through_the_pixel(
+    make_app: Any, admin_headers: dict[str, str]
+) -> None:
+    app = make_app(pixel_orders_per_click=2)
+    services, client = app.extensions["blanco"], app.test_client()
+    store_block(services, [variant("hot")])
+    store_recipient(services, "anna")
+    token = token_of(click(client, services, "anna"))
+
+    def pixel(order_id: str) -> str:
+        query = {"o": order_id, "a": "10", "c": "EUR", "t": token}
+        return str(client.get("/cv.gif", query_string=query).headers["X-Blanco-Conversion"])
+
+    assert [pixel("o-1"), pixel("o-2"), pixel("o-1")] == ["recorded"] * 3  # a reload is free
+    assert pixel("o-3") == "ignored: this click's token has reported as many orders as it may"
+    assert not services.redis.hexists(keys.transactions("anna"), "o-3")
+    assert money(client, admin_headers, "hot")["click"]["orders"] == 2
+    keyed = AdminApi(client, admin_headers)  # with a key, the same token has no such limit
+    assert keyed.post("/conversions", json=order("o-3", click=token)).status_code == 201
+    assert money(client, admin_headers, "hot")["click"]["orders"] == 3
 
 
 def test_the_pixel_reads_the_cookie_set_on_the_shops_domain(make_app: Any) -> None:

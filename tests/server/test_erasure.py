@@ -157,6 +157,8 @@ def test_erase_leaves_the_id_nowhere_in_any_key_or_value(
     assert RID not in after
     assert LAST_NAME not in after
     assert "Anna" not in after
+    order_key = services.signer.order_key(RID, f"{RID}-o9")
+    assert order_key in after  # the counters name the order by a keyed hash only
     problem(api.get(f"/recipients/{RID}/profile"), 404)
     problem(api.get(f"/recipients/{RID}/scores"), 404)
     assert api.get(f"/recipients/{RID}/transactions").get_json()["transactions"] == []

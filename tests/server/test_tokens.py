@@ -51,3 +51,13 @@ def test_the_signature_is_hmac_sha256_truncated_to_128_bits_in_unpadded_base64ur
     assert len(raw) * 8 == 128
     full = hmac.digest(KEY_A.encode(), tokens._DOMAIN + recipient.encode(), "sha256")
     assert raw == full[:16]
+
+
+def test_an_orders_name_in_the_counters_is_keyed_and_survives_rotation() -> None:
+    signer = TokenSigner([KEY_A])
+    named = signer.order_key("anna", "anna-o1")
+    assert re.fullmatch(r"[0-9a-f]{20}", named)
+    assert TokenSigner([KEY_B, KEY_A]).order_key("anna", "anna-o1") == named  # the oldest key
+    assert TokenSigner([KEY_B]).order_key("anna", "anna-o1") != named  # no key, no guess
+    assert signer.order_key("bram", "anna-o1") != named  # one recipient's order
+    assert signer.pseudonym("anna") != signer.order_key("anna", "")

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from models.storage import keys
 from server.services import Services
 from server.tokens import TokenSigner
+from server.urls import with_param
 from tests.conftest import SIGNING_KEY
 from tests.factories import (
     FALLBACK_BACKGROUND,
@@ -305,3 +306,25 @@ def test_urls_come_with_embed_html_carrying_explicit_sizes(
     assert body["click_url"].replace("&", "&amp;") in html
     retina = client.get(body["retina_image_url"].removeprefix("http://blanco.test"))
     assert decode_image(retina.data).size == (600, 200)
+
+
+@pytest.mark.parametrize(
+    ("landing_url", "expected"),
+    [
+        ("https://shop.example/cold", "https://shop.example/cold?bl_click=T"),
+        ("https://shop.example/cold?flag", "https://shop.example/cold?flag&bl_click=T"),
+        (
+            "https://shop.example/p?q=caf%C3%A9+cr%E8me&a=1;b=2#top",
+            "https://shop.example/p?q=caf%C3%A9+cr%E8me&a=1;b=2&bl_click=T#top",
+        ),
+        (
+            "https://shop.example/p?bl_click=old&x=&bl%5Fclick=2",
+            "https://shop.example/p?x=&bl_click=T",
+        ),
+        ("mailto:shop@example.com?subject=hi", "mailto:shop@example.com?subject=hi"),
+    ],
+)
+def test_the_click_token_is_appended_to_the_landing_query_as_it_was(
+    landing_url: str, expected: str
+) -> None:
+    assert with_param(landing_url, "bl_click", "T") == expected

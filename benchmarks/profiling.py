@@ -17,8 +17,9 @@ from flask import Flask
 from benchmarks.audience import first_names, store_recipients
 from benchmarks.harness import heading, run_series, services_of, table
 from benchmarks.open_route import CACHE_HIT_RECIPIENT, WsgiReplay, prebuilt_environ
+from benchmarks.slot_route import SLOT, demo_send_id
 from server.demo.data import BLOCK_ID, CAMPAIGN_ID
-from server.urls import TOKEN_PARAM, image_path
+from server.urls import SEND_PARAM, TOKEN_PARAM, image_path, slot_image_path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_DIRS = tuple(str(ROOT / name) + "/" for name in ("server", "models", "renderers"))
@@ -66,7 +67,7 @@ def _report(title: str, profile: cProfile.Profile, requests: int) -> None:
 
 
 def run(app: Flask, options: ProfileOptions | None = None) -> None:
-    """Profile cache hits and cold renders of the image route."""
+    """Profile cache hits, slot re-opens and cold renders of the image routes."""
     options = options or ProfileOptions()
     print(heading("Profile of the image route (cProfile, in-process)"))
     services = services_of(app)
@@ -77,8 +78,15 @@ def run(app: Flask, options: ProfileOptions | None = None) -> None:
     cold = WsgiReplay(
         app, [prebuilt_environ(path, {TOKEN_PARAM: services.signer.sign(rid)}) for rid in ids]
     )
+    slot_query = {TOKEN_PARAM: token, SEND_PARAM: demo_send_id(services)}
+    slot = WsgiReplay(app, [prebuilt_environ(slot_image_path(CAMPAIGN_ID, SLOT), slot_query)])
     run_series(hit, count=100, max_seconds=10)
-    for title, replay, count in (("cache hit", hit, options.cache_hits), ("cold", cold, len(ids))):
+    run_series(slot, count=100, max_seconds=10)
+    for title, replay, count in (
+        ("cache hit", hit, options.cache_hits),
+        ("slot re-open", slot, options.cache_hits),
+        ("cold", cold, len(ids)),
+    ):
         profile = cProfile.Profile()
         profile.enable()
         timing = run_series(replay, count=count, max_seconds=60)

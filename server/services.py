@@ -162,7 +162,7 @@ def build_services(settings: Settings) -> Services:
                 late_days=settings.late_open_days,
             ),
             retention_days=settings.stats_retention_days,
-            send=sends.get,
+            sends=sends,
         ),
     )
 

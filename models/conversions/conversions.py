@@ -38,7 +38,7 @@ from models.errors import Refusal, RowsRefused
 from models.measurement.arm_counts import EXPERIMENT_SCOPE, Scope, persona_scope, send_scope
 from models.measurement.stats import shard_of
 from models.newsletter.newsletters import SLOT_BLOCK_PREFIX
-from models.newsletter.sends import Send
+from models.newsletter.sends import Send, SendStore
 from models.recipients.customer_data import Transaction
 from models.recipients.customer_data_store import CustomerDataStore
 from models.recipients.recipient_store import decode_profile
@@ -97,7 +97,7 @@ class Conversions:
         currency: str,
         windows: Windows,
         retention_days: int,
-        send: Callable[[str, str], Send | None],
+        sends: SendStore,
     ) -> None:
         self.redis = client
         self.customer_data = customer_data
@@ -107,7 +107,7 @@ class Conversions:
         self.currency = currency
         self.windows = windows
         self.ttl = retention_days * 86400
-        self.send = send
+        self.sends = sends
 
     def referenced_click(self, ref: ClickRef) -> ReferencedClick | None:
         """Whose click an attribution token names, while the reference is kept."""
@@ -249,7 +249,7 @@ class Conversions:
         )
 
     def _send_time(self, campaign_id: str, send_id: str) -> dt.datetime | None:
-        found = self.send(campaign_id, send_id)
+        found = self.sends.get(campaign_id, send_id)
         return found.send_time if found is not None else None
 
     def _count(
@@ -307,12 +307,12 @@ class Conversions:
             index.zrangebyscore(
                 keys.send_index(campaign_id), earliest.timestamp(), latest.timestamp()
             )
-        sends = [
-            known
+        wanted = [
+            (campaign_id, send_id)
             for campaign_id, ids in zip(campaign_ids, index.execute(), strict=True)
             for send_id in ids
-            if (known := self.send(campaign_id, send_id)) is not None
         ]
+        sends = [known for known in self.sends.get_many(wanted) if known is not None]
         if not sends:
             return {}
         check = Batch(self.redis)

@@ -7,6 +7,7 @@ opens and clicks are attributed to the send, and slot rankings are kept per send
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Literal
 
 import redis
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from models.errors import FieldError, InvalidInput, NotFound
 from models.newsletter.newsletters import Newsletter
 from models.storage import keys
+from models.storage.batch import Batch
 from models.storage.config_versions import announce_config
 
 
@@ -116,6 +118,14 @@ class SendStore:
         """The send, or None."""
         document = self.redis.get(keys.send(campaign_id, send_id))
         return Send.model_validate_json(document) if document else None
+
+    def get_many(self, wanted: Sequence[tuple[str, str]]) -> list[Send | None]:
+        """The sends of (campaign id, send id) pairs, in order (None where one is unknown), in
+        one round trip (one per node of a cluster)."""
+        batch = Batch(self.redis)
+        asked = [batch.get(keys.send(campaign_id, send_id)) for campaign_id, send_id in wanted]
+        replies = batch.execute() if asked else []
+        return [Send.model_validate_json(replies[a]) if replies[a] else None for a in asked]
 
     def require(self, campaign_id: str, send_id: str) -> Send:
         """The send, or NotFound."""

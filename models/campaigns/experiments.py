@@ -54,6 +54,15 @@ class Experiment(BaseModel):
         "recipient shown) or `revenue_per_recipient` (revenue credited by a click per "
         "recipient shown).",
     )
+    revenue_effect: float = Field(
+        0.5,
+        gt=0,
+        le=1_000_000,
+        description="With `revenue_per_recipient`: the difference in revenue per recipient "
+        "(reporting currency) that the always-valid test is tuned to find fastest, set before "
+        "the experiment starts (the spread of its mSPRT's mixing distribution). Any value keeps "
+        "the test valid when it is read every day; changing it mid-experiment does not.",
+    )
     holdout: float = Field(
         0.0, ge=0, le=0.5, description="Share of recipients who always get the generic fallback."
     )

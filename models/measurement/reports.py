@@ -19,7 +19,7 @@ from models.conversions.money_reports import (
 )
 from models.measurement.arm_counts import EXPERIMENT_SCOPE, ArmCounts, send_scope
 from models.measurement.comparisons import Rate, compare_arms
-from models.measurement.revenue_tests import RevenueSample, compare_revenue
+from models.measurement.revenue_tests import MIXING_SD, RevenueSample, compare_revenue
 from models.measurement.stats import (
     APPROX_RELATIVE_ERROR,
     FALLBACK_VARIANT,
@@ -98,7 +98,9 @@ def comparisons_of(
             arm: RevenueSample(counts.recipients, tuple(spent.get(arm, ())))
             for arm, counts in arms.items()
         }
-        return [{"metric": metric, **found} for found in compare_revenue(samples, control)]
+        spread = block.experiment.revenue_effect if block and block.experiment else MIXING_SD
+        compared = compare_revenue(samples, control, mixing_sd=spread)
+        return [{"metric": metric, **found} for found in compared]
     rates = {
         arm: counts.click_rate
         if metric == "click_rate"

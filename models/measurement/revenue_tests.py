@@ -12,15 +12,17 @@ t-test misleads on small samples. Each arm against the control gets:
 * the same p-value adjusted by Holm's method over every arm compared with the control;
 * an **always-valid p-value**: the mixture sequential probability ratio test (mSPRT) on the
   difference of the means, with the bootstrap's variance of the difference and a normal mixing
-  distribution of standard deviation ``MIXING_RELATIVE`` times the control's mean. It may be
-  read after every day, and stopping the first time it is below α keeps the false-positive
-  rate at α. A difference is called significant on it, never on the bootstrap's p-value alone;
+  distribution N(0, ``mixing_sd``²), ``MIXING_SD`` unless the caller fixes another before the
+  test starts: never drawn from the data, so it is the same at every look. It may be read
+  after every day, and stopping the first time it is below α keeps the false-positive rate at
+  α. A difference is called significant on it, never on the bootstrap's p-value alone;
 * warnings: an arm with fewer than ``MIN_CONVERTERS`` converters.
 
-A resample of an arm of n recipients of whom k bought draws the number of buyers K from
-Binomial(n, k/n) and K of the k buyers' revenues with replacement, which is the ordinary
-bootstrap of n values without listing the zeros. Past ``EXACT_BELOW`` buyers the sum of the K
-revenues is drawn from its normal approximation (the central limit theorem over K values).
+A resample of an arm of n recipients of whom k bought (n counts every converter, so k ≤ n)
+draws the number of buyers K from Binomial(n, k/n) and K of the k buyers' revenues with
+replacement, which is the ordinary bootstrap of n values without listing the zeros. Past
+``EXACT_BELOW`` buyers the sum of the K revenues is drawn from its normal approximation (the
+central limit theorem over K values).
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ from typing import Any
 from models.measurement.comparisons import ALPHA, holm
 
 REPLICATES = 2000
-MIXING_RELATIVE = 0.1
-"""The mSPRT mixes over differences of about a tenth of the control's revenue per recipient."""
+MIXING_SD = 0.5
+"""The mSPRT's mixing standard deviation, in the reporting currency per recipient, fixed in
+advance: it suits differences of about half a unit per recipient (a tenth of a revenue per
+recipient of 5). Any fixed value keeps the p-value always valid; it only sets which differences
+are found fastest."""
 MIN_CONVERTERS = 10
 EXACT_BELOW = 2000
 
@@ -48,17 +53,23 @@ class RevenueSample:
     revenues: Sequence[float] = field(default_factory=tuple)
 
     @property
+    def counted(self) -> int:
+        """The recipients, counting at least every converter (late orders can credit more
+        converters than the recipients counted so far)."""
+        return max(self.recipients, len(self.revenues))
+
+    @property
     def mean(self) -> float | None:
         """Revenue per recipient (None without recipients)."""
-        return sum(self.revenues) / self.recipients if self.recipients else None
+        return sum(self.revenues) / self.counted if self.counted else None
 
 
 def _resampled_means(sample: RevenueSample, rng: Any, replicates: int) -> Any:
     """``replicates`` bootstrap means of ``sample`` (a numpy array)."""
     import numpy as np
 
-    n, values = sample.recipients, np.asarray(sample.revenues, dtype=np.float64)
-    k = len(values)
+    n, values = sample.counted, np.asarray(sample.revenues, dtype=np.float64)
+    k = len(values)  # at most n
     if k == 0:
         return np.zeros(replicates)
     buyers = rng.binomial(n, k / n, size=replicates)
@@ -91,7 +102,12 @@ def always_valid_p(difference: float, variance: float, mixing_sd: float) -> floa
 
 
 def _compare(
-    arm_id: str, arm: RevenueSample, control_id: str, control: RevenueSample, replicates: int
+    arm_id: str,
+    arm: RevenueSample,
+    control_id: str,
+    control: RevenueSample,
+    replicates: int,
+    mixing_sd: float,
 ) -> dict[str, Any]:
     import numpy as np
 
@@ -115,17 +131,12 @@ def _compare(
     difference = float(arm.mean - control.mean)  # type: ignore[operator]
     above = float((differences > 0).mean())
     below = float((differences < 0).mean())
-    scale = control.mean or (sum(arm.revenues) + sum(control.revenues)) / (
-        arm.recipients + control.recipients
-    )
     warnings = [
         f"{name} has fewer than {MIN_CONVERTERS} converters: too few to read"
         for name, sample in ((arm_id, arm), (control_id, control))
         if len(sample.revenues) < MIN_CONVERTERS
     ]
-    always_valid = always_valid_p(
-        difference, float(differences.var()), MIXING_RELATIVE * float(scale)
-    )
+    always_valid = always_valid_p(difference, float(differences.var()), mixing_sd)
     return {
         **found,
         "difference": difference,
@@ -144,9 +155,13 @@ def _compare(
 
 
 def compare_revenue(
-    arms: Mapping[str, RevenueSample], control: str, replicates: int = REPLICATES
+    arms: Mapping[str, RevenueSample],
+    control: str,
+    replicates: int = REPLICATES,
+    mixing_sd: float = MIXING_SD,
 ) -> list[dict[str, Any]]:
-    """Every arm but ``control`` against it, in arm order, with Holm-adjusted p-values."""
+    """Every arm but ``control`` against it, in arm order, with Holm-adjusted p-values
+    (``mixing_sd``: the mSPRT's, fixed before the test starts, never from its figures)."""
     if control not in arms:
         return [
             {
@@ -158,7 +173,7 @@ def compare_revenue(
             for arm in sorted(arms)
         ]
     found = [
-        _compare(arm, arms[arm], control, arms[control], replicates)
+        _compare(arm, arms[arm], control, arms[control], replicates, mixing_sd)
         for arm in sorted(arms)
         if arm != control
     ]

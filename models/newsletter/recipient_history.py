@@ -3,7 +3,9 @@ ranking across days reads (``models.newsletter.slot_ranking``).
 
 Read in one round trip to the recipient's node, and only when a send's ranking is made (its
 first slot open): the rankings kept for their past sends (each with its items and time), the
-time of their last click on each item, and the set of what they bought.
+time of their last click on each item, and the set of what they bought. Every kept ranking is
+read (at most 32 are kept), so the window of each rule across days (``fatigue_sends``,
+``max_in_a_row``: at most 30 sends each) is covered whichever rules are on.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ class PastSend:
 
 
 @dataclass(frozen=True)
+class Unclicked:
+    """An item's unclicked shows in the recipient's last sends (``RecipientHistory.unclicked``)."""
+
+    shown: int
+    """Sends of the fatigue window that showed it with no click since."""
+    in_a_row: int
+    """Sends in a row, from the newest, of the ``max_in_a_row`` window that did."""
+
+
+@dataclass(frozen=True)
 class RecipientHistory:
     """A recipient's past sends of one newsletter (newest first), clicks and purchases."""
 
@@ -44,20 +56,19 @@ class RecipientHistory:
         """Every item a kept past send showed."""
         return frozenset(item for send in self.sends for item in send.items)
 
-    def unclicked_streak(self, item_id: str, sends: int) -> tuple[int, int]:
-        """Of the last ``sends`` sends: how many showed ``item_id`` with no click on it since
-        they were ranked, and how many in a row, from the newest, did."""
+    def unclicked(self, item_id: str, fatigue_sends: int, in_a_row_sends: int) -> Unclicked:
+        """How the recipient's last sends showed ``item_id`` with no click on it since they were
+        ranked: how many of the last ``fatigue_sends`` did, and how many of the last
+        ``in_a_row_sends`` did in a row, from the newest (each rule reads its own window)."""
         clicked_at = self.clicked.get(item_id)
-        shown = in_a_row = 0
-        streak = True
-        for send in self.sends[:sends]:
-            ignored = item_id in send.items and (
-                clicked_at is None or clicked_at < send.ranked_at.timestamp()
-            )
-            shown += ignored
-            streak = streak and ignored
-            in_a_row += streak
-        return shown, in_a_row
+        ignored = [
+            item_id in send.items
+            and (clicked_at is None or clicked_at < send.ranked_at.timestamp())
+            for send in self.sends[: max(fatigue_sends, in_a_row_sends)]
+        ]
+        recent = ignored[:in_a_row_sends]
+        in_a_row = recent.index(False) if False in recent else len(recent)
+        return Unclicked(shown=sum(ignored[:fatigue_sends]), in_a_row=in_a_row)
 
 
 NO_HISTORY = RecipientHistory()

@@ -5,9 +5,10 @@ For every recipient with stored slot rankings of the newsletter (one per send th
 last 32 kept): what each slot showed, whether the ranking was explored (random), whether the
 recipient clicked each slot's item in that send (the send's exact per-arm marks, kept
 ``BLANCO_SEND_MARKS_DAYS``), and the orders credited to a click on it (with their value in the
-reporting currency). What the ranking knew is taken from the recipient's data *now* (their
-scores and persona as they are, not as they were at the send): a replay over recent days is
-the faithful one.
+reporting currency). Rankings keyed ``day:`` (made on a day without a send) are left out: no
+send marks say what was clicked in them. What the ranking knew is taken from the recipient's
+data *now* (their scores and persona as they are, not as they were at the send): a replay over
+recent days is the faithful one.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ def _recipients(client: Any) -> Iterator[str]:
 
 
 def _day(send: str) -> dt.date | None:
+    """The day of a send's ranking; None for a ranking keyed ``day:`` (made on a day without a
+    send: it has no send marks, so its clicks are unknown, not absent) or a malformed key."""
     try:
-        return dt.date.fromisoformat(send.removeprefix("day:"))
+        return dt.date.fromisoformat(send)
     except ValueError:
         return None
 

@@ -17,7 +17,7 @@ from models.campaigns.experiments import split_point
 from models.newsletter.content_feed import ContentItem
 from models.newsletter.newsletters import Ranking
 from models.newsletter.popularity import NO_POPULARITY, Popularity
-from models.newsletter.recipient_history import NO_HISTORY, RecipientHistory
+from models.newsletter.recipient_history import NO_HISTORY, RecipientHistory, Unclicked
 from models.recipients.recipient_reads import RecipientData
 
 
@@ -103,15 +103,15 @@ def rank_items(
 ) -> SlotRanking:
     """The best ``slots`` items at ``now`` for a recipient, across days:
 
-    * eligible: valid, available and not sold out, matching their targeting, and (with
-      ``rules.exclude_bought``) not bought, nor in a category of ``exclude_bought_categories``
-      the recipient has bought in;
+    * eligible: valid, available and not sold out, matching their targeting, not bought (with
+      ``rules.exclude_bought``), and not in a category of ``exclude_bought_categories`` the
+      recipient has bought in (whatever ``exclude_bought``);
     * weighted by priority × the recipient's affinity for the category × the item's learned
       popularity among similar recipients (``popularity``, to the power ``popularity_weight``)
       × the fatigue factor:
       ``fatigue_decay`` to the power of the recipient's last ``fatigue_sends`` sends that showed
       the item with no click on it since; an item so shown in each of the last
-      ``max_in_a_row`` sends is left out;
+      ``max_in_a_row`` sends is left out (whatever ``fatigue_sends``);
     * at most ``max_per_category`` per category, and at least ``novelty_share`` of the slots
       (rounded up) for items none of the recipient's kept sends showed, when there are such.
 
@@ -122,21 +122,22 @@ def rank_items(
     if not personal:
         history = NO_HISTORY
 
-    streaks: dict[str, tuple[int, int]] = {}
+    unclicked_of: dict[str, Unclicked] = {}
 
-    def streak(item: ContentItem) -> tuple[int, int]:
-        found = streaks.get(item.id)
+    def unclicked(item: ContentItem) -> Unclicked:
+        found = unclicked_of.get(item.id)
         if found is None:
-            found = streaks[item.id] = history.unclicked_streak(item.id, rules.fatigue_sends)
+            found = unclicked_of[item.id] = history.unclicked(
+                item.id, rules.fatigue_sends, rules.max_in_a_row
+            )
         return found
 
     def eligible(item: ContentItem) -> bool:
         if not item.valid_at(now):
             return False
-        if personal and rules.exclude_bought and _bought(item, rules, history):
+        if personal and _bought(item, rules, history):
             return False
-        fatigued = personal and rules.max_in_a_row and rules.fatigue_sends
-        if fatigued and streak(item)[1] >= rules.max_in_a_row:
+        if personal and rules.max_in_a_row and unclicked(item).in_a_row >= rules.max_in_a_row:
             return False
         if item.when is None:
             return True
@@ -150,7 +151,7 @@ def rank_items(
             score = recipient.scores.get(rules.affinity_prefix + item.category)
             value *= rules.default_affinity if score is None else max(score, 0.0)
         if rules.fatigue_sends:
-            value *= rules.fatigue_decay ** streak(item)[0]
+            value *= rules.fatigue_decay ** unclicked(item).shown
         return value * popularity.factor(item.id, rules.popularity_weight)
 
     day = now.date().isoformat()
@@ -200,8 +201,9 @@ def rank_items(
 
 
 def _bought(item: ContentItem, rules: Ranking, history: RecipientHistory) -> bool:
-    """Whether the recipient bought the item, or bought in a category that rules it out."""
-    if item.id in history.bought_items:
+    """Whether the recipient bought the item (with ``exclude_bought``), or bought in a category
+    of ``exclude_bought_categories`` (either way)."""
+    if rules.exclude_bought and item.id in history.bought_items:
         return True
     return (
         item.category is not None

@@ -7,7 +7,7 @@ import datetime as dt
 
 from models.newsletter.content_feed import ContentItem
 from models.newsletter.newsletters import Ranking
-from models.newsletter.recipient_history import PastSend, RecipientHistory
+from models.newsletter.recipient_history import PastSend, RecipientHistory, Unclicked
 from models.newsletter.slot_ranking import rank_items
 from models.recipients.recipient_reads import RecipientData
 from tests.newsletter_fixtures import at, item
@@ -76,6 +76,14 @@ def test_never_more_than_max_in_a_row() -> None:
     assert ranked(streak, Ranking(max_in_a_row=0), strong) == ["lisbon"]
 
 
+def test_max_in_a_row_holds_whatever_the_fatigue_window() -> None:
+    strong = [item("lisbon", "city", priority=100.0), *FEED[1:]]
+    streak = RecipientHistory(tuple(sent(day, "lisbon") for day in (25, 24, 23)))
+    assert ranked(streak, Ranking(fatigue_sends=0, max_in_a_row=3), strong) == ["crete"]
+    assert ranked(streak, Ranking(fatigue_sends=2, max_in_a_row=3), strong) == ["crete"]
+    assert ranked(streak, Ranking(fatigue_sends=0, max_in_a_row=4), strong) == ["lisbon"]
+
+
 def test_a_bought_item_never_returns() -> None:
     bought = RecipientHistory(bought_items=frozenset({"lisbon"}))
     assert ranked(bought, slots=3) == ["crete", "alps"]
@@ -87,6 +95,14 @@ def test_a_category_rule_leaves_out_every_item_of_a_bought_category() -> None:
     rules = Ranking(exclude_bought_categories=["city"])
     assert ranked(bought, rules, slots=3) == ["crete", "alps"]  # ski has no rule
     assert ranked(bought, slots=3) == ["lisbon", "crete", "alps"]  # no rule at all
+
+
+def test_a_category_rule_holds_without_exclude_bought() -> None:
+    bought = RecipientHistory(
+        bought_items=frozenset({"alps"}), bought_categories=frozenset({"city"})
+    )
+    rules = Ranking(exclude_bought=False, exclude_bought_categories=["city"])
+    assert ranked(bought, rules, slots=3) == ["crete", "alps"]  # alps: no item rule
 
 
 def test_sold_out_and_unavailable_items_drop_out() -> None:
@@ -121,9 +137,17 @@ def test_the_streak_and_count_of_an_item() -> None:
         (sent(25, "a"), sent(24, "a"), sent(23, "b"), sent(22, "a")),
         clicked={"b": at(23, 11).timestamp()},
     )
-    assert history.unclicked_streak("a", 5) == (3, 2)
-    assert history.unclicked_streak("a", 1) == (1, 1)
-    assert history.unclicked_streak("b", 5) == (0, 0)
+    assert history.unclicked("a", 5, 5) == Unclicked(shown=3, in_a_row=2)
+    assert history.unclicked("a", 1, 1) == Unclicked(shown=1, in_a_row=1)
+    assert history.unclicked("b", 5, 5) == Unclicked(shown=0, in_a_row=0)
+
+
+def test_each_rule_counts_over_its_own_window() -> None:
+    history = RecipientHistory((sent(25, "a"), sent(24, "a"), sent(23, "a"), sent(22, "b")))
+    assert history.unclicked("a", 0, 3) == Unclicked(shown=0, in_a_row=3)
+    assert history.unclicked("a", 1, 3) == Unclicked(shown=1, in_a_row=3)
+    assert history.unclicked("a", 5, 2) == Unclicked(shown=3, in_a_row=2)
+    assert history.unclicked("a", 5, 0) == Unclicked(shown=3, in_a_row=0)
     assert history.ever_shown == frozenset({"a", "b"})
     assert isinstance(sent(25).ranked_at, dt.datetime)
 

@@ -8,7 +8,14 @@ import random
 
 import pytest
 
-from models.measurement.revenue_tests import RevenueSample, always_valid_p, compare_revenue
+from models.measurement import revenue_tests
+from models.measurement.revenue_tests import (
+    MIXING_SD,
+    RevenueSample,
+    _resampled_means,
+    always_valid_p,
+    compare_revenue,
+)
 
 
 def skewed(rng: random.Random, recipients: int, buy_rate: float, scale: float) -> RevenueSample:
@@ -114,3 +121,40 @@ def test_the_always_valid_p_value_needs_a_variance() -> None:
     assert always_valid_p(1.0, 0.0, 1.0) == 1.0
     assert always_valid_p(0.0, 1.0, 1.0) == 1.0
     assert always_valid_p(10.0, 1.0, 1.0) < 1e-6
+
+
+def test_more_converters_than_recipients_counted_still_compare() -> None:
+    late = RevenueSample(3, (10.0, 20.0, 30.0, 40.0, 50.0))  # 5 converters, 3 counted so far
+    (found,) = compare_revenue({"a": late, "b": RevenueSample(10, (5.0,))}, "b", replicates=200)
+    assert found["reason"] is None
+    assert found["arm_mean"] == 30.0  # every converter counts as a recipient
+    assert found["difference"] == pytest.approx(29.5)
+    low, high = found["difference_ci95"]
+    assert low <= found["difference"] <= high
+
+
+def test_a_sample_without_recipients_counted_resamples_its_converters() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    assert list(_resampled_means(RevenueSample(0, (5.0,)), rng, 3)) == [5.0, 5.0, 5.0]
+    assert list(_resampled_means(RevenueSample(0), rng, 3)) == [0.0, 0.0, 0.0]
+
+
+def test_the_mixing_spread_is_fixed_before_any_look(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mSPRT mixes over the same N(0, MIXING_SD²) whatever the control's observed mean, so
+    the p-values of successive looks come from one test (a spread taken from the data would
+    change between looks)."""
+    spreads: list[float] = []
+
+    def recorded(difference: float, variance: float, mixing_sd: float) -> float:
+        spreads.append(mixing_sd)
+        return always_valid_p(difference, variance, mixing_sd)
+
+    monkeypatch.setattr(revenue_tests, "always_valid_p", recorded)
+    rng = random.Random(7)
+    for scale in (10.0, 300.0):  # control means 30 times apart
+        arms = {"a": skewed(rng, 2_000, 0.05, scale), "b": skewed(rng, 2_000, 0.05, scale)}
+        compare_revenue(arms, "b", replicates=200)
+    compare_revenue(arms, "b", replicates=200, mixing_sd=2.0)
+    assert spreads == [MIXING_SD, MIXING_SD, 2.0]

@@ -237,3 +237,36 @@ def test_a_block_is_compared_on_its_experiments_metric(
             40 * buyers["b"] / hero["arms"]["b"]["recipients"]
         )
         assert found["arm_converters"] == buyers["b"]
+
+
+def test_the_revenue_tests_spread_is_the_experiments_own(
+    client: FlaskClient, services: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    """The always-valid p-value mixes over the experiment's `revenue_effect`."""
+
+    def experiment(effect: float) -> None:
+        store_block(
+            services,
+            [variant("a", weight=1), variant("b", weight=1)],
+            experiment={
+                "metric": "revenue_per_recipient",
+                "control": "a",
+                "revenue_effect": effect,
+            },
+        )
+
+    experiment(0.5)
+    for n in range(40):
+        rid = f"r{n}"
+        store_recipient(services, rid)
+        clicked = client.get(
+            "/c/daily/hero", query_string={"r": services.signer.sign(rid)}, headers=BROWSER
+        )
+        if n % 3 == 0:
+            order(api, rid, f"o-{n}", "20" if "/a?" in clicked.headers["Location"] else "40")
+    found = {}
+    for effect in (0.5, 5000.0):
+        experiment(effect)
+        (compared,) = report(client, admin_headers)["blocks"]["hero"]["comparisons"]
+        found[effect] = compared["always_valid_p_value"]
+    assert found[0.5] != found[5000.0]

@@ -105,3 +105,26 @@ def test_without_explored_emails_the_replay_says_what_to_set(
     err = io.StringIO()
     assert run_replay(services, "daily", 1, io.StringIO(), err) == 1
     assert "exploration_share" in err.getvalue()
+
+
+def test_rankings_made_without_a_send_are_left_out_of_the_log(
+    client: FlaskClient, services: Services, clock: FakeClock
+) -> None:
+    store_newsletter(services, [item("lisbon", "city")], slots=1)
+    store_subscriber(services, "anna")
+    clock.now = dt.datetime(2026, 11, 24, 9, tzinfo=dt.UTC)
+    send = record_send(services, dt.date(2026, 11, 24), ["anna"]).id
+    client.get(slot_url(services, "anna", 1, send), headers=IOS_MAIL)
+    clock.now = dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC)
+    client.get(slot_url(services, "anna", 1), headers=IOS_MAIL)  # no send: keyed day:
+    assert services.redis.hexists(keys.rankings("anna"), "daily/day:2026-11-25")
+    settings = services.settings
+    log = export_log(
+        services.redis,
+        "daily",
+        pseudonym=services.signer.pseudonym,
+        rates=settings.exchange_rates,
+        max_ages=settings.max_score_ages,
+        now=clock.now,
+    )
+    assert [(e.recipient_id, e.day.isoformat()) for e in log] == [("anna", send)]

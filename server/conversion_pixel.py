@@ -81,7 +81,7 @@ def conversion_pixel() -> ResponseReturnValue:
             round(settings.attribution_click_days * 86400),
         ):
             return _pixel("ignored: this click's token has reported as many orders as it may")
-        blanco.conversions.record_incoming([conversion], [ref], blanco.clock())
+        blanco.conversions.record_incoming([conversion], [ref], blanco.clock(), replace=False)
     except RowsRefused as refused:
         return _pixel(f"ignored: {refused.refusals[0].message}")
     except Exception:  # a shopper's page never sees an error

@@ -83,6 +83,9 @@ class Recorded:
     credited: list[Credited]
 
 
+ALREADY_RECORDED = "the order is already recorded: only a keyed way in may change it"
+
+
 class Conversions:
     """Stores, credits and counts conversions. Expects a ``decode_responses=True`` client."""
 
@@ -131,11 +134,14 @@ class Conversions:
         conversions: Sequence[ConversionIn],
         refs: Sequence[ClickRef | None],
         now: dt.datetime,
+        *,
+        replace: bool = True,
     ) -> Recorded:
         """Record conversions as they arrived, each with the reference its attribution token
         names (None: no token, or not a genuine one): a conversion without a recipient id is
         the referenced click's recipient's. Raises RowsRefused (after recording the others)
-        for conversions whose recipient is unknown or erased."""
+        for conversions whose recipient is unknown or erased (and, without ``replace``, whose order
+        the recipient already has: a keyless way in never changes a stored order)."""
         lookup = Batch(self.redis)
         asked = [lookup.get(ref.key) if ref is not None else None for ref in refs]
         replies = lookup.execute() if len(lookup) else []
@@ -150,6 +156,11 @@ class Conversions:
             )
             if recipient_id is None:
                 refusals.append(_unknown_buyer(index, conversion, ref))
+                continue
+            if not replace and self.redis.hexists(
+                keys.transactions(recipient_id), conversion.order_id
+            ):
+                refusals.append(Refusal(index, "/order_id", ALREADY_RECORDED))
                 continue
             transactions.append(conversion.transaction(recipient_id, now))
             positions.append(index)

@@ -8,12 +8,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.errors import FieldError, InvalidInput, field_errors
 from models.recipients.customer_data import (
     Amount,
     CurrencyCode,
+    Moment,
     NaturalKey,
     OrderItem,
     Transaction,
@@ -37,7 +38,7 @@ class ConversionIn(BaseModel):
     order_id: NaturalKey = Field(description="The order's id: sending it again replaces it.")
     amount: Amount = Field(description="What the order is worth, in `currency`.")
     currency: CurrencyCode = Field(description="ISO 4217 code, e.g. EUR.")
-    at: AwareDatetime | None = Field(
+    at: Moment | None = Field(
         None, description="When the order was placed (with a UTC offset). Default: now."
     )
     items: list[OrderItem] = Field(default_factory=list, max_length=100)

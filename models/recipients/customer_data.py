@@ -49,8 +49,29 @@ def _event_type(name: str) -> str:
     )
 
 
+def _plain(amount: Decimal) -> Decimal:
+    """An amount written out plainly (``1E+5`` is 100000, ``-0`` is 0)."""
+    return Decimal(format(amount, "f")) + 0
+
+
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+
+
+def _plausible(moment: dt.datetime) -> dt.datetime:
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError("must be a time from 1970 to 2099")
+    return moment
+
+
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False),
+    AfterValidator(_plain),
+]
+Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
+"""A time with a UTC offset, from 1970 to 2099 (an order or event of year 1 is a mistake)."""
 """A sum of money in its currency: never negative, at most 4 decimals."""
 EventType = Annotated[str, AfterValidator(_event_type)]
 NaturalKey = Annotated[str, Field(pattern=NATURAL_KEY_PATTERN)]
@@ -94,7 +115,7 @@ class Transaction(_Model):
         "monetary value; it is not an order (frequency, recency, last order and lifecycle "
         "ignore it).",
     )
-    at: AwareDatetime = Field(description="When the order was placed (with a UTC offset).")
+    at: Moment = Field(description="When the order was placed (with a UTC offset).")
     amount: Amount = Field(
         description="What was paid (or, for a refund, paid back): never negative."
     )
@@ -131,7 +152,7 @@ class CustomerEvent(_Model):
         None, description="The source's id; without one, a hash of the content identifies it."
     )
     type: EventType
-    at: AwareDatetime = Field(description="When it happened (with a UTC offset).")
+    at: Moment = Field(description="When it happened (with a UTC offset).")
     channel: Annotated[str, Field(max_length=64)] = Field(
         "", description="Where it happened, e.g. web, app, store, phone."
     )

@@ -14,6 +14,7 @@ import redis
 from flask.testing import FlaskClient
 
 from models.conversions.click_refs import ClickRef
+from models.conversions.conversions import ALREADY_RECORDED
 from models.storage import keys
 from server.services import Services
 from tests.factories import (
@@ -304,6 +305,9 @@ def test_orders_in_another_currency_are_converted_with_the_configured_rates(make
     assert [
         t["order_id"] for t in api.get("/recipients/anna/transactions").get_json()["transactions"]
     ] == ["o-1", "o-2"]
+    headers = {"Authorization": f"Bearer {services.api_keys.create('reader', ['admin'])[1]}"}
+    counted = money(client, headers, "hot")["click"]
+    assert (counted["orders"], counted["revenue"]) == (1, "90.00")  # the CHF order is left out
 
 
 def test_a_refund_is_stored_but_not_credited(
@@ -526,7 +530,8 @@ def test_one_token_reports_a_bounded_number_of_orders_through_the_pixel(
         query = {"o": order_id, "a": "10", "c": "EUR", "t": token}
         return str(client.get("/cv.gif", query_string=query).headers["X-Blanco-Conversion"])
 
-    assert [pixel("o-1"), pixel("o-2"), pixel("o-1")] == ["recorded"] * 3  # a reload is free
+    assert [pixel("o-1"), pixel("o-2")] == ["recorded"] * 2
+    assert pixel("o-1") == f"ignored: {ALREADY_RECORDED}"  # a reload: no quota, no change
     assert pixel("o-3") == "ignored: this click's token has reported as many orders as it may"
     assert not services.redis.hexists(keys.transactions("anna"), "o-3")
     assert money(client, admin_headers, "hot")["click"]["orders"] == 2
@@ -581,6 +586,40 @@ def test_an_order_sent_server_to_server_replaces_the_pixels_value(
     api.post("/conversions", json=order("o-1", "75.00", recipient_id="anna"))
     hot = money(client, admin_headers, "hot")["click"]
     assert (hot["orders"], hot["revenue"]) == (1, "75.00")
+
+
+def test_the_pixel_never_changes_an_order_already_recorded(
+    client: FlaskClient, shop: Services, api: AdminApi, admin_headers: dict[str, str]
+) -> None:
+    click(client, shop, "anna")
+    assert (
+        api.post("/conversions", json=order("o-1", "75.00", recipient_id="anna")).status_code == 201
+    )
+    token = token_of(click(client, shop, "anna"))
+    answer = client.get("/cv.gif", query_string={"o": "o-1", "a": "0.01", "c": "EUR", "t": token})
+    assert answer.headers["X-Blanco-Conversion"] == f"ignored: {ALREADY_RECORDED}"
+    hot = money(client, admin_headers, "hot")["click"]
+    assert (hot["orders"], hot["revenue"]) == (1, "75.00")
+    stored = json.loads(shop.redis.hget(keys.transactions("anna"), "o-1") or "{}")
+    assert stored["amount"] == "75.00"
+
+
+def test_amounts_and_times_are_checked_and_written_plainly(
+    client: FlaskClient, shop: Services, api: AdminApi
+) -> None:
+    for at in ("0001-01-01T00:00:00+00:00", "9999-12-31T00:00:00+00:00"):
+        old = problem(api.post("/conversions", json=order("o-1", recipient_id="anna", at=at)), 422)
+        assert old["errors"][0]["pointer"] == "/at"
+    assert api.get("/recipients/anna/conversions").get_json()["conversions"] == []
+    for sent, kept in (("1e5", "100000"), ("-0", "0"), ("12.50", "12.50"), ("0.005", "0.005")):
+        assert (
+            api.post("/conversions", json=order(f"o-{kept}", sent, recipient_id="anna")).status_code
+            == 201
+        )
+        assert (
+            json.loads(shop.redis.hget(keys.transactions("anna"), f"o-{kept}") or "{}")["amount"]
+            == kept
+        )
 
 
 def test_the_pixel_answers_its_gif_when_redis_is_down(make_app: Any) -> None:

@@ -3,19 +3,24 @@
 An embed is an ``<a href="CLICK"><img src="IMAGE" …></a>`` (and the same as an MJML
 ``<mj-image>``) whose image and click URLs carry the recipient's signed token as the ESP's merge
 tag for the field that holds it (the audience export hands the token to the ESP as a custom
-field, ``blanco_token`` by default). Both URLs carry exactly the same merge parameters, so image
-and click stay paired; the image also asks for ``dpr=2`` (retina) while ``width`` and ``height``
-stay at the block's 1× size.
+field; the embed calls it ``bl_token`` unless told otherwise). Both URLs carry exactly the same
+merge parameters, so image and click stay paired; the image also asks for ``dpr=2`` (retina)
+while ``width`` and ``height`` stay at the block's 1× size.
 
 A **dialect** is a small data object: how to write the merge tag that prints a field's value
-URL-encoded, where the ESP has a way to do that. Blanco's tokens need no encoding (recipient ids
-are ``A-Z a-z 0-9 _ - : @ .`` and the signature is unpadded base64url, all legal in a query
-value), so the dialects without an encoder are still correct; the encoder is there so that a
-field holding something unexpected cannot break the URL or the HTML attribute around it.
+URL-encoded, where the ESP has a way to do that, and the ESP's own rules for the names of its
+custom fields (:class:`FieldRules`: length, characters, case, reserved names). Every field an
+embed names is checked against the dialect's rules, so an embed never asks for a field the ESP
+cannot create (Mailchimp's tags, for one, are at most 10 characters).
+
+Blanco's tokens need no encoding (recipient ids are ``A-Z a-z 0-9 _ - : @ .`` and the signature
+is unpadded base64url, all legal in a query value), so the dialects without an encoder are still
+correct; the encoder is there so that a field holding something unexpected cannot break the URL
+or the HTML attribute around it.
 
 A **target** is what the embed points at: image and click paths, size, alt text and the
 ordered query parameters that come from ESP fields. A campaign block has one (``r``); a
-newsletter slot will add the send id (``s`` from ``blanco_send_id``)::
+newsletter slot adds the send id (``s`` from ``bl_send``)::
 
     EmbedTarget(
         image_path=f"/s/{campaign_id}/{slot}.png",
@@ -29,6 +34,10 @@ characters that start a merge tag in some dialect (``{ } % | $ *``) are written 
 references, so alt text such as ``50%% off`` or ``{{ x }}`` shows as typed instead of being
 evaluated by the ESP. Merge tags are inserted verbatim (the ESP must see them as written) and
 are checked to hold nothing that could end the attribute (``" < > &``).
+
+An image whose alt text is empty is still written (``alt=""`` marks an image as decorative),
+but the embed then carries a warning: inside a link, an empty alt leaves the link without a
+name for screen readers and for clients that block images.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
+from typing import Literal
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
@@ -56,10 +66,17 @@ from server.urls import (
     slot_image_path,
 )
 
-DEFAULT_TOKEN_FIELD = "blanco_token"  # noqa: S105 - the name of an ESP field, not a secret
-DEFAULT_SEND_FIELD = "blanco_send_id"
-FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-FIELD_NAME_RULE = "a letter, then up to 63 letters, digits or _"
+# Short enough for the strictest dialect (Mailchimp: *|BL_TOKEN|*, *|BL_SEND|*), so one name
+# works in every ESP.
+DEFAULT_TOKEN_FIELD = "bl_token"  # noqa: S105 - the name of an ESP field, not a secret
+DEFAULT_SEND_FIELD = "bl_send"
+MAX_FIELD_LENGTH = 64
+FIELD_NAME = re.compile(rf"^[A-Za-z][A-Za-z0-9_]{{0,{MAX_FIELD_LENGTH - 1}}}$")
+FIELD_NAME_RULE = f"a letter, then up to {MAX_FIELD_LENGTH - 1} letters, digits or _"
+EMPTY_ALT_WARNING = (
+    'the alt text is empty, so the linked image is written with alt="": the link has no name '
+    "for screen readers or when images are blocked; give alt text or set the fallback's alt"
+)
 MAX_ALT_LENGTH = 300
 RETINA_DPR = "2"
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "embed"
@@ -74,17 +91,62 @@ _TEMPLATE_CHARACTERS = str.maketrans(
 
 
 @dataclass(frozen=True)
+class FieldRules:
+    """What one ESP accepts as the name of a custom field, checked on the name as its merge tag
+    writes it. Every name also follows Blanco's own rule (``FIELD_NAME``)."""
+
+    max_length: int
+    characters: str
+    """A regular expression the whole name must match (letters of either case: see ``case``)."""
+    characters_rule: str
+    case: Literal["upper", "lower", "any"]
+    reserved: frozenset[str]
+    """Names the ESP keeps for itself (compared without regard to case)."""
+    source: str
+    """Where the limits come from, in one line."""
+
+    def problem(self, name: str) -> str | None:
+        """Why the ESP would refuse a field called ``name``, or None if it accepts it."""
+        if len(name) > self.max_length:
+            return f"at most {self.max_length} characters ({name} has {len(name)})"
+        if not re.fullmatch(self.characters, name):
+            return self.characters_rule
+        if self.case == "upper" and name != name.upper():
+            return f"upper case only ({name})"
+        if self.case == "lower" and name != name.lower():
+            return f"lower case only ({name})"
+        if name.casefold() in {r.casefold() for r in self.reserved}:
+            return f"{name} is reserved"
+        return None
+
+
+def _as_written(name: str) -> str:
+    return name
+
+
+@dataclass(frozen=True)
 class Dialect:
-    """One ESP's way of printing a recipient field inside a URL."""
+    """One ESP's way of printing a recipient field inside a URL, and its rules for field names."""
 
     name: str
     title: str
     merge_tag: Callable[[str], str]
     url_encoding: str
+    rules: FieldRules
+    tag_name: Callable[[str], str] = _as_written
+    """The field's name as the ESP knows it (Mailchimp: in capitals)."""
+
+    def field_problem(self, field: str) -> str | None:
+        """Why this ESP cannot hold a field called ``field``, or None."""
+        return self.rules.problem(self.tag_name(field))
+
+
+def _upper(name: str) -> str:
+    return name.upper()
 
 
 def _mailchimp(name: str) -> str:
-    return f"*|{name.upper()}|*"
+    return f"*|{_upper(name)}|*"
 
 
 def _salesforce(name: str) -> str:
@@ -107,8 +169,13 @@ def _generic(name: str) -> str:
     return f"{{{{{name}}}}}"
 
 
+_IDENTIFIER = r"[A-Za-z][A-Za-z0-9_]*"
+_IDENTIFIER_RULE = "a letter, then letters, digits or _"
+
 # Merge tags carry no spaces: some ESP link editors percent-encode spaces typed into an href,
-# which would break the tag before the ESP ever evaluates it.
+# which would break the tag before the ESP ever evaluates it. Each dialect's ``rules`` are that
+# ESP's limits on field names; docs/embed-codes.md gives the source of each in one line. Where
+# an ESP documents no length limit, Blanco's own (MAX_FIELD_LENGTH) is the one written here.
 DIALECTS: dict[str, Dialect] = {
     d.name: d
     for d in (
@@ -117,8 +184,18 @@ DIALECTS: dict[str, Dialect] = {
             "Mailchimp",
             _mailchimp,
             "none: *|FIELD|* is replaced by the stored value as it is (merge tags are capital "
-            "letters, digits and _, so blanco_token is *|BLANCO_TOKEN|*); Blanco tokens are "
-            "URL-safe, so none is needed",
+            "letters, digits and _, so bl_token is *|BL_TOKEN|*); Blanco tokens are URL-safe, "
+            "so none is needed",
+            FieldRules(
+                max_length=10,
+                characters=_IDENTIFIER,
+                characters_rule=f"{_IDENTIFIER_RULE} (the merge tag is written in capitals)",
+                case="upper",
+                reserved=frozenset({"EMAIL", "UNSUB", "FORWARD", "ARCHIVE", "REWARDS"}),
+                source="Mailchimp merge tags: at most 10 characters, capitals, digits and _; "
+                "EMAIL and the system tags (*|UNSUB|*, *|ARCHIVE|* …) are taken",
+            ),
+            tag_name=_upper,
         ),
         Dialect(
             "salesforce",
@@ -126,12 +203,31 @@ DIALECTS: dict[str, Dialect] = {
             _salesforce,
             "AMPscript URLEncode(value, 1, 1): encode all characters, and the whole value "
             "rather than only a URL's parameter part",
+            FieldRules(
+                max_length=MAX_FIELD_LENGTH,
+                characters=_IDENTIFIER,
+                characters_rule=_IDENTIFIER_RULE,
+                case="any",
+                reserved=frozenset({"emailaddr", "subscriberid", "jobid", "listid", "memberid"}),
+                source="Marketing Cloud attribute and sendable data extension field names are "
+                "not case-sensitive; system personalization strings (emailaddr, jobid …) are "
+                "taken; no length limit found below Blanco's 64",
+            ),
         ),
         Dialect(
             "braze",
             "Braze (Liquid)",
             _braze,
             "Liquid url_param_escape: escapes every character not allowed in a URL, & included",
+            FieldRules(
+                max_length=MAX_FIELD_LENGTH,
+                characters=_IDENTIFIER,
+                characters_rule=f"{_IDENTIFIER_RULE} (Braze keeps names starting with $)",
+                case="any",
+                reserved=frozenset(),
+                source="Braze custom attribute keys: at most 255 characters, case-sensitive, "
+                "not starting with $ (Blanco's 64 is the tighter limit)",
+            ),
         ),
         Dialect(
             "klaviyo",
@@ -139,6 +235,15 @@ DIALECTS: dict[str, Dialect] = {
             _klaviyo,
             "Django's urlencode filter (Klaviyo templates support Django's built-in filters); "
             "lookup reads the custom profile property",
+            FieldRules(
+                max_length=MAX_FIELD_LENGTH,
+                characters=_IDENTIFIER,
+                characters_rule=f"{_IDENTIFIER_RULE} (Klaviyo keeps names starting with $)",
+                case="any",
+                reserved=frozenset(),
+                source="Klaviyo custom profile properties: case-sensitive, $-prefixed names "
+                "are Klaviyo's own; no length limit found below Blanco's 64",
+            ),
         ),
         Dialect(
             "hubspot",
@@ -146,6 +251,15 @@ DIALECTS: dict[str, Dialect] = {
             _hubspot,
             "none: HubSpot applies no HubL filters to contact tokens in emails; Blanco tokens "
             "are URL-safe, so none is needed",
+            FieldRules(
+                max_length=MAX_FIELD_LENGTH,
+                characters=_IDENTIFIER,
+                characters_rule=f"{_IDENTIFIER_RULE} (a HubSpot property's internal name)",
+                case="lower",
+                reserved=frozenset(),
+                source="HubSpot property internal names: lower-case letters, digits and _, "
+                "starting with a letter, at most 100 characters (Blanco's 64 is tighter)",
+            ),
         ),
         Dialect(
             "generic",
@@ -153,6 +267,18 @@ DIALECTS: dict[str, Dialect] = {
             _generic,
             "none: Liquid (url_encode) and Jinja (urlencode) name their filters differently; "
             "Blanco tokens are URL-safe, so none is needed",
+            FieldRules(
+                max_length=MAX_FIELD_LENGTH,
+                characters=_IDENTIFIER,
+                characters_rule=f"{_IDENTIFIER_RULE} (a Liquid and Jinja variable name)",
+                case="any",
+                reserved=frozenset(
+                    {"true", "false", "nil", "null", "none", "empty", "blank"}
+                    | {"and", "or", "not", "in", "is", "if"}
+                ),
+                source="Liquid and Jinja variable names: identifiers, not a literal (true, "
+                "nil, none, empty, blank …) or an operator (and, or, not, in, is)",
+            ),
         ),
     )
 }
@@ -192,6 +318,7 @@ class EmbedCode:
     alt: str
     fields: dict[str, str]
     url_encoding: str
+    warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         """The embed as the admin API and ``blanco embed --json`` answer it."""
@@ -206,6 +333,7 @@ class EmbedCode:
             "alt": self.alt,
             "fields": dict(self.fields),
             "url_encoding": self.url_encoding,
+            "warnings": list(self.warnings),
         }
 
 
@@ -304,6 +432,7 @@ class NewsletterEmbed:
     parts: list[EmbedCode]
     web_view_url: str
     fields: dict[str, str]
+    warnings: tuple[str, ...] = ()
 
 
 def newsletter_embed(
@@ -341,6 +470,11 @@ def newsletter_embed(
         parts=parts,
         web_view_url=view.text,
         fields={p.param: p.field for p in params},
+        warnings=tuple(
+            f"{target.image_path}: {warning}"
+            for target, part in zip(targets, parts, strict=True)
+            for warning in part.warnings
+        ),
     )
 
 
@@ -366,6 +500,21 @@ def literal(text: str) -> str:
     return escape(text, quote=True).translate(_TEMPLATE_CHARACTERS)
 
 
+# The request parameter that names the field behind each URL parameter, for error pointers.
+FIELD_POINTERS = {TOKEN_PARAM: "token_field", SEND_PARAM: "send_field", KEY_PARAM: "key_field"}
+
+
+def check_field_for(chosen: Dialect, param: MergeParam) -> None:
+    """InvalidInput pointing at the field's request parameter if the ESP cannot hold it."""
+    problem = chosen.field_problem(param.field)
+    if problem is not None:
+        pointer = FIELD_POINTERS.get(param.param, "token_field")
+        raise InvalidInput(
+            f"invalid {pointer} for {chosen.title}",
+            [FieldError((pointer,), f"{chosen.title} field names: {problem}")],
+        )
+
+
 def _merge_tag(chosen: Dialect, name: str) -> str:
     tag = chosen.merge_tag(name)
     if _ATTRIBUTE_BREAKERS.intersection(tag):
@@ -380,9 +529,12 @@ def merge_url(
     params: tuple[MergeParam, ...],
     extra: tuple[tuple[str, str], ...] = (),
 ) -> _Url:
+    """``public_url`` + ``path`` with ``params`` as the dialect's merge tags (each field checked
+    against the ESP's rules for field names), then the literal ``extra`` parameters."""
     parts: list[tuple[str, bool]] = [(f"{public_url}{path}", False)]
     separator = "?"
     for param in params:
+        check_field_for(chosen, param)
         parts += [(f"{separator}{param.param}=", False), (_merge_tag(chosen, param.field), True)]
         separator = "&"
     for name, value in extra:
@@ -425,6 +577,7 @@ def embed_code(target: EmbedTarget, esp: str, public_url: str) -> EmbedCode:
         alt=target.alt,
         fields={p.param: p.field for p in target.params},
         url_encoding=chosen.url_encoding,
+        warnings=() if target.alt.strip() else (EMPTY_ALT_WARNING,),
     )
 
 

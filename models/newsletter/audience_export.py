@@ -43,8 +43,8 @@ from models.storage.batch import Batch
 from models.storage.scan import scan_every_primary
 
 ExportFormat = Literal["csv", "jsonl"]
-TOKEN_COLUMN = "blanco_token"  # noqa: S105 - a column name, not a secret
-SEND_COLUMN = "blanco_send_id"
+TOKEN_COLUMN = "bl_token"  # noqa: S105 - a column name, not a secret
+SEND_COLUMN = "bl_send"
 BATCH = 500
 CONSIDERED_TTL_SECONDS = 24 * 3600
 EXPORT_LOCK_SECONDS = 3600

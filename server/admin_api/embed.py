@@ -35,6 +35,10 @@ class EmbedAnswer(BaseModel):
     alt: str
     fields: dict[str, str] = Field(description="The ESP field behind each URL parameter.")
     url_encoding: str = Field(description="How this ESP URL-encodes the merged values.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description='Problems to fix before sending, such as an image written with alt="".',
+    )
 
 
 QUERY_EMBED = {
@@ -79,6 +83,10 @@ class NewsletterEmbedAnswer(BaseModel):
     web_view_url: str = Field(description="The view-in-browser URL with the merge tags.")
     fields: dict[str, str] = Field(description="The ESP field behind each URL parameter.")
     parts: list[EmbedAnswer] = Field(description="Each block and slot on its own.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description='Problems to fix before sending, such as an image written with alt="".',
+    )
 
 
 @api.operation(
@@ -117,5 +125,6 @@ def newsletter_embed_code(campaign_id: str) -> ResponseReturnValue:
         web_view_url=embed.web_view_url,
         fields=embed.fields,
         parts=[EmbedAnswer.model_validate(part.as_dict()) for part in embed.parts],
+        warnings=list(embed.warnings),
     )
     return jsonify(answer.model_dump(mode="json"))

@@ -3,7 +3,8 @@
 Prints a block's copy-paste embed code in an ESP's merge-tag dialect on stdout: the HTML
 (default), the MJML snippet, or, with ``--format json``, what ``GET …/blocks/{b}/embed``
 answers. What the ESP needs (the field that must hold the token, how it URL-encodes) goes to
-stderr. Exits 1 for an unknown campaign or block, 2 for invalid input.
+stderr, and so does every warning of the embed (an image written with ``alt=""``). Exits 1 for
+an unknown campaign or block, 2 for invalid input (a field name the ESP cannot hold included).
 """
 
 from __future__ import annotations
@@ -43,7 +44,14 @@ def _print_fields(esp: str, fields: dict[str, str], err: IO[str]) -> None:
     print(f"{dialect.title}:", file=err)
     for param, field in fields.items():
         tag = dialect.merge_tag(field)
-        print(f"  URL parameter {param}: the ESP field {field}, merge tag {tag}", file=err)
+        name = dialect.tag_name(field)
+        print(f"  URL parameter {param}: the ESP field {name}, merge tag {tag}", file=err)
+
+
+def _print_warnings(warnings: tuple[str, ...], err: IO[str]) -> None:
+    """Each warning of the embed on its own line (stderr), the same as the API answers them."""
+    for warning in warnings:
+        print(f"warning: {warning}", file=err)
 
 
 def run_embed(
@@ -71,8 +79,7 @@ def run_embed(
         return 1 if isinstance(exc, NotFound) else 2
     _print_fields(code.esp, code.fields, err)
     print(f"  URL-encoding: {code.url_encoding}", file=err)
-    if not code.alt:
-        print("note: the alt text is empty; give --alt or set the fallback's alt", file=err)
+    _print_warnings(code.warnings, err)
     if output == "json":
         print(json.dumps(code.as_dict()), file=out)
     else:
@@ -111,8 +118,15 @@ def run_newsletter_embed(
         print(f"blanco embed: {_problem_text(exc)}", file=err)
         return 1 if isinstance(exc, NotFound) else 2
     _print_fields(embed.esp, embed.fields, err)
+    _print_warnings(embed.warnings, err)
     if output == "json":
-        print(json.dumps({"esp": embed.esp, "html": embed.html, "mjml": embed.mjml}), file=out)
+        answer = {
+            "esp": embed.esp,
+            "html": embed.html,
+            "mjml": embed.mjml,
+            "warnings": list(embed.warnings),
+        }
+        print(json.dumps(answer), file=out)
     else:
         print(embed.mjml if output == "mjml" else embed.html, file=out)
     return 0

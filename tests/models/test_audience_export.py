@@ -78,8 +78,8 @@ def test_the_days_audience_is_exactly_the_expected_list(
     assert 2 <= len(held) <= 16  # about a fifth of 41
     assert sorted(row["recipient_id"] for row in rows) == sorted(set(eligible) - held)
     for row in rows:
-        assert services.signer.verify(row["blanco_token"]) == row["recipient_id"]
-        assert row["blanco_send_id"] == "2026-11-23"
+        assert services.signer.verify(row["bl_token"]) == row["recipient_id"]
+        assert row["bl_send"] == "2026-11-23"
         assert row["email"] == f"{row['recipient_id']}@example.com"
         assert row["first_name"] is None
 
@@ -132,7 +132,7 @@ def test_csv_has_a_header_and_one_line_per_recipient(services: Services, clock: 
     rows = audience_export(services).rows(newsletter, send, clock.now)
     text = "".join(encode_rows(rows, columns(newsletter), "csv"))
     parsed = list(csv.reader(io.StringIO(text)))
-    assert parsed[0] == ["recipient_id", "blanco_token", "blanco_send_id", "email", "tags"]
+    assert parsed[0] == ["recipient_id", "bl_token", "bl_send", "email", "tags"]
     assert parsed[1][0] == "anna"
     assert parsed[1][3:] == ["anna@example.com", '["a", "b"]']
     assert len(parsed) == 2

@@ -31,7 +31,7 @@ SUNDAY = "2026-11-22"
 WORKDAYS = {"weekdays": ["mon", "tue", "wed", "thu", "fri"]}
 CAMPAIGN_KEYS = "blanco:cfg:{c:daily}:*"
 SEND_KEYS = "blanco:cfg:{c:daily}:send*"
-COLUMNS = ["recipient_id", "blanco_token", "blanco_send_id"]
+COLUMNS = ["recipient_id", "bl_token", "bl_send"]
 
 
 @pytest.fixture
@@ -376,11 +376,11 @@ def test_csv_export_streams_the_audience_with_tokens(
     assert header == [*COLUMNS, "email", "first_name", "age", "vip"]
     assert [row["recipient_id"] for row in rows] == ["anna", "bram"]
     for row in rows:
-        assert services.signer.verify(row["blanco_token"]) == row["recipient_id"]
-    assert [{k: v for k, v in row.items() if k != "blanco_token"} for row in rows] == [
+        assert services.signer.verify(row["bl_token"]) == row["recipient_id"]
+    assert [{k: v for k, v in row.items() if k != "bl_token"} for row in rows] == [
         {
             "recipient_id": "anna",
-            "blanco_send_id": MONDAY,
+            "bl_send": MONDAY,
             "email": "anna@mail.example",
             "first_name": "Anna",
             "age": "34",
@@ -388,7 +388,7 @@ def test_csv_export_streams_the_audience_with_tokens(
         },
         {
             "recipient_id": "bram",
-            "blanco_send_id": MONDAY,
+            "bl_send": MONDAY,
             "email": "bram@mail.example",
             "first_name": "Bram, jr.",
             "age": "",
@@ -408,25 +408,25 @@ def test_jsonl_export_keeps_the_types_of_the_esp_fields(
     rows = sorted(jsonl_rows(response), key=lambda row: row["recipient_id"])
     assert [list(row) for row in rows] == [[*COLUMNS, "email", "age", "vip"]] * 3
     for row in rows:
-        assert services.signer.verify(row.pop("blanco_token")) == row["recipient_id"]
+        assert services.signer.verify(row.pop("bl_token")) == row["recipient_id"]
     assert rows == [
         {
             "recipient_id": "anna",
-            "blanco_send_id": MONDAY,
+            "bl_send": MONDAY,
             "email": "anna@mail.example",
             "age": 34,
             "vip": True,
         },
         {
             "recipient_id": "bram",
-            "blanco_send_id": MONDAY,
+            "bl_send": MONDAY,
             "email": "bram@mail.example",
             "age": None,
             "vip": None,
         },
         {
             "recipient_id": "gijs",
-            "blanco_send_id": MONDAY,
+            "bl_send": MONDAY,
             "email": "gijs@mail.example",
             "age": None,
             "vip": None,
@@ -568,7 +568,7 @@ def test_the_default_date_is_today_in_the_schedule_time_zone(
     amsterdam = export(api)
     assert amsterdam.headers["X-Blanco-Send-Id"] == "2026-11-24"
     _, rows = csv_rows(amsterdam)
-    assert {row["blanco_send_id"] for row in rows} == {"2026-11-24"}
+    assert {row["bl_send"] for row in rows} == {"2026-11-24"}
     send = api.get(f"{SENDS}/2026-11-24").get_json()
     assert (send["date"], send["send_time"]) == ("2026-11-24", "2026-11-24T09:00:00Z")
     assert send["started_at"] == "2026-11-23T23:30:00Z"
@@ -596,9 +596,7 @@ def test_the_default_date_can_be_a_day_the_schedule_skips(
 def test_an_empty_audience_exports_the_header_only(api: AdminApi, campaign: str) -> None:
     put_newsletter(api)
     response = export(api, date=MONDAY)
-    assert response.get_data(as_text=True) == (
-        "recipient_id,blanco_token,blanco_send_id,email,first_name\n"
-    )
+    assert response.get_data(as_text=True) == ("recipient_id,bl_token,bl_send,email,first_name\n")
     assert export(api, date=MONDAY, format="jsonl").get_data(as_text=True) == ""
     assert counts(api, MONDAY) == sorted_counts()
 

@@ -82,7 +82,7 @@ def test_the_answer_has_both_parts_for_every_esp(api: AdminApi, anna: str) -> No
         body = amp_answer(api, esp)
         assert set(body) == {"esp", "amp", "html", "items_url", "fields", "parts"}
         assert body["esp"] == esp
-        assert body["fields"] == {"r": "blanco_token", "s": "blanco_send_id"}
+        assert body["fields"] == {"r": "bl_token", "s": "bl_send"}
         assert body["parts"] == ["text/plain", "text/x-amp-html", "text/html"]
         assert "<html ⚡4email data-css-strict>" in body["amp"]
         assert body["items_url"].startswith(f"{PUBLIC}/amp/daily/items.json?r=")
@@ -110,7 +110,7 @@ def test_merged_by_the_esp_the_amp_part_is_valid_and_reads_the_recipients_items(
 ) -> None:
     body = amp_answer(api, esp)
     token = services.signer.sign(anna)
-    merged = merge(body["amp"], {"blanco_token": token, "blanco_send_id": SEND})
+    merged = merge(body["amp"], {"bl_token": token, "bl_send": SEND})
 
     violations = check_amp_email(merged)
     assert violations == [], [str(v) for v in violations]
@@ -150,7 +150,7 @@ def test_the_html_part_is_every_slot_as_an_image_and_its_link(
 ) -> None:
     body = amp_answer(api, esp)
     token = services.signer.sign(anna)
-    merged = merge(body["html"], {"blanco_token": token, "blanco_send_id": SEND})
+    merged = merge(body["html"], {"bl_token": token, "bl_send": SEND})
     tags = elements(merged)
     links = [str(a["href"]) for tag, a in tags if tag == "a"]
     images = [a for tag, a in tags if tag == "img"]
@@ -180,15 +180,15 @@ def test_the_email_is_multipart_alternative_with_the_html_fallback_last(
     assert found == ["text/plain", "text/x-amp-html", "text/html"]
     html_part = list(message.iter_parts())[-1].get_content()
     assert html_part.count('<a href="https://blanco.test/s/daily/') == 3
-    assert "*|BLANCO_TOKEN|*" in html_part
-    assert "*|BLANCO_SEND_ID|*" in html_part
+    assert "*|BL_TOKEN|*" in html_part
+    assert "*|BL_SEND|*" in html_part
 
 
 def test_custom_esp_fields_name_both_merge_tags(api: AdminApi, anna: str) -> None:
     body = amp_answer(api, "mailchimp", token_field="tok", send_field="sendday")
     assert body["fields"] == {"r": "tok", "s": "sendday"}
     assert body["items_url"].endswith("?r=*|TOK|*&s=*|SENDDAY|*")
-    assert "*|BLANCO_TOKEN|*" not in body["amp"] + body["html"]
+    assert "*|BL_TOKEN|*" not in body["amp"] + body["html"]
 
 
 def test_the_document_uses_the_public_url_as_it_is(

@@ -25,7 +25,7 @@ from tests.newsletter_fixtures import newsletter_spec, store_subscriber
 
 MONDAY = "2026-11-23"
 SUNDAY = "2026-11-22"
-HEADER = "recipient_id,blanco_token,blanco_send_id,email,first_name"
+HEADER = "recipient_id,bl_token,bl_send,email,first_name"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -77,8 +77,8 @@ def test_csv_audience_with_a_summary_on_stderr(services: Services, newsletter: s
     by_id = {row["recipient_id"]: row for row in rows}
     assert sorted(by_id) == ["anna", "bram"]
     for rid, row in by_id.items():
-        assert services.signer.verify(row["blanco_token"]) == rid
-        assert row["blanco_send_id"] == MONDAY
+        assert services.signer.verify(row["bl_token"]) == rid
+        assert row["bl_send"] == MONDAY
         assert row["email"] == f"{rid}@mail.example"
     assert by_id["bram"]["first_name"] == "Bram, jr."
     send = services.sends.require("daily", MONDAY)
@@ -91,13 +91,13 @@ def test_jsonl_audience(services: Services, newsletter: str) -> None:
     assert (status, err) == (0, SUMMARY)
     rows = sorted((json.loads(line) for line in out.splitlines()), key=lambda r: r["recipient_id"])
     assert [list(row) for row in rows] == [
-        ["recipient_id", "blanco_token", "blanco_send_id", "email", "first_name"]
+        ["recipient_id", "bl_token", "bl_send", "email", "first_name"]
     ] * 2
     assert [(r["recipient_id"], r["first_name"]) for r in rows] == [
         ("anna", "Anna"),
         ("bram", "Bram, jr."),
     ]
-    assert all(services.signer.verify(r["blanco_token"]) == r["recipient_id"] for r in rows)
+    assert all(services.signer.verify(r["bl_token"]) == r["recipient_id"] for r in rows)
 
 
 def test_the_default_date_is_today_in_the_schedule_time_zone(
@@ -107,7 +107,7 @@ def test_the_default_date_is_today_in_the_schedule_time_zone(
     status, out, err = run(services, "daily")
     assert status == 0
     assert err.startswith("send daily/2026-11-24: 2 recipients exported")
-    assert {row["blanco_send_id"] for row in csv.DictReader(io.StringIO(out))} == {"2026-11-24"}
+    assert {row["bl_send"] for row in csv.DictReader(io.StringIO(out))} == {"2026-11-24"}
     assert services.sends.get("daily", MONDAY) is None
 
 
@@ -222,7 +222,7 @@ def test_the_handler_writes_the_file_on_the_configured_redis(
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
     assert sorted(row["recipient_id"] for row in rows) == ["anna", "bram"]
     signer = TokenSigner([SIGNING_KEY])
-    assert all(signer.verify(row["blanco_token"]) == row["recipient_id"] for row in rows)
+    assert all(signer.verify(row["bl_token"]) == row["recipient_id"] for row in rows)
     assert redis_client.smembers(keys.send_members("daily", MONDAY)) == {"anna", "bram"}
 
 

@@ -90,7 +90,7 @@ def test_demo_prints_urls_and_serves_them(
         with urllib.request.urlopen(slot, timeout=5) as response:  # noqa: S310
             assert decode_image(response.read()).size == (1200, 400)  # dpr=2
         audience = commands_against_the_demo(port, capsys)
-        assert {r["recipient_id"]: r["blanco_token"] for r in audience} == {
+        assert {r["recipient_id"]: r["bl_token"] for r in audience} == {
             rid: url.split("?r=")[1] for rid, url, _ in lines if rid != "eva"
         }  # the demo's own key signed them: they are the tokens of the printed URLs
         assert [r["email"] for r in audience] == [
@@ -98,7 +98,7 @@ def test_demo_prints_urls_and_serves_them(
         ]
         assert {r["first_name"] for r in audience} >= {"Chloé"}
         anna = next(row for row in audience if row["recipient_id"] == "anna")
-        items = f"/amp/daily/items.json?r={anna['blanco_token']}&s={anna['blanco_send_id']}"
+        items = f"/amp/daily/items.json?r={anna['bl_token']}&s={anna['bl_send']}"
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{items}", headers={"AMP-Email-Sender": "news@example.com"}
         )

@@ -84,7 +84,7 @@ def test_commands_use_a_running_demo_when_the_environment_names_nothing(
     captured = capsys.readouterr()
     note = f"using the running demo's Redis and key ({Path('data') / 'demo.env'})"
     assert captured.err.splitlines()[0] == note
-    assert captured.out.startswith(f'<a href="{DEMO_URL}/c/daily/hero?r=*|BLANCO_TOKEN|*">')
+    assert captured.out.startswith(f'<a href="{DEMO_URL}/c/daily/hero?r=*|BL_TOKEN|*">')
 
 
 def test_the_environment_wins_over_a_running_demo(

@@ -11,6 +11,7 @@ Mailchimp and AMPscript are mimicked by small substitutions written here.
 from __future__ import annotations
 
 import string
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from models.recipients.upserts import RECIPIENT_ID_PATTERN
 from server.embed_codes import (
     DIALECTS,
+    EMPTY_ALT_WARNING,
     EmbedTarget,
     MergeParam,
     dialect,
@@ -61,7 +63,7 @@ from tests.factories import (
 GOLD = "#0B7A75"
 GOLD_URL = "https://shop.example/gold"
 PUBLIC = "http://blanco.test"
-TOKEN_FIELD = "blanco_token"
+TOKEN_FIELD = "bl_token"
 ATTACKER_VALUE = 'x" onerror="alert(1)"><script>alert(2)</script>&dpr=9'
 
 
@@ -168,8 +170,8 @@ def test_snippet_has_explicit_1x_size_alt_and_block_style(api: AdminApi) -> None
     assert style.startswith("display:block;border:0;")
     assert "max-width:300px" in style
     assert answer["html"] == (
-        f'<a href="{PUBLIC}/c/daily/hero?r=*|BLANCO_TOKEN|*">'
-        f'<img src="{PUBLIC}/i/daily/hero.png?r=*|BLANCO_TOKEN|*&amp;dpr=2" width="300" '
+        f'<a href="{PUBLIC}/c/daily/hero?r=*|BL_TOKEN|*">'
+        f'<img src="{PUBLIC}/i/daily/hero.png?r=*|BL_TOKEN|*&amp;dpr=2" width="300" '
         'height="100" alt="Our offers" style="display:block;border:0;outline:none;'
         'text-decoration:none;width:100%;max-width:300px;height:auto"></a>'
     )
@@ -337,7 +339,7 @@ def test_answer_matches_its_openapi_schema(api: AdminApi, client: FlaskClient) -
 
 
 @pytest.mark.parametrize("esp", list(DIALECTS))
-@pytest.mark.parametrize("name", ["blanco_token", "X", "a" * 64, "Send_ID_2"])
+@pytest.mark.parametrize("name", ["bl_token", "X", "a" * 64, "Send_ID_2"])
 def test_merge_tags_never_break_an_attribute(esp: str, name: str) -> None:
     tag = dialect(esp).merge_tag(name)
     assert not set(tag) & set('"<>&\n\r\t ')
@@ -352,14 +354,12 @@ def test_a_target_with_two_merge_parameters_pairs_them_in_order() -> None:
         width=600,
         height=200,
         alt="Today",
-        params=(MergeParam("r", "blanco_token"), MergeParam("s", "blanco_send_id")),
+        params=(MergeParam("r", "bl_token"), MergeParam("s", "bl_send")),
     )
     code = embed_code(slot, "mailchimp", PUBLIC)
-    assert code.image_url == (
-        f"{PUBLIC}/s/daily/top.png?r=*|BLANCO_TOKEN|*&s=*|BLANCO_SEND_ID|*&dpr=2"
-    )
-    assert code.click_url == f"{PUBLIC}/s/daily/top?r=*|BLANCO_TOKEN|*&s=*|BLANCO_SEND_ID|*"
-    merged = mailchimp(code.html, {"blanco_token": "anna.sig", "blanco_send_id": "2026-11-23"})
+    assert code.image_url == (f"{PUBLIC}/s/daily/top.png?r=*|BL_TOKEN|*&s=*|BL_SEND|*&dpr=2")
+    assert code.click_url == f"{PUBLIC}/s/daily/top?r=*|BL_TOKEN|*&s=*|BL_SEND|*"
+    merged = mailchimp(code.html, {"bl_token": "anna.sig", "bl_send": "2026-11-23"})
     image_url, click_url = image_and_link(merged)
     assert parse_qs(urlsplit(image_url).query) == {
         "r": ["anna.sig"],
@@ -378,3 +378,24 @@ def test_merge_tags_contain_no_spaces(api: AdminApi, esp: str) -> None:
     answer = embed(api, esp)
     for url in image_and_link(answer["html"]):
         assert not any(character.isspace() for character in url), url
+
+
+@pytest.mark.parametrize("alt", ["", "   "])
+def test_a_linked_image_without_alt_text_carries_a_warning(alt: str) -> None:
+    target = EmbedTarget("/i/daily/hero.png", "/c/daily/hero", 300, 100, alt, ())
+    code = embed_code(target, "generic", PUBLIC)
+    assert f'alt="{alt}"' in code.html
+    assert code.warnings == (EMPTY_ALT_WARNING,)
+    assert code.as_dict()["warnings"] == [EMPTY_ALT_WARNING]
+    assert 'alt=""' in EMPTY_ALT_WARNING
+    named = embed_code(replace(target, alt="Spring sale"), "generic", PUBLIC)
+    assert (named.warnings, named.as_dict()["warnings"]) == ((), [])
+
+
+@pytest.mark.usefixtures("hero")
+def test_the_api_answer_carries_the_empty_alt_warning(api: AdminApi) -> None:
+    response = api.get("/campaigns/daily/blocks/hero/embed", query_string={"alt": " "})
+    assert response.status_code == 200
+    assert response.get_json()["warnings"] == [EMPTY_ALT_WARNING]
+    named = api.get("/campaigns/daily/blocks/hero/embed", query_string={"alt": "Spring sale"})
+    assert named.get_json()["warnings"] == []

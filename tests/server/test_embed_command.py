@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from server.cli.embed import cmd_embed, run_embed
 from server.cli.main import build_parser
-from server.embed_codes import DIALECTS
+from server.embed_codes import DIALECTS, EMPTY_ALT_WARNING
 from server.services import Services
 from tests.conftest import SIGNING_KEY
 from tests.esp_merges import braze, image_and_link, klaviyo, salesforce
@@ -59,14 +59,14 @@ def test_html_on_stdout_works_once_the_esp_merges_it(
     assert status == 0
     html = out.strip()
     assert out.count("\n") == 1
-    assert "%%=URLEncode(AttributeValue('blanco_token'),1,1)=%%" in html
+    assert "%%=URLEncode(AttributeValue('bl_token'),1,1)=%%" in html
     image_url, click_url = image_and_link(
-        salesforce(html, {"blanco_token": services.signer.sign("anna")})
+        salesforce(html, {"bl_token": services.signer.sign("anna")})
     )
     assert corner_color(client.get(image_url).data) == hex_rgb(GOLD)
     assert landing(client.get(click_url)) == GOLD_URL
     assert err.splitlines()[0] == "Salesforce Marketing Cloud (AMPscript):"
-    assert "URL parameter r: the ESP field blanco_token" in err
+    assert "URL parameter r: the ESP field bl_token" in err
     assert "URL-encoding: AMPscript URLEncode" in err
 
 
@@ -83,7 +83,17 @@ def test_empty_alt_is_pointed_out(services: Services) -> None:
     status, out, err = run(services, "daily", "hero", "--esp", "mailchimp")
     assert status == 0
     assert 'alt=""' in out
-    assert "alt text is empty" in err
+    assert f"warning: {EMPTY_ALT_WARNING}\n" in err
+    _, json_out, json_err = run(services, "daily", "hero", "--esp", "mailchimp", "--format", "json")
+    assert json.loads(json_out)["warnings"] == [EMPTY_ALT_WARNING]
+    assert "warning: " in json_err
+
+
+@pytest.mark.usefixtures("hero")
+def test_alt_text_means_no_warning(services: Services) -> None:
+    _, out, err = run(services, "daily", "hero", "--esp", "braze", "--format", "json")
+    assert json.loads(out)["warnings"] == []
+    assert "warning" not in err
 
 
 @pytest.mark.usefixtures("hero")
@@ -94,7 +104,7 @@ def test_mjml_and_json_formats(services: Services, client: FlaskClient) -> None:
         "</mj-body></mjml>"
     )
     image_url, click_url = image_and_link(
-        braze(compiled, {"blanco_token": services.signer.sign("anna")})
+        braze(compiled, {"bl_token": services.signer.sign("anna")})
     )
     assert corner_color(client.get(image_url).data) == hex_rgb(GOLD)
     assert landing(client.get(click_url)) == GOLD_URL
@@ -128,7 +138,7 @@ def test_the_parser_knows_the_esps() -> None:
         parsed = build_parser().parse_args(["embed", "daily", "hero", "--esp", esp])
         assert (parsed.esp, parsed.token_field, parsed.alt, parsed.format) == (
             esp,
-            "blanco_token",
+            "bl_token",
             None,
             "html",
         )
@@ -149,6 +159,6 @@ def test_embed_handler_uses_the_configured_redis_and_public_url(
     assert args.handler(args) == 0
     out = capsys.readouterr().out
     assert image_and_link(out) == (
-        "https://img.shop.example/i/daily/hero.png?r={{contact.blanco_token}}&dpr=2",
-        "https://img.shop.example/c/daily/hero?r={{contact.blanco_token}}",
+        "https://img.shop.example/i/daily/hero.png?r={{contact.bl_token}}&dpr=2",
+        "https://img.shop.example/c/daily/hero?r={{contact.bl_token}}",
     )

@@ -43,7 +43,7 @@ def test_configuration_keeps_no_ttl_but_sends_live_the_decision_ttl(
     assert pushed.status_code == 200
     exported = api.post("/campaigns/daily/sends", json={"format": "jsonl"})
     assert exported.status_code == 200
-    assert exported.get_data(as_text=True).count("blanco_token") >= 1  # streamed to its end
+    assert exported.get_data(as_text=True).count("bl_token") >= 1  # streamed to its end
     send_id = exported.headers["X-Blanco-Send-Id"]
 
     decision_ttl = services.settings.decision_ttl_seconds

@@ -3,6 +3,7 @@ with the token and send merge tags; merged like the ESP would, it works end to e
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -59,7 +60,7 @@ def test_the_merged_newsletter_works_end_to_end(
     merge: Merge,
 ) -> None:
     answer = embed(api, esp)
-    fields = {"blanco_token": services.signer.sign("anna"), "blanco_send_id": SEND}
+    fields = {"bl_token": services.signer.sign("anna"), "bl_send": SEND}
     tags = elements(merge(answer["html"], fields))
     links = [str(a["href"]) for tag, a in tags if tag == "a"]
     images = [str(a["src"]) for tag, a in tags if tag == "img"]
@@ -90,7 +91,7 @@ def test_the_merged_newsletter_works_end_to_end(
     for number in (1, 2):
         target = landing(client.get(links[1 + number].removeprefix(PUBLIC)))
         assert target == f"https://shop.example/items/{shown[f'slot-{number}']}"
-    assert answer["fields"] == {"r": "blanco_token", "s": "blanco_send_id"}
+    assert answer["fields"] == {"r": "bl_token", "s": "bl_send"}
     assert [part["width"] for part in answer["parts"]] == [300, 300, 300]
     assert "<mj-image" in answer["mjml"]
 
@@ -112,6 +113,25 @@ def test_the_cli_prints_the_newsletter(
 
     assert run_newsletter_embed(services, "daily", "mailchimp") == 0
     printed = capsys.readouterr()
-    assert f"{PUBLIC}/s/daily/2?r=*|BLANCO_TOKEN|*&amp;s=*|BLANCO_SEND_ID|*" in printed.out
-    assert "merge tag *|BLANCO_SEND_ID|*" in printed.err
+    assert f"{PUBLIC}/s/daily/2?r=*|BL_TOKEN|*&amp;s=*|BL_SEND|*" in printed.out
+    assert "merge tag *|BL_SEND|*" in printed.err
     assert run_newsletter_embed(services, "nope", "mailchimp") == 1
+
+
+def test_a_part_without_alt_text_is_warned_about(
+    services: Services, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.cli.embed import run_newsletter_embed
+    from server.embed_codes import EMPTY_ALT_WARNING, newsletter_embed
+
+    store_block(services, [])  # no name and no fallback alt: the embed writes alt=""
+    newsletter = store_newsletter(services, [item("a", "x")], slots=1, blocks=["hero"])
+    block = services.campaigns.require_block("daily", "hero")
+    embed = newsletter_embed(newsletter, [block], "hubspot", PUBLIC)
+    assert embed.parts[0].warnings == (EMPTY_ALT_WARNING,)
+    assert embed.parts[1].warnings == ()  # the slot's alt is "Your trip"
+    assert embed.warnings == (f"/i/daily/hero.png: {EMPTY_ALT_WARNING}",)
+    assert run_newsletter_embed(services, "daily", "hubspot", output="json") == 0
+    printed = capsys.readouterr()
+    assert f"warning: /i/daily/hero.png: {EMPTY_ALT_WARNING}" in printed.err
+    assert json.loads(printed.out)["warnings"] == [f"/i/daily/hero.png: {EMPTY_ALT_WARNING}"]

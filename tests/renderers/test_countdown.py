@@ -30,7 +30,7 @@ DEADLINE = MOMENT + dt.timedelta(days=2, hours=3, minutes=4, seconds=37)
 
 def countdown(**extra: Any) -> CountdownParams:
     """Countdown params, to DEADLINE unless another deadline mode is given."""
-    if not {"deadline_field", "evergreen_seconds"} & extra.keys():
+    if not {"deadline_field", "evergreen_seconds", "recurring"} & extra.keys():
         extra.setdefault("deadline", DEADLINE)
     return CountdownParams.model_validate({"type": "countdown", **extra})
 
@@ -122,16 +122,18 @@ def test_expired_deadline_without_text_shows_zeros_in_one_frame() -> None:
     assert ImageChops.difference(frames[0][0], zeros).getbbox() is None
 
 
-def test_a_frame_per_second_looping_forever() -> None:
+def test_a_frame_per_second_played_once_by_default() -> None:
     body = RENDERER.render_encoded(countdown(), request()).body
 
     frames = gif_frames(body)
     assert len(frames) == 60
     assert all(duration == 1000 for _, duration in frames)
-    assert gif_loop(body) == 0
+    # No NETSCAPE loop extension: clients play the frames once and stay on the last one.
+    assert gif_loop(body) is None
+    assert b"NETSCAPE2.0" not in body
 
 
-@pytest.mark.parametrize(("loop", "repeats"), [(0, 0), (3, 2), (1, None)])
+@pytest.mark.parametrize(("loop", "repeats"), [(0, 0), (3, 2), (1, None), (None, None)])
 def test_loop_counts_plays(loop: int, repeats: int | None) -> None:
     body = RENDERER.render_encoded(countdown(frames=20, loop=loop), request()).body
 
@@ -323,7 +325,11 @@ def _error_locations(document: dict[str, Any]) -> list[tuple[tuple[int | str, ..
 @pytest.mark.parametrize(
     ("document", "location", "message"),
     [
-        ({}, (), "exactly one of deadline, deadline_field or evergreen_seconds (got none)"),
+        (
+            {},
+            (),
+            "exactly one of deadline, deadline_field, evergreen_seconds or recurring (got none)",
+        ),
         (
             {"deadline": DEADLINE.isoformat(), "evergreen_seconds": 60},
             (),

@@ -207,7 +207,7 @@ def test_before_the_deadline_the_countdown_is_unchanged() -> None:
     assert len(gif_frames(with_image)) == 60
 
 
-def test_a_countdown_reaching_zero_in_its_frames_ends_on_the_zeros_animation() -> None:
+def test_a_countdown_reaching_zero_in_its_frames_ends_on_the_expired_image() -> None:
     params = countdown(deadline=MOMENT + dt.timedelta(seconds=5), expired_image=ASSET_ID)
 
     body = RENDERER.render_encoded(params, with_asset()).body
@@ -215,6 +215,15 @@ def test_a_countdown_reaching_zero_in_its_frames_ends_on_the_zeros_animation() -
     frames = gif_frames(body)
     assert [duration for _, duration in frames] == [1000] * 5 + [55000]
     assert gif_loop(body) is None
+    assert body.count(b"NETSCAPE2.0") == 0
+    last = frames[-1][0]
+    top_left, top_right, bottom_right, bottom_left = corners(last)
+    assert near(top_left, RED)
+    assert near(bottom_left, RED)
+    assert near(top_right, BLUE)
+    assert near(bottom_right, BLUE)
+    # The frame before it is the timer's last running second, on the white background.
+    assert frames[-2][0].getpixel((0, 0)) == (255, 255, 255)
 
 
 def test_an_expired_countdown_has_one_cache_key_for_every_later_second() -> None:

@@ -21,11 +21,9 @@ from benchmarks.audience import first_names
 from benchmarks.harness import Target, heading, kib, ms, paragraph, percentile, ratio, table
 from benchmarks.targets import COLD_BANNER_MEDIAN_SECONDS
 from models.campaigns.specs import BlockSpec
-from renderers.banner import BannerParams
+from renderers.banner import BannerParams, layout
 from renderers.base import PNG_COMPRESS_LEVEL, RenderRequest, choose_format, encode_image
 from renderers.registry import renderer_for
-from renderers.templating import fill
-from renderers.text_layout import fit
 from server.demo.data import DEMO_BLOCK
 
 VARIANT_ID = "city-trip"  # the demo's "{{ first_name }}, your city trip awaits" banner
@@ -76,23 +74,7 @@ class NaivePlan:
 
 def naive_plan(params: BannerParams, request: RenderRequest) -> NaivePlan:
     """The lines, font sizes and positions the banner renderer picks (same layout rules)."""
-    box_width = max(1, request.width - 2 * params.padding)
-    share = max(1, request.height - 2 * params.padding) // len(params.lines)
-    fitted_lines = []
-    for line in params.lines:
-        text = fill(line.text, request.fields, params.defaults, request.max_text_length)
-        fitted = fit(
-            text,
-            family=line.family,
-            weight=line.weight,
-            size=line.font_size,
-            max_width=box_width,
-            max_height=share,
-            max_lines=line.max_lines,
-            line_spacing=line.line_height or params.line_spacing,
-            shrink=line.shrink,
-        )
-        fitted_lines.append((line, fitted))
+    fitted_lines = layout(params, request)
     total = sum(len(f.lines) * f.line_height for _, f in fitted_lines)
     y = {
         "top": params.padding,

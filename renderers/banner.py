@@ -10,10 +10,18 @@ from PIL import Image, ImageChops, ImageDraw, ImageOps
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from renderers.base import ContentUnavailable, Renderer, RendererParams, RenderRequest
+from renderers.card import LocaleName
 from renderers.colors import Color
 from renderers.fonts import DEFAULT_FAMILY, FONT_FILES, Weight
-from renderers.templating import fill, placeholders, template_error
-from renderers.text_layout import fit, text_width
+from renderers.templating import fill, placeholders, template_error, typeset
+from renderers.text_layout import (
+    MIN_FONT_SIZE,
+    FittedText,
+    TextBox,
+    fit_group,
+    min_size_for,
+    text_width,
+)
 
 
 class TextLine(BaseModel):
@@ -32,6 +40,16 @@ class TextLine(BaseModel):
         None, ge=0.8, le=3.0, description="Line height as a multiple of the font size."
     )
     shrink: bool = Field(True, description="Shrink the font until the text fits its box.")
+    min_font_size: int | None = Field(
+        None,
+        ge=MIN_FONT_SIZE,
+        le=400,
+        description="The least the line shrinks to (at most font_size); by default half its "
+        "font size, at least 8 px.",
+    )
+    balance: bool = Field(
+        True, description="Balance the lengths of wrapped lines (no lone word on the last)."
+    )
 
     @field_validator("text")
     @classmethod
@@ -75,6 +93,12 @@ class BannerParams(RendererParams):
     defaults: dict[str, str] = Field(
         default_factory=dict, description="Value per placeholder when the profile lacks it."
     )
+    locale: LocaleName = Field("en", description="The texts' language, for their quotation marks.")
+    typography: bool = Field(
+        True,
+        description="Typographic quotes, apostrophes and minus signs; false draws the texts "
+        "as written.",
+    )
 
 
 class BannerRenderer(Renderer[BannerParams]):
@@ -93,24 +117,7 @@ class BannerRenderer(Renderer[BannerParams]):
         image = background(params, request)
         draw = ImageDraw.Draw(image)
         padding = params.padding * request.scale
-        box_width = max(1, request.width - 2 * padding)
-        box_height = max(1, request.height - 2 * padding)
-        share = box_height // len(params.lines)
-        blocks = []
-        for line in params.lines:
-            text = line_text(line, params.defaults, request)
-            fitted = fit(
-                text,
-                family=line.family,
-                weight=line.weight,
-                size=line.font_size * request.scale,
-                max_width=box_width,
-                max_height=share,
-                max_lines=line.max_lines,
-                line_spacing=line.line_height or params.line_spacing,
-                shrink=line.shrink,
-            )
-            blocks.append((line, fitted))
+        blocks = layout(params, request)
         total = sum(len(f.lines) * f.line_height for _, f in blocks)
         y = {
             "top": padding,
@@ -128,6 +135,40 @@ class BannerRenderer(Renderer[BannerParams]):
                 draw.text((x, y), text, font=fitted.font, fill=line.color)
                 y += fitted.line_height
         return image
+
+
+def layout(params: BannerParams, request: RenderRequest) -> list[tuple[TextLine, FittedText]]:
+    """Each line's text filled, typeset and fitted, all together in the padded box
+    (``fit_group``: they shrink together, keeping their size ratios, each no smaller than its
+    ``min_font_size``)."""
+    scale = request.scale
+    padding = params.padding * scale
+    boxes = []
+    for line in params.lines:
+        text = line_text(line, params.defaults, request)
+        if params.typography:
+            text = typeset(text, params.locale)
+        size = line.font_size * scale
+        least = min_size_for(size) if line.min_font_size is None else line.min_font_size * scale
+        boxes.append(
+            TextBox(
+                text,
+                line.family,
+                line.weight,
+                size,
+                line.max_lines,
+                line.line_height or params.line_spacing,
+                min_size=least,
+                shrink=line.shrink,
+                balance=line.balance,
+            )
+        )
+    fitted = fit_group(
+        boxes,
+        max_width=max(1, request.width - 2 * padding),
+        max_height=max(1, request.height - 2 * padding),
+    )
+    return list(zip(params.lines, fitted, strict=True))
 
 
 def line_text(line: TextLine, defaults: dict[str, str], request: RenderRequest) -> str:

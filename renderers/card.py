@@ -22,8 +22,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from renderers.base import Renderer, RendererParams, RenderRequest
 from renderers.colors import Color
 from renderers.fonts import DEFAULT_FAMILY, FONT_FILES, Weight, load_font
-from renderers.templating import fill, placeholders, template_error
-from renderers.text_layout import MIN_FONT_SIZE, FittedText, fit, text_width
+from renderers.templating import fill, placeholders, template_error, typeset
+from renderers.text_layout import (
+    MIN_FONT_SIZE,
+    FittedText,
+    TextBox,
+    fit,
+    fit_group,
+    min_size_for,
+    text_width,
+)
 
 MAX_NUMBER = Decimal("1e15")
 """Numbers beyond this magnitude are treated as invalid data, not drawn."""
@@ -248,6 +256,11 @@ class CardParams(RendererParams):
     defaults: dict[str, str] = Field(
         default_factory=dict, description="Value per placeholder when the profile lacks it."
     )
+    typography: bool = Field(
+        True,
+        description="Typographic quotes, apostrophes and minus signs (for the locale's "
+        "language); false draws the texts as written.",
+    )
 
 
 @dataclass(frozen=True)
@@ -396,7 +409,7 @@ class CardContent:
 
 
 def resolve_content(params: CardParams, request: RenderRequest) -> CardContent:
-    """Fill every template; prices that are not non-negative numbers are left out.
+    """Fill (and typeset) every template; prices that are not non-negative numbers are left out.
 
     The old price shows only above a shown price, since a struck-through price that is not
     higher than the real one would misstate the offer.
@@ -405,7 +418,8 @@ def resolve_content(params: CardParams, request: RenderRequest) -> CardContent:
     def text(part: CardText | CardBadge | CardButton | None) -> str:
         if part is None:
             return ""
-        return safe_fill(part.text, request.fields, params.defaults, request.max_text_length)
+        filled = safe_fill(part.text, request.fields, params.defaults, request.max_text_length)
+        return typeset(filled, params.locale) if params.typography else filled
 
     price = resolve_number(params.price, request, params.defaults, params.locale)
     old = resolve_number(params.old_price, request, params.defaults, params.locale)
@@ -570,27 +584,36 @@ def _fit_column(
 def _column(
     params: CardParams, content: CardContent, width: int, factor: float
 ) -> tuple[list[_Element], int]:
-    """The column's elements at ``factor`` times their configured sizes."""
+    """The column's elements at ``factor`` times their configured sizes; the title and subtitle
+    are fitted together (``fit_group``), so a long title shrinks them both, keeping their ratio,
+    each to half its size at the least, then ends in an ellipsis."""
 
     def px(size: int) -> int:
         return max(MIN_FONT_SIZE, round(size * factor))
 
-    elements: list[_Element] = []
-    for part, text in ((params.title, content.title), (params.subtitle, content.subtitle)):
-        if part is None or not text:
-            continue
-        fitted = fit(
+    texts = [
+        (part, text)
+        for part, text in ((params.title, content.title), (params.subtitle, content.subtitle))
+        if part is not None and text
+    ]
+    boxes = [
+        TextBox(
             text,
-            family=params.family,
-            weight=part.weight,
-            size=px(part.font_size),
-            max_width=width,
-            max_height=UNBOUNDED,
-            max_lines=part.max_lines,
-            line_spacing=LINE_SPACING,
+            params.family,
+            part.weight,
+            px(part.font_size),
+            part.max_lines,
+            LINE_SPACING,
+            min_size=min_size_for(px(part.font_size)),
         )
-        if fitted.lines:
-            elements.append(_Text(fitted, part.color))
+        for part, text in texts
+    ]
+    fitted_texts = fit_group(boxes, max_width=width, max_height=UNBOUNDED)
+    elements: list[_Element] = [
+        _Text(fitted, part.color)
+        for (part, _), fitted in zip(texts, fitted_texts, strict=True)
+        if fitted.lines
+    ]
     spacing = round(params.gap * factor)
     if content.price:
         prices = _prices(params, content, width, px(params.price_size), spacing)

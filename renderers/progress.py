@@ -1,7 +1,10 @@
 """Progress / loyalty bar: how far a recipient is towards a goal, with a personalised label.
 
 The label is a template over the profile fields plus the bar's own numbers (``value``,
-``goal``, ``remaining``, ``percent``), formatted for the params' locale.
+``goal``, ``remaining``, ``percent``), formatted for the params' locale. Once the value reaches
+the goal the bar is full and the label gives way to ``reached_label``. The percentage and the
+fill always agree: no fill reads 0%, a full bar 100% (only once the goal is reached), and any
+progress short of 1% reads <1% over a sliver of fill.
 """
 
 from __future__ import annotations
@@ -31,9 +34,19 @@ from renderers.card import (
 )
 from renderers.colors import Color
 from renderers.fonts import DEFAULT_FAMILY, Weight, load_font
-from renderers.templating import placeholders
+from renderers.templating import placeholders, typeset
 from renderers.text_layout import MIN_FONT_SIZE, fit
 
+MIN_FILL = 2
+"""Pixels (times the scale) of fill that any progress shows, and of track that any progress
+short of the goal leaves, so neither looks like 0% or 100%."""
+REACHED_LABELS = {
+    "en": "Goal reached!",
+    "nl": "Doel bereikt!",
+    "de": "Ziel erreicht!",
+    "fr": "Objectif atteint\u202f!",
+}
+"""The default ``reached_label`` by the locale's language; other languages show no label."""
 LABEL_VARIABLES = frozenset({"value", "goal", "remaining", "percent"})
 """Variables the renderer gives the label, on top of (and instead of) profile fields."""
 _DEPENDS_ON = {
@@ -56,6 +69,13 @@ class ProgressParams(RendererParams):
         description="E.g. '{{ remaining }} points to Gold'. Besides profile fields it may use "
         "value, goal, remaining and percent.",
     )
+    reached_label: TemplateText | None = Field(
+        None,
+        description="Shown instead of the label once the value reaches the goal, e.g. 'Gold "
+        "reached!' (it may use the same variables). Unset: a label that uses remaining gives "
+        "way to the locale's 'Goal reached!' (en, nl, de, fr; none in other languages), any "
+        "other label stays.",
+    )
     label_size: int = Field(24, ge=6, le=400)
     label_color: Color = "#111827"
     label_weight: Weight = "bold"
@@ -75,6 +95,11 @@ class ProgressParams(RendererParams):
     gap: int = Field(12, ge=0, le=200, description="Space between the label, bar and percentage.")
     defaults: dict[str, str] = Field(
         default_factory=dict, description="Value per placeholder when the profile lacks it."
+    )
+    typography: bool = Field(
+        True,
+        description="Typographic quotes, apostrophes and minus signs in the label; false draws "
+        "it as written.",
     )
 
 
@@ -112,9 +137,31 @@ class Progress:
         return min(max(self.value / self.goal, Decimal(0)), Decimal(1))
 
     @property
+    def reached(self) -> bool:
+        """Whether the value has reached (or passed) a valid goal."""
+        return self.goal > 0 and self.value >= self.goal
+
+    @property
     def percent(self) -> int:
         """Whole percent, floored so the bar says 100% only once the goal is reached."""
         return int((self.fraction * 100).to_integral_value(ROUND_FLOOR))
+
+    def shown_percent(self, locale: str) -> str:
+        """The percent as the bar shows it: ``<1`` for progress short of 1%, else ``percent``
+        (formatted for ``locale``)."""
+        if self.fraction > 0 and self.percent == 0:
+            return "<" + format_decimal(1, locale=locale)
+        return format_decimal(self.percent, locale=locale)
+
+    def filled(self, width: int, scale: int) -> int:
+        """Pixels of a ``width``-pixel track to fill: all of it once the goal is reached, none
+        without progress, else the share, but at least ``MIN_FILL`` and leaving ``MIN_FILL``."""
+        if self.reached:
+            return width
+        if self.fraction <= 0:
+            return 0
+        least = MIN_FILL * scale
+        return max(0, min(width - least, max(least, round(width * self.fraction))))
 
     @property
     def remaining(self) -> Decimal:
@@ -127,18 +174,28 @@ class Progress:
         One that depends on a missing or invalid number gives way to its default, if any
         (None makes ``fill`` use the default).
         """
-        numbers = {
-            "value": self.value,
-            "goal": self.goal,
-            "remaining": self.remaining,
-            "percent": Decimal(self.percent),
+        shown = {
+            "value": format_decimal(self.value, locale=locale),
+            "goal": format_decimal(self.goal, locale=locale),
+            "remaining": format_decimal(self.remaining, locale=locale),
+            "percent": self.shown_percent(locale),
         }
         return {
-            name: None
-            if _DEPENDS_ON[name] & self.invalid and name in defaults
-            else format_decimal(number, locale=locale)
-            for name, number in numbers.items()
+            name: None if _DEPENDS_ON[name] & self.invalid and name in defaults else text
+            for name, text in shown.items()
         }
+
+
+def label_source(params: ProgressParams, progress: Progress) -> str:
+    """The label template to fill: ``reached_label`` once the goal is reached (by default the
+    locale's "Goal reached!" instead of a label that says what remains), else ``label``."""
+    if not progress.reached:
+        return params.label
+    if params.reached_label is not None:
+        return params.reached_label
+    if "remaining" in placeholders(params.label):
+        return REACHED_LABELS.get(params.locale.split("_")[0], "")
+    return params.label
 
 
 class ProgressRenderer(Renderer[ProgressParams]):
@@ -148,7 +205,9 @@ class ProgressRenderer(Renderer[ProgressParams]):
     params_model = ProgressParams
 
     def fields_used(self, params: ProgressParams) -> frozenset[str]:
-        used = placeholders(params.label) - LABEL_VARIABLES
+        used = (placeholders(params.label) | placeholders(params.reached_label or "")) - (
+            LABEL_VARIABLES
+        )
         for number in (params.value, params.goal):
             if isinstance(number, str):
                 used |= placeholders(number)
@@ -172,7 +231,10 @@ class ProgressRenderer(Renderer[ProgressParams]):
             bar_width = max(1, width - reserved - gap)
 
         fields = {**request.fields, **progress.variables(params.locale, params.defaults)}
-        label = safe_fill(params.label, fields, params.defaults, request.max_text_length)
+        source = label_source(params, progress)
+        label = safe_fill(source, fields, params.defaults, request.max_text_length)
+        if params.typography:
+            label = typeset(label, params.locale)
         room = height - row_height - gap
         fitted = None
         if label and room >= round(MIN_FONT_SIZE * LINE_SPACING):
@@ -185,6 +247,7 @@ class ProgressRenderer(Renderer[ProgressParams]):
                 max_height=room,
                 max_lines=params.label_max_lines,
                 line_spacing=LINE_SPACING,
+                balance=True,
             )
         label_height = len(fitted.lines) * fitted.line_height if fitted else 0
         total = row_height + (gap + label_height if label_height else 0)
@@ -228,6 +291,8 @@ def _percentage(
             break
         size = max(MIN_FONT_SIZE, int(size * 0.9))
     text = format_percent(Decimal(progress.percent) / 100, locale=params.locale)
+    if progress.fraction > 0 and progress.percent == 0:
+        text = "<" + format_percent(Decimal("0.01"), locale=params.locale)
     return text, font, round(font.getlength(widest))
 
 
@@ -244,7 +309,7 @@ def _draw_bar(
     radius = params.radius * scale
     track = rounded_mask(width, height, radius)
     paint(image, origin, track, params.track_color)
-    filled = round(width * progress.fraction)
+    filled = progress.filled(width, scale)
     if filled > 0:
         fill_mask = ImageChops.multiply(
             rounded_mask(filled, height, radius), track.crop((0, 0, filled, height))

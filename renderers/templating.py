@@ -127,3 +127,58 @@ def fill(
     context.update({k: v for k, v in fields.items() if v is not None and v != ""})
     text = compile_template(source).render(context)
     return " ".join(text.split())[:max_length]
+
+
+# typography of the filled text
+
+MINUS = "\u2212"
+APOSTROPHE = "\u2019"
+QUOTES: dict[str, tuple[str, str, str, str]] = {
+    "en": ("\u201c", "\u201d", "\u2018", "\u2019"),
+    "nl": ("\u201c", "\u201d", "\u2018", "\u2019"),
+    "de": ("\u201e", "\u201c", "\u201a", "\u2018"),
+    "fr": ("\u00ab\u202f", "\u202f\u00bb", "\u2018", "\u2019"),
+}
+"""Opening and closing double quotes, then single ones, by language; any other language's text
+takes the English ones."""
+_OPENS_AFTER = "([{/\u2012\u2013\u2014-\u201c\u201e\u2018\u201a\u00ab"
+"""Characters after which a quote opens (besides the start and white space)."""
+
+
+def typeset(text: str, locale: str = "en") -> str:
+    """``text`` with typographic punctuation: a hyphen-minus that starts a number becomes a
+    minus sign (``-17%`` → ``−17%``, not in ``COVID-19`` or ``10-20``), straight quotes
+    become the language's (English: “…” and ‘…’, German „…“, French «…») and apostrophes
+    become ’ (``O'Brien`` → ``O’Brien``, ``don't``, ``'90s``)."""
+    if "-" not in text and '"' not in text and "'" not in text:
+        return text
+    double_open, double_close, single_open, single_close = QUOTES.get(
+        locale.split("_")[0], QUOTES["en"]
+    )
+    out: list[str] = []
+    single_is_open = False
+    for index, char in enumerate(text):
+        before = text[index - 1] if index else ""
+        after = text[index + 1] if index + 1 < len(text) else ""
+        opens = not before or before.isspace() or before in _OPENS_AFTER
+        if char == "-":
+            number_follows = after.isdigit() or (
+                after in ".,$€£¥" and text[index + 2 : index + 3].isdigit()
+            )
+            out.append(MINUS if number_follows and opens else char)
+        elif char == '"':
+            out.append(double_open if opens and after and not after.isspace() else double_close)
+        elif char == "'":
+            if before.isalnum() and not (single_is_open and not after.isalnum()):
+                out.append(APOSTROPHE)  # O'Brien, don't, students'
+            elif opens and after.isalpha():
+                out.append(single_open)
+                single_is_open = True
+            elif single_is_open and before and not before.isspace():
+                out.append(single_close)
+                single_is_open = False
+            else:
+                out.append(APOSTROPHE)  # '90s, rock 'n' roll
+        else:
+            out.append(char)
+    return "".join(out)

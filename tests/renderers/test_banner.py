@@ -96,6 +96,11 @@ def test_long_text_wraps_and_shrinks() -> None:
     assert_matches_reference(render(p), "banner_wrap_shrink")
 
 
+def test_a_long_name_keeps_the_headline_above_the_body_line() -> None:
+    name = "Maximiliana Wilhelmina-Theodora von Hohenzollern-Sigmaringen"
+    assert_matches_reference(render(params(), {"first_name": name}), "banner_long_name")
+
+
 def test_right_to_left_and_non_latin_text() -> None:
     p = params(
         lines=[

@@ -82,6 +82,8 @@ class SlotContent:
     ranked_at: dt.datetime | None
     shown_url: str | None = None
     """Where the ranked item linked when it was shown, for clicks after it expired or went."""
+    shown_item: str | None = None
+    """That item's id: a click that follows ``shown_url`` is the item's, not the fallback's."""
     profile: Mapping[str, Any] | None = None
     """The profile fields among ``fields`` (what makes a render of it personal)."""
 
@@ -259,7 +261,7 @@ class SlotServer:
             if recipient_id is not None:
                 core.record(
                     recipient_id,
-                    self.decision(opened.newsletter, slot, content, client.client, now),
+                    self.decision(opened.newsletter, slot, content, client.client, now, click=True),
                     "click",
                     verdict.client,
                     "bot" if verdict.bot else "human",
@@ -301,12 +303,18 @@ class SlotServer:
         content: SlotContent,
         client: str,
         now: dt.datetime,
+        *,
+        click: bool = False,
     ) -> Decision:
-        """The decision a slot's open or click is recorded with: the item as the variant."""
+        """The decision a slot's open or click is recorded with: the item as the variant (a
+        click on an item gone since it was shown follows it, and is the item's)."""
+        item_id = content.item.id if content.item else None
+        if click and item_id is None and content.shown_url:
+            item_id = content.shown_item
         return Decision(
             campaign_id=newsletter.campaign_id,
             block_id=slot_block_id(slot),
-            variant_id=content.item.id if content.item else None,
+            variant_id=item_id,
             version=newsletter.version,
             decided_at=now,
             reason=content.reason,
@@ -420,6 +428,7 @@ class SlotServer:
                 ranking.generic,
                 ranking.ranked_at,
                 shown_url=ranked.url,
+                shown_item=ranked.id,
             )
         profile = {} if ranking.generic else opened.profile
         return SlotContent(

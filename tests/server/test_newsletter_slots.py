@@ -201,7 +201,7 @@ def test_a_slot_with_no_item_left_shows_its_fallback(
 
 
 def test_an_item_that_expired_after_the_ranking_shows_the_fallback_but_clicks_follow_it(
-    client: FlaskClient, services: Services, clock: FakeClock, anna: str
+    client: FlaskClient, services: Services, clock: FakeClock, anna: str, redis_client: redis.Redis
 ) -> None:
     ends = clock.now.replace(hour=12).isoformat()
     store_newsletter(services, [item("flash", "beach", valid_until=ends)], slots=1)
@@ -212,6 +212,9 @@ def test_an_item_that_expired_after_the_ranking_shows_the_fallback_but_clicks_fo
     )
     # the email showed the item when it was opened: a click days later still goes there
     assert landing(client.get(click_url(services, anna, 1, SEND))).endswith("/items/flash")
+    events = [f for _, f in campaign_event_entries(redis_client, "daily")]
+    shown = [(f["type"], f["variant"]) for f in events]
+    assert shown == [("open", "flash"), ("open", "_fallback"), ("click", "flash")]  # the item's
 
 
 def test_a_bot_click_does_not_fix_the_ranking(

@@ -7,7 +7,7 @@ import random
 import struct
 import zlib
 
-from PIL import Image
+from PIL import Image, ImageFilter
 
 
 def image_bytes(fmt: str, size: tuple[int, int] = (40, 30), color: str = "#3366AA") -> bytes:
@@ -47,3 +47,21 @@ def png_declaring(width: int, height: int) -> bytes:
         + _chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
         + _chunk(b"IEND", b"")
     )
+
+
+def photo(size: tuple[int, int] = (800, 600), seed: int = 3) -> Image.Image:
+    """A photograph-like picture: smooth colour fields under fine grain, so thousands of
+    distinct colours that PNG compresses badly and JPEG well (as a real photo)."""
+    rng = random.Random(seed)
+    width, height = size
+    coarse = (width // 40 + 2, height // 40 + 2)
+    bands = [
+        Image.frombytes("L", coarse, rng.randbytes(coarse[0] * coarse[1])).resize(
+            size, Image.Resampling.BICUBIC
+        )
+        for _ in range(3)
+    ]
+    grain = Image.frombytes("L", size, rng.randbytes(width * height)).filter(
+        ImageFilter.GaussianBlur(1.2)
+    )
+    return Image.blend(Image.merge("RGB", bands), Image.merge("RGB", [grain] * 3), 0.25)

@@ -1,8 +1,8 @@
 """What the image route answers, format by format (docs/renderers.md, "Output" and "Headers"):
 PNG at compression level 1 by default, the format a content names, WebP for ``"auto"`` only
-when ``Accept`` names it (GIF for countdowns), pixels scaled by ``?dpr=``, an extension in the
-URL that changes nothing, the headers of personal and generic images, never a redirect, and a
-1×1 PNG when not even the block's fallback can be drawn."""
+when ``Accept`` names it (GIF for countdowns) and else JPEG for a photograph, pixels scaled by
+``?dpr=``, an extension in the URL that changes nothing, the headers of personal and generic
+images, never a redirect, and a 1×1 PNG when not even the block's fallback can be drawn."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from tests.factories import (
     store_recipient,
     variant,
 )
+from tests.sample_images import photo
 
 WEBP_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
 PNG_ACCEPT = "image/png,image/*;q=0.8"
@@ -216,3 +217,42 @@ def test_a_fallback_that_cannot_be_drawn_answers_one_pixel(
         assert pixel.size == (1, 1)
         # docs/renderers.md: one fully transparent pixel, so nothing shows in the email
         assert pixel.convert("RGBA").getpixel((0, 0)) == (0, 0, 0, 0)
+
+
+def photo_card_block(services: Services) -> None:
+    """A 600×300 block that shows anna a card with an uploaded photograph (a JPEG upload)."""
+    upload = io.BytesIO()
+    photo().save(upload, format="JPEG", quality=92)
+    asset, _ = services.assets.put(upload.getvalue(), "jacket.jpg", now=services.clock())
+    card = variant("card", {"segment": "vip"})
+    card["content"] = {
+        "type": "card",
+        "image_asset": asset.id,
+        "image_fit": "cover",
+        "title": {"text": "Spring jacket"},
+        "price": 89.95,
+        "cta": {"text": "Shop now"},
+    }
+    store_block(services, [card], width=600, height=300)
+    store_recipient(services, "anna", segments=["vip"])
+
+
+def test_auto_is_jpeg_for_a_photo_when_webp_is_not_accepted(
+    client: FlaskClient, services: Services
+) -> None:
+    photo_card_block(services)
+    for accept in (None, PNG_ACCEPT):
+        response = open_image(client, services, accept, dpr="2")  # a .png URL
+        assert response.status_code == 200
+        assert response.mimetype == "image/jpeg"
+        assert format_of(response.data) == "jpeg"
+        assert len(response.data) <= 100_000
+        assert decode_image(response.data).size == (1200, 600)
+        assert response.headers["Vary"] == "Accept"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    webp = open_image(client, services, WEBP_ACCEPT, dpr="2")
+    assert webp.mimetype == "image/webp"
+    assert format_of(webp.data) == "webp"
+    other = open_image(client, services, PNG_ACCEPT, dpr="2", path="/i/daily/hero.jpg")
+    assert other.mimetype == "image/jpeg"  # the extension still changes nothing
+    assert other.data == response.data

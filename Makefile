@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean chromium wrk
+.PHONY: demo test lint bench clean chromium wrk zbar
 
 # Set-up messages go to stderr so that `make demo`'s stdout is only the recipient lines.
 $(STAMP): pyproject.toml
@@ -42,6 +42,15 @@ wrk:
 	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1)) || \
 	    echo "Could not install wrk; the benchmark's HTTP section will say it cannot measure." >&2; }
 
+# The QR code and barcode tests read the rendered codes back with pyzbar, which loads the ZBar
+# library (Debian's libzbar0); install it when it is missing.
+zbar:
+	@ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || \
+	  { echo "Installing Debian's libzbar0 for the QR code and barcode tests..." >&2; \
+	    (apt-get install -y -q libzbar0 >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q libzbar0 >/dev/null 2>&1)) || \
+	    echo "Could not install libzbar0; the QR code and barcode tests will fail without it." >&2; }
+
 # The suite runs twice: on one Redis, then on a real Redis Cluster (the tests that do not use the
 # session's Redis, or start their own, ran on the first pass and are left out of the second).
 # Each pass spreads the tests over worker processes (pytest-xdist), one per core up to four, each
@@ -49,7 +58,7 @@ wrk:
 PARALLEL ?= -n auto --maxprocesses 4
 # The type check runs beside the first pass, on the core pytest leaves mostly idle; its report
 # follows the pass's.
-test: $(STAMP) chromium wrk
+test: $(STAMP) chromium wrk zbar
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@typed=$$(mktemp); $(BIN)/mypy > $$typed 2>&1 & mypy=$$!; \

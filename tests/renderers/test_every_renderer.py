@@ -1,7 +1,7 @@
 """The contract every registered block type meets: fed random text, sizes and parameters
 (property-based, with hypothesis) or odd profile values (negative, huge, NaN, empty, of the
 wrong type, missing), it returns a valid image of the promised size and never raises; only a
-block that cannot do without a field (a countdown's deadline) may say its content is
+block that cannot do without a field (a countdown's deadline, a code's value) may say its content is
 unavailable, so the server serves the fallback."""
 
 from __future__ import annotations
@@ -98,9 +98,22 @@ def progress(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+def code(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "type": "code",
+        "symbology": draw(st.sampled_from(["qr", "code128", "ean13", "upca"])),
+        "value": draw(st.sampled_from(["{{ points }}", "{{ first_name }}", "A-{{ points }}"])),
+        "quiet_zone": draw(st.one_of(st.none(), st.integers(0, 12))),
+        "padding": draw(st.integers(0, 40)),
+        "text": draw(st.booleans()),
+        "error_correction": draw(st.sampled_from(["L", "M", "Q", "H"])),
+    }
+
+
 STRATEGIES: dict[str, Callable[[st.DrawFn], dict[str, Any]]] = {
     "banner": banner,
     "card": card,
+    "code": code,
     "countdown": countdown,
     "progress": progress,
 }
@@ -182,6 +195,10 @@ ODD_VALUE_CASES: dict[str, OddValueCase] = {
             "cta": {"text": "Shop {{ first_name }}"},
             "defaults": {"item_title": "Our offer"},
         }
+    ),
+    "code": OddValueCase(
+        {"type": "code", "symbology": "qr", "value": "T-{{ loyalty_id }}"},
+        may_be_unavailable=True,
     ),
     "countdown": OddValueCase(
         {

@@ -55,7 +55,6 @@ DEMO_BLOCK: dict[str, Any] = {
                 "#0B7A75", "{{ first_name }}, your city trip awaits", "Weekend breaks from € 149"
             ),
             "target_url": "https://example.com/trips/city?utm_source=blanco",
-            "alt": "Your city trip awaits",
             "html": {
                 "source": '<div class="greeting"><h1>{{ first_name }}, your city trip awaits'
                 "</h1><p>Weekend breaks from € 149</p>"
@@ -72,7 +71,6 @@ DEMO_BLOCK: dict[str, Any] = {
                 "#C0392B", "We miss you, {{ first_name }}", "Here is 10% off your next trip"
             ),
             "target_url": "https://example.com/welcome-back?utm_source=blanco",
-            "alt": "We miss you: 10% off",
         },
         {
             "id": "inspiration",
@@ -86,7 +84,6 @@ DEMO_BLOCK: dict[str, Any] = {
                 "#1B2631",
             ),
             "target_url": "https://example.com/inspiration/winter-sun?utm_source=blanco",
-            "alt": "Winter sun inspiration",
         },
     ],
 }

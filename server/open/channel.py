@@ -74,6 +74,8 @@ class ChannelAnswer:
     source: Source
     token: str | None
     """The verified token (None for the generic answer)."""
+    alt: str
+    """What the decision's image shows, in words (``OpenCore.alt``)."""
 
     @property
     def variant(self) -> Variant | None:
@@ -95,7 +97,7 @@ class ChannelAnswer:
             "version": self.decision.version,
             "source": self.source,
             "decided_at": self.decision.decided_at.isoformat(),
-            "alt": self.shown.shown(self.decision.variant_id).alt,
+            "alt": self.alt,
             "target_url": self.shown.target_url(self.decision.variant_id),
             "image_url": image,
         }
@@ -133,12 +135,14 @@ class ChannelDecisions:
             shown = core.config.block_version(block, previous.version)
             if shown is not None:
                 self._record(recipient_id, previous, store=False)
-                return ChannelAnswer(previous, shown, "email", verified)
+                alt = core.alt(Decided(previous, shown), opened.visitor, opened.snapshot, now)
+                return ChannelAnswer(previous, shown, "email", verified, alt)
         client = ClientInfo(CHANNEL_CLIENT, classify_open(user_agent).device, "unknown")
         decided = core.decide(opened, client, now)
         if recipient_id is not None:
             self._record(recipient_id, decided.decision, store=True)
-        return ChannelAnswer(decided.decision, decided.shown, "decided", verified)
+        alt = core.alt(decided, opened.visitor, opened.snapshot, now)
+        return ChannelAnswer(decided.decision, decided.shown, "decided", verified, alt)
 
     def image(
         self, campaign_id: str, block_id: str, token: str | None, options: ImageOptions

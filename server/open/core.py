@@ -46,6 +46,7 @@ from models.storage.clients import LazyCluster, TopologyRefresh, cluster_of
 from renderers.base import ContentUnavailable
 from renderers.templating import LIVE_FIELD
 from server.metrics import Metrics
+from server.open.alt_text import shown_alt
 from server.open.answers import (
     LAST_RESORT,
     PLAIN,
@@ -350,6 +351,16 @@ class OpenCore:
                 "renderer failed for %s/%s; serving the fallback", shown.campaign_id, shown.id
             )
             return self.block_fallback(shown, "render error", now, options)
+
+    def alt(self, decided: Decided, visitor: Visitor, snapshot: Snapshot, now: dt.datetime) -> str:
+        """The alt text of what ``draw`` shows for the decision, from the same fields
+        (``server.open.alt_text``)."""
+        return shown_alt(
+            decided.shown,
+            decided.decision.variant_id,
+            {**visitor.profile, LIVE_FIELD: snapshot.fresh_live(now)},
+            self.services.settings.max_text_length,
+        )
 
     def block_fallback(
         self, block: Block, reason: str, now: dt.datetime, options: ImageOptions

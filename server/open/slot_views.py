@@ -61,6 +61,18 @@ def price_text(amount: float | None, content: SlotContent) -> str:
     return format_price(Decimal(repr(float(amount))), currency, locale)
 
 
+def slot_alt(content: SlotContent) -> str:
+    """What the slot shows, in words: its item's title and price (``Trip lisbon, € 289,00``,
+    the price as ``price_text`` writes it), else the slot's alt; the fallback's alt (else the
+    slot's) when it shows its fallback."""
+    item = content.item
+    slot = content.slot
+    if item is None:
+        return slot.fallback.alt or slot.alt
+    said = ", ".join(part for part in (item.title, price_text(item.price, content)) if part)
+    return said or slot.alt
+
+
 def cta_text(content: SlotContent, max_length: int) -> str:
     """The item's call to action, else the card's button text filled for the slot."""
     if content.item is not None and content.item.cta:
@@ -80,7 +92,8 @@ def slot_item(
     max_length: int,
 ) -> dict[str, Any]:
     """What slot ``number`` shows, as data: the item, or the slot's fallback (its alt text as
-    the title, no picture); ``url`` is the slot's click URL either way."""
+    the title, no picture); ``url`` is the slot's click URL either way, ``alt`` its
+    ``slot_alt``."""
     item = content.item
     slot = content.slot
     if item is None:
@@ -89,6 +102,7 @@ def slot_item(
             "fallback": True,
             "item": None,
             "title": slot.fallback.alt or slot.alt,
+            "alt": slot_alt(content),
             "text": "",
             "category": None,
             "price": "",
@@ -107,6 +121,7 @@ def slot_item(
         "fallback": False,
         "item": item.id,
         "title": item.title,
+        "alt": slot_alt(content),
         "text": item.text,
         "category": item.category,
         "price": price,
@@ -122,7 +137,8 @@ def slot_item(
 
 def slot_html(content: SlotContent, data: dict[str, Any]) -> Markup:
     """The slot's live HTML for the web view: its item template over the item's fields and
-    ``data`` (a ``slot_item``). Raises on template errors (callers show the image instead)."""
+    ``data`` (a ``slot_item``; its alt as ``item_alt``). Raises on template errors (callers
+    show the image instead)."""
     fields = {
         **content.fields,
         "click_url": data["url"],
@@ -130,5 +146,6 @@ def slot_html(content: SlotContent, data: dict[str, Any]) -> Markup:
         "item_price_text": data["price"],
         "item_old_price_text": data["old_price"],
         "item_cta": data["cta"],
+        "item_alt": data["alt"],
     }
     return content.slot.html.render(fields)

@@ -29,7 +29,7 @@ from models.storage.batch import UNAVAILABLE
 from models.storage.breakers import CircuitOpen
 from server.open.core import BlockOpen, OpenCore
 from server.open.routes import PERSONAL_CACHE_CONTROL
-from server.open.slot_views import click_query, pictures, slot_html, slot_item
+from server.open.slot_views import click_query, pictures, slot_alt, slot_html, slot_item
 from server.open.slots import SlotOpen, SlotPage, SlotServer
 from server.urls import (
     KEY_PARAM,
@@ -157,11 +157,12 @@ class WebView:
             )
             decision = decided.decision
             content = decided.shown.shown(decision.variant_id)
+            alt = core.alt(decided, visitor, snapshot, now)
             if content.html is None:
-                return self._block_image(campaign_id, block_id, block, content.alt, query)
+                return self._block_image(campaign_id, block_id, block, alt, query)
             fields = visitor.profile if decision.variant_id is not None else {}
             link = f"{self.services.settings.public_url}{click_path(campaign_id, block_id)}{query}"
-            html = content.html.render({**fields, "click_url": link})
+            html = content.html.render({**fields, "click_url": link, "alt": alt})
             if visitor.recipient_id is not None:
                 core.record(
                     visitor.recipient_id, decision, "open", client.client, client.open_kind,
@@ -220,8 +221,9 @@ class WebView:
         found = []
         for number, content in enumerate(page.contents, start=1):
             url = f"{base}{slot_click_path(campaign_id, number)}{query}"
+            alt = slot_alt(content)
             if content.item is None:
-                found.append(self._slot_image(campaign_id, number, newsletter, query))
+                found.append(self._slot_image(campaign_id, number, newsletter, query, alt))
                 continue
             try:
                 max_length = self.services.settings.max_text_length
@@ -229,7 +231,7 @@ class WebView:
                 found.append(Section(html=slot_html(content, data)))
             except Exception:
                 log.exception("web view slot %s/%d failed; showing its image", campaign_id, number)
-                found.append(self._slot_image(campaign_id, number, newsletter, query))
+                found.append(self._slot_image(campaign_id, number, newsletter, query, alt))
                 continue
             if recipient_id is not None:
                 self.core.record(
@@ -244,8 +246,14 @@ class WebView:
         return found
 
     def _slot_image(
-        self, campaign_id: str, number: int, newsletter: Newsletter, query: str
+        self,
+        campaign_id: str,
+        number: int,
+        newsletter: Newsletter,
+        query: str,
+        alt: str | None = None,
     ) -> Section:
+        """A slot as its image; ``alt`` describes what it shows (unknown: the slot's alt)."""
         base = self.services.settings.public_url
         slot = newsletter.slots[number - 1]
         separator = "&" if query else "?"
@@ -254,7 +262,7 @@ class WebView:
             link=f"{base}{slot_click_path(campaign_id, number)}{query}",
             width=slot.width,
             height=slot.height,
-            alt=slot.alt,
+            alt=slot.alt if alt is None else alt,
         )
 
 

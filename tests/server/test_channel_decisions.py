@@ -144,7 +144,7 @@ def test_answers_what_the_email_showed_even_after_the_scores_changed(
         "version": stored_version.version,
         "source": "email",
         "decided_at": opened_at.isoformat(),
-        "alt": "",
+        "alt": "hot Anna",  # its banner text, filled for Anna (no alt of its own)
         "target_url": "https://shop.example/hot",
         "image_url": (
             "http://blanco.test/x/v1/campaigns/daily/blocks/hero/image.png?r="

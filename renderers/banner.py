@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from renderers.base import ContentUnavailable, Renderer, RendererParams, RenderRequest
 from renderers.card import LocaleName
-from renderers.colors import Color
+from renderers.colors import Color, canvas, ink
 from renderers.fonts import DEFAULT_FAMILY, FONT_FILES, Weight
 from renderers.templating import fill, placeholders, template_error, typeset
 from renderers.text_layout import (
@@ -132,7 +132,7 @@ class BannerRenderer(Renderer[BannerParams]):
                     "center": (request.width - width) / 2,
                     "right": request.width - padding - width,
                 }[line.align]
-                draw.text((x, y), text, font=fitted.font, fill=line.color)
+                draw.text((x, y), text, font=fitted.font, fill=ink(image, line.color))
                 y += fitted.line_height
         return image
 
@@ -188,7 +188,8 @@ def line_text(line: TextLine, defaults: dict[str, str], request: RenderRequest) 
 
 
 def background(params: BannerParams, request: RenderRequest) -> Image.Image:
-    """A fresh RGB canvas: the uploaded image, else the gradient, else the colour."""
+    """A fresh canvas: the uploaded image, else the gradient, else the colour (RGBA when the
+    colour, shown around a contained image or alone, has alpha; else RGB)."""
     size = (request.width, request.height)
     asset_id = params.background_image
     uploaded = request.assets.get(asset_id) if asset_id else None
@@ -197,7 +198,7 @@ def background(params: BannerParams, request: RenderRequest) -> Image.Image:
     if params.gradient is not None:
         g = params.gradient
         return _gradient(size, g.from_, g.to, g.direction).copy()
-    return Image.new("RGB", size, params.background)
+    return canvas(size, params.background)
 
 
 @lru_cache(maxsize=64)
@@ -227,7 +228,7 @@ def _fitted(key: FitKey, source: Image.Image) -> Image.Image:
     if fit == "cover":
         result = ImageOps.fit(rgb, size, Image.Resampling.LANCZOS)
     elif fit == "contain":
-        result = Image.new("RGB", size, fill)
+        result = canvas(size, fill)
         inner = ImageOps.contain(rgb, size, Image.Resampling.LANCZOS)
         result.paste(inner, ((size[0] - inner.width) // 2, (size[1] - inner.height) // 2))
     else:

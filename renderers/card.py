@@ -20,7 +20,7 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from renderers.base import Renderer, RendererParams, RenderRequest
-from renderers.colors import Color
+from renderers.colors import Color, canvas, ink
 from renderers.fonts import DEFAULT_FAMILY, FONT_FILES, Weight, load_font
 from renderers.templating import fill, placeholders, template_error, typeset
 from renderers.text_layout import (
@@ -285,10 +285,10 @@ class _Text:
         return len(self.fitted.lines) * self.fitted.line_height
 
     def draw(self, image: Image.Image, column: _Box, align: Align, y: int) -> None:
-        canvas = ImageDraw.Draw(image)
+        draw = ImageDraw.Draw(image)
         for line in self.fitted.lines:
             x = x_for(align, column.left, column.width, text_width(self.fitted.font, line))
-            canvas.text((x, y), line, font=self.fitted.font, fill=self.color)
+            draw.text((x, y), line, font=self.fitted.font, fill=ink(image, self.color))
             y += self.fitted.line_height
 
 
@@ -317,21 +317,20 @@ class _Prices:
         return ascent + descent
 
     def draw(self, image: Image.Image, column: _Box, align: Align, y: int) -> None:
-        canvas = ImageDraw.Draw(image)
+        draw = ImageDraw.Draw(image)
+        color, old_color = ink(image, self.color), ink(image, self.old_color)
         x = x_for(align, column.left, column.width, self.width)
         baseline = y + self.font.getmetrics()[0]
-        canvas.text((x, baseline), self.price, font=self.font, fill=self.color, anchor="ls")
+        draw.text((x, baseline), self.price, font=self.font, fill=color, anchor="ls")
         if not self.old_price:
             return
         x += self.font.getlength(self.price) + self.spacing
-        canvas.text(
-            (x, baseline), self.old_price, font=self.old_font, fill=self.old_color, anchor="ls"
-        )
+        draw.text((x, baseline), self.old_price, font=self.old_font, fill=old_color, anchor="ls")
         x_height = -self.old_font.getbbox("x", anchor="ls")[1]
         strike_y = round(baseline - x_height / 2)
         thickness = max(1, round(self.old_font.size / 14))
         end = x + self.old_font.getlength(self.old_price)
-        canvas.line((x, strike_y, end, strike_y), fill=self.old_color, width=thickness)
+        draw.line((x, strike_y, end, strike_y), fill=old_color, width=thickness)
 
 
 @dataclass(frozen=True)
@@ -349,7 +348,8 @@ class _Pill:
     def draw_at(self, image: Image.Image, x: int, y: int) -> None:
         paint(image, (x, y), rounded_mask(self.width, self.height, self.radius), self.background)
         center = (x + self.width / 2, y + self.height / 2)
-        ImageDraw.Draw(image).text(center, self.text, font=self.font, fill=self.color, anchor="mm")
+        color = ink(image, self.color)
+        ImageDraw.Draw(image).text(center, self.text, font=self.font, fill=color, anchor="mm")
 
     def draw(self, image: Image.Image, column: _Box, align: Align, y: int) -> None:
         self.draw_at(image, round(x_for(align, column.left, column.width, self.width)), y)
@@ -453,7 +453,7 @@ class CardRenderer(Renderer[CardParams]):
         return frozenset({params.image_asset}) if params.image_asset else frozenset()
 
     def render(self, params: CardParams, request: RenderRequest) -> Image.Image:
-        image = Image.new("RGB", (request.width, request.height), params.background)
+        image = canvas((request.width, request.height), params.background)
         scale = request.scale
         padding = params.padding * scale
         content = _Box(
@@ -524,7 +524,10 @@ def _draw_product(
         return
     x = box.left + (box.width - fitted.width) // 2
     y = box.top + (box.height - fitted.height) // 2
-    image.paste(fitted, (x, y), fitted if fitted.mode == "RGBA" else None)
+    if image.mode == "RGBA":  # a transparent card: composite, keeping the card's alpha
+        image.alpha_composite(fitted if fitted.mode == "RGBA" else fitted.convert("RGBA"), (x, y))
+    else:
+        image.paste(fitted, (x, y), fitted if fitted.mode == "RGBA" else None)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from renderers.card import (
     safe_fill,
     x_for,
 )
-from renderers.colors import Color
+from renderers.colors import Color, canvas, ink
 from renderers.fonts import DEFAULT_FAMILY, Weight, load_font
 from renderers.templating import placeholders, typeset
 from renderers.text_layout import MIN_FONT_SIZE, fit
@@ -214,7 +214,7 @@ class ProgressRenderer(Renderer[ProgressParams]):
         return used
 
     def render(self, params: ProgressParams, request: RenderRequest) -> Image.Image:
-        image = Image.new("RGB", (request.width, request.height), params.background)
+        image = canvas((request.width, request.height), params.background)
         scale = request.scale
         padding, gap = params.padding * scale, params.gap * scale
         left, width = padding, max(1, request.width - 2 * padding)
@@ -259,14 +259,18 @@ class ProgressRenderer(Renderer[ProgressParams]):
         bar_top = row_top + (row_height - bar_height) // 2
         _draw_bar(image, params, (left, bar_top), bar_width, bar_height, progress, scale)
         draw = ImageDraw.Draw(image)
+        label_color, percentage_color = (
+            ink(image, params.label_color),
+            ink(image, params.percentage_color),
+        )
         if percentage is not None:
             text, font, _ = percentage
             center = (left + bar_width + gap, row_top + row_height / 2)
-            draw.text(center, text, font=font, fill=params.percentage_color, anchor="lm")
+            draw.text(center, text, font=font, fill=percentage_color, anchor="lm")
         if fitted is not None:
             for line in fitted.lines:
                 x = x_for(params.align, left, width, fitted.font.getlength(line))
-                draw.text((x, label_top), line, font=fitted.font, fill=params.label_color)
+                draw.text((x, label_top), line, font=fitted.font, fill=label_color)
                 label_top += fitted.line_height
         return image
 

@@ -144,10 +144,7 @@ def layout(params: BannerParams, request: RenderRequest) -> list[tuple[TextLine,
     scale = request.scale
     padding = params.padding * scale
     boxes = []
-    for line in params.lines:
-        text = line_text(line, params.defaults, request)
-        if params.typography:
-            text = typeset(text, params.locale)
+    for line, text in zip(params.lines, line_texts(params, request), strict=True):
         size = line.font_size * scale
         least = min_size_for(size) if line.min_font_size is None else line.min_font_size * scale
         boxes.append(
@@ -169,6 +166,14 @@ def layout(params: BannerParams, request: RenderRequest) -> list[tuple[TextLine,
         max_height=max(1, request.height - 2 * padding),
     )
     return list(zip(params.lines, fitted, strict=True))
+
+
+def line_texts(params: BannerParams, request: RenderRequest) -> list[str]:
+    """Each line's text as the banner draws it: filled (``line_text``), then typeset."""
+    texts = [line_text(line, params.defaults, request) for line in params.lines]
+    if params.typography:
+        texts = [typeset(text, params.locale) for text in texts]
+    return texts
 
 
 def line_text(line: TextLine, defaults: dict[str, str], request: RenderRequest) -> str:

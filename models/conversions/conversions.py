@@ -146,9 +146,7 @@ class Conversions:
         asked = [lookup.get(ref.key) if ref is not None else None for ref in refs]
         replies = lookup.execute() if len(lookup) else []
         refusals: list[Refusal] = []
-        transactions: list[Transaction] = []
-        positions: list[int] = []
-        order_refs: dict[tuple[str, str], ClickRef] = {}
+        buyers: list[tuple[int, ConversionIn, ClickRef | None, str]] = []
         for index, (conversion, ref, at) in enumerate(zip(conversions, refs, asked, strict=True)):
             referenced = parse_ref(replies[at]) if at is not None else None
             recipient_id = conversion.recipient_id or (
@@ -157,15 +155,20 @@ class Conversions:
             if recipient_id is None:
                 refusals.append(_unknown_buyer(index, conversion, ref))
                 continue
-            if not replace and self.redis.hexists(
-                keys.transactions(recipient_id), conversion.order_id
-            ):
-                refusals.append(Refusal(index, "/order_id", ALREADY_RECORDED))
-                continue
-            transactions.append(conversion.transaction(recipient_id, now))
-            positions.append(index)
-            if ref is not None and referenced is not None:
-                order_refs[(recipient_id, conversion.order_id)] = ref
+            buyers.append(
+                (index, conversion, ref if referenced is not None else None, recipient_id)
+            )
+        if not replace:
+            kept = self._stored_orders([(rid, c.order_id) for _, c, _, rid in buyers])
+            refusals += [
+                Refusal(index, "/order_id", ALREADY_RECORDED)
+                for (index, *_), stored in zip(buyers, kept, strict=True)
+                if stored
+            ]
+            buyers = [buyer for buyer, stored in zip(buyers, kept, strict=True) if not stored]
+        transactions = [c.transaction(rid, now) for _, c, _, rid in buyers]
+        positions = [index for index, *_ in buyers]
+        order_refs = {(rid, c.order_id): ref for _, c, ref, rid in buyers if ref is not None}
         recorded, erased = self._record(transactions, order_refs)
         if erased is not None:
             refusals += [
@@ -174,6 +177,15 @@ class Conversions:
         if refusals:
             raise RowsRefused(sorted(refusals, key=lambda r: r.index), recorded.stored)
         return recorded
+
+    def _stored_orders(self, orders: Sequence[tuple[str, str]]) -> list[bool]:
+        """Whether each (recipient, order id) is stored already, in one round trip."""
+        if not orders:
+            return []
+        batch = Batch(self.redis)
+        asked = [batch.add("HEXISTS", keys.transactions(rid), order_id) for rid, order_id in orders]
+        replies = batch.execute()
+        return [bool(replies[at]) for at in asked]
 
     def _record(
         self, transactions: Sequence[Transaction], refs: Mapping[tuple[str, str], ClickRef]

@@ -17,10 +17,10 @@ from typing import Any
 
 from models.campaigns.live_data import LiveFields
 from models.campaigns.specs import Block, FallbackContent
-from renderers.banner import BannerParams, line_text
+from renderers.banner import BannerParams, line_texts
 from renderers.base import RenderRequest
 from renderers.card import CardParams, resolve_content
-from renderers.templating import LIVE_FIELD, typeset
+from renderers.templating import LIVE_FIELD
 
 MAX_ALT_LENGTH = 300
 """The longest alt text: as long as an admin may write one (``Variant.alt``)."""
@@ -45,10 +45,7 @@ def headline(params: object, fields: Mapping[str, Any], max_length: int) -> str:
     field, a template that fails)."""
     request = RenderRequest(width=1, height=1, fields=fields, max_text_length=max_length)
     if isinstance(params, BannerParams):
-        texts = [line_text(line, params.defaults, request) for line in params.lines]
-        if params.typography:
-            texts = [typeset(text, params.locale) for text in texts]
-        return sentences(texts)
+        return sentences(line_texts(params, request))
     if isinstance(params, CardParams):
         return sentences([resolve_content(params, request).title])
     return ""

@@ -10,6 +10,7 @@ import json
 
 from flask.testing import FlaskClient
 
+from models.newsletter.replay import LoggedEmail
 from models.newsletter.replay_log import export_log
 from models.storage import keys
 from server.cli.replay import run_replay
@@ -26,6 +27,19 @@ from tests.newsletter_fixtures import (
 from tests.user_agents import BROWSER, IOS_MAIL
 
 PEOPLE = [f"r{n}" for n in range(12)]
+
+
+def kept_log(services: Services, clock: FakeClock) -> list[LoggedEmail]:
+    """The daily newsletter's log of kept emails, as `blanco replay` exports it."""
+    settings = services.settings
+    return export_log(
+        services.redis,
+        "daily",
+        pseudonym=services.signer.pseudonym,
+        rates=settings.exchange_rates,
+        max_ages=settings.max_score_ages,
+        now=clock.now,
+    )
 
 
 def test_the_kept_emails_replay_against_todays_ranking(
@@ -65,15 +79,7 @@ def test_the_kept_emails_replay_against_todays_ranking(
                     bought[shown[0]] = 100.0
             expected[(rid, send)] = (shown, clicked, bought)
 
-    settings = services.settings
-    log = export_log(
-        services.redis,
-        "daily",
-        pseudonym=services.signer.pseudonym,
-        rates=settings.exchange_rates,
-        max_ages=settings.max_score_ages,
-        now=clock.now,
-    )
+    log = kept_log(services, clock)
     assert len(log) == len(expected) == 36
     for email in log:
         shown, clicked, bought = expected[(email.recipient_id, email.day.isoformat())]
@@ -118,13 +124,5 @@ def test_rankings_made_without_a_send_are_left_out_of_the_log(
     clock.now = dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC)
     client.get(slot_url(services, "anna", 1), headers=IOS_MAIL)  # no send: keyed day:
     assert services.redis.hexists(keys.rankings("anna"), "daily/day:2026-11-25")
-    settings = services.settings
-    log = export_log(
-        services.redis,
-        "daily",
-        pseudonym=services.signer.pseudonym,
-        rates=settings.exchange_rates,
-        max_ages=settings.max_score_ages,
-        now=clock.now,
-    )
+    log = kept_log(services, clock)
     assert [(e.recipient_id, e.day.isoformat()) for e in log] == [("anna", send)]

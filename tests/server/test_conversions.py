@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from models.conversions.click_refs import ClickRef
 from models.conversions.conversions import ALREADY_RECORDED
+from models.conversions.money_counts import to_minor
 from models.storage import keys
 from server.services import Services
 from tests.factories import (
@@ -620,6 +621,10 @@ def test_amounts_and_times_are_checked_and_written_plainly(
             json.loads(shop.redis.hget(keys.transactions("anna"), f"o-{kept}") or "{}")["amount"]
             == kept
         )
+
+
+def test_money_counts_an_orders_value_to_the_cent_rounded_half_to_even() -> None:
+    assert [to_minor(Decimal(v)) for v in ("0.005", "0.015", "0.0149", "12.345")] == [0, 2, 1, 1234]
 
 
 def test_the_pixel_answers_its_gif_when_redis_is_down(make_app: Any) -> None:
